@@ -1,0 +1,75 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Logger } from '../../common/logger.ts';
+import type { SkillSpec } from './skill.ts';
+import type { SkillRequest } from './types.ts';
+
+export type SkillActivity = (request: SkillRequest) => Promise<unknown>;
+
+function describeZodError(error: { issues: Array<{ path: PropertyKey[]; message: string }> }): string {
+  return error.issues.map((i) => `${i.path.length ? `/${i.path.map(String).join('/')}` : '(input)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Wraps each skill as a Temporal activity named after it. The wrapper is the boundary: it
+ * validates the input with the skill's schema (bad input is not retried), logs with the run's
+ * correlation fields, and turns every error into an ApplicationFailure carrying the attempt number
+ * so the workflow can report "failed after N attempts".
+ */
+export function createSkillActivities(skills: readonly SkillSpec[], logger: Logger): Record<string, SkillActivity> {
+  const activities: Record<string, SkillActivity> = {};
+  for (const skill of skills) {
+    activities[skill.name] = async (request: SkillRequest): Promise<unknown> => {
+      const ctx = Context.current();
+      const { info } = ctx;
+      const log = logger.child({
+        workflowId: info.workflowExecution?.workflowId,
+        runId: info.workflowExecution?.runId,
+        stepId: request.meta.stepId,
+        definition: request.meta.definition,
+        version: request.meta.version,
+        lane: request.meta.lane,
+        tenant: request.meta.tenant,
+        correlationId: request.meta.correlationId,
+        skill: skill.name,
+        attempt: info.attempt,
+      });
+      const started = Date.now();
+      log.info('skill started');
+      try {
+        const parsed = skill.input.safeParse(request.input);
+        if (!parsed.success) {
+          throw ApplicationFailure.nonRetryable(
+            `invalid input for skill "${skill.name}": ${describeZodError(parsed.error)}`,
+            'InvalidSkillInput',
+          );
+        }
+        const output = await skill.handler(parsed.data, {
+          meta: request.meta,
+          logger: log,
+          signal: ctx.cancellationSignal,
+          attempt: info.attempt,
+        });
+        log.info({ ms: Date.now() - started }, 'skill completed');
+        return output;
+      } catch (error) {
+        const failure =
+          error instanceof ApplicationFailure
+            ? ApplicationFailure.create({
+                message: error.message,
+                type: error.type ?? 'Error',
+                nonRetryable: error.nonRetryable ?? false,
+                ...(error.nextRetryDelay === undefined ? {} : { nextRetryDelay: error.nextRetryDelay }),
+                details: [{ attempt: info.attempt }],
+              })
+            : ApplicationFailure.create({
+                message: error instanceof Error ? error.message : String(error),
+                type: error instanceof Error ? error.name : 'Error',
+                details: [{ attempt: info.attempt }],
+              });
+        log.warn({ ms: Date.now() - started, errorType: failure.type, nonRetryable: failure.nonRetryable, err: failure.message }, 'skill failed');
+        throw failure;
+      }
+    };
+  }
+  return activities;
+}

@@ -1,0 +1,22 @@
+/**
+ * The envelope every skill activity receives. Workflows import this type only; the activity side
+ * unwraps it, logs with its metadata and hands `input` to the skill.
+ */
+export interface SkillRequest {
+  input: unknown;
+  meta: SkillCallMeta;
+}
+
+export interface SkillCallMeta {
+  stepId: string;
+  definition: string;
+  version: string;
+  lane: string;
+  tenant: string;
+  correlationId: string;
+  /**
+   * Stable across retries and replays: `<workflowId>/<stepPath>`. Skills with side effects pass it
+   * to the external system so a retried call is not applied twice.
+   */
+  idempotencyKey: string;
+}

@@ -1,0 +1,86 @@
+import express, { type Express } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import { z } from 'zod';
+import type { Logger } from '../common/logger.ts';
+import { definitionSchema } from '../interpreter/schema.ts';
+import type { ValidationContext } from '../interpreter/validate.ts';
+import { authenticate, type ApiKeyStore } from './auth.ts';
+import type { DefinitionsStore } from './definitions-store.ts';
+import { problemHandler } from './error-handler.ts';
+import { correlation } from './http.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { HttpProblem } from './problem.ts';
+import { definitionRoutes } from './routes/definitions.ts';
+import { runRoutes } from './routes/runs.ts';
+import type { RunsService } from './runs-service.ts';
+
+export interface AppDeps {
+  logger: Logger;
+  keys: ApiKeyStore;
+  definitions: DefinitionsStore;
+  runs: RunsService;
+  validation: ValidationContext;
+  defaultLane: string;
+  defaultExecutionTimeoutSeconds: number;
+  namespace: string;
+  temporalUiUrl: string;
+  /** Named readiness checks; each resolves when its dependency answers. */
+  readiness: Record<string, () => Promise<unknown>>;
+}
+
+/** The JSON Schema of the definition language, generated from the zod schema. */
+export function definitionJsonSchema(): unknown {
+  return {
+    $id: '/v1/schemas/definition.json',
+    title: 'Workflow definition',
+    ...z.toJSONSchema(definitionSchema, { target: 'draft-2020-12', unrepresentable: 'any' }),
+  };
+}
+
+/** Builds the express app without listening, so tests can drive it on any port. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(correlation(deps.logger));
+  app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    await Promise.all(
+      Object.entries(deps.readiness).map(async ([name, check]) => {
+        try {
+          await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 3000).unref())]);
+          checks[name] = 'ok';
+        } catch (error) {
+          checks[name] = `unavailable: ${(error as Error).message}`;
+        }
+      }),
+    );
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
+  });
+
+  const openapi = buildOpenApiDocument();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Durable workflows API' }));
+  const schema = definitionJsonSchema();
+  app.get('/v1/schemas/definition.json', (_req, res) => {
+    res.type('application/schema+json').json(schema);
+  });
+
+  app.use('/v1', authenticate(deps.keys));
+  app.use(definitionRoutes(deps));
+  app.use(runRoutes(deps));
+
+  app.use((req, _res, next) => {
+    next(new HttpProblem(404, 'Not Found', `no route for ${req.method} ${req.path}`));
+  });
+  app.use(problemHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,112 @@
+import semver from 'semver';
+import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
+import type { Pool } from '../common/db.ts';
+import type { Definition } from '../interpreter/schema.ts';
+
+export interface StoredDefinition {
+  tenant: string;
+  name: string;
+  version: string;
+  hash: string;
+  lane: string;
+  description: string | null;
+  createdBy: string;
+  createdAt: string;
+  body: Definition;
+}
+
+export type RegisterOutcome =
+  | { outcome: 'created'; definition: StoredDefinition }
+  | { outcome: 'unchanged'; definition: StoredDefinition }
+  | { outcome: 'conflict'; existing: StoredDefinition };
+
+interface Row {
+  tenant: string;
+  name: string;
+  version: string;
+  hash: string;
+  lane: string;
+  description: string | null;
+  created_by: string;
+  created_at: Date;
+  body: Definition;
+}
+
+function fromRow(row: Row): StoredDefinition {
+  return {
+    tenant: row.tenant,
+    name: row.name,
+    version: row.version,
+    hash: row.hash,
+    lane: row.lane,
+    description: row.description,
+    createdBy: row.created_by,
+    createdAt: row.created_at.toISOString(),
+    body: row.body,
+  };
+}
+
+/** The hash that pins a run to its definition: sha256 of the canonical JSON. */
+export function definitionHash(definition: Definition): string {
+  return sha256Hex(canonicalJson(definition));
+}
+
+/** Definitions in PostgreSQL: `name@version` per tenant, immutable once written. */
+export class DefinitionsStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** Inserts, or reports an identical (idempotent) or conflicting existing version. */
+  async register(tenant: string, definition: Definition, lane: string, createdBy: string): Promise<RegisterOutcome> {
+    const hash = definitionHash(definition);
+    const inserted = await this.pool.query<Row>(
+      `INSERT INTO definitions (tenant, name, version, body, hash, lane, description, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (tenant, name, version) DO NOTHING
+       RETURNING *`,
+      [tenant, definition.name, definition.version, JSON.stringify(definition), hash, lane, definition.description ?? null, createdBy],
+    );
+    const row = inserted.rows[0];
+    if (row) return { outcome: 'created', definition: fromRow(row) };
+    const existing = await this.get(tenant, definition.name, definition.version);
+    if (!existing) throw new Error('definition vanished between insert and read');
+    return existing.hash === hash ? { outcome: 'unchanged', definition: existing } : { outcome: 'conflict', existing };
+  }
+
+  async get(tenant: string, name: string, version: string): Promise<StoredDefinition | undefined> {
+    const result = await this.pool.query<Row>('SELECT * FROM definitions WHERE tenant = $1 AND name = $2 AND version = $3', [
+      tenant,
+      name,
+      version,
+    ]);
+    return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+  }
+
+  /** Every version of a definition, newest semantic version first. */
+  async versions(tenant: string, name: string): Promise<StoredDefinition[]> {
+    const result = await this.pool.query<Row>('SELECT * FROM definitions WHERE tenant = $1 AND name = $2', [tenant, name]);
+    return result.rows.map(fromRow).sort((a, b) => semver.rcompare(a.version, b.version));
+  }
+
+  /** The highest semantic version of a definition. */
+  async latest(tenant: string, name: string): Promise<StoredDefinition | undefined> {
+    return (await this.versions(tenant, name))[0];
+  }
+
+  /** One summary per definition name: its latest version and how many versions exist. */
+  async list(tenant: string): Promise<Array<{ latest: StoredDefinition; versions: string[] }>> {
+    const result = await this.pool.query<Row>('SELECT * FROM definitions WHERE tenant = $1 ORDER BY name', [tenant]);
+    const byName = new Map<string, StoredDefinition[]>();
+    for (const row of result.rows) {
+      const d = fromRow(row);
+      byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
+    }
+    return [...byName.values()].map((all) => {
+      const sorted = all.sort((a, b) => semver.rcompare(a.version, b.version));
+      return { latest: sorted[0]!, versions: sorted.map((d) => d.version) };
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+}

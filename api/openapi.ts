@@ -1,0 +1,164 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { definitionSchema } from '../interpreter/schema.ts';
+import {
+  definitionRecordSchema,
+  definitionSummarySchema,
+  listRunsQuerySchema,
+  nameParamSchema,
+  problemSchema,
+  runIdParamSchema,
+  runSummarySchema,
+  runViewSchema,
+  startRunResponseSchema,
+  startRunSchema,
+  validationResultSchema,
+  versionParamSchema,
+} from './schemas.ts';
+
+extendZodWithOpenApi(z);
+
+/**
+ * zod 4 copies prototype methods onto each schema when it is built, so schemas created before
+ * `extendZodWithOpenApi` ran (the interpreter's, which must not depend on this library) lack
+ * `.openapi()`. A clone is built now and has it.
+ */
+function withOpenApi<T extends z.ZodType>(schema: T): T {
+  return schema.clone() as T;
+}
+
+type Method = 'get' | 'post';
+
+/** Builds the OpenAPI 3.1 document of REST v1 from the zod schemas the handlers use. */
+export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+  const registry = new OpenAPIRegistry();
+  const bearer = registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key; each key maps to a principal, roles (submit, approve, admin) and a tenant.',
+  });
+  const Problem = registry.register('Problem', withOpenApi(problemSchema));
+  const Definition = registry.register('Definition', withOpenApi(definitionSchema));
+  const DefinitionRecord = registry.register('DefinitionRecord', withOpenApi(definitionRecordSchema));
+  const DefinitionSummary = registry.register('DefinitionSummary', withOpenApi(definitionSummarySchema));
+  const ValidationResult = registry.register('ValidationResult', withOpenApi(validationResultSchema));
+  const StartRun = registry.register('StartRun', withOpenApi(startRunSchema));
+  const StartRunResponse = registry.register('StartRunResponse', withOpenApi(startRunResponseSchema));
+  const Run = registry.register('Run', withOpenApi(runViewSchema));
+  const RunSummary = registry.register('RunSummary', withOpenApi(runSummarySchema));
+
+  const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
+  const json = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema } } });
+  const errors = {
+    400: problem('Invalid request: `errors` lists every problem with its JSON path'),
+    401: problem('Missing or invalid API key'),
+    403: problem('The key lacks the required role'),
+  };
+  const route = (method: Method, path: string, spec: Omit<Parameters<typeof registry.registerPath>[0], 'method' | 'path'>) =>
+    registry.registerPath({ method, path, security: [{ [bearer.name]: [] }], ...spec });
+
+  route('post', '/v1/definitions', {
+    summary: 'Register a definition version',
+    description: '`name@version` is immutable: a different body is a 409, an identical re-post returns the stored version (200).',
+    tags: ['definitions'],
+    request: { body: { content: { 'application/json': { schema: Definition } } } },
+    responses: { 201: json('Registered', DefinitionRecord), 200: json('Identical version already registered', DefinitionRecord), ...errors, 409: problem('name@version exists with other content') },
+  });
+  route('post', '/v1/definitions/validate', {
+    summary: 'Validate a definition without registering it',
+    tags: ['definitions'],
+    request: { body: { content: { 'application/json': { schema: Definition } } } },
+    responses: { 200: json('Validation result', ValidationResult), 401: errors[401], 403: errors[403] },
+  });
+  route('get', '/v1/definitions', {
+    summary: 'List definitions (latest version of each)',
+    tags: ['definitions'],
+    responses: { 200: json('Definitions', z.object({ definitions: z.array(DefinitionSummary) })), 401: errors[401] },
+  });
+  route('get', '/v1/definitions/{name}', {
+    summary: 'Read the latest version of a definition and the list of its versions',
+    tags: ['definitions'],
+    request: { params: nameParamSchema },
+    responses: { 200: json('Latest version', DefinitionRecord.extend({ versions: z.array(z.string()) })), 401: errors[401], 404: problem('No such definition') },
+  });
+  route('get', '/v1/definitions/{name}/versions/{version}', {
+    summary: 'Read one version of a definition',
+    tags: ['definitions'],
+    request: { params: versionParamSchema },
+    responses: { 200: json('The version', DefinitionRecord), 401: errors[401], 404: problem('No such version') },
+  });
+  route('post', '/v1/runs', {
+    summary: 'Start a run',
+    description: 'With an idempotency key (body field or `Idempotency-Key` header) the same key returns the same run.',
+    tags: ['runs'],
+    request: {
+      headers: z.object({ 'Idempotency-Key': z.string().optional(), 'X-Correlation-Id': z.string().optional() }),
+      body: { content: { 'application/json': { schema: StartRun } } },
+    },
+    responses: {
+      201: json('Started', StartRunResponse),
+      200: json('An earlier request with this idempotency key started the run', StartRunResponse),
+      ...errors,
+      404: problem('No such definition or version'),
+      409: problem('Idempotency key reused with a different request'),
+    },
+  });
+  route('get', '/v1/runs', {
+    summary: 'List runs of the caller’s tenant',
+    tags: ['runs'],
+    request: { query: listRunsQuerySchema },
+    responses: { 200: json('Runs, newest first', z.object({ runs: z.array(RunSummary) })), ...errors },
+  });
+  route('get', '/v1/runs/{runId}', {
+    summary: 'Read a run: status, every step’s status and output, the output or the error',
+    tags: ['runs'],
+    request: { params: runIdParamSchema },
+    responses: { 200: json('The run', Run), 401: errors[401], 404: problem('No such run') },
+  });
+  route('post', '/v1/runs/{runId}/cancel', {
+    summary: 'Request cancellation of a running run',
+    tags: ['runs'],
+    request: { params: runIdParamSchema },
+    responses: {
+      202: json('Cancellation requested', z.object({ runId: z.string(), status: z.literal('cancelling') })),
+      401: errors[401],
+      403: errors[403],
+      404: problem('No such run'),
+      409: problem('The run is not running'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness: the process is up',
+    tags: ['health'],
+    responses: { 200: json('Alive', z.object({ status: z.literal('ok') })) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: PostgreSQL and Temporal answer',
+    tags: ['health'],
+    responses: {
+      200: json('Ready', z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) })),
+      503: json('Not ready', z.object({ status: z.literal('unavailable'), checks: z.record(z.string(), z.string()) })),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/schemas/definition.json',
+    summary: 'JSON Schema of the definition language (for editors)',
+    tags: ['definitions'],
+    responses: { 200: { description: 'JSON Schema (draft 2020-12)', content: { 'application/schema+json': { schema: z.object({}) } } } },
+  });
+
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Durable workflows API',
+      version: '1.0.0',
+      description: 'Register JSON workflow definitions and run them durably on Temporal.',
+    },
+    servers: [{ url: serverUrl }],
+  });
+}

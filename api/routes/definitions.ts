@@ -1,0 +1,82 @@
+import { Router } from 'express';
+import { validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
+import { principalOf, requireRole } from '../auth.ts';
+import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
+import { HttpProblem } from '../problem.ts';
+
+export interface DefinitionRoutesDeps {
+  definitions: DefinitionsStore;
+  validation: ValidationContext;
+  defaultLane: string;
+}
+
+export function definitionRecord(d: StoredDefinition) {
+  return {
+    name: d.name,
+    version: d.version,
+    hash: d.hash,
+    lane: d.lane,
+    description: d.description,
+    createdBy: d.createdBy,
+    createdAt: d.createdAt,
+    definition: d.body,
+  };
+}
+
+/** Registering, validating and reading definitions. */
+export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
+  const router = Router();
+
+  router.post('/v1/definitions/validate', requireRole('submit'), (req, res) => {
+    const result = validateDefinition(req.body, deps.validation);
+    res.json(result.ok ? { valid: true, errors: [] } : { valid: false, errors: result.problems });
+  });
+
+  router.post('/v1/definitions', requireRole('submit'), async (req, res) => {
+    const principal = principalOf(req);
+    const result = validateDefinition(req.body, deps.validation);
+    if (!result.ok) {
+      throw new HttpProblem(400, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
+    }
+    const { definition } = result;
+    const outcome = await deps.definitions.register(principal.tenant, definition, definition.lane ?? deps.defaultLane, principal.principal);
+    if (outcome.outcome === 'conflict') {
+      throw new HttpProblem(
+        409,
+        'Version already registered',
+        `${definition.name}@${definition.version} is registered with different content (hash ${outcome.existing.hash}); versions are immutable, register a new version`,
+        [{ path: '/version', message: 'already registered with different content' }],
+      );
+    }
+    const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
+    res.status(outcome.outcome === 'created' ? 201 : 200).location(location).json(definitionRecord(outcome.definition));
+  });
+
+  router.get('/v1/definitions', async (req, res) => {
+    const all = await deps.definitions.list(principalOf(req).tenant);
+    res.json({
+      definitions: all.map(({ latest, versions }) => ({
+        name: latest.name,
+        latestVersion: latest.version,
+        versions,
+        lane: latest.lane,
+        description: latest.description,
+      })),
+    });
+  });
+
+  router.get('/v1/definitions/:name', async (req, res) => {
+    const versions = await deps.definitions.versions(principalOf(req).tenant, req.params.name);
+    const latest = versions[0];
+    if (!latest) throw new HttpProblem(404, 'Not Found', `no definition "${req.params.name}"`);
+    res.json({ ...definitionRecord(latest), versions: versions.map((v) => v.version) });
+  });
+
+  router.get('/v1/definitions/:name/versions/:version', async (req, res) => {
+    const found = await deps.definitions.get(principalOf(req).tenant, req.params.name, req.params.version);
+    if (!found) throw new HttpProblem(404, 'Not Found', `no definition "${req.params.name}" version "${req.params.version}"`);
+    res.json(definitionRecord(found));
+  });
+
+  return router;
+}

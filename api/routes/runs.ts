@@ -1,0 +1,87 @@
+import { Router } from 'express';
+import { LIMITS } from '../../interpreter/schema.ts';
+import { principalOf, requireRole } from '../auth.ts';
+import type { DefinitionsStore } from '../definitions-store.ts';
+import { correlationIdOf, parseOr400 } from '../http.ts';
+import { HttpProblem } from '../problem.ts';
+import type { RunsService } from '../runs-service.ts';
+import { idempotencyKeySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
+
+export interface RunRoutesDeps {
+  definitions: DefinitionsStore;
+  runs: RunsService;
+  defaultExecutionTimeoutSeconds: number;
+  temporalUiUrl: string;
+  namespace: string;
+}
+
+/** Starting, reading, listing and cancelling runs. */
+export function runRoutes(deps: RunRoutesDeps): Router {
+  const router = Router();
+  const links = (runId: string) => ({
+    self: `/v1/runs/${encodeURIComponent(runId)}`,
+    cancel: `/v1/runs/${encodeURIComponent(runId)}/cancel`,
+    temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(runId)}`,
+  });
+
+  router.post('/v1/runs', requireRole('submit'), async (req, res) => {
+    const principal = principalOf(req);
+    const body = parseOr400(startRunSchema, req.body);
+    const header = req.get('idempotency-key');
+    if (header !== undefined) parseOr400(idempotencyKeySchema, header, 'params');
+    if (header !== undefined && body.idempotencyKey !== undefined && header !== body.idempotencyKey) {
+      throw new HttpProblem(400, 'Invalid request', 'the Idempotency-Key header and the idempotencyKey field differ', [
+        { path: '/idempotencyKey', message: 'differs from the Idempotency-Key header' },
+      ]);
+    }
+    const inputBytes = JSON.stringify(body.input ?? null).length;
+    if (inputBytes > LIMITS.maxInputBytes) {
+      throw new HttpProblem(400, 'Invalid request', `the input is ${inputBytes} bytes; the limit is ${LIMITS.maxInputBytes}`, [
+        { path: '/input', message: 'too large' },
+      ]);
+    }
+    const definition =
+      body.version === undefined
+        ? await deps.definitions.latest(principal.tenant, body.definition)
+        : await deps.definitions.get(principal.tenant, body.definition, body.version);
+    if (!definition) {
+      throw new HttpProblem(
+        404,
+        'Not Found',
+        body.version === undefined ? `no definition "${body.definition}"` : `no definition "${body.definition}" version "${body.version}"`,
+        [{ path: body.version === undefined ? '/definition' : '/version', message: 'not registered' }],
+      );
+    }
+    const started = await deps.runs.start({
+      definition,
+      input: body.input,
+      idempotencyKey: body.idempotencyKey ?? header,
+      principal,
+      correlationId: correlationIdOf(req),
+      executionTimeoutSeconds: definition.body.resource_limits?.max_execution_time ?? deps.defaultExecutionTimeoutSeconds,
+    });
+    req.log?.info({ runId: started.runId, created: started.created, definition: definition.name, version: definition.version }, 'run start');
+    res
+      .status(started.created ? 201 : 200)
+      .location(links(started.runId).self)
+      .json({ runId: started.runId, status: started.status, created: started.created, links: links(started.runId) });
+  });
+
+  router.get('/v1/runs', async (req, res) => {
+    const query = parseOr400(listRunsQuerySchema, req.query, 'query');
+    const runs = await deps.runs.list(principalOf(req).tenant, query);
+    res.json({ runs });
+  });
+
+  router.get('/v1/runs/:runId', async (req, res) => {
+    const run = await deps.runs.get(String(req.params.runId), principalOf(req).tenant);
+    res.json({ ...run, links: links(run.runId) });
+  });
+
+  router.post('/v1/runs/:runId/cancel', requireRole('submit'), async (req, res) => {
+    await deps.runs.cancel(String(req.params.runId), principalOf(req).tenant);
+    res.status(202).json({ runId: String(req.params.runId), status: 'cancelling' });
+  });
+
+  return router;
+}

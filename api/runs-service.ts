@@ -1,0 +1,285 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
+import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
+import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
+import { SA } from '../common/search-attributes.ts';
+import type { RunState, StepState } from '../interpreter/engine.ts';
+import { runStateQuery } from '../workflows/definitions.ts';
+import type { RunInput, RunResult } from '../workflows/types.ts';
+import type { Principal } from './auth.ts';
+import type { StoredDefinition } from './definitions-store.ts';
+import { HttpProblem } from './problem.ts';
+
+export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+const STATUS_QUERY_VALUE: Record<RunStatus, string> = {
+  running: 'Running',
+  completed: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Canceled',
+  terminated: 'Terminated',
+  timed_out: 'TimedOut',
+};
+
+export interface StartRunRequest {
+  definition: StoredDefinition;
+  input: unknown;
+  idempotencyKey?: string | undefined;
+  principal: Principal;
+  correlationId: string;
+  executionTimeoutSeconds: number;
+}
+
+export interface RunSummary {
+  runId: string;
+  status: RunStatus;
+  definition: { name: string; version: string };
+  lane: string | undefined;
+  startedAt: string | undefined;
+  closedAt: string | undefined;
+}
+
+export interface StepView extends StepState {
+  id: string;
+}
+
+export interface RunView extends RunSummary {
+  startedBy: string | undefined;
+  correlationId: string | undefined;
+  historyLength: number;
+  currentStep?: string;
+  /** Absent when no worker could answer for a run whose result does not carry its steps. */
+  steps?: StepView[];
+  output?: unknown;
+  error?: { message: string; type?: string; step?: string; attempts?: number };
+}
+
+/** Maps Temporal's execution status names to the API's lower-case values. */
+export function runStatusOf(name: string): RunStatus {
+  switch (name) {
+    case 'COMPLETED':
+      return 'completed';
+    case 'FAILED':
+      return 'failed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'TERMINATED':
+      return 'terminated';
+    case 'TIMED_OUT':
+      return 'timed_out';
+    default:
+      return 'running';
+  }
+}
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'run';
+}
+
+/**
+ * The workflow id of a run. With an idempotency key it is derived from tenant, definition and key,
+ * so the same key always lands on the same run; without one it is unique.
+ */
+export function runIdFor(tenant: string, definitionName: string, idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return `${slug(definitionName)}-${randomUUID()}`;
+  return `${slug(definitionName)}-${sha256Hex(`${tenant}\u0000${definitionName}\u0000${idempotencyKey}`).slice(0, 32)}`;
+}
+
+function summaryOf(desc: WorkflowExecutionDescription): RunSummary {
+  return {
+    runId: desc.workflowId,
+    status: runStatusOf(desc.status.name),
+    definition: {
+      name: desc.typedSearchAttributes.get(SA.definition) ?? '',
+      version: desc.typedSearchAttributes.get(SA.version) ?? '',
+    },
+    lane: desc.typedSearchAttributes.get(SA.lane),
+    startedAt: desc.startTime.toISOString(),
+    closedAt: desc.closeTime?.toISOString(),
+  };
+}
+
+function stepsOf(state: RunState): StepView[] {
+  return state.order.map((id) => ({ id, ...(state.steps[id] ?? { status: 'pending' }) }));
+}
+
+function isRunState(value: unknown): value is RunState {
+  return Boolean(value && typeof value === 'object' && Array.isArray((value as RunState).order) && (value as RunState).steps);
+}
+
+/** Starts, reads, lists and cancels runs: the API's view of the interpreter's executions. */
+export class RunsService {
+  constructor(
+    private readonly client: Client,
+    private readonly options: { queryTimeoutMs?: number } = {},
+  ) {}
+
+  /**
+   * Starts a run, or returns the run an earlier request with the same idempotency key started.
+   * Reusing a key with a different request is a 409, as with any idempotent API.
+   */
+  async start(request: StartRunRequest): Promise<{ runId: string; created: boolean; status: RunStatus }> {
+    const { definition, principal } = request;
+    const runId = runIdFor(principal.tenant, definition.name, request.idempotencyKey);
+    const requestHash = sha256Hex(canonicalJson({ version: definition.version, hash: definition.hash, input: request.input ?? null }));
+    const requestId = randomUUID();
+    const args: RunInput = {
+      definition: definition.body,
+      definitionHash: definition.hash,
+      input: request.input ?? null,
+      lane: definition.lane,
+      tenant: principal.tenant,
+      startedBy: principal.principal,
+      correlationId: request.correlationId,
+    };
+    const priority = definition.body.priority;
+    try {
+      await this.client.workflow.start(INTERPRETER_WORKFLOW_TYPE, {
+        workflowId: runId,
+        taskQueue: workflowTaskQueue(definition.lane),
+        args: [args],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowExecutionTimeout: request.executionTimeoutSeconds * 1000,
+        staticSummary: `${definition.name}@${definition.version}`,
+        staticDetails: `Started by ${principal.principal} (tenant ${principal.tenant}), correlation id ${request.correlationId}`,
+        memo: { [MEMO_KEYS.requestHash]: requestHash, [MEMO_KEYS.correlationId]: request.correlationId, requestId },
+        typedSearchAttributes: [
+          { key: SA.definition, value: definition.name },
+          { key: SA.version, value: definition.version },
+          { key: SA.lane, value: definition.lane },
+          { key: SA.tenant, value: principal.tenant },
+          { key: SA.startedBy, value: principal.principal },
+          { key: SA.correlationId, value: request.correlationId },
+        ],
+        ...(priority ? { priority: { priorityKey: PRIORITY_KEYS[priority] } } : {}),
+      });
+    } catch (error) {
+      // A closed run already holds this id (REJECT_DUPLICATE): the key was used before.
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+    const desc = await this.client.workflow.getHandle(runId).describe();
+    if (desc.memo?.[MEMO_KEYS.requestHash] !== requestHash) {
+      throw new HttpProblem(
+        409,
+        'Idempotency key reused',
+        `the idempotency key already started run ${runId} with a different version or input`,
+        [{ path: '/idempotencyKey', message: 'already used for a different request' }],
+        { runId },
+      );
+    }
+    return { runId, created: desc.memo?.requestId === requestId, status: runStatusOf(desc.status.name) };
+  }
+
+  private async describeOwned(runId: string, tenant: string): Promise<WorkflowExecutionDescription> {
+    try {
+      const desc = await this.client.workflow.getHandle(runId).describe();
+      if (desc.type !== INTERPRETER_WORKFLOW_TYPE || desc.typedSearchAttributes.get(SA.tenant) !== tenant) {
+        throw new HttpProblem(404, 'Not Found', `no run "${runId}"`);
+      }
+      return desc;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw new HttpProblem(404, 'Not Found', `no run "${runId}"`);
+      throw error;
+    }
+  }
+
+  private async queryState(runId: string): Promise<RunState | undefined> {
+    const handle = this.client.workflow.getHandle(runId);
+    const timeout = this.options.queryTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        handle.query(runStateQuery),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), timeout);
+        }),
+      ]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A run with every step's status and output, its output or its error. */
+  async get(runId: string, tenant: string): Promise<RunView> {
+    const desc = await this.describeOwned(runId, tenant);
+    const view: RunView = {
+      ...summaryOf(desc),
+      startedBy: desc.typedSearchAttributes.get(SA.startedBy),
+      correlationId: desc.typedSearchAttributes.get(SA.correlationId),
+      historyLength: desc.historyLength,
+    };
+    let state: RunState | undefined;
+    if (view.status === 'completed') {
+      const result = (await this.client.workflow.getHandle(runId).result()) as RunResult;
+      state = result.state;
+      view.output = result.output;
+    } else if (view.status === 'failed') {
+      try {
+        await this.client.workflow.getHandle(runId).result();
+      } catch (error) {
+        const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+        if (cause instanceof ApplicationFailure) {
+          const detail: unknown = cause.details?.[0];
+          if (isRunState(detail)) state = detail;
+          view.error = { message: cause.message, type: cause.type ?? 'Error' };
+        } else if (cause) {
+          view.error = { message: cause.message, type: cause.name };
+        }
+      }
+    }
+    state ??= await this.queryState(runId);
+    if (state) {
+      view.steps = stepsOf(state);
+      if (state.currentStep !== undefined && view.status === 'running') view.currentStep = state.currentStep;
+      if (state.error && view.error) {
+        view.error = {
+          ...view.error,
+          type: state.error.type,
+          ...(state.error.step === undefined ? {} : { step: state.error.step }),
+          ...(state.error.attempts === undefined ? {} : { attempts: state.error.attempts }),
+        };
+      }
+    }
+    if (view.status === 'timed_out') view.error = { message: 'the run exceeded its execution timeout', type: 'Timeout' };
+    if (view.status === 'terminated') view.error = { message: 'the run was terminated', type: 'Terminated' };
+    return view;
+  }
+
+  /** Runs of the caller's tenant, newest first, optionally filtered. */
+  async list(tenant: string, filter: { definition?: string; status?: RunStatus; limit: number }): Promise<RunSummary[]> {
+    const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+    const clauses = [`WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`, `${SA.tenant.name} = '${esc(tenant)}'`];
+    if (filter.definition) clauses.push(`${SA.definition.name} = '${esc(filter.definition)}'`);
+    if (filter.status) clauses.push(`ExecutionStatus = '${STATUS_QUERY_VALUE[filter.status]}'`);
+    const runs: RunSummary[] = [];
+    for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: filter.limit })) {
+      runs.push({
+        runId: info.workflowId,
+        status: runStatusOf(info.status.name),
+        definition: {
+          name: info.typedSearchAttributes.get(SA.definition) ?? '',
+          version: info.typedSearchAttributes.get(SA.version) ?? '',
+        },
+        lane: info.typedSearchAttributes.get(SA.lane),
+        startedAt: info.startTime.toISOString(),
+        closedAt: info.closeTime?.toISOString(),
+      });
+      if (runs.length >= filter.limit) break;
+    }
+    return runs;
+  }
+
+  /** Requests cancellation; the run ends `cancelled` once the workflow observes it. */
+  async cancel(runId: string, tenant: string): Promise<RunStatus> {
+    const desc = await this.describeOwned(runId, tenant);
+    const status = runStatusOf(desc.status.name);
+    if (status !== 'running') throw new HttpProblem(409, 'Conflict', `run "${runId}" is already ${status}`);
+    await this.client.workflow.getHandle(runId).cancel();
+    return status;
+  }
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { definitionSchema } from '../interpreter/schema.ts';
+import { RUN_STATUSES } from './runs-service.ts';
+
+/**
+ * Request and response shapes of REST v1. Handlers parse requests with these schemas and the
+ * OpenAPI document is generated from the same objects, so the two cannot drift.
+ */
+
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().optional(),
+  instance: z.string().optional(),
+  correlationId: z.string().optional(),
+  errors: z
+    .array(z.object({ path: z.string().describe('JSON Pointer into the request body, or a parameter name'), message: z.string(), stepId: z.string().optional() }))
+    .optional(),
+});
+
+export const definitionRecordSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  hash: z.string().describe('sha256 of the canonical JSON; runs are pinned to it'),
+  lane: z.string(),
+  description: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  definition: definitionSchema,
+});
+
+export const definitionSummarySchema = z.object({
+  name: z.string(),
+  latestVersion: z.string(),
+  versions: z.array(z.string()),
+  lane: z.string(),
+  description: z.string().nullable(),
+});
+
+export const validationResultSchema = z.object({
+  valid: z.boolean(),
+  errors: z.array(z.object({ path: z.string(), message: z.string(), stepId: z.string().optional() })),
+});
+
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export const startRunSchema = z.strictObject({
+  definition: z.string().min(1).describe('name of a registered definition'),
+  version: z.string().min(1).optional().describe('defaults to the highest registered version'),
+  input: z.unknown().optional(),
+  idempotencyKey: idempotencyKeySchema.optional().describe('also accepted as the Idempotency-Key header'),
+});
+
+export const runLinksSchema = z.object({
+  self: z.string(),
+  cancel: z.string(),
+  temporalUi: z.string(),
+});
+
+export const startRunResponseSchema = z.object({
+  runId: z.string(),
+  status: z.enum(RUN_STATUSES),
+  created: z.boolean().describe('false when an earlier request with the same idempotency key started the run'),
+  links: runLinksSchema,
+});
+
+export const stepViewSchema = z.object({
+  id: z.string(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'skipped']),
+  output: z.unknown().optional(),
+  error: z.object({ message: z.string(), type: z.string(), attempts: z.number().optional() }).optional(),
+  continued: z.boolean().optional(),
+});
+
+export const runSummarySchema = z.object({
+  runId: z.string(),
+  status: z.enum(RUN_STATUSES),
+  definition: z.object({ name: z.string(), version: z.string() }),
+  lane: z.string().optional(),
+  startedAt: z.string().optional(),
+  closedAt: z.string().optional(),
+});
+
+export const runViewSchema = runSummarySchema.extend({
+  startedBy: z.string().optional(),
+  correlationId: z.string().optional(),
+  historyLength: z.number().int(),
+  currentStep: z.string().optional(),
+  steps: z.array(stepViewSchema).optional(),
+  output: z.unknown().optional(),
+  error: z
+    .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional() })
+    .optional(),
+  links: runLinksSchema,
+});
+
+export const listRunsQuerySchema = z.strictObject({
+  definition: z.string().min(1).optional(),
+  status: z.enum(RUN_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const nameParamSchema = z.object({ name: z.string() });
+export const versionParamSchema = z.object({ name: z.string(), version: z.string() });
+export const runIdParamSchema = z.object({ runId: z.string() });

@@ -1,0 +1,73 @@
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { createSkillRegistry, skillNames } from '../activities/skills/registry.ts';
+import { temporalUiUrl, type Config } from '../common/config.ts';
+import { createPool, migrate } from '../common/db.ts';
+import type { Logger } from '../common/logger.ts';
+import { temporalConnectionSettings } from '../common/temporal.ts';
+import { ensureSearchAttributes } from '../common/temporal-setup.ts';
+import { createApp } from './app.ts';
+import { loadApiKeys } from './auth.ts';
+import { DefinitionsStore } from './definitions-store.ts';
+import { RunsService } from './runs-service.ts';
+
+export interface RunningApi {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the API from config: keys, database (migrated), Temporal client; then listens. The
+ * returned `close` drains HTTP connections before closing the pool and the Temporal connection.
+ */
+export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
+  if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the embedded `up` command provides one)');
+  const keys = loadApiKeys(config);
+  await migrate(config.DATABASE_URL, logger);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const connection = await Connection.connect({ ...temporalConnectionSettings(config), connectTimeout: 10_000 });
+  await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const definitions = new DefinitionsStore(pool);
+
+  const app = createApp({
+    logger,
+    keys,
+    definitions,
+    runs: new RunsService(client),
+    validation: { skills: skillNames(createSkillRegistry(config)), lanes: config.LANES },
+    defaultLane: config.DEFAULT_LANE,
+    defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+    namespace: config.TEMPORAL_NAMESPACE,
+    temporalUiUrl: temporalUiUrl(config),
+    readiness: {
+      database: () => definitions.ping(),
+      temporal: () => connection.healthService.check({}),
+    },
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.API_PORT, config.API_HOST, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.API_PORT;
+  const url = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${port}`;
+  logger.info({ url, docs: `${url}/docs`, keys: keys.size }, 'API listening');
+
+  return {
+    url,
+    port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5000).unref();
+      });
+      await pool.end();
+      await connection.close();
+      logger.info('API stopped');
+    },
+  };
+}

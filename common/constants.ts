@@ -1,0 +1,49 @@
+/**
+ * Names that end up in Temporal histories, visibility and the UI. They are defined once here and
+ * imported everywhere; renaming one breaks replay of existing histories and saved queries, so treat
+ * every value as a public contract.
+ */
+
+/** The one generic workflow type that executes any definition. */
+export const INTERPRETER_WORKFLOW_TYPE = 'interpreter';
+
+/** Kinds of activity task queue a lane owns. */
+export const ACTIVITY_KINDS = ['skills'] as const;
+export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
+
+/** The workflow task queue of a lane, e.g. `prod-critical.workflows`. */
+export function workflowTaskQueue(lane: string): string {
+  return `${lane}.workflows`;
+}
+
+/** The activity task queue of one kind in a lane, e.g. `prod-critical.skills`. */
+export function activityTaskQueue(lane: string, kind: ActivityKind): string {
+  return `${lane}.${kind}`;
+}
+
+/**
+ * Custom search attributes the platform registers. Chosen to fit the dev server's (SQLite) budget
+ * of 10 Keyword attributes and 3 KeywordList attributes per namespace.
+ */
+export const SEARCH_ATTRIBUTES = {
+  definition: { name: 'DefinitionName', type: 'Keyword' },
+  version: { name: 'DefinitionVersion', type: 'Keyword' },
+  lane: { name: 'Lane', type: 'Keyword' },
+  tenant: { name: 'Tenant', type: 'Keyword' },
+  startedBy: { name: 'StartedBy', type: 'Keyword' },
+  correlationId: { name: 'CorrelationId', type: 'Keyword' },
+  causationId: { name: 'CausationId', type: 'Keyword' },
+  pendingApprovers: { name: 'PendingApprovers', type: 'KeywordList' },
+} as const;
+
+/** Query that returns the run's live state (per-step status and outputs). */
+export const RUN_STATE_QUERY = 'runState';
+
+/** Memo keys written at start. */
+export const MEMO_KEYS = {
+  requestHash: 'requestHash',
+  correlationId: 'correlationId',
+} as const;
+
+/** Priority names mapped to Temporal priority keys (lower runs first; 3 is Temporal's default). */
+export const PRIORITY_KEYS = { urgent: 1, high: 2, normal: 3, low: 4 } as const;

@@ -1,0 +1,37 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+/** Paths pino removes from every log line, wherever the object sits. */
+export const REDACTED_PATHS = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  '*.apiKey',
+  '*.password',
+  '*.secret',
+  '*.token',
+  '*.accessToken',
+  'apiKey',
+  'password',
+  'secret',
+  'token',
+];
+
+/**
+ * The platform's root logger: JSON lines on stdout, one per event, with ISO timestamps and the
+ * service name, so the embedded supervisor's merged output stays greppable and `jq`-friendly.
+ */
+export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+  const options: LoggerOptions = {
+    level,
+    base: { svc: service },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+  return pino(options);
+}
+
+export type { Logger };

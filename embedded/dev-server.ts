@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+import type { Logger } from '../common/logger.ts';
+import { searchAttributeFlags } from '../common/search-attributes.ts';
+
+export interface DevServerOptions {
+  cliPath: string;
+  port: number;
+  /** Web UI port; omit with `headless` for tests. */
+  uiPort?: number;
+  headless?: boolean;
+  ip?: string;
+  /** SQLite file for persistence across restarts; in memory when omitted. */
+  dbFile?: string;
+  namespace?: string;
+  logger: Logger;
+  /** How long to wait for the frontend to answer. */
+  readyTimeoutMs?: number;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  process: ChildProcess;
+  /** Resolves once the server has exited (SIGTERM, then SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `temporal server start-dev` with the platform's search attributes registered, and waits
+ * until its namespace answers. The CLI's own JSON log lines are forwarded at warn/error only.
+ */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const ip = options.ip ?? '127.0.0.1';
+  const namespace = options.namespace ?? 'default';
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(options.port), '--namespace', namespace, '--log-format', 'json', '--log-level', 'warn'];
+  if (options.headless) args.push('--headless');
+  else if (options.uiPort) args.push('--ui-port', String(options.uiPort), '--ui-disable-news-fetch');
+  if (options.dbFile) {
+    mkdirSync(dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile);
+  }
+  for (const flag of searchAttributeFlags()) args.push('--search-attribute', flag);
+
+  const log = options.logger;
+  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+  });
+  const tail: string[] = [];
+  const forward = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      try {
+        const entry = JSON.parse(line) as { level?: string; msg?: string };
+        if (entry.level === 'error' || entry.level === 'fatal') log.error({ temporal: entry }, entry.msg ?? 'temporal server error');
+        else if (entry.level === 'warn') log.debug({ temporal: entry }, entry.msg ?? 'temporal server warning');
+      } catch {
+        log.debug({ line }, 'temporal server output');
+      }
+    }
+  };
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+
+  const address = `${ip}:${options.port}`;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  for (;;) {
+    if (exited) {
+      throw new Error(`temporal server exited during start (code ${exited.code}, signal ${exited.signal}):\n${tail.join('\n')}`);
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        break;
+      } finally {
+        await connection.close();
+      }
+    } catch (error) {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`temporal server at ${address} not ready after ${options.readyTimeoutMs ?? 60_000} ms: ${(error as Error).message}`);
+      }
+      await sleep(200);
+    }
+  }
+
+  const server: DevServer = {
+    address,
+    process: child,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+  if (!options.headless && options.uiPort) server.uiUrl = `http://${ip}:${options.uiPort}`;
+  return server;
+}

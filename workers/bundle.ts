@@ -1,0 +1,40 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Logger } from '../common/logger.ts';
+
+/** The workflow bundle's entry module. */
+export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * Bundles the workflow code (seconds of webpack): done once per process, or once ahead of time
+ * (`WORKFLOW_BUNDLE_PATH`) and shared by every worker the supervisor starts.
+ */
+export async function buildWorkflowBundle(logger?: Logger): Promise<WorkflowBundleWithSourceMap> {
+  const started = Date.now();
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_ENTRY,
+    // The bundler prints webpack progress at info level; keep our logs quiet unless debugging.
+    ...(logger
+      ? {
+          logger: {
+            log: () => undefined,
+            trace: () => undefined,
+            debug: (m: string) => logger.debug(m),
+            info: (m: string) => logger.debug(m),
+            warn: (m: string, meta?: Record<string, unknown>) => logger.warn(meta ?? {}, m),
+            error: (m: string, meta?: Record<string, unknown>) => logger.error(meta ?? {}, m),
+          },
+        }
+      : {}),
+  });
+  logger?.info({ ms: Date.now() - started, bytes: bundle.code.length }, 'workflow bundle built');
+  return bundle;
+}
+
+/** Resolves the bundle a worker should load: a prebuilt file when one is configured. */
+export function prebuiltBundlePath(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  if (!existsSync(path)) throw new Error(`WORKFLOW_BUNDLE_PATH points at ${path}, which does not exist`);
+  return path;
+}

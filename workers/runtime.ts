@@ -1,0 +1,36 @@
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import type { Logger } from '../common/logger.ts';
+
+let installed = false;
+
+/**
+ * Installs the SDK Runtime once per process, forwarding SDK and workflow logs to pino so every
+ * line of a worker process is the same JSON shape.
+ */
+export function installRuntime(logger: Logger): void {
+  if (installed) return;
+  installed = true;
+  const level = (logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : 'INFO') as LogLevel;
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry) => {
+      const fields = { ...(entry.meta ?? {}), sdk: true };
+      const message = entry.message;
+      switch (entry.level) {
+        case 'TRACE':
+          logger.trace(fields, message);
+          break;
+        case 'DEBUG':
+          logger.debug(fields, message);
+          break;
+        case 'WARN':
+          logger.warn(fields, message);
+          break;
+        case 'ERROR':
+          logger.error(fields, message);
+          break;
+        default:
+          logger.info(fields, message);
+      }
+    }),
+  });
+}
