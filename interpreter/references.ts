@@ -155,7 +155,9 @@ function compileString(text: string, scope: CompileScope, pointer: string, probl
     last = start + match[0].length;
   }
   if (last < text.length) parts.push(text.slice(last));
-  const unterminated = parts.some((p) => typeof p === 'string' && p.includes('${'));
+  // Only text outside complete templates can hold an unterminated one (a rejected template's own
+  // text is kept in `parts` but has already been reported).
+  const unterminated = text.replace(TEMPLATE, '').includes('${');
   if (unterminated) problems.push({ pointer, message: `"${text}" has an unterminated "\${"` });
   if (parts.length === 1 && typeof parts[0] !== 'string' && parts[0] !== undefined) {
     return { kind: 'ref', ref: parts[0] };

@@ -52,22 +52,43 @@ function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
   });
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
 /**
- * Validates a submitted definition and returns every problem at once: schema errors with their
- * JSON paths, then the checks that need the whole document (unique ids, references to earlier
- * steps, known skills and lanes, size limits).
+ * A stand-in for a document that failed the schema, built from its well-formed parts only, so the
+ * whole-document checks can still run and every problem is reported in one answer. Step indexes
+ * are preserved; returns undefined when the steps cannot be lined up (a step without a string id).
  */
-export function validateDefinition(raw: unknown, ctx: ValidationContext): ValidationResult {
-  const size = JSON.stringify(raw ?? null).length;
-  if (size > LIMITS.maxDefinitionBytes) {
-    return {
-      ok: false,
-      problems: [{ path: '', message: `the definition is ${size} bytes; the limit is ${LIMITS.maxDefinitionBytes}` }],
-    };
-  }
-  const parsed = definitionSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, raw) };
-  const definition = parsed.data;
+function salvage(raw: unknown): Definition | undefined {
+  if (!isRecord(raw) || !Array.isArray(raw.steps)) return undefined;
+  const steps: unknown[] = raw.steps;
+  if (!steps.every((s) => isRecord(s) && typeof s.id === 'string')) return undefined;
+  const perStep = isRecord(raw.error_handling) && isRecord(raw.error_handling.per_step) ? raw.error_handling.per_step : {};
+  const standIn = {
+    name: '',
+    version: '',
+    ...(typeof raw.lane === 'string' ? { lane: raw.lane } : {}),
+    steps: steps.map((s) => {
+      const step = s as Record<string, unknown>;
+      const checkable = step.type === 'skill' && typeof step.skill === 'string';
+      return {
+        id: step.id,
+        // Only a step that is a skill step with a skill name gets the unknown-skill check.
+        type: checkable ? 'skill' : 'unchecked',
+        skill: checkable ? step.skill : '',
+        inputs: isRecord(step.inputs) ? step.inputs : {},
+      };
+    }),
+    error_handling: { per_step: Object.fromEntries(Object.keys(perStep).map((id) => [id, { strategy: 'halt' }])) },
+    ...(isRecord(raw.output) ? { output: raw.output } : {}),
+  };
+  return standIn as unknown as Definition;
+}
+
+/** The checks that need the whole document: unique ids, known skills and lanes, references. */
+function documentProblems(definition: Definition, ctx: ValidationContext): { plan: Plan; problems: Problem[] } {
   const problems: Problem[] = [];
 
   const seen = new Map<string, number>();
@@ -100,6 +121,34 @@ export function validateDefinition(raw: unknown, ctx: ValidationContext): Valida
     const stepId = stepIdAt(definition, p.pointer);
     problems.push(stepId === undefined ? { path: p.pointer, message: p.message } : { path: p.pointer, message: p.message, stepId });
   }
+  return { plan, problems };
+}
 
+/**
+ * Validates a submitted definition and returns every problem at once: schema errors with their
+ * JSON paths, then the checks that need the whole document (unique ids, references to earlier
+ * steps, known skills and lanes, size limits). When the schema fails, the whole-document checks
+ * still run on the parts that are well-formed.
+ */
+export function validateDefinition(raw: unknown, ctx: ValidationContext): ValidationResult {
+  const size = Buffer.byteLength(JSON.stringify(raw ?? null), 'utf8');
+  if (size > LIMITS.maxDefinitionBytes) {
+    return {
+      ok: false,
+      problems: [{ path: '', message: `the definition is ${size} bytes; the limit is ${LIMITS.maxDefinitionBytes}` }],
+    };
+  }
+  const parsed = definitionSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = zodProblems(parsed.error, raw);
+    const standIn = salvage(raw);
+    if (standIn !== undefined) {
+      const reported = new Set(problems.map((p) => p.path));
+      problems.push(...documentProblems(standIn, ctx).problems.filter((p) => !reported.has(p.path)));
+    }
+    return { ok: false, problems };
+  }
+  const definition = parsed.data;
+  const { plan, problems } = documentProblems(definition, ctx);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, definition, plan };
 }

@@ -12,6 +12,8 @@ export function installRuntime(logger: Logger): void {
   installed = true;
   const level = (logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : 'INFO') as LogLevel;
   Runtime.install({
+    // Core (Rust) logs are forwarded too, so nothing bypasses the JSON format.
+    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
     logger: new DefaultLogger(level, (entry) => {
       const fields = { ...(entry.meta ?? {}), sdk: true };
       const message = entry.message;

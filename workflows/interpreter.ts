@@ -105,7 +105,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
           },
         });
       } catch (error) {
-        if (error instanceof ActivityFailure) throw toStepCallError(error, call);
+        // A cancelled run surfaces as an ActivityFailure caused by CancelledFailure: keep it a cancellation.
+        if (error instanceof ActivityFailure && !isCancellation(error)) throw toStepCallError(error, call);
         throw error;
       }
     },
