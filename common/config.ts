@@ -36,7 +36,8 @@ export const configSchema = z.object({
   /** Port of the embedded PostgreSQL (`up` without DATABASE_URL). */
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(5433),
   LANES: csv.pipe(z.array(laneName).min(1)).default(['prod-critical', 'experimental']),
-  DEFAULT_LANE: laneName.default('prod-critical'),
+  /** Lane of definitions that name none; the first of LANES when unset. */
+  DEFAULT_LANE: laneName.optional(),
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),
@@ -45,7 +46,7 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = Omit<z.infer<typeof configSchema>, 'DEFAULT_LANE'> & { DEFAULT_LANE: string };
 
 /** Thrown when the environment does not parse; the message lists every bad variable. */
 export class ConfigError extends Error {
@@ -62,7 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const config = parsed.data;
+  const config = { ...parsed.data, DEFAULT_LANE: parsed.data.DEFAULT_LANE ?? parsed.data.LANES[0]! };
   if (!config.LANES.includes(config.DEFAULT_LANE)) {
     throw new ConfigError(
       `invalid configuration:\n  DEFAULT_LANE: "${config.DEFAULT_LANE}" is not one of LANES (${config.LANES.join(', ')})`,

@@ -47,9 +47,10 @@ export interface Plan {
   output?: CompiledValue;
 }
 
-function effectiveRetry(step: SkillStep, policy: StepErrorPolicy | undefined, defaultStrategy: string): EffectiveRetry {
-  const fromPolicy = policy?.strategy === 'retry' || (!policy && defaultStrategy === 'retry');
-  const maxAttempts = step.retry?.max_attempts ?? (fromPolicy ? policy?.max_attempts : undefined) ?? STEP_DEFAULTS.maxAttempts;
+function effectiveRetry(step: SkillStep, policy: StepErrorPolicy | undefined): EffectiveRetry {
+  // A per-step policy's attempts and backoff describe the retries before its final action, whatever
+  // that action is; the step's own `retry` block wins over both.
+  const maxAttempts = step.retry?.max_attempts ?? policy?.max_attempts ?? STEP_DEFAULTS.maxAttempts;
   const backoff = step.retry?.backoff ?? policy?.backoff ?? 'exponential';
   return {
     maxAttempts: Math.min(maxAttempts, MAX_ATTEMPTS_CAP),
@@ -60,10 +61,14 @@ function effectiveRetry(step: SkillStep, policy: StepErrorPolicy | undefined, de
   };
 }
 
+/**
+ * The action after the last attempt: `skip` (or `continue_on_error`) continues, `halt` stops the
+ * run, and `retry` — which only says how to retry — falls back to the definition's default.
+ */
 function onError(policy: StepErrorPolicy | undefined, defaultStrategy: string): OnError {
   if (policy?.continue_on_error || policy?.strategy === 'skip') return 'skip';
-  if (!policy && defaultStrategy === 'skip') return 'skip';
-  return 'halt';
+  if (policy?.strategy === 'halt') return 'halt';
+  return defaultStrategy === 'skip' ? 'skip' : 'halt';
 }
 
 /**
@@ -92,7 +97,7 @@ export function compileDefinition(definition: Definition): { plan: Plan; problem
       inputs,
       outputs: step.outputs ?? [],
       timeoutSeconds: step.timeout ?? STEP_DEFAULTS.timeoutSeconds,
-      retry: effectiveRetry(step, policy, defaultStrategy),
+      retry: effectiveRetry(step, policy),
       onError: onError(policy, defaultStrategy),
     };
   });

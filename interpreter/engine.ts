@@ -135,6 +135,12 @@ async function runSkillStep(step: CompiledSkillStep, state: RunState, ctx: RunCo
  * the `halt` policy, or with the port's cancellation error when the run is cancelled.
  */
 export async function executePlan(plan: Plan, ctx: RunContext, port: InterpreterPort, state: RunState): Promise<unknown> {
+  /** Every way out of the run leaves no current step and reports the final state once. */
+  const settle = (status: RunStatus) => {
+    state.status = status;
+    delete state.currentStep;
+    port.onProgress?.(state);
+  };
   let lastOutput: unknown = null;
   for (const step of plan.steps) {
     const stepState = state.steps[step.id] ?? { status: 'pending' };
@@ -154,7 +160,7 @@ export async function executePlan(plan: Plan, ctx: RunContext, port: Interpreter
       if (port.isCancellation(error)) {
         stepState.status = 'failed';
         stepState.error = { message: 'cancelled', type: 'Cancelled' };
-        state.status = 'cancelled';
+        settle('cancelled');
         throw error;
       }
       stepState.status = 'failed';
@@ -163,27 +169,23 @@ export async function executePlan(plan: Plan, ctx: RunContext, port: Interpreter
         stepState.continued = true;
         continue;
       }
-      state.status = 'failed';
       state.error = { ...stepState.error, step: step.id };
-      delete state.currentStep;
+      settle('failed');
       const attempts = stepState.error.attempts === undefined ? '' : ` after ${stepState.error.attempts} attempt(s)`;
       throw new RunFailedError(`step "${step.id}" failed${attempts}: ${stepState.error.message}`, state);
     }
   }
-  delete state.currentStep;
-  const output = plan.output === undefined ? lastOutput : resolveOutput(plan, state, ctx);
-  state.output = output;
-  state.status = 'completed';
-  port.onProgress?.(state);
-  return output;
-}
-
-function resolveOutput(plan: Plan, state: RunState, ctx: RunContext): unknown {
-  try {
-    return resolveValue(plan.output!, scopeOf(state, ctx));
-  } catch (error) {
-    state.status = 'failed';
-    state.error = toStepError(error);
-    throw new RunFailedError(`the definition's "output" could not be built: ${state.error.message}`, state);
+  let output = lastOutput;
+  if (plan.output !== undefined) {
+    try {
+      output = resolveValue(plan.output, scopeOf(state, ctx));
+    } catch (error) {
+      state.error = toStepError(error);
+      settle('failed');
+      throw new RunFailedError(`the definition's "output" could not be built: ${state.error.message}`, state);
+    }
   }
+  state.output = output;
+  settle('completed');
+  return output;
 }

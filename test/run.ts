@@ -39,7 +39,7 @@ async function main(): Promise<number> {
   const server = await startDevServer({ cliPath: resolveTemporalCli(), port: await freePort(), headless: true, logger });
   try {
     const bundlePath = join(work, 'workflow-bundle.js');
-    writeFileSync(bundlePath, (await buildWorkflowBundle()).code);
+    writeFileSync(bundlePath, (await buildWorkflowBundle(logger)).code);
     const env = {
       ...process.env,
       TEST_TEMPORAL_ADDRESS: server.address,

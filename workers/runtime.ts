@@ -3,6 +3,8 @@ import type { Logger } from '../common/logger.ts';
 
 let installed = false;
 
+const EXPECTED_NOTICES = ['No activities registered', 'No workflows registered', 'No Nexus services registered'];
+
 /**
  * Installs the SDK Runtime once per process, forwarding SDK and workflow logs to pino so every
  * line of a worker process is the same JSON shape.
@@ -17,7 +19,9 @@ export function installRuntime(logger: Logger): void {
     logger: new DefaultLogger(level, (entry) => {
       const fields = { ...(entry.meta ?? {}), sdk: true };
       const message = entry.message;
-      switch (entry.level) {
+      // A worker that polls only workflows or only activities is the design here, not a problem.
+      const level = EXPECTED_NOTICES.some((n) => message.startsWith(n)) ? 'DEBUG' : entry.level;
+      switch (level) {
         case 'TRACE':
           logger.trace(fields, message);
           break;

@@ -34,7 +34,7 @@ export function runRoutes(deps: RunRoutesDeps): Router {
         { path: '/idempotencyKey', message: 'differs from the Idempotency-Key header' },
       ]);
     }
-    const inputBytes = JSON.stringify(body.input ?? null).length;
+    const inputBytes = Buffer.byteLength(JSON.stringify(body.input ?? null), 'utf8');
     if (inputBytes > LIMITS.maxInputBytes) {
       throw new HttpProblem(400, 'Invalid request', `the input is ${inputBytes} bytes; the limit is ${LIMITS.maxInputBytes}`, [
         { path: '/input', message: 'too large' },

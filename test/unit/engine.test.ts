@@ -209,7 +209,7 @@ describe('executePlan: failures', () => {
     assert.deepEqual(port.calls.map((c) => c.stepId), ['a', 'b']);
   });
 
-  test('an error without an attempt count still fails the run, and its message says no attempts', async () => {
+  test('an error without an attempt count fails the run and the message omits attempts', async () => {
     const error = await runFailing(
       planOf([step('a')]),
       fakePort({

@@ -1,0 +1,125 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { definitionJsonSchema } from '../../api/app.ts';
+import { buildOpenApiDocument } from '../../api/openapi.ts';
+
+type Obj = Record<string, unknown>;
+const obj = (value: unknown, what: string): Obj => {
+  assert.ok(value !== null && typeof value === 'object' && !Array.isArray(value), `${what} is an object`);
+  return value as Obj;
+};
+
+const EXPECTED_PATHS: Record<string, string[]> = {
+  '/v1/definitions': ['get', 'post'],
+  '/v1/definitions/validate': ['post'],
+  '/v1/definitions/{name}': ['get'],
+  '/v1/definitions/{name}/versions/{version}': ['get'],
+  '/v1/runs': ['get', 'post'],
+  '/v1/runs/{runId}': ['get'],
+  '/v1/runs/{runId}/cancel': ['post'],
+  '/healthz': ['get'],
+  '/readyz': ['get'],
+};
+
+describe('buildOpenApiDocument', () => {
+  const doc = buildOpenApiDocument();
+  const paths = obj(doc.paths, 'paths');
+
+  test('is OpenAPI 3.1 and serialises to JSON', () => {
+    assert.equal(doc.openapi, '3.1.0');
+    assert.equal(typeof doc.info.title, 'string');
+    const roundTrip = JSON.parse(JSON.stringify(doc)) as Obj;
+    assert.deepEqual(Object.keys(obj(roundTrip.paths, 'paths')).sort(), Object.keys(paths).sort());
+  });
+
+  test('has every path with its methods', () => {
+    for (const [path, methods] of Object.entries(EXPECTED_PATHS)) {
+      const item = obj(paths[path], path);
+      for (const method of methods) assert.ok(item[method], `${method.toUpperCase()} ${path}`);
+    }
+  });
+
+  test('path parameters are declared', () => {
+    const params = (path: string, method: string) =>
+      ((obj(obj(paths[path], path)[method], `${method} ${path}`).parameters ?? []) as Array<{ name: string; in: string }>)
+        .filter((p) => p.in === 'path')
+        .map((p) => p.name)
+        .sort();
+    assert.deepEqual(params('/v1/definitions/{name}', 'get'), ['name']);
+    assert.deepEqual(params('/v1/definitions/{name}/versions/{version}', 'get'), ['name', 'version']);
+    assert.deepEqual(params('/v1/runs/{runId}', 'get'), ['runId']);
+    assert.deepEqual(params('/v1/runs/{runId}/cancel', 'post'), ['runId']);
+  });
+
+  test('components Definition and Problem exist', () => {
+    const schemas = obj(doc.components?.schemas, 'components.schemas');
+    const definition = obj(schemas.Definition, 'Definition');
+    const props = obj(definition.properties, 'Definition.properties');
+    for (const key of ['name', 'version', 'steps', 'triggers', 'context', 'error_handling', 'resource_limits']) {
+      assert.ok(key in props, `Definition.${key}`);
+    }
+    assert.deepEqual([...(definition.required as string[])].sort(), ['name', 'steps', 'version']);
+    assert.ok(schemas.Problem, 'Problem');
+    assert.ok(obj(obj(schemas.Problem, 'Problem').properties, 'Problem.properties'));
+  });
+
+  test('a bearer security scheme exists and guards the /v1 routes, not the health checks', () => {
+    const scheme = obj(obj(doc.components?.securitySchemes, 'securitySchemes').bearer, 'bearer');
+    assert.equal(scheme.type, 'http');
+    assert.equal(scheme.scheme, 'bearer');
+    for (const [path, methods] of Object.entries(EXPECTED_PATHS)) {
+      for (const method of methods) {
+        const op = obj(obj(paths[path], path)[method], `${method} ${path}`);
+        const security = op.security as Array<Obj> | undefined;
+        if (path.startsWith('/v1/')) {
+          assert.ok(security?.some((s) => 'bearer' in s), `${method.toUpperCase()} ${path} needs bearer`);
+        } else {
+          assert.equal(security, undefined, `${path} is open`);
+        }
+      }
+    }
+  });
+
+  test('error responses reference the Problem component as problem+json', () => {
+    const post = obj(obj(paths['/v1/definitions'], '/v1/definitions').post, 'POST /v1/definitions');
+    const responses = obj(post.responses, 'responses');
+    for (const status of ['400', '401', '403', '409']) {
+      const content = obj(obj(responses[status], status).content, `${status}.content`);
+      const schema = obj(obj(content['application/problem+json'], 'problem+json').schema, 'schema');
+      assert.equal(schema.$ref, '#/components/schemas/Problem', status);
+    }
+    const body = obj(obj(obj(post.requestBody, 'requestBody').content, 'content')['application/json'], 'json');
+    assert.equal(obj(body.schema, 'schema').$ref, '#/components/schemas/Definition');
+  });
+
+  test('the server URL is configurable', () => {
+    assert.deepEqual(buildOpenApiDocument('https://api.example.com').servers, [{ url: 'https://api.example.com' }]);
+  });
+});
+
+describe('definitionJsonSchema', () => {
+  const schema = obj(definitionJsonSchema(), 'schema');
+
+  test('is a draft 2020-12 JSON Schema for an object', () => {
+    assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+    assert.equal(schema.$id, '/v1/schemas/definition.json');
+    assert.equal(schema.type, 'object');
+  });
+
+  test('its properties include name, version and steps, all required', () => {
+    const props = obj(schema.properties, 'properties');
+    for (const key of ['name', 'version', 'steps']) assert.ok(key in props, key);
+    assert.deepEqual([...(schema.required as string[])].sort(), ['name', 'steps', 'version']);
+  });
+
+  test('objects are closed, as the validator is strict', () => {
+    assert.equal(schema.additionalProperties, false);
+  });
+
+  test('steps are an array of at least one item whose type is "skill"', () => {
+    const steps = obj(obj(schema.properties, 'properties').steps, 'steps');
+    assert.equal(steps.type, 'array');
+    assert.equal(steps.minItems, 1);
+    assert.match(JSON.stringify(steps.items), /"skill"/);
+  });
+});
