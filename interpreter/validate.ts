@@ -131,7 +131,8 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
  * still run on the parts that are well-formed.
  */
 export function validateDefinition(raw: unknown, ctx: ValidationContext): ValidationResult {
-  const size = Buffer.byteLength(JSON.stringify(raw ?? null), 'utf8');
+  // TextEncoder, not Buffer: this module must also load in the workflow sandbox.
+  const size = new TextEncoder().encode(JSON.stringify(raw ?? null)).length;
   if (size > LIMITS.maxDefinitionBytes) {
     return {
       ok: false,

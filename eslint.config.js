@@ -1,0 +1,68 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+const NODE_BUILTINS = [
+  'assert', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'events', 'fs', 'fs/promises', 'http', 'http2',
+  'https', 'net', 'os', 'path', 'perf_hooks', 'process', 'readline', 'stream', 'timers', 'tls', 'url', 'util', 'v8', 'vm',
+  'worker_threads', 'zlib',
+];
+
+/**
+ * interpreter/ and workflows/ run inside Temporal's deterministic workflow sandbox: no Node
+ * built-ins, no I/O libraries, no clocks or randomness (invariant 2). Activity modules may be
+ * imported for their types only.
+ */
+const deterministic = {
+  files: ['interpreter/**/*.ts', 'workflows/**/*.ts'],
+  rules: {
+    '@typescript-eslint/no-restricted-imports': [
+      'error',
+      {
+        paths: NODE_BUILTINS.map((name) => ({ name, message: 'Node built-ins are not allowed in deterministic workflow code.' })),
+        patterns: [
+          { group: ['node:*'], message: 'Node built-ins are not allowed in deterministic workflow code.' },
+          {
+            group: ['pg', 'pino', 'express', 'undici', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@electric-sql/*'],
+            message: 'I/O libraries are not allowed in deterministic workflow code; call an activity.',
+          },
+          { group: ['**/activities/**', '**/api/**', '**/workers/**', '**/embedded/**', '**/cli/**'], allowTypeImports: true, message: 'Workflow code may import activity and service modules for types only.' },
+          { group: ['**/common/*', '!**/common/constants.ts'], message: 'Only common/constants.ts is sandbox-safe.' },
+        ],
+      },
+    ],
+    'no-restricted-properties': [
+      'error',
+      { object: 'Date', property: 'now', message: 'No clocks in deterministic code.' },
+      { object: 'Math', property: 'random', message: 'No randomness in deterministic code.' },
+      { object: 'process', property: 'env', message: 'Workflow code never reads configuration.' },
+    ],
+    'no-restricted-globals': [
+      'error',
+      { name: 'process', message: 'No process access in deterministic code.' },
+      { name: 'fetch', message: 'No I/O in deterministic code; call an activity.' },
+      { name: 'Buffer', message: 'No Node built-ins in deterministic code.' },
+      { name: 'require', message: 'No dynamic loading in deterministic code.' },
+    ],
+    'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'No clocks in deterministic code.' }],
+  },
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'test/fixtures/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    // The lint rules' own test lints probe files that exist only in memory.
+    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['*/lint-probe.ts'] }, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+      ],
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  deterministic,
+);
