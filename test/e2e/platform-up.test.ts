@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { freePort, isListening } from '../../embedded/ports.ts';
+
+/**
+ * The README's first command, for real: `platform up` on embedded defaults in a fresh data folder
+ * brings up Temporal (with its Web UI), PGlite, one worker per lane and the API; a definition runs
+ * end to end; Ctrl-C (SIGINT) stops the whole tree; starting again keeps definitions and runs.
+ */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), 'platform-up-'));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+interface Up {
+  child: ChildProcess;
+  ready: Record<string, unknown>;
+  stderr: () => string;
+}
+
+async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/platform.ts', 'up'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 180 s:\n${stdout.slice(-3000)}\n${stderr.slice(-2000)}`)), 180_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      for (const line of stdout.split('\n')) {
+        if (!line.includes('"platform ready"')) continue;
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`up exited early (${code}):\n${stdout.slice(-3000)}\n${stderr.slice(-2000)}`));
+    });
+  });
+  return { child, ready, stderr: () => stderr };
+}
+
+async function stopUp(up: Up): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => up.child.once('exit', (code) => resolve(code)));
+  up.child.kill('SIGINT');
+  const timeout = new Promise<null>((_, reject) => setTimeout(() => reject(new Error('up did not stop in 60 s')), 60_000).unref());
+  return await Promise.race([exited, timeout]);
+}
+
+test('up brings the whole platform up, runs a definition, stops on Ctrl-C and keeps its data', { timeout: 420_000 }, async (t) => {
+  const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort(), pg: await freePort() };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'API_KEYS', 'API_KEYS_FILE', 'WORKFLOW_BUNDLE_PATH', 'LANES', 'DEFAULT_LANE']) delete env[name];
+  Object.assign(env, {
+    DATA_DIR: dataDir,
+    API_PORT: String(ports.api),
+    TEMPORAL_DEV_PORT: String(ports.temporal),
+    TEMPORAL_UI_PORT: String(ports.ui),
+    EMBEDDED_PG_PORT: String(ports.pg),
+    LOG_LEVEL: 'info',
+  });
+
+  const first = await startUp(env);
+  t.diagnostic(`first start ready in ${String(first.ready.readyInMs)} ms`);
+  const key = readFileSync(join(dataDir, 'dev-api-key'), 'utf8').trim();
+  assert.match(first.stderr(), new RegExp(`Development API key .*${key}`), 'the dev key is printed');
+  const api = `http://127.0.0.1:${ports.api}`;
+  const call = async (path: string, body?: unknown) => {
+    const response = await fetch(`${api}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+
+  const definition = {
+    name: 'greeting',
+    version: '1.0.0',
+    steps: [
+      { id: 'greet', type: 'skill', skill: 'echo', inputs: { message: 'hello ${input.name}' }, outputs: ['message'] },
+      { id: 'shout', type: 'skill', skill: 'echo', inputs: { loud: 'greet.message' } },
+    ],
+  };
+  assert.equal((await call('/v1/definitions', definition)).status, 201);
+  const started = await call('/v1/runs', { definition: 'greeting', input: { name: 'Ada' } });
+  assert.equal(started.status, 201);
+  const runId = started.body.runId as string;
+  let run: any;
+  for (let i = 0; i < 100; i++) {
+    run = (await call(`/v1/runs/${runId}`)).body;
+    if (run.status !== 'running') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(run.status, 'completed');
+  assert.deepEqual(run.output, { loud: 'hello Ada' });
+
+  // What an SRE sees in Temporal Web: activities named after the skill, summaries naming the step.
+  assert.equal((await fetch(`http://127.0.0.1:${ports.ui}/`)).status, 200, 'the Web UI answers');
+  const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+  const history = await new Client({ connection }).workflow.getHandle(runId).fetchHistory();
+  await connection.close();
+  const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+  assert.deepEqual(scheduled.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name), ['echo', 'echo']);
+  assert.deepEqual(
+    scheduled.map((e) => defaultPayloadConverter.fromPayload(e.userMetadata!.summary!)),
+    ['step greet', 'step shout'],
+  );
+  assert.equal(scheduled[0]?.activityTaskScheduledEventAttributes?.taskQueue?.name, 'prod-critical.skills');
+
+  assert.equal(await stopUp(first), 0, 'Ctrl-C stops cleanly');
+  for (const port of Object.values(ports)) assert.equal(await isListening('127.0.0.1', port), false, `port ${port} is released`);
+
+  const second = await startUp(env);
+  t.diagnostic(`restart ready in ${String(second.ready.readyInMs)} ms`);
+  try {
+    assert.equal((await call('/v1/definitions/greeting')).status, 200, 'definitions survive a restart');
+    const again = (await call(`/v1/runs/${runId}`)).body;
+    assert.equal(again.status, 'completed', 'runs survive a restart');
+    assert.deepEqual(again.steps.map((s: { id: string }) => s.id), ['greet', 'shout']);
+  } finally {
+    assert.equal(await stopUp(second), 0);
+  }
+});
