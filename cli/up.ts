@@ -101,15 +101,16 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       env.API_KEYS_FILE = devKey.file;
     }
 
-    let devServer: DevServer | undefined;
-    if (!process.env.TEMPORAL_ADDRESS) {
+    // Temporal, PostgreSQL and the workflow bundle do not depend on each other: start them together.
+    const startTemporal = async (): Promise<DevServer | undefined> => {
+      if (process.env.TEMPORAL_ADDRESS) return undefined;
       const cliPath = resolveTemporalCli();
       if (await isListening('127.0.0.1', config.TEMPORAL_DEV_PORT)) {
         throw new Error(
           `port ${config.TEMPORAL_DEV_PORT} is taken: stop what runs there, set TEMPORAL_DEV_PORT, or set TEMPORAL_ADDRESS to use a running Temporal server`,
         );
       }
-      devServer = await startDevServer({
+      const server = await startDevServer({
         cliPath,
         port: config.TEMPORAL_DEV_PORT,
         uiPort: config.TEMPORAL_UI_PORT,
@@ -117,21 +118,23 @@ export async function up(config: Config, logger: Logger): Promise<void> {
         namespace: config.TEMPORAL_NAMESPACE,
         logger: logger.child({ component: 'temporal' }),
       });
-      env.TEMPORAL_ADDRESS = devServer.address;
-      cleanups.push(() => devServer!.stop());
-      logger.info({ address: devServer.address, ui: devServer.uiUrl }, 'Temporal dev server ready');
-    }
-
-    let postgres: EmbeddedPostgres | undefined;
-    if (!config.DATABASE_URL) {
-      postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pglite'), port: config.EMBEDDED_PG_PORT, logger });
+      cleanups.push(() => server.stop());
+      logger.info({ address: server.address, ui: server.uiUrl }, 'Temporal dev server ready');
+      return server;
+    };
+    const startPostgres = async (): Promise<EmbeddedPostgres | undefined> => {
+      if (config.DATABASE_URL) return undefined;
+      const embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pglite'), port: config.EMBEDDED_PG_PORT, logger });
+      cleanups.push(() => embedded.stop());
+      return embedded;
+    };
+    const [devServer, postgres, bundle] = await Promise.all([startTemporal(), startPostgres(), buildWorkflowBundle(logger)]);
+    if (devServer) env.TEMPORAL_ADDRESS = devServer.address;
+    if (postgres) {
       env.DATABASE_URL = postgres.url;
       env.DATABASE_POOL_SIZE = '2';
-      cleanups.push(() => postgres!.stop());
     }
     await migrate(env.DATABASE_URL!, logger);
-
-    const bundle = await buildWorkflowBundle(logger);
     const bundlePath = join(dataDir, 'workflow-bundle.js');
     writeFileSync(bundlePath, bundle.code);
     env.WORKFLOW_BUNDLE_PATH = bundlePath;

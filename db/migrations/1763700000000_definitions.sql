@@ -5,7 +5,7 @@ CREATE TABLE definitions (
   tenant      text        NOT NULL,
   name        text        NOT NULL,
   version     text        NOT NULL,
-  body        jsonb       NOT NULL,
+  body        json        NOT NULL, -- json, not jsonb: the document reads back as it was written
   hash        text        NOT NULL,
   lane        text        NOT NULL,
   description text,
