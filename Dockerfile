@@ -15,11 +15,12 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 
-# Dependencies first, from the lockfile only, so the layer is cached until package*.json change.
+# Dependencies first, at the lockfile's versions, so the layer is cached until package*.json change.
 # --omit=dev is safe: tsx, @temporalio/worker (the bundler) and everything the CLI imports are
-# in "dependencies".
+# in "dependencies". `npm install`, not `npm ci`: the lockfile was made against a registry mirror
+# without the non-Linux @swc/core builds, which `npm ci` reports as missing (see scripts/setup.sh).
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
+RUN npm install --omit=dev --no-audit --no-fund --loglevel=error \
   && npm cache clean --force
 
 # Sources. Copied as root and left read-only for the runtime user.

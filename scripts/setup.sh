@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm packages (npm ci)" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: installing npm packages from package-lock.json" >&2
+  # `npm ci` refuses this lockfile because the registry mirror lacks the non-Linux builds of
+  # @swc/core (optional dependencies); `npm install` takes the same locked versions and skips them.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ -z "${TEMPORAL_CLI_PATH:-}" ] && ! command -v temporal >/dev/null 2>&1; then

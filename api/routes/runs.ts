@@ -28,7 +28,11 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const principal = principalOf(req);
     const body = parseOr400(startRunSchema, req.body);
     const header = req.get('idempotency-key');
-    if (header !== undefined) parseOr400(idempotencyKeySchema, header, 'params');
+    if (header !== undefined && !idempotencyKeySchema.safeParse(header).success) {
+      throw new HttpProblem(400, 'Invalid request', 'the Idempotency-Key header must be 1-200 printable ASCII characters without spaces', [
+        { path: 'Idempotency-Key', message: 'invalid header value' },
+      ]);
+    }
     if (header !== undefined && body.idempotencyKey !== undefined && header !== body.idempotencyKey) {
       throw new HttpProblem(400, 'Invalid request', 'the Idempotency-Key header and the idempotencyKey field differ', [
         { path: '/idempotencyKey', message: 'differs from the Idempotency-Key header' },
