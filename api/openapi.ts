@@ -107,7 +107,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     summary: 'List runs of the caller’s tenant',
     tags: ['runs'],
     request: { query: listRunsQuerySchema },
-    responses: { 200: json('Runs, newest first', z.object({ runs: z.array(RunSummary) })), ...errors },
+    responses: { 200: json('Runs, newest first', z.object({ runs: z.array(RunSummary) })), 400: errors[400], 401: errors[401] },
   });
   route('get', '/v1/runs/{runId}', {
     summary: 'Read a run: status, every step’s status and output, the output or the error',

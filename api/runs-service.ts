@@ -27,6 +27,8 @@ export interface StartRunRequest {
   definition: StoredDefinition;
   input: unknown;
   idempotencyKey?: string | undefined;
+  /** The version the caller asked for (undefined: latest), which the idempotency check compares. */
+  requestedVersion?: string | undefined;
   principal: Principal;
   correlationId: string;
   executionTimeoutSeconds: number;
@@ -123,7 +125,9 @@ export class RunsService {
   async start(request: StartRunRequest): Promise<{ runId: string; created: boolean; status: RunStatus }> {
     const { definition, principal } = request;
     const runId = runIdFor(principal.tenant, definition.name, request.idempotencyKey);
-    const requestHash = sha256Hex(canonicalJson({ version: definition.version, hash: definition.hash, input: request.input ?? null }));
+    // The request as the caller sent it: a retry without a version still matches after a newer
+    // version was registered, and gets the run it started before.
+    const requestHash = sha256Hex(canonicalJson({ version: request.requestedVersion ?? null, input: request.input ?? null }));
     const requestId = randomUUID();
     const args: RunInput = {
       definition: definition.body,
@@ -145,7 +149,7 @@ export class RunsService {
         workflowExecutionTimeout: request.executionTimeoutSeconds * 1000,
         staticSummary: `${definition.name}@${definition.version}`,
         staticDetails: `Started by ${principal.principal} (tenant ${principal.tenant}), correlation id ${request.correlationId}`,
-        memo: { [MEMO_KEYS.requestHash]: requestHash, [MEMO_KEYS.correlationId]: request.correlationId, requestId },
+        memo: { [MEMO_KEYS.requestHash]: requestHash, [MEMO_KEYS.correlationId]: request.correlationId, [MEMO_KEYS.requestId]: requestId },
         typedSearchAttributes: [
           { key: SA.definition, value: definition.name },
           { key: SA.version, value: definition.version },
@@ -170,7 +174,7 @@ export class RunsService {
         { runId },
       );
     }
-    return { runId, created: desc.memo?.requestId === requestId, status: runStatusOf(desc.status.name) };
+    return { runId, created: desc.memo?.[MEMO_KEYS.requestId] === requestId, status: runStatusOf(desc.status.name) };
   }
 
   private async describeOwned(runId: string, tenant: string): Promise<WorkflowExecutionDescription> {

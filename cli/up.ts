@@ -12,6 +12,7 @@ import { startDevServer, type DevServer } from '../embedded/dev-server.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../embedded/pglite.ts';
 import { isListening } from '../embedded/ports.ts';
 import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
+import { temporalConnectionSettings } from '../common/temporal.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -63,7 +64,8 @@ export async function up(config: Config, logger: Logger): Promise<void> {
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, PLATFORM_SUPERVISOR_PID: String(process.pid) };
-  const cleanups: Array<() => Promise<void>> = [];
+  /** Services to stop after the children, lowest order first (Temporal before PostgreSQL). */
+  const cleanups: Array<{ order: number; run: () => Promise<void> }> = [];
   let stopping = false;
 
   const stopAll = async (code: number, children: Supervised[]) => {
@@ -78,8 +80,8 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       await Promise.race([Promise.all(group.map((c) => c.exited)), sleep(15_000)]);
       for (const c of group) if (c.process && c.process.exitCode === null) c.process.kill('SIGKILL');
     }
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'cleanup failed'));
+    for (const cleanup of cleanups.sort((a, b) => a.order - b.order)) {
+      await cleanup.run().catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'cleanup failed'));
     }
     logger.info({ code }, 'platform stopped');
     process.exit(code);
@@ -103,6 +105,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
 
     // Temporal, PostgreSQL and the workflow bundle do not depend on each other: start them together.
     const startTemporal = async (): Promise<DevServer | undefined> => {
+      // An explicit TEMPORAL_ADDRESS means a running server: start none.
       if (process.env.TEMPORAL_ADDRESS) return undefined;
       const cliPath = resolveTemporalCli();
       if (await isListening('127.0.0.1', config.TEMPORAL_DEV_PORT)) {
@@ -118,17 +121,25 @@ export async function up(config: Config, logger: Logger): Promise<void> {
         namespace: config.TEMPORAL_NAMESPACE,
         logger: logger.child({ component: 'temporal' }),
       });
-      cleanups.push(() => server.stop());
+      cleanups.push({ order: 1, run: () => server.stop() });
       logger.info({ address: server.address, ui: server.uiUrl }, 'Temporal dev server ready');
       return server;
     };
     const startPostgres = async (): Promise<EmbeddedPostgres | undefined> => {
       if (config.DATABASE_URL) return undefined;
       const embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pglite'), port: config.EMBEDDED_PG_PORT, logger });
-      cleanups.push(() => embedded.stop());
+      cleanups.push({ order: 2, run: () => embedded.stop() });
       return embedded;
     };
-    const [devServer, postgres, bundle] = await Promise.all([startTemporal(), startPostgres(), buildWorkflowBundle(logger)]);
+    // allSettled, not all: whatever did start has registered its cleanup before a failure is raised.
+    const settled = await Promise.allSettled([startTemporal(), startPostgres(), buildWorkflowBundle(logger)] as const);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [devServer, postgres, bundle] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+      DevServer | undefined,
+      EmbeddedPostgres | undefined,
+      Awaited<ReturnType<typeof buildWorkflowBundle>>,
+    ];
     if (devServer) env.TEMPORAL_ADDRESS = devServer.address;
     if (postgres) {
       env.DATABASE_URL = postgres.url;
@@ -187,7 +198,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
     const apiHost = config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST;
     const apiUrl = `http://${apiHost}:${config.API_PORT}`;
     await waitFor('API', async () => (await fetch(`${apiUrl}/readyz`)).ok, 120_000);
-    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? config.TEMPORAL_ADDRESS });
+    const connection = await Connection.connect(temporalConnectionSettings({ ...config, TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? config.TEMPORAL_ADDRESS }));
     try {
       const queues = config.LANES.flatMap((lane) => [
         { name: workflowTaskQueue(lane), type: 1 },
@@ -212,6 +223,12 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       await connection.close();
     }
 
+    if (devKey) {
+      process.stderr.write(
+        `\nDevelopment API key (${devKey.created ? 'created' : 'kept'} in ${join(config.DATA_DIR, 'dev-api-key')}): ${devKey.key}\n` +
+          `  curl -H "Authorization: Bearer $(cat ${join(config.DATA_DIR, 'dev-api-key')})" ${apiUrl}/v1/definitions\n\n`,
+      );
+    }
     const readyInMs = Date.now() - startedAt;
     logger.info(
       {
@@ -224,11 +241,5 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       },
       'platform ready',
     );
-    if (devKey) {
-      process.stderr.write(
-        `\nDevelopment API key (${devKey.created ? 'created' : 'kept'} in ${join(config.DATA_DIR, 'dev-api-key')}): ${devKey.key}\n` +
-          `  curl -H "Authorization: Bearer $(cat ${join(config.DATA_DIR, 'dev-api-key')})" ${apiUrl}/v1/definitions\n\n`,
-      );
-    }
   }
 }

@@ -43,6 +43,8 @@ export const RUN_STATE_QUERY = 'runState';
 export const MEMO_KEYS = {
   requestHash: 'requestHash',
   correlationId: 'correlationId',
+  /** Unique per start request: tells the request that created a run from later ones. */
+  requestId: 'requestId',
 } as const;
 
 /** Priority names mapped to Temporal priority keys (lower runs first; 3 is Temporal's default). */

@@ -23,7 +23,7 @@ export const REDACTED_PATHS = [
  * The platform's root logger: JSON lines on stdout, one per event, with ISO timestamps and the
  * service name, so the embedded supervisor's merged output stays greppable and `jq`-friendly.
  */
-export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(service: string, level = 'info'): Logger {
   const options: LoggerOptions = {
     level,
     base: { svc: service },

@@ -47,7 +47,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   for (const flag of searchAttributeFlags()) args.push('--search-attribute', flag);
 
   const log = options.logger;
-  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Detached: a terminal's Ctrl-C reaches the supervisor only, which stops Temporal after the workers drained.
+  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exit = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {

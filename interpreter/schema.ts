@@ -89,12 +89,13 @@ export const errorHandlingSchema = z.strictObject({
 });
 
 export const resourceLimitsSchema = z.strictObject({
-  /** Advisory: recorded with the run, not enforced (activities share worker processes). */
+  /** Advisory: accepted for seed-002 compatibility, not enforced (activities share worker processes). */
   max_memory_mb: z.number().int().positive().optional(),
-  /** Advisory: recorded with the run, not enforced. */
+  /** Advisory: accepted for seed-002 compatibility, not enforced. */
   max_cpu_percent: z.number().positive().max(100).optional(),
   /** Becomes the run's Temporal execution timeout, in seconds. */
   max_execution_time: z.number().int().positive().max(365 * 24 * 3600).optional(),
+  /** Caps parallel branches once parallel steps exist; sequential runs execute one step at a time. */
   max_concurrent_steps: z.number().int().positive().max(500).optional(),
 });
 

@@ -22,12 +22,12 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
       const ctx = Context.current();
       const { info } = ctx;
       const log = logger.child({
+        // The platform's run id is the workflow id; Temporal's run id changes on continue-as-new.
         workflowId: info.workflowExecution?.workflowId,
-        runId: info.workflowExecution?.runId,
+        temporalRunId: info.workflowExecution?.runId,
         stepId: request.meta.stepId,
         definition: request.meta.definition,
         version: request.meta.version,
-        lane: request.meta.lane,
         tenant: request.meta.tenant,
         correlationId: request.meta.correlationId,
         skill: skill.name,
@@ -35,6 +35,9 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
       });
       const started = Date.now();
       log.info('skill started');
+      // Heartbeats are how a cancelled run reaches a running activity (ctx.cancellationSignal);
+      // the SDK throttles them and they add no history events.
+      const heartbeat = setInterval(() => ctx.heartbeat(), 2000);
       try {
         const parsed = skill.input.safeParse(request.input);
         if (!parsed.success) {
@@ -68,6 +71,8 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
               });
         log.warn({ ms: Date.now() - started, errorType: failure.type, nonRetryable: failure.nonRetryable, err: failure.message }, 'skill failed');
         throw failure;
+      } finally {
+        clearInterval(heartbeat);
       }
     };
   }

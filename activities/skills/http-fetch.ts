@@ -109,10 +109,17 @@ export function createHttpFetchSkill(allowedHosts: readonly string[]): SkillSpec
         const location = response.headers.get('location');
         if (response.status >= 300 && response.status < 400 && location) {
           if (hop >= MAX_REDIRECTS) throw ApplicationFailure.nonRetryable(`more than ${MAX_REDIRECTS} redirects`, 'TooManyRedirects');
-          url = new URL(location, url);
+          const next = new URL(location, url);
+          // Credentials belong to the origin they were given for, as browsers and curl do.
+          if (next.origin !== url.origin) {
+            for (const name of ['authorization', 'cookie', 'proxy-authorization']) headers.delete(name);
+          }
+          url = next;
           if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
             method = 'GET';
             body = undefined;
+            headers.delete('content-type');
+            headers.delete('idempotency-key');
           }
           continue;
         }

@@ -60,6 +60,7 @@ export function runRoutes(deps: RunRoutesDeps): Router {
       definition,
       input: body.input,
       idempotencyKey: body.idempotencyKey ?? header,
+      requestedVersion: body.version,
       principal,
       correlationId: correlationIdOf(req),
       executionTimeoutSeconds: definition.body.resource_limits?.max_execution_time ?? deps.defaultExecutionTimeoutSeconds,

@@ -13,6 +13,7 @@ export function apiSuite(database: 'postgres' | 'pglite'): void {
     let platform: TestPlatform;
     let remote: LoopbackHttp;
     let flakyCalls = 0;
+    let slowAborted = false;
 
     const sequential = (name: string, version = '1.0.0') => ({
       name,
@@ -42,8 +43,9 @@ export function apiSuite(database: 'postgres' | 'pglite'): void {
           if (flakyCalls <= 2) json(res, 503, { error: 'busy' });
           else json(res, 200, { ok: true, calls: flakyCalls });
         },
-        '/slow': () => {
-          // never answers: the run waits until it is cancelled
+        '/slow': (req) => {
+          // Never answers: the run waits until it is cancelled, and the cancelled activity hangs up.
+          req.socket.once('close', () => (slowAborted = true));
         },
       });
       platform = await startTestPlatform({ database, env: { HTTP_FETCH_ALLOWED_HOSTS: remote.host } });
@@ -192,6 +194,11 @@ export function apiSuite(database: 'postgres' | 'pglite'): void {
       });
       assert.equal(viaHeader.status, 200, 'a completed run still owns its key');
       assert.equal(viaHeader.body.runId, first.body.runId);
+      // A retry of the same request still gets its run after a newer version is registered.
+      await platform.api('/v1/definitions', { method: 'POST', json: sequential('idem', '1.1.0') });
+      const retried = await platform.api('/v1/runs', { method: 'POST', json: body });
+      assert.equal(retried.status, 200);
+      assert.equal(retried.body.runId, first.body.runId);
       const reused = await platform.api('/v1/runs', { method: 'POST', json: { ...body, input: { url: `${remote.url}/other` } } });
       assert.equal(reused.status, 409);
       const otherTenant = await platform.api('/v1/runs', { method: 'POST', key: KEYS.otherTenant, json: body });
@@ -241,6 +248,9 @@ export function apiSuite(database: 'postgres' | 'pglite'): void {
       const run = await platform.waitForRun(started.body.runId);
       assert.equal(run.status, 'cancelled');
       assert.equal((await platform.api(`/v1/runs/${started.body.runId}/cancel`, { method: 'POST' })).status, 409);
+      const hangUp = Date.now() + 15_000;
+      while (!slowAborted && Date.now() < hangUp) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(slowAborted, 'the cancellation reached the running activity (heartbeat), which aborted its request');
     });
 
     test('runs are listed per tenant and filtered by definition and status', async () => {

@@ -16,7 +16,19 @@ import { freePort, isListening } from '../../embedded/ports.ts';
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'platform-up-'));
-after(() => rmSync(dataDir, { recursive: true, force: true }));
+const spawned: ChildProcess[] = [];
+after(async () => {
+  // A failed assertion must not leave a platform running (it would keep this file alive).
+  for (const child of spawned) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 interface Up {
   child: ChildProcess;
@@ -26,6 +38,7 @@ interface Up {
 
 async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/platform.ts', 'up'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.push(child);
   let stdout = '';
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -70,6 +83,8 @@ test('up brings the whole platform up, runs a definition, stops on Ctrl-C and ke
   const first = await startUp(env);
   t.diagnostic(`first start ready in ${String(first.ready.readyInMs)} ms`);
   const key = readFileSync(join(dataDir, 'dev-api-key'), 'utf8').trim();
+  // stderr is its own pipe: give the banner a moment to arrive after the stdout ready line.
+  for (let i = 0; i < 50 && !first.stderr().includes(key); i++) await new Promise((r) => setTimeout(r, 100));
   assert.match(first.stderr(), new RegExp(`Development API key .*${key}`), 'the dev key is printed');
   const api = `http://127.0.0.1:${ports.api}`;
   const call = async (path: string, body?: unknown) => {
