@@ -2,6 +2,7 @@ import semver from 'semver';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import type { Pool } from '../common/db.ts';
 import type { Definition } from '../interpreter/schema.ts';
+import { subWorkflowReferences } from '../interpreter/validate.ts';
 
 export interface StoredDefinition {
   tenant: string;
@@ -79,6 +80,34 @@ export class DefinitionsStore {
       version,
     ]);
     return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+  }
+
+  /** Which of these `name@version` references are registered for the tenant. */
+  async existing(tenant: string, refs: ReadonlyArray<{ definition: string; version: string }>): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const ref of refs) {
+      if (await this.get(tenant, ref.definition, ref.version)) found.add(`${ref.definition}@${ref.version}`);
+    }
+    return found;
+  }
+
+  /**
+   * Every definition a run of `root` may start through sub_workflow steps, transitively, keyed
+   * `name@version`: resolved once at start so child runs are pinned like their parent.
+   */
+  async subDefinitions(tenant: string, root: Definition): Promise<Record<string, { definition: Definition; hash: string }>> {
+    const pinned: Record<string, { definition: Definition; hash: string }> = {};
+    const queue = subWorkflowReferences(root);
+    while (queue.length > 0) {
+      const ref = queue.shift()!;
+      const key = `${ref.definition}@${ref.version}`;
+      if (pinned[key]) continue;
+      const found = await this.get(tenant, ref.definition, ref.version);
+      if (!found) throw new Error(`sub-workflow definition ${key} is not registered`);
+      pinned[key] = { definition: found.body, hash: found.hash };
+      queue.push(...subWorkflowReferences(found.body));
+    }
+    return pinned;
   }
 
   /** Every version of a definition, newest semantic version first. */

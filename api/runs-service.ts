@@ -32,6 +32,8 @@ export interface StartRunRequest {
   principal: Principal;
   correlationId: string;
   executionTimeoutSeconds: number;
+  /** Definitions the run's sub_workflow steps start, pinned at start (see RunInput). */
+  subDefinitions?: RunInput['subDefinitions'];
 }
 
 export interface RunSummary {
@@ -115,7 +117,7 @@ function isRunState(value: unknown): value is RunState {
 export class RunsService {
   constructor(
     private readonly client: Client,
-    private readonly options: { queryTimeoutMs?: number } = {},
+    private readonly options: { queryTimeoutMs?: number; continueAsNewAfterEvents?: number } = {},
   ) {}
 
   /**
@@ -137,6 +139,8 @@ export class RunsService {
       tenant: principal.tenant,
       startedBy: principal.principal,
       correlationId: request.correlationId,
+      ...(this.options.continueAsNewAfterEvents ? { continueAsNewAfterEvents: this.options.continueAsNewAfterEvents } : {}),
+      ...(request.subDefinitions && Object.keys(request.subDefinitions).length > 0 ? { subDefinitions: request.subDefinitions } : {}),
     };
     const priority = definition.body.priority;
     try {

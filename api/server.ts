@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { createSkillRegistry, skillNames } from '../activities/skills/registry.ts';
+import { catalogNames, createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { temporalUiUrl, type Config } from '../common/config.ts';
 import { createPool, migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
@@ -21,7 +21,7 @@ export interface RunningApi {
  * Wires the API from config: keys, database (migrated), Temporal client; then listens. The
  * returned `close` drains HTTP connections before closing the pool and the Temporal connection.
  */
-export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
+export async function startApi(config: Config, logger: Logger, options: { catalog?: ActivityCatalog } = {}): Promise<RunningApi> {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the embedded `up` command provides one)');
   const keys = loadApiKeys(config);
   await migrate(config.DATABASE_URL, logger);
@@ -35,8 +35,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     logger,
     keys,
     definitions,
-    runs: new RunsService(client),
-    validation: { skills: skillNames(createSkillRegistry(config)), lanes: config.LANES },
+    runs: new RunsService(client, { continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS }),
+    validation: { ...catalogNames(options.catalog ?? createActivityCatalog(config)), lanes: config.LANES },
     defaultLane: config.DEFAULT_LANE,
     defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -42,6 +42,8 @@ export const configSchema = z.object({
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),
   RUN_EXECUTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(7 * 24 * 3600),
+  /** Runs continue as new once their history holds this many events (or when Temporal suggests it). */
+  RUN_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).max(50_000).default(10_000),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -1,10 +1,14 @@
+import { BINDING_NAMES, ROOT_NAMES, type BindingName, type CompileProblem, type CompiledExpression, type NameScope } from './expressions.ts';
+import { compileCondition, compileValue, pointerSegment, type CompiledValue } from './references.ts';
 import {
-  compileValue,
-  pointerSegment,
-  type CompileProblem,
-  type CompiledValue,
-} from './references.ts';
-import { MAX_ATTEMPTS_CAP, type Definition, type SkillStep, type StepErrorPolicy } from './schema.ts';
+  LIMITS,
+  MAX_ATTEMPTS_CAP,
+  type Definition,
+  type ErrorStrategy,
+  type RetrySpec,
+  type Step,
+  type StepErrorPolicy,
+} from './schema.ts';
 
 /** Defaults for every activity step that does not say otherwise (invariant 3: all bounded). */
 export const STEP_DEFAULTS = {
@@ -15,105 +19,624 @@ export const STEP_DEFAULTS = {
   backoffCoefficient: 2,
 } as const;
 
-/** The retry policy an activity step runs with, after defaults and the hard cap. */
+/** The activity families, each on its own task queue per lane. */
+export type ActivityFamily = 'skills' | 'integrations' | 'agents';
+
+/** The retry policy a step runs with, after defaults and the hard cap. */
 export interface EffectiveRetry {
   maxAttempts: number;
   initialIntervalSeconds: number;
   maxIntervalSeconds: number;
   backoffCoefficient: number;
+  /** `linear` cannot be expressed as a Temporal retry policy; the engine spaces those attempts. */
+  linear: boolean;
   nonRetryableErrorTypes: string[];
 }
 
 /** What happens after a step's last attempt fails. */
-export type OnError = 'halt' | 'skip';
+export type OnError =
+  | { action: 'halt' }
+  | { action: 'skip' }
+  | { action: 'rollback' }
+  | { action: 'custom'; handler: CompiledStep[] };
 
-export interface CompiledSkillStep {
-  kind: 'skill';
+interface StepBase {
   id: string;
-  /** JSON Pointer of the step in the definition, e.g. `/steps/2`. */
+  /** JSON Pointer of the step in the definition, e.g. `/steps/2/then/0`. */
   pointer: string;
-  skill: string;
-  inputs: CompiledValue;
-  outputs: string[];
-  timeoutSeconds: number;
+  if?: CompiledExpression;
+  /** Seconds: start-to-close for activities, a deadline for everything else. */
+  timeoutSeconds?: number;
   retry: EffectiveRetry;
   onError: OnError;
+  compensate?: CompiledStep[];
 }
 
-export type CompiledStep = CompiledSkillStep;
+export interface CompiledActivityStep extends StepBase {
+  kind: 'activity';
+  family: ActivityFamily;
+  /** The activity's name: the skill, integration or agent. */
+  name: string;
+  /** The step type as written (`skill`, `integration`, `directive`, `agent`). */
+  type: string;
+  inputs: CompiledValue;
+  /** Seed 004 `input: {"from_signal": true}`: the step's input is the triggering event. */
+  fromSignal: boolean;
+  outputs: string[];
+  guardrails?: Record<string, unknown>;
+}
+
+export interface CompiledParallelStep extends StepBase {
+  kind: 'parallel';
+  branches: CompiledStep[];
+  waitFor: 'all' | 'any' | number;
+  maxConcurrency: number;
+}
+
+export interface CompiledForEachStep extends StepBase {
+  kind: 'for_each';
+  items: CompiledValue;
+  steps: CompiledStep[];
+  maxConcurrency: number;
+}
+
+export interface CompiledLoopStep extends StepBase {
+  kind: 'loop';
+  condition: CompiledExpression;
+  steps: CompiledStep[];
+  maxIterations: number;
+}
+
+export interface CompiledConditionalStep extends StepBase {
+  kind: 'conditional';
+  condition: CompiledExpression;
+  then: CompiledStep[];
+  else: CompiledStep[];
+}
+
+export interface CompiledSwitchStep extends StepBase {
+  kind: 'switch';
+  value?: CompiledExpression;
+  cases: Array<{ when?: CompiledExpression; equals?: unknown; steps: CompiledStep[] }>;
+  default: CompiledStep[];
+}
+
+export interface CompiledWaitStep extends StepBase {
+  kind: 'wait';
+  durationMs?: number;
+  until?: CompiledValue;
+}
+
+export interface CompiledWaitForEventStep extends StepBase {
+  kind: 'wait_for_event';
+  event: string;
+  filter?: CompiledExpression;
+  onTimeout: 'fail' | 'continue';
+}
+
+export interface CompiledSetStep extends StepBase {
+  kind: 'set';
+  values: Array<[string, CompiledValue]>;
+}
+
+export interface CompiledSubWorkflowStep extends StepBase {
+  kind: 'sub_workflow';
+  definition: string;
+  version: string;
+  inputs: CompiledValue;
+}
+
+export interface CompiledFailStep extends StepBase {
+  kind: 'fail';
+  error: CompiledValue;
+  errorType: string;
+}
+
+export interface CompiledSucceedStep extends StepBase {
+  kind: 'succeed';
+  output?: CompiledValue;
+}
+
+export type CompiledStep =
+  | CompiledActivityStep
+  | CompiledParallelStep
+  | CompiledForEachStep
+  | CompiledLoopStep
+  | CompiledConditionalStep
+  | CompiledSwitchStep
+  | CompiledWaitStep
+  | CompiledWaitForEventStep
+  | CompiledSetStep
+  | CompiledSubWorkflowStep
+  | CompiledFailStep
+  | CompiledSucceedStep;
 
 export interface Plan {
   steps: CompiledStep[];
   output?: CompiledValue;
+  /** Saga rollback after a failure or cancellation. */
+  rollback: { enabled: boolean; steps: CompiledStep[] };
+  /** Whether any path can roll back (so cancellation compensates too). */
+  rollsBackOnCancel: boolean;
+  /** Caps activity steps in flight at once (resource_limits.max_concurrent_steps). */
+  maxConcurrentSteps?: number;
+  /** Every step by id (nested, handler and compensation steps included). */
+  byId: Map<string, CompiledStep>;
+  /** For each composite step, the ids of every step nested inside it. */
+  descendants: Map<string, string[]>;
 }
 
-function effectiveRetry(step: SkillStep, policy: StepErrorPolicy | undefined): EffectiveRetry {
+/** What the installation can run, for the registration-time checks. */
+export interface Catalog {
+  skills: ReadonlySet<string>;
+  integrations: ReadonlySet<string>;
+  agents: ReadonlySet<string>;
+  /** `name@version` of the definitions a sub_workflow may call. */
+  definitions: ReadonlySet<string>;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds of a duration: seconds as a number, or text such as `1h30m`. */
+export function durationMs(duration: number | string): number {
+  if (typeof duration === 'number') return Math.round(duration * 1000);
+  let total = 0;
+  for (const m of duration.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000);
+  return Math.round(total);
+}
+
+function retryOf(spec: RetrySpec | undefined, policy: StepErrorPolicy | undefined, isActivity: boolean): EffectiveRetry {
   // A per-step policy's attempts and backoff describe the retries before its final action, whatever
   // that action is; the step's own `retry` block wins over both.
-  const maxAttempts = step.retry?.max_attempts ?? policy?.max_attempts ?? STEP_DEFAULTS.maxAttempts;
-  const backoff = step.retry?.backoff ?? policy?.backoff ?? 'exponential';
+  const fallbackAttempts = isActivity ? STEP_DEFAULTS.maxAttempts : 1;
+  const maxAttempts = spec?.max_attempts ?? policy?.max_attempts ?? fallbackAttempts;
+  const backoff = spec?.backoff ?? policy?.backoff ?? 'exponential';
   return {
     maxAttempts: Math.min(maxAttempts, MAX_ATTEMPTS_CAP),
-    initialIntervalSeconds: step.retry?.initial_interval ?? STEP_DEFAULTS.initialIntervalSeconds,
-    maxIntervalSeconds: step.retry?.max_interval ?? STEP_DEFAULTS.maxIntervalSeconds,
-    backoffCoefficient: backoff === 'fixed' ? 1 : STEP_DEFAULTS.backoffCoefficient,
-    nonRetryableErrorTypes: step.retry?.non_retryable_errors ?? [],
+    initialIntervalSeconds: spec?.initial_interval ?? policy?.initial_interval ?? STEP_DEFAULTS.initialIntervalSeconds,
+    maxIntervalSeconds: spec?.max_interval ?? policy?.max_interval ?? STEP_DEFAULTS.maxIntervalSeconds,
+    backoffCoefficient: backoff === 'exponential' ? STEP_DEFAULTS.backoffCoefficient : 1,
+    linear: backoff === 'linear',
+    nonRetryableErrorTypes: spec?.non_retryable_errors ?? policy?.non_retryable_errors ?? [],
   };
 }
 
-/**
- * The action after the last attempt: `skip` (or `continue_on_error`) continues, `halt` stops the
- * run, and `retry` — which only says how to retry — falls back to the definition's default.
- */
-function onError(policy: StepErrorPolicy | undefined, defaultStrategy: string): OnError {
-  if (policy?.continue_on_error || policy?.strategy === 'skip') return 'skip';
-  if (policy?.strategy === 'halt') return 'halt';
-  return defaultStrategy === 'skip' ? 'skip' : 'halt';
+/** Every step in a list, nested ones included, with its JSON Pointer and nesting depth. */
+export function walkSteps(
+  steps: readonly Step[],
+  pointer: string,
+  visit: (step: Step, pointer: string, depth: number) => void,
+  depth = 1,
+): void {
+  steps.forEach((step, index) => {
+    const at = `${pointer}/${index}`;
+    visit(step, at, depth);
+    for (const [field, children] of childLists(step)) walkSteps(children, `${at}/${field}`, visit, depth + 1);
+  });
+}
+
+/** The nested step lists of a step, with their field path relative to the step. */
+export function childLists(step: Step): Array<[string, Step[]]> {
+  const lists: Array<[string, Step[]]> = [];
+  switch (step.type) {
+    case 'parallel':
+    case 'for_each':
+    case 'loop':
+      lists.push(['steps', step.steps]);
+      break;
+    case 'conditional':
+      lists.push(['then', step.then]);
+      if (step.else) lists.push(['else', step.else]);
+      break;
+    case 'switch':
+      step.cases.forEach((c, i) => lists.push([`cases/${i}/steps`, c.steps]));
+      if (step.default) lists.push(['default', step.default]);
+      break;
+    default:
+      break;
+  }
+  if (step.compensate) lists.push(['compensate', step.compensate]);
+  return lists;
+}
+
+interface Where {
+  visible: ReadonlySet<string>;
+  bindings: ReadonlySet<BindingName>;
+  /** Why a step id that exists is not readable here. */
+  hidden: ReadonlyMap<string, string>;
 }
 
 /**
- * Turns a schema-valid definition into the plan the engine executes: references parsed and
+ * Turns a schema-valid definition into the plan the engine executes: expressions parsed and
  * checked against the steps that run earlier, retry and error policies resolved. Pure and
  * deterministic: the API runs it to validate, the workflow runs it again on the pinned copy.
  */
-export function compileDefinition(definition: Definition): { plan: Plan; problems: CompileProblem[] } {
+export function compileDefinition(definition: Definition, catalog?: Catalog): { plan: Plan; problems: CompileProblem[] } {
   const problems: CompileProblem[] = [];
-  const allSteps = new Set(definition.steps.map((s) => s.id));
-  const earlier = new Set<string>();
-  const defaultStrategy = definition.error_handling?.default ?? 'halt';
-  const perStep = definition.error_handling?.per_step ?? {};
+  const errorHandling = definition.error_handling ?? {};
+  const defaultStrategy: ErrorStrategy = errorHandling.default ?? 'halt';
+  const perStep = errorHandling.per_step ?? {};
+  const byId = new Map<string, CompiledStep>();
+  const descendants = new Map<string, string[]>();
 
-  const steps: CompiledStep[] = definition.steps.map((step, index) => {
-    const pointer = `/steps/${index}`;
-    const scope = { earlierSteps: new Set(earlier), allSteps };
-    const inputs = compileValue(step.inputs ?? {}, scope, `${pointer}/inputs`, problems);
-    earlier.add(step.id);
-    const policy = perStep[step.id];
-    return {
-      kind: 'skill',
-      id: step.id,
-      pointer,
-      skill: step.skill,
-      inputs,
-      outputs: step.outputs ?? [],
-      timeoutSeconds: step.timeout ?? STEP_DEFAULTS.timeoutSeconds,
-      retry: effectiveRetry(step, policy),
-      onError: onError(policy, defaultStrategy),
-    };
+  // Pre-pass: every step id (for hyphenated names and "later step" messages), every variable.
+  const allSteps = new Set<string>();
+  const variables = new Set(Object.keys(definition.context?.mutable ?? {}));
+  const collect = (steps: readonly Step[]) =>
+    walkSteps(steps, '', (step) => {
+      allSteps.add(step.id);
+      if (step.type === 'set') for (const key of Object.keys(step.values)) variables.add(key);
+    });
+  collect(definition.steps);
+  for (const policy of Object.values(perStep)) if (policy.handler) collect(policy.handler);
+  if (errorHandling.handler) collect(errorHandling.handler);
+  for (const s of errorHandling.rollback?.steps ?? []) if (typeof s !== 'string') collect([s]);
+  const readonlyKeys = new Set(Object.keys(definition.context?.readonly ?? {}));
+
+  const scopeFor = (where: Where): NameScope => ({
+    steps: where.visible,
+    allSteps,
+    variables,
+    readonly: readonlyKeys,
+    bindings: where.bindings,
+    whyInvisible: (id) => {
+      const why = where.hidden.get(id);
+      return why === undefined ? undefined : `step "${id}" ${why}`;
+    },
   });
 
-  for (const id of Object.keys(perStep)) {
+  let usesRollback = defaultStrategy === 'rollback' || errorHandling.rollback?.enabled === true;
+
+  function onErrorFor(step: Step, where: Where): OnError {
+    const policy = perStep[step.id];
+    if (step.continue_on_error || policy?.continue_on_error) return { action: 'skip' };
+    let strategy: ErrorStrategy = policy?.strategy ?? defaultStrategy;
+    // `retry` only says how to retry; after the last attempt the definition's default applies.
+    if (strategy === 'retry') strategy = defaultStrategy === 'retry' ? 'halt' : defaultStrategy;
+    switch (strategy) {
+      case 'skip':
+        return { action: 'skip' };
+      case 'rollback':
+        usesRollback = true;
+        return { action: 'rollback' };
+      case 'custom': {
+        const own = policy?.strategy === 'custom' ? policy.handler : undefined;
+        const handlerSteps = own ?? errorHandling.handler;
+        if (!handlerSteps) {
+          problems.push({
+            pointer: policy?.strategy === 'custom' ? `/error_handling/per_step/${pointerSegment(step.id)}/handler` : '/error_handling/handler',
+            message: `the "custom" strategy for step "${step.id}" needs handler steps`,
+          });
+          return { action: 'halt' };
+        }
+        const handlerPointer = own ? `/error_handling/per_step/${pointerSegment(step.id)}/handler` : '/error_handling/handler';
+        // A step's own handler sees what the step sees; the shared default handler may run anywhere.
+        const handlerWhere: Where = own
+          ? { visible: where.visible, bindings: new Set([...where.bindings, 'error']), hidden: where.hidden }
+          : { visible: new Set(), bindings: new Set(['error']), hidden: new Map() };
+        // The shared handler is compiled once and reused.
+        const cacheKey = own ? undefined : '/error_handling/handler';
+        if (cacheKey && sharedHandler) return { action: 'custom', handler: sharedHandler };
+        const compiled = compileList(handlerSteps, handlerPointer, handlerWhere).steps;
+        if (cacheKey) sharedHandler = compiled;
+        return { action: 'custom', handler: compiled };
+      }
+      default:
+        return { action: 'halt' };
+    }
+  }
+  let sharedHandler: CompiledStep[] | undefined;
+
+  /** Compiles a step list; returns the compiled steps and the ids readable after the list ran. */
+  function compileList(steps: readonly Step[], pointer: string, where: Where): { steps: CompiledStep[]; exported: Set<string> } {
+    const visible = new Set(where.visible);
+    const exported = new Set<string>();
+    const compiled: CompiledStep[] = [];
+    steps.forEach((step, index) => {
+      const at = `${pointer}/${index}`;
+      const { step: c, exported: out } = compileStep(step, at, { ...where, visible });
+      compiled.push(c);
+      for (const id of out) {
+        visible.add(id);
+        exported.add(id);
+      }
+      if ((step.type === 'fail' || step.type === 'succeed') && index < steps.length - 1 && step.if === undefined) {
+        problems.push({
+          pointer: `${pointer}/${index + 1}`,
+          message: `step "${steps[index + 1]?.id}" is unreachable: step "${step.id}" (${step.type}) always ends the run before it`,
+        });
+      }
+    });
+    return { steps: compiled, exported };
+  }
+
+  function compileStep(step: Step, pointer: string, where: Where): { step: CompiledStep; exported: Set<string> } {
+    const scope = scopeFor(where);
+    const policy = perStep[step.id];
+    const isActivity = step.type === 'skill' || step.type === 'integration' || step.type === 'directive' || step.type === 'agent';
+    const base: StepBase = {
+      id: step.id,
+      pointer,
+      retry: retryOf(step.retry, policy, isActivity),
+      onError: onErrorFor(step, where),
+    };
+    if (step.if !== undefined) {
+      const cond = compileCondition(step.if, scope, `${pointer}/if`, problems);
+      if (cond) base.if = cond;
+    }
+    if (step.timeout !== undefined) base.timeoutSeconds = step.timeout;
+    else if (isActivity) base.timeoutSeconds = STEP_DEFAULTS.timeoutSeconds;
+    const exported = new Set<string>([step.id]);
+    const nestedIds: string[] = [];
+    const nested = (steps: readonly Step[], at: string, w: Where, exportInner: boolean): CompiledStep[] => {
+      const result = compileList(steps, at, w);
+      walkSteps(steps, '', (s) => nestedIds.push(s.id));
+      if (exportInner) for (const id of result.exported) exported.add(id);
+      return result.steps;
+    };
+    const hideAll = (steps: readonly Step[], why: string, into: Map<string, string>) =>
+      walkSteps(steps, '', (s) => {
+        if (!into.has(s.id)) into.set(s.id, why);
+      });
+
+    let compiled: CompiledStep;
+    switch (step.type) {
+      case 'skill':
+      case 'integration':
+      case 'directive':
+      case 'agent': {
+        const family: ActivityFamily = step.type === 'skill' ? 'skills' : step.type === 'agent' ? 'agents' : 'integrations';
+        const name =
+          step.type === 'skill'
+            ? step.skill
+            : step.type === 'integration'
+              ? step.integration
+              : step.type === 'directive'
+                ? step.directive
+                : (step.agent ?? step.agent_ref?.slug ?? '');
+        const rawInputs = step.type === 'directive' ? step.payload : step.type === 'agent' ? (step.inputs ?? step.input) : step.inputs;
+        const inputField = step.type === 'directive' ? 'payload' : step.type === 'agent' && step.input ? 'input' : 'inputs';
+        const fromSignal =
+          rawInputs !== undefined && Object.keys(rawInputs).length === 1 && (rawInputs as { from_signal?: unknown }).from_signal === true;
+        compiled = {
+          ...base,
+          kind: 'activity',
+          family,
+          name,
+          type: step.type,
+          inputs: fromSignal ? { kind: 'literal', value: null } : compileValue(rawInputs ?? {}, scope, `${pointer}/${inputField}`, problems),
+          fromSignal,
+          outputs: step.outputs ?? [],
+          ...(step.type === 'agent' && step.guardrails ? { guardrails: step.guardrails as Record<string, unknown> } : {}),
+        };
+        if (catalog) {
+          const known = catalog[family];
+          const field = step.type === 'agent' ? (step.agent_ref ? 'agent_ref/slug' : 'agent') : step.type;
+          if (!known.has(name)) {
+            const kind = family === 'skills' ? 'skill' : family === 'agents' ? 'agent' : 'integration';
+            problems.push({
+              pointer: `${pointer}/${field}`,
+              message: `unknown ${kind} "${name}"; available: ${[...known].sort().join(', ') || '(none)'}`,
+            });
+          }
+        }
+        break;
+      }
+      case 'parallel': {
+        const hidden = new Map(where.hidden);
+        // Branches run side by side: one branch never reads another's steps.
+        step.steps.forEach((branch) => hideAll([branch], `runs in a parallel branch of "${step.id}" and is not ordered with this one`, hidden));
+        const branches = step.steps.map((branch, i) => {
+          const own = new Map(hidden);
+          walkSteps([branch], '', (s) => own.delete(s.id));
+          const result = compileStep(branch, `${pointer}/steps/${i}`, { ...where, hidden: own });
+          walkSteps([branch], '', (s) => nestedIds.push(s.id));
+          for (const id of result.exported) exported.add(id);
+          return result.step;
+        });
+        const waitFor = step.wait_for ?? 'all';
+        if (typeof waitFor === 'number' && waitFor > step.steps.length) {
+          problems.push({ pointer: `${pointer}/wait_for`, message: `wait_for is ${waitFor} but the step has ${step.steps.length} branch(es)` });
+        }
+        compiled = {
+          ...base,
+          kind: 'parallel',
+          branches,
+          waitFor,
+          maxConcurrency: step.max_concurrency ?? step.steps.length,
+        };
+        break;
+      }
+      case 'for_each': {
+        const items =
+          typeof step.items === 'string'
+            ? compileValue(step.items.includes('${') ? step.items : `\${${step.items}}`, scope, `${pointer}/items`, problems)
+            : compileValue(step.items, scope, `${pointer}/items`, problems);
+        const inner = nested(step.steps, `${pointer}/steps`, { ...where, bindings: new Set([...where.bindings, 'item', 'index']) }, false);
+        compiled = { ...base, kind: 'for_each', items, steps: inner, maxConcurrency: step.max_concurrency ?? 1 };
+        break;
+      }
+      case 'loop': {
+        const innerWhere: Where = { ...where, bindings: new Set([...where.bindings, 'iteration']) };
+        const inner = nested(step.steps, `${pointer}/steps`, innerWhere, true);
+        // The condition may read the body's steps: before the first iteration they are pending.
+        const conditionScope = scopeFor({ ...innerWhere, visible: new Set([...where.visible, ...exported]) });
+        const condition = compileCondition(step.condition, conditionScope, `${pointer}/condition`, problems);
+        compiled = {
+          ...base,
+          kind: 'loop',
+          condition: condition ?? FALSE_CONDITION,
+          steps: inner,
+          maxIterations: step.max_iterations,
+        };
+        break;
+      }
+      case 'conditional': {
+        const condition = compileCondition(step.condition, scope, `${pointer}/condition`, problems);
+        compiled = {
+          ...base,
+          kind: 'conditional',
+          condition: condition ?? FALSE_CONDITION,
+          then: nested(step.then, `${pointer}/then`, where, true),
+          else: step.else ? nested(step.else, `${pointer}/else`, where, true) : [],
+        };
+        break;
+      }
+      case 'switch': {
+        const value = step.value === undefined ? undefined : compileCondition(step.value, scope, `${pointer}/value`, problems);
+        const cases = step.cases.map((c, i) => {
+          const when = c.when === undefined ? undefined : compileCondition(c.when, scope, `${pointer}/cases/${i}/when`, problems);
+          return {
+            ...(when ? { when } : {}),
+            ...(c.equals !== undefined ? { equals: c.equals } : {}),
+            steps: nested(c.steps, `${pointer}/cases/${i}/steps`, where, true),
+          };
+        });
+        compiled = {
+          ...base,
+          kind: 'switch',
+          ...(value ? { value } : {}),
+          cases,
+          default: step.default ? nested(step.default, `${pointer}/default`, where, true) : [],
+        };
+        break;
+      }
+      case 'wait':
+        compiled =
+          step.duration !== undefined
+            ? { ...base, kind: 'wait', durationMs: durationMs(step.duration) }
+            : { ...base, kind: 'wait', until: compileValue(step.until, scope, `${pointer}/until`, problems) };
+        break;
+      case 'wait_for_event': {
+        const filter =
+          step.filter === undefined
+            ? undefined
+            : compileCondition(step.filter, scopeFor({ ...where, bindings: new Set([...where.bindings, 'event']) }), `${pointer}/filter`, problems);
+        compiled = { ...base, kind: 'wait_for_event', event: step.event, ...(filter ? { filter } : {}), onTimeout: step.on_timeout ?? 'fail' };
+        break;
+      }
+      case 'set':
+        compiled = {
+          ...base,
+          kind: 'set',
+          values: Object.entries(step.values).map(([k, v]) => [k, compileValue(v, scope, `${pointer}/values/${pointerSegment(k)}`, problems)]),
+        };
+        break;
+      case 'sub_workflow':
+        if (catalog && !catalog.definitions.has(`${step.definition}@${step.version}`)) {
+          problems.push({
+            pointer: `${pointer}/definition`,
+            message: `no registered definition "${step.definition}" version "${step.version}"`,
+          });
+        }
+        compiled = {
+          ...base,
+          kind: 'sub_workflow',
+          definition: step.definition,
+          version: step.version,
+          inputs: compileValue(step.inputs ?? {}, scope, `${pointer}/inputs`, problems),
+        };
+        break;
+      case 'fail':
+        compiled = {
+          ...base,
+          kind: 'fail',
+          error: compileValue(step.error, scope, `${pointer}/error`, problems),
+          errorType: step.error_type ?? 'WorkflowFailed',
+        };
+        break;
+      case 'succeed':
+        compiled = {
+          ...base,
+          kind: 'succeed',
+          ...(step.output !== undefined ? { output: compileValue(step.output, scope, `${pointer}/output`, problems) } : {}),
+        };
+        break;
+    }
+    if (step.compensate) {
+      compiled.compensate = nested(
+        step.compensate,
+        `${pointer}/compensate`,
+        { visible: new Set([...where.visible, step.id]), bindings: new Set([...where.bindings, 'error']), hidden: where.hidden },
+        false,
+      );
+    }
+    if (nestedIds.length > 0) descendants.set(step.id, nestedIds);
+    byId.set(step.id, compiled);
+    return { step: compiled, exported };
+  }
+
+  // Ids that collide with the names expressions start with would be ambiguous.
+  const reserved = new Set<string>([...ROOT_NAMES, ...BINDING_NAMES]);
+  walkSteps(definition.steps, '/steps', (step, pointer) => {
+    if (reserved.has(step.id)) problems.push({ pointer: `${pointer}/id`, message: `"${step.id}" is a reserved name in expressions; choose another step id` });
+    else if (variables.has(step.id)) {
+      problems.push({ pointer: `${pointer}/id`, message: `"${step.id}" is both a step id and a variable name; rename one` });
+    }
+  });
+
+  const top = compileList(definition.steps, '/steps', { visible: new Set(), bindings: new Set(), hidden: new Map() });
+
+  const rollbackSteps: CompiledStep[] = [];
+  const rollbackWhere: Where = { visible: top.exported, bindings: new Set(['error']), hidden: new Map() };
+  (errorHandling.rollback?.steps ?? []).forEach((entry, index) => {
+    const at = `/error_handling/rollback/steps/${index}`;
+    if (typeof entry === 'string') {
+      const step: Step = { id: `rollback-${index + 1}-${entry.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 64), type: 'skill', skill: entry };
+      const { step: c } = compileStep(step, at, rollbackWhere);
+      if (catalog && !catalog.skills.has(entry)) {
+        // compileStep reported it at `${at}/skill`; point at the string itself instead.
+        const last = problems[problems.length - 1];
+        if (last?.pointer === `${at}/skill`) last.pointer = at;
+      }
+      rollbackSteps.push(c);
+    } else {
+      rollbackSteps.push(compileStep(entry, at, rollbackWhere).step);
+    }
+  });
+
+  for (const [id, policy] of Object.entries(perStep)) {
     if (!allSteps.has(id)) {
+      problems.push({ pointer: `/error_handling/per_step/${pointerSegment(id)}`, message: `no step has the id "${id}"` });
+    }
+    if (policy.handler && policy.strategy !== 'custom') {
       problems.push({
-        pointer: `/error_handling/per_step/${pointerSegment(id)}`,
-        message: `no step has the id "${id}"`,
+        pointer: `/error_handling/per_step/${pointerSegment(id)}/handler`,
+        message: `handler steps run only with the "custom" strategy (this policy is "${policy.strategy}")`,
       });
     }
+  }
+
+  // Compensation only runs when something can roll back; otherwise it is dead code.
+  if (!usesRollback) {
+    walkSteps(definition.steps, '/steps', (step, pointer) => {
+      if (step.compensate) {
+        problems.push({
+          pointer: `${pointer}/compensate`,
+          message: `step "${step.id}" declares compensation, but nothing in this definition rolls back; set error_handling.rollback.enabled or a "rollback" strategy`,
+        });
+      }
+    });
   }
 
   const output =
     definition.output === undefined
       ? undefined
-      : compileValue(definition.output, { earlierSteps: earlier, allSteps }, '/output', problems);
-  return { plan: output === undefined ? { steps } : { steps, output }, problems };
+      : compileValue(definition.output, scopeFor({ visible: top.exported, bindings: new Set(), hidden: new Map() }), '/output', problems);
+
+  const plan: Plan = {
+    steps: top.steps,
+    rollback: { enabled: errorHandling.rollback?.enabled === true || defaultStrategy === 'rollback', steps: rollbackSteps },
+    rollsBackOnCancel: usesRollback,
+    byId,
+    descendants,
+  };
+  if (output !== undefined) plan.output = output;
+  if (definition.resource_limits?.max_concurrent_steps !== undefined) plan.maxConcurrentSteps = definition.resource_limits.max_concurrent_steps;
+  return { plan, problems };
 }
+
+/** Placeholder for a condition that failed to compile (only reachable in a plan with problems). */
+const FALSE_CONDITION = undefined as unknown as CompiledExpression;
+
+export { LIMITS };

@@ -1,13 +1,30 @@
-import type { CompiledSkillStep, EffectiveRetry, Plan } from './compile.ts';
-import { ReferenceResolutionError, resolveValue, type EvaluationScope } from './references.ts';
+import type {
+  ActivityFamily,
+  CompiledActivityStep,
+  CompiledForEachStep,
+  CompiledLoopStep,
+  CompiledParallelStep,
+  CompiledStep,
+  CompiledSwitchStep,
+  EffectiveRetry,
+  Plan,
+} from './compile.ts';
+import { ExpressionError, evaluate, type BindingName, type EvaluationData } from './expressions.ts';
+import { resolveValue, testCondition } from './references.ts';
+import { LIMITS } from './schema.ts';
 
 /**
  * The step-execution engine: pure, deterministic code that walks a compiled plan and asks a small
- * port for everything with an effect. The Temporal workflow binds the port to activities; unit
- * tests bind it to plain functions.
+ * port for everything with an effect (activities, child runs, timers, events, cancellation
+ * scopes). The Temporal workflow binds the port to Temporal APIs; unit tests bind it to plain
+ * functions.
+ *
+ * Every piece of progress lives in `RunState`, which is plain JSON: the workflow exposes it through
+ * a query and carries it across continue-as-new, and re-running the plan over a carried state
+ * skips what is done and resumes loops, for_each steps and branches where they stopped.
  */
 
-export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
+export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface StepError {
@@ -16,6 +33,8 @@ export interface StepError {
   type: string;
   /** How many attempts were made before the step gave up. */
   attempts?: number;
+  /** The innermost step that failed, when it is not the step reporting the error. */
+  step?: string;
 }
 
 export interface StepState {
@@ -24,27 +43,76 @@ export interface StepState {
   error?: StepError;
   /** True when the step failed and the error policy let the run continue. */
   continued?: boolean;
+  /** True when the step failed and a `custom` handler recovered; `output` is the handler's. */
+  handled?: boolean;
+  /** loop: iterations started; `inIteration` while one is under way. */
+  iteration?: number;
+  inIteration?: boolean;
+  /** conditional and switch: the branch taken (`then`, `else`, `case:<n>`, `default`, `none`). */
+  branch?: string;
+  /** for_each: the list, its length, iterations finished (in order), and their results so far. */
+  items?: unknown[];
+  total?: number;
+  done?: number;
+  results?: unknown[];
+}
+
+/** A completed step whose `compensate` steps run if the run rolls back. */
+export interface CompensationRecord {
+  step: string;
+  /** The step's path (its idempotency-key suffix). */
+  path: string;
+  output: unknown;
+  bindings?: Partial<Record<BindingName, unknown>>;
 }
 
 export interface RunState {
   status: RunStatus;
   currentStep?: string;
-  /** Step ids in definition order. */
+  /** Top-level step ids in definition order. */
   order: string[];
+  /** Every step that has state, nested ones included (ids are unique in a definition). */
   steps: Record<string, StepState>;
+  /** Variables: `context.mutable`, updated by `set` steps. */
+  vars: Record<string, unknown>;
   output?: unknown;
-  error?: StepError & { step?: string };
+  error?: StepError;
+  /** Completed steps with compensation, oldest first. */
+  compensations: CompensationRecord[];
+  rollback?: { status: 'completed' | 'failed'; compensated: string[]; errors: Array<StepError & { step: string }> };
+  /** How many times this run has continued as new. */
+  continuedAsNew: number;
 }
 
 /** One activity call the engine asks the port to make. */
-export interface SkillCall {
+export interface ActivityCall {
+  family: ActivityFamily;
+  /** The activity (skill, integration or agent) name. */
+  name: string;
+  /** The step type as written, for summaries. */
+  type: string;
   stepId: string;
   /** Stable path of the step within the run, the suffix of its idempotency key. */
   stepPath: string;
-  skill: string;
   input: unknown;
   timeoutSeconds: number;
   retry: EffectiveRetry;
+  guardrails?: Record<string, unknown>;
+}
+
+/** One child run (sub_workflow step). */
+export interface ChildCall {
+  stepId: string;
+  stepPath: string;
+  definition: string;
+  version: string;
+  input: unknown;
+}
+
+/** An event delivered to the run (a signal): its name and JSON payload. */
+export interface RunEvent {
+  name: string;
+  payload: unknown;
 }
 
 /** Thrown by a port when a call failed for good (retries exhausted or not retryable). */
@@ -59,8 +127,25 @@ export class StepCallError extends Error {
   }
 }
 
+export interface CancellableHandle<T> {
+  promise: Promise<T>;
+  cancel(): void;
+}
+
 export interface InterpreterPort {
-  runSkill(call: SkillCall): Promise<unknown>;
+  runActivity(call: ActivityCall): Promise<unknown>;
+  runChild(call: ChildCall): Promise<unknown>;
+  sleep(ms: number): Promise<void>;
+  /** The run's deterministic clock, in epoch milliseconds. */
+  now(): number;
+  /** Resolves with the first buffered or future event the predicate accepts; undefined on timeout. */
+  waitForEvent(predicate: (event: RunEvent) => boolean, timeoutMs?: number): Promise<RunEvent | undefined>;
+  /** Runs `fn` in a scope that can be cancelled on its own. */
+  cancellable<T>(fn: () => Promise<T>): CancellableHandle<T>;
+  /** Runs `fn` where cancelling the run cannot reach it (compensation). */
+  nonCancellable<T>(fn: () => Promise<T>): Promise<T>;
+  /** True when the history is long enough that the run should continue as new. */
+  shouldContinueAsNew(): boolean;
   /** True for the port's cancellation errors, which the engine must never swallow. */
   isCancellation(error: unknown): boolean;
   /** Called whenever the run state changes (e.g. to update current details). */
@@ -78,114 +163,718 @@ export class RunFailedError extends Error {
   }
 }
 
+/** Thrown at a safe point when the run should continue as new; `state` is what to carry. */
+export class ContinueAsNewRequest {
+  constructor(readonly state: RunState) {}
+}
+
+/** A `succeed` step ends the run early with this output. */
+class SucceedSignal {
+  constructor(
+    readonly stepId: string,
+    readonly output: unknown,
+    readonly hasOutput: boolean,
+  ) {}
+}
+
+/** A step failure travelling up to the run (or to a policy that handles it). */
+class StepFailure extends Error {
+  override name = 'StepFailure';
+  constructor(
+    readonly error: StepError,
+    /** The innermost failing step. */
+    readonly stepId: string,
+    /** A `rollback` policy fired: no outer policy may swallow this failure. */
+    readonly rollback = false,
+  ) {
+    super(error.message);
+  }
+}
+
 export interface RunContext {
   input: unknown;
-  context: { readonly: Record<string, unknown>; mutable: Record<string, unknown> };
+  /** The triggering event when an event started the run, else the run's input (seed 004 `${signal...}`). */
+  signal: unknown;
+  context: { readonly: Record<string, unknown> };
   run: Record<string, unknown>;
 }
 
-export function initialRunState(plan: Plan): RunState {
+export function initialRunState(plan: Plan, vars: Record<string, unknown>): RunState {
   return {
     status: 'running',
     order: plan.steps.map((s) => s.id),
     steps: Object.fromEntries(plan.steps.map((s) => [s.id, { status: 'pending' } satisfies StepState])),
+    vars: { ...vars },
+    compensations: [],
+    continuedAsNew: 0,
   };
 }
 
-function scopeOf(state: RunState, ctx: RunContext): EvaluationScope {
-  return { input: ctx.input, context: ctx.context, run: ctx.run, steps: state.steps };
+/** Deterministic FIFO semaphore (plain promises: safe in the workflow sandbox). */
+class Semaphore {
+  private waiters: Array<() => void> = [];
+  constructor(private available: number) {}
+  async acquire(): Promise<void> {
+    if (this.available > 0) {
+      this.available -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.available += 1;
+  }
+}
+
+/** Step states visible to one sequence: the run's own map, or an overlay per for_each iteration. */
+class StateStore {
+  constructor(
+    private readonly local: Record<string, StepState>,
+    private readonly parent?: StateStore,
+  ) {}
+  get(id: string): StepState | undefined {
+    return Object.prototype.hasOwnProperty.call(this.local, id) ? this.local[id] : this.parent?.get(id);
+  }
+  set(id: string, state: StepState): void {
+    this.local[id] = state;
+  }
+  delete(id: string): void {
+    delete this.local[id];
+  }
+  /** This store's own entries (not its parent's). */
+  own(): Record<string, StepState> {
+    return this.local;
+  }
+  view(): Record<string, StepState> {
+    return this.parent ? { ...this.parent.view(), ...this.local } : this.local;
+  }
+  child(): StateStore {
+    return new StateStore({}, this);
+  }
+}
+
+interface Frame {
+  states: StateStore;
+  bindings: Partial<Record<BindingName, unknown>>;
+  /** Prefix of step paths (idempotency keys) in this frame, e.g. `each[3]/`. */
+  path: string;
+  /** Inside a parallel branch or a concurrent for_each: other work may be in flight. */
+  concurrent: boolean;
+  /** Progress here lives in the run's own state and can resume after continue-as-new. */
+  persistable: boolean;
 }
 
 function toStepError(error: unknown): StepError {
+  if (error instanceof StepFailure) return error.error;
   if (error instanceof StepCallError) {
-    return error.attempts === undefined
-      ? { message: error.message, type: error.type }
-      : { message: error.message, type: error.type, attempts: error.attempts };
+    return error.attempts === undefined ? { message: error.message, type: error.type } : { message: error.message, type: error.type, attempts: error.attempts };
   }
-  if (error instanceof ReferenceResolutionError) return { message: error.message, type: 'ReferenceError' };
+  if (error instanceof ExpressionError) return { message: error.message, type: 'ExpressionError' };
   if (error instanceof Error) return { message: error.message, type: error.name };
   return { message: String(error), type: 'Error' };
 }
 
-async function runSkillStep(step: CompiledSkillStep, state: RunState, ctx: RunContext, port: InterpreterPort): Promise<unknown> {
-  const input = resolveValue(step.inputs, scopeOf(state, ctx));
-  const output = await port.runSkill({
-    stepId: step.id,
-    stepPath: step.id,
-    skill: step.skill,
-    input,
-    timeoutSeconds: step.timeoutSeconds,
-    retry: step.retry,
-  });
-  const missing = step.outputs.filter(
-    (name) => output === null || typeof output !== 'object' || !Object.prototype.hasOwnProperty.call(output, name),
-  );
-  if (missing.length > 0) {
-    throw new StepCallError(
-      `skill "${step.skill}" returned no ${missing.map((m) => `"${m}"`).join(', ')}, which the step declares in "outputs"`,
-      'MissingOutput',
-    );
+function jsonSize(value: unknown): number {
+  return value === undefined ? 0 : (JSON.stringify(value)?.length ?? 0);
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+const DONE_STATUSES = new Set<StepStatus>(['completed', 'skipped']);
+
+class Execution {
+  private readonly limiter?: Semaphore;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly ctx: RunContext,
+    private readonly port: InterpreterPort,
+    private readonly state: RunState,
+  ) {
+    if (plan.maxConcurrentSteps !== undefined) this.limiter = new Semaphore(plan.maxConcurrentSteps);
   }
-  return output;
+
+  private isControl(error: unknown): boolean {
+    return this.port.isCancellation(error) || error instanceof ContinueAsNewRequest || error instanceof SucceedSignal;
+  }
+
+  private data(frame: Frame, extra?: Partial<Record<BindingName, unknown>>): EvaluationData {
+    return {
+      input: this.ctx.input,
+      context: { readonly: this.ctx.context.readonly, mutable: this.state.vars },
+      steps: frame.states.view(),
+      run: this.ctx.run,
+      signal: this.ctx.signal,
+      bindings: extra ? { ...frame.bindings, ...extra } : frame.bindings,
+    };
+  }
+
+  private progress(stepId?: string): void {
+    if (stepId === undefined) delete this.state.currentStep;
+    else this.state.currentStep = stepId;
+    this.port.onProgress?.(this.state);
+  }
+
+  /** Before each step of a persistable sequence: continue as new when the history is long. */
+  private safePoint(frame: Frame): void {
+    if (frame.persistable && !frame.concurrent && this.port.shouldContinueAsNew()) throw new ContinueAsNewRequest(this.state);
+  }
+
+  async runList(steps: readonly CompiledStep[], frame: Frame): Promise<unknown> {
+    let last: unknown = null;
+    for (const step of steps) {
+      this.safePoint(frame);
+      const { output, ran } = await this.runStep(step, frame);
+      if (ran) last = output;
+    }
+    return last;
+  }
+
+  /** Runs one step under its `if`, retry, timeout and error policy. `ran` is false when skipped. */
+  async runStep(step: CompiledStep, frame: Frame): Promise<{ output: unknown; ran: boolean }> {
+    const existing = frame.states.get(step.id);
+    if (existing && (DONE_STATUSES.has(existing.status) || (existing.status === 'failed' && existing.continued))) {
+      return { output: existing.output ?? null, ran: existing.status !== 'skipped' };
+    }
+    const resuming = existing?.status === 'running';
+    let st: StepState;
+    if (resuming && existing) {
+      st = existing;
+    } else {
+      if (step.if) {
+        let holds: boolean;
+        try {
+          holds = testCondition(step.if, this.data(frame));
+        } catch (error) {
+          const failed: StepState = { status: 'failed', error: toStepError(error) };
+          frame.states.set(step.id, failed);
+          throw new StepFailure(failed.error as StepError, step.id);
+        }
+        if (!holds) {
+          frame.states.set(step.id, { status: 'skipped', output: null });
+          return { output: null, ran: false };
+        }
+      }
+      st = { status: 'running' };
+      frame.states.set(step.id, st);
+    }
+    this.progress(step.id);
+    try {
+      const output = await this.withRetryAndTimeout(step, frame, st, resuming);
+      if (jsonSize(output) > LIMITS.maxStepOutputBytes) {
+        throw new StepCallError(`the output is larger than ${LIMITS.maxStepOutputBytes} characters of JSON`, 'OutputTooLarge');
+      }
+      st.status = 'completed';
+      st.output = output ?? null;
+      delete st.inIteration;
+      if (step.compensate) {
+        const record: CompensationRecord = { step: step.id, path: frame.path + step.id, output: st.output };
+        if (Object.keys(frame.bindings).length > 0) record.bindings = { ...frame.bindings };
+        this.state.compensations.push(record);
+      }
+      return { output: st.output, ran: true };
+    } catch (error) {
+      if (error instanceof ContinueAsNewRequest) throw error;
+      if (error instanceof SucceedSignal) {
+        st.status = 'completed';
+        if (error.stepId === step.id) st.output = error.output ?? null;
+        throw error;
+      }
+      if (this.port.isCancellation(error)) {
+        st.status = 'cancelled';
+        st.error = { message: 'cancelled', type: 'Cancelled' };
+        throw error;
+      }
+      const stepError = toStepError(error);
+      const innermost = error instanceof StepFailure ? error.stepId : step.id;
+      st.status = 'failed';
+      st.error = innermost === step.id ? stepError : { ...stepError, step: innermost };
+      if (error instanceof StepFailure && error.rollback) throw error;
+      switch (step.onError.action) {
+        case 'skip':
+          st.continued = true;
+          st.output = null;
+          return { output: null, ran: true };
+        case 'custom': {
+          const handlerFrame: Frame = {
+            ...frame,
+            bindings: { ...frame.bindings, error: { ...stepError, step: innermost } },
+            persistable: false,
+          };
+          const output = await this.runList(step.onError.handler, handlerFrame);
+          st.status = 'completed';
+          st.handled = true;
+          st.output = output ?? null;
+          return { output: st.output, ran: true };
+        }
+        case 'rollback':
+          throw new StepFailure(stepError, innermost, true);
+        case 'halt':
+          throw error instanceof StepFailure ? error : new StepFailure(stepError, step.id);
+      }
+    }
+  }
+
+  private async withRetryAndTimeout(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+    // Activities retry inside Temporal's retry policy (no extra history), except `linear` backoff.
+    if (step.kind === 'activity' && !step.retry.linear) return this.execute(step, frame, st, resuming);
+    const { retry } = step;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const run = () => this.execute(step, frame, st, resuming && attempt === 1);
+        const deadline = step.kind === 'activity' || step.kind === 'wait_for_event' ? undefined : step.timeoutSeconds;
+        return deadline === undefined ? await run() : await this.withDeadline(step, deadline, run);
+      } catch (error) {
+        if (this.isControl(error) || (error instanceof StepFailure && error.rollback)) throw error;
+        const type = toStepError(error).type;
+        if (attempt >= retry.maxAttempts || retry.nonRetryableErrorTypes.includes(type)) {
+          if (retry.maxAttempts > 1 && error instanceof StepCallError) throw new StepCallError(error.message, error.type, attempt);
+          if (retry.maxAttempts > 1 && error instanceof StepFailure) {
+            throw new StepFailure({ ...error.error, attempts: attempt }, error.stepId);
+          }
+          throw error;
+        }
+        const delaySeconds = retry.linear
+          ? retry.initialIntervalSeconds * attempt
+          : retry.initialIntervalSeconds * retry.backoffCoefficient ** (attempt - 1);
+        await this.port.sleep(Math.min(delaySeconds, retry.maxIntervalSeconds) * 1000);
+        // A retried composite starts over: forget its partial progress.
+        this.resetDescendants(step.id, frame);
+        st.status = 'running';
+        delete st.branch;
+        delete st.iteration;
+        delete st.inIteration;
+        delete st.done;
+        delete st.results;
+      }
+    }
+  }
+
+  private async withDeadline<T>(step: CompiledStep, seconds: number, fn: () => Promise<T>): Promise<T> {
+    let timedOut = false;
+    const work = this.port.cancellable(fn);
+    const timer = this.port.cancellable(() => this.port.sleep(seconds * 1000));
+    timer.promise.then(
+      () => {
+        timedOut = true;
+        work.cancel();
+      },
+      () => undefined,
+    );
+    try {
+      return await work.promise;
+    } catch (error) {
+      if (timedOut && this.port.isCancellation(error)) {
+        throw new StepCallError(`step "${step.id}" did not finish within its ${seconds}s timeout`, 'Timeout');
+      }
+      throw error;
+    } finally {
+      if (!timedOut) timer.cancel();
+    }
+  }
+
+  private resetDescendants(stepId: string, frame: Frame): void {
+    for (const id of this.plan.descendants.get(stepId) ?? []) frame.states.delete(id);
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.limiter) return fn();
+    await this.limiter.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.limiter.release();
+    }
+  }
+
+  private async execute(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+    switch (step.kind) {
+      case 'activity':
+        return this.runActivity(step, frame);
+      case 'parallel':
+        return this.runParallel(step, frame);
+      case 'for_each':
+        return this.runForEach(step, frame, st, resuming);
+      case 'loop':
+        return this.runLoop(step, frame, st, resuming);
+      case 'conditional': {
+        if (!resuming || st.branch === undefined) st.branch = testCondition(step.condition, this.data(frame)) ? 'then' : 'else';
+        const steps = st.branch === 'then' ? step.then : step.else;
+        return steps.length === 0 ? null : this.runList(steps, frame);
+      }
+      case 'switch':
+        return this.runSwitch(step, frame, st, resuming);
+      case 'wait': {
+        let ms = step.durationMs ?? 0;
+        if (step.until) {
+          const when = resolveValue(step.until, this.data(frame));
+          const at = typeof when === 'number' ? when : Date.parse(String(when));
+          if (Number.isNaN(at)) throw new StepCallError(`"until" is not a timestamp: ${JSON.stringify(when)}`, 'InvalidTimestamp');
+          ms = at - this.port.now();
+        }
+        if (ms > 0) await this.port.sleep(ms);
+        return null;
+      }
+      case 'wait_for_event': {
+        const event = await this.port.waitForEvent(
+          (candidate) => {
+            if (candidate.name !== step.event) return false;
+            if (!step.filter) return true;
+            try {
+              return testCondition(step.filter, this.data(frame, { event: candidate.payload }));
+            } catch {
+              return false;
+            }
+          },
+          step.timeoutSeconds === undefined ? undefined : step.timeoutSeconds * 1000,
+        );
+        if (event === undefined) {
+          if (step.onTimeout === 'continue') return null;
+          throw new StepCallError(`no "${step.event}" event arrived within ${step.timeoutSeconds}s`, 'Timeout');
+        }
+        return event.payload ?? null;
+      }
+      case 'set': {
+        const written: Record<string, unknown> = {};
+        for (const [name, value] of step.values) {
+          const resolved = resolveValue(value, this.data(frame));
+          if (jsonSize(resolved) > LIMITS.maxStepOutputBytes) {
+            throw new StepCallError(`variable "${name}" would be larger than ${LIMITS.maxStepOutputBytes} characters of JSON`, 'OutputTooLarge');
+          }
+          this.state.vars[name] = resolved;
+          written[name] = resolved;
+        }
+        return written;
+      }
+      case 'sub_workflow': {
+        const input = resolveValue(step.inputs, this.data(frame));
+        return this.limited(() =>
+          this.port.runChild({ stepId: step.id, stepPath: frame.path + step.id, definition: step.definition, version: step.version, input }),
+        );
+      }
+      case 'fail': {
+        const message = resolveValue(step.error, this.data(frame));
+        throw new StepCallError(typeof message === 'string' ? message : JSON.stringify(message), step.errorType);
+      }
+      case 'succeed': {
+        const output = step.output === undefined ? undefined : resolveValue(step.output, this.data(frame));
+        throw new SucceedSignal(step.id, output, step.output !== undefined);
+      }
+    }
+  }
+
+  private async runActivity(step: CompiledActivityStep, frame: Frame): Promise<unknown> {
+    const input = step.fromSignal ? this.ctx.signal : resolveValue(step.inputs, this.data(frame));
+    const call: ActivityCall = {
+      family: step.family,
+      name: step.name,
+      type: step.type,
+      stepId: step.id,
+      stepPath: frame.path + step.id,
+      input,
+      timeoutSeconds: step.timeoutSeconds ?? 30,
+      retry: step.retry.linear ? { ...step.retry, maxAttempts: 1 } : step.retry,
+    };
+    if (step.guardrails) call.guardrails = step.guardrails;
+    const output = await this.limited(() => this.port.runActivity(call));
+    const missing = step.outputs.filter(
+      (name) => output === null || typeof output !== 'object' || !Object.prototype.hasOwnProperty.call(output, name),
+    );
+    if (missing.length > 0) {
+      throw new StepCallError(
+        `${step.type} "${step.name}" returned no ${missing.map((m) => `"${m}"`).join(', ')}, which the step declares in "outputs"`,
+        'MissingOutput',
+      );
+    }
+    return output;
+  }
+
+  private async runParallel(step: CompiledParallelStep, frame: Frame): Promise<unknown> {
+    const total = step.branches.length;
+    const needed = step.waitFor === 'all' ? total : step.waitFor === 'any' ? 1 : step.waitFor;
+    const gate = new Semaphore(step.maxConcurrency);
+    const branchFrame: Frame = { ...frame, concurrent: true };
+    const results: Record<string, unknown> = {};
+    let succeeded = 0;
+    let failed = 0;
+    let stopping = false;
+    let failure: unknown;
+    let control: unknown;
+    const handles: Array<CancellableHandle<unknown>> = [];
+    const settled = new Set<number>();
+    const stopOthers = () => {
+      stopping = true;
+      handles.forEach((h, i) => {
+        if (!settled.has(i)) h.cancel();
+      });
+    };
+    const runs = step.branches.map((branch, i) => {
+      const handle = this.port.cancellable(async () => {
+        await gate.acquire();
+        try {
+          if (stopping) return undefined;
+          return await this.runStep(branch, branchFrame);
+        } finally {
+          gate.release();
+        }
+      });
+      handles.push(handle);
+      return handle.promise.then(
+        (result) => {
+          settled.add(i);
+          const r = result as { output: unknown; ran: boolean } | undefined;
+          if (r === undefined) return;
+          results[branch.id] = r.output;
+          succeeded += 1;
+          if (succeeded >= needed && settled.size < total) stopOthers();
+        },
+        (error: unknown) => {
+          settled.add(i);
+          if (this.port.isCancellation(error) && stopping) return;
+          if (this.isControl(error)) {
+            control ??= error;
+            stopOthers();
+            return;
+          }
+          failed += 1;
+          if (step.waitFor === 'all' || total - failed < needed) {
+            failure ??= error;
+            stopOthers();
+          }
+        },
+      );
+    });
+    await Promise.all(runs);
+    if (control !== undefined) throw control;
+    if (failure !== undefined && succeeded < needed) throw failure;
+    if (succeeded < needed) {
+      throw new StepCallError(`only ${succeeded} of ${total} branches completed; ${needed} needed`, 'ParallelFailed');
+    }
+    return results;
+  }
+
+  private async runForEach(step: CompiledForEachStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+    // The list is fixed when the step starts (and carried across continue-as-new), so variables the
+    // iterations change cannot reshape it halfway.
+    if (!resuming || !Array.isArray(st.items)) {
+      const items = resolveValue(step.items, this.data(frame));
+      if (!Array.isArray(items)) throw new StepCallError(`"items" is ${items === null ? 'null' : typeof items}, not a list`, 'InvalidItems');
+      if (items.length > LIMITS.maxForEachItems) {
+        throw new StepCallError(`"items" has ${items.length} entries; the limit is ${LIMITS.maxForEachItems}`, 'TooManyItems');
+      }
+      st.items = items;
+      st.results = [];
+      st.done = 0;
+    }
+    const items = st.items ?? [];
+    st.total = items.length;
+    const results = st.results ?? [];
+    st.results = results;
+    let next = st.done ?? 0;
+    const concurrency = step.maxConcurrency;
+    const inFlight = new Map<number, CancellableHandle<unknown>>();
+    const finished = new Set<number>();
+    let failure: unknown;
+    let launchedHere = 0;
+    let draining = false;
+    await new Promise<void>((resolveAll) => {
+      const launch = () => {
+        // Continue-as-new only where this step's progress is the run's own state: stop launching,
+        // let the iterations in flight finish, then carry `done` and `results`.
+        if (!draining && launchedHere > 0 && frame.persistable && !frame.concurrent && this.port.shouldContinueAsNew()) draining = true;
+        while (failure === undefined && !draining && inFlight.size < concurrency && next < items.length) {
+          const index = next;
+          next += 1;
+          launchedHere += 1;
+          const iterationFrame: Frame = {
+            states: frame.states.child(),
+            bindings: { ...frame.bindings, item: items[index], index },
+            path: `${frame.path}${step.id}[${index}]/`,
+            concurrent: frame.concurrent || concurrency > 1,
+            persistable: false,
+          };
+          const handle = this.port.cancellable(() => this.runList(step.steps, iterationFrame));
+          inFlight.set(index, handle);
+          handle.promise.then(
+            (output) => {
+              inFlight.delete(index);
+              results[index] = output ?? null;
+              finished.add(index);
+              let done = st.done ?? 0;
+              while (finished.delete(done)) done += 1;
+              st.done = done;
+              launch();
+            },
+            (error: unknown) => {
+              inFlight.delete(index);
+              if (failure === undefined) {
+                failure = error;
+                for (const other of inFlight.values()) other.cancel();
+              }
+              launch();
+            },
+          );
+        }
+        if (inFlight.size === 0) resolveAll();
+      };
+      launch();
+    });
+    if (failure !== undefined) throw failure;
+    if (next < items.length) throw new ContinueAsNewRequest(this.state);
+    delete st.items;
+    return results.slice(0, items.length);
+  }
+
+  private async runLoop(step: CompiledLoopStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+    let last: unknown = resuming ? (st.output ?? null) : null;
+    let resumeInside = resuming && st.inIteration === true;
+    if (!resuming) st.iteration = 0;
+    for (;;) {
+      const started = st.iteration ?? 0;
+      if (!resumeInside) {
+        if (!testCondition(step.condition, this.data(frame, { iteration: started }))) break;
+        if (started >= step.maxIterations) {
+          throw new StepCallError(
+            `loop "${step.id}" reached max_iterations (${step.maxIterations}) while its condition "${step.condition.source}" still holds`,
+            'LoopLimitExceeded',
+          );
+        }
+        this.resetDescendants(step.id, frame);
+        st.iteration = started + 1;
+        st.inIteration = true;
+      }
+      resumeInside = false;
+      const index = (st.iteration ?? 1) - 1;
+      const iterationFrame: Frame = { ...frame, bindings: { ...frame.bindings, iteration: index }, path: `${frame.path}${step.id}[${index}]/` };
+      last = await this.runList(step.steps, iterationFrame);
+      st.inIteration = false;
+      st.output = last;
+    }
+    return last;
+  }
+
+  private async runSwitch(step: CompiledSwitchStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+    if (!resuming || st.branch === undefined) {
+      const data = this.data(frame);
+      const value = step.value ? evaluate(step.value, data) : undefined;
+      const index = step.cases.findIndex((c) => (c.when ? testCondition(c.when, data) : deepEqual(c.equals, value)));
+      st.branch = index >= 0 ? `case:${index}` : step.default.length > 0 ? 'default' : 'none';
+    }
+    const branch = st.branch;
+    const steps = branch === 'default' ? step.default : branch.startsWith('case:') ? (step.cases[Number(branch.slice(5))]?.steps ?? []) : [];
+    return steps.length === 0 ? null : this.runList(steps, frame);
+  }
+
+  /** Runs compensations newest first, then the rollback steps, where cancellation cannot reach. */
+  async rollback(cause: StepError): Promise<void> {
+    const errors: Array<StepError & { step: string }> = [];
+    const compensated: string[] = [];
+    await this.port.nonCancellable(async () => {
+      const top = new StateStore(this.state.steps);
+      for (const record of [...this.state.compensations].reverse()) {
+        const compensate = this.plan.byId.get(record.step)?.compensate ?? [];
+        const states = top.child();
+        states.set(record.step, { status: 'completed', output: record.output });
+        const frame: Frame = {
+          states,
+          bindings: { ...(record.bindings ?? {}), error: cause },
+          path: `${record.path}/compensate/`,
+          concurrent: false,
+          persistable: false,
+        };
+        try {
+          await this.runList(compensate, frame);
+          compensated.push(record.step);
+        } catch (error) {
+          errors.push({ ...toStepError(error), step: record.step });
+        }
+        // Show the compensation steps in the run's state (their ids are unique in the definition).
+        for (const [id, s] of Object.entries(states.own())) if (id !== record.step) this.state.steps[id] = s;
+      }
+      const frame: Frame = { states: top, bindings: { error: cause }, path: 'rollback/', concurrent: false, persistable: false };
+      for (const step of this.plan.rollback.steps) {
+        try {
+          await this.runStep(step, frame);
+        } catch (error) {
+          errors.push({ ...toStepError(error), step: step.id });
+        }
+      }
+    });
+    this.state.rollback = { status: errors.length === 0 ? 'completed' : 'failed', compensated, errors };
+  }
+
+  buildOutput(last: unknown): unknown {
+    return this.plan.output === undefined ? last : resolveValue(this.plan.output, this.data(this.topFrame()));
+  }
+
+  topFrame(): Frame {
+    return { states: new StateStore(this.state.steps), bindings: {}, path: '', concurrent: false, persistable: true };
+  }
 }
 
 /**
- * Executes the plan step by step, updating `state` in place (the workflow exposes it through a
- * query). Resolves with the run's output; rejects with RunFailedError when a step fails under
- * the `halt` policy, or with the port's cancellation error when the run is cancelled.
+ * Executes the plan, updating `state` in place. Resolves with the run's output; rejects with
+ * RunFailedError when a step fails for good, ContinueAsNewRequest when the run should continue as
+ * new (carry `state` and call again), or the port's cancellation error when the run is cancelled.
  */
 export async function executePlan(plan: Plan, ctx: RunContext, port: InterpreterPort, state: RunState): Promise<unknown> {
+  const execution = new Execution(plan, ctx, port, state);
   /** Every way out of the run leaves no current step and reports the final state once. */
   const settle = (status: RunStatus) => {
     state.status = status;
     delete state.currentStep;
     port.onProgress?.(state);
   };
-  let lastOutput: unknown = null;
-  for (const step of plan.steps) {
-    const stepState = state.steps[step.id] ?? { status: 'pending' };
-    state.steps[step.id] = stepState;
-    if (stepState.status === 'completed') {
-      lastOutput = stepState.output;
-      continue;
+  const fail = (error: StepError, message: string): never => {
+    state.error = error;
+    settle('failed');
+    throw new RunFailedError(message, state);
+  };
+  let output: unknown;
+  try {
+    const last = await execution.runList(plan.steps, execution.topFrame());
+    output = execution.buildOutput(last);
+  } catch (error) {
+    if (error instanceof ContinueAsNewRequest) {
+      state.continuedAsNew += 1;
+      throw error;
     }
-    stepState.status = 'running';
-    state.currentStep = step.id;
-    port.onProgress?.(state);
-    try {
-      stepState.output = await runSkillStep(step, state, ctx, port);
-      stepState.status = 'completed';
-      lastOutput = stepState.output;
-    } catch (error) {
-      if (port.isCancellation(error)) {
-        stepState.status = 'failed';
-        stepState.error = { message: 'cancelled', type: 'Cancelled' };
-        settle('cancelled');
-        throw error;
+    if (error instanceof SucceedSignal) {
+      try {
+        output = error.hasOutput ? error.output : plan.output === undefined ? null : execution.buildOutput(null);
+      } catch (buildError) {
+        return fail(toStepError(buildError), `the definition's "output" could not be built: ${toStepError(buildError).message}`);
       }
-      stepState.status = 'failed';
-      stepState.error = toStepError(error);
-      if (step.onError === 'skip') {
-        stepState.continued = true;
-        continue;
-      }
-      state.error = { ...stepState.error, step: step.id };
-      settle('failed');
-      const attempts = stepState.error.attempts === undefined ? '' : ` after ${stepState.error.attempts} attempt(s)`;
-      throw new RunFailedError(`step "${step.id}" failed${attempts}: ${stepState.error.message}`, state);
+      state.output = output ?? null;
+      settle('completed');
+      return state.output;
     }
-  }
-  let output = lastOutput;
-  if (plan.output !== undefined) {
-    try {
-      output = resolveValue(plan.output, scopeOf(state, ctx));
-    } catch (error) {
-      state.error = toStepError(error);
-      settle('failed');
-      throw new RunFailedError(`the definition's "output" could not be built: ${state.error.message}`, state);
+    if (port.isCancellation(error)) {
+      if (plan.rollsBackOnCancel) await execution.rollback({ message: 'the run was cancelled', type: 'Cancelled' });
+      settle('cancelled');
+      throw error;
     }
+    if (error instanceof StepFailure) {
+      const stepError: StepError = { ...error.error, step: error.stepId };
+      if (error.rollback || plan.rollback.enabled) await execution.rollback(stepError);
+      const attempts = stepError.attempts === undefined ? '' : ` after ${stepError.attempts} attempt(s)`;
+      const rolledBack = state.rollback ? ` (rolled back${state.rollback.status === 'failed' ? ' with errors' : ''})` : '';
+      return fail(stepError, `step "${error.stepId}" failed${attempts}: ${stepError.message}${rolledBack}`);
+    }
+    const unexpected = toStepError(error);
+    return fail(unexpected, `the run failed: ${unexpected.message}`);
   }
-  state.output = output;
+  state.output = output ?? null;
   settle('completed');
-  return output;
+  return state.output;
 }

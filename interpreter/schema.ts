@@ -4,24 +4,42 @@ import { z } from 'zod';
  * The definition language, v1: the one source for TypeScript types, registration-time validation,
  * the published JSON Schema and the OpenAPI spec. The shape follows the user's own format (seed
  * 002): `name`, `version`, `description`, `triggers`, `context`, `steps`, `error_handling`,
- * `resource_limits`, plus `lane`, `priority`, `output` and the operator-doc index fields.
+ * `resource_limits`, plus `lane`, `priority`, `output` and the operator-doc index fields. Seed
+ * 004's `trigger: {signal}`, `directive` steps with a `payload`, and `agent_ref` are accepted as
+ * written.
  *
  * Objects are strict: an unknown key (a typo such as `skil`) is an error with its JSON path,
  * never silently ignored.
  */
 
-/** Hard cap on attempts for any activity, whatever a definition asks for (invariant 3). */
+/** Hard cap on attempts for any step, whatever a definition asks for (invariant 3). */
 export const MAX_ATTEMPTS_CAP = 10;
-/** Longest start-to-close timeout a step may ask for, in seconds. */
+/** Longest timeout a step may ask for, in seconds. */
 export const MAX_STEP_TIMEOUT_SECONDS = 24 * 3600;
+/** Longest `wait` a step may ask for, in seconds. */
+export const MAX_WAIT_SECONDS = 366 * 24 * 3600;
 /** Structural limits checked at registration. */
 export const LIMITS = {
+  /** Steps in the whole definition, nested ones included. */
   maxSteps: 500,
   maxDefinitionBytes: 256 * 1024,
   maxInputBytes: 256 * 1024,
+  /** How deeply composite steps may nest. */
+  maxNestingDepth: 8,
+  /** Bound for `loop.max_iterations`. */
+  maxLoopIterations: 100_000,
+  /** Most items a `for_each` accepts at run time. */
+  maxForEachItems: 100_000,
+  /** Branches of one `parallel` step. */
+  maxParallelBranches: 50,
+  /** Longest expression or template, in characters. */
+  maxExpressionLength: 2000,
+  /** Largest value a step may produce or a `set` may store, in bytes of JSON, checked at run time. */
+  maxStepOutputBytes: 256 * 1024,
 } as const;
 
 export const STEP_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+export const VARIABLE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 const stepId = z
   .string()
@@ -29,64 +47,417 @@ const stepId = z
 
 const seconds = (max: number) => z.number().positive().max(max);
 
+/** A condition such as `fetch-data.status == 200` or `counter < 5` (see the expression syntax). */
+const expression = z.string().min(1).max(LIMITS.maxExpressionLength);
+
+export const BACKOFFS = ['exponential', 'linear', 'fixed'] as const;
+
 export const retrySchema = z.strictObject({
   max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS_CAP).optional(),
-  backoff: z.enum(['exponential', 'fixed']).optional(),
+  backoff: z.enum(BACKOFFS).optional(),
   initial_interval: seconds(3600).optional(),
   max_interval: seconds(24 * 3600).optional(),
   non_retryable_errors: z.array(z.string().min(1)).optional(),
 });
 export type RetrySpec = z.infer<typeof retrySchema>;
 
-export const skillStepSchema = z.strictObject({
+const inputs = z.record(z.string(), z.unknown());
+
+/**
+ * The recursive fields (`steps`, `then`, `compensate`, ...) refer back to the step union, so
+ * their TypeScript types are declared here and the schemas are annotated with them; everything
+ * else is inferred from zod.
+ */
+const stepArray = (min: number, message?: string) =>
+  z
+    .array(z.lazy((): z.ZodType<Step> => stepSchema))
+    .min(min, message)
+    .max(LIMITS.maxSteps);
+
+/** Fields every step kind accepts. */
+const common = {
   id: stepId,
-  type: z.literal('skill'),
   name: z.string().max(200).optional(),
   description: z.string().max(2000).optional(),
-  skill: z.string().min(1).max(100),
-  inputs: z.record(z.string(), z.unknown()).optional(),
-  outputs: z.array(z.string().min(1)).optional(),
-  async: z.literal(false, { error: '"async": true is not supported; every step runs durably in order' }).optional(),
+  /** Run the step only when this condition holds; otherwise it is `skipped`. */
+  if: expression.optional(),
+  /** Seconds: an activity's start-to-close timeout, or the deadline of any other step. */
   timeout: seconds(MAX_STEP_TIMEOUT_SECONDS).optional(),
   retry: retrySchema.optional(),
-});
-export type SkillStep = z.infer<typeof skillStepSchema>;
+  /** Shorthand for a `skip` error policy: a failure is recorded and the run goes on. */
+  continue_on_error: z.boolean().optional(),
+};
 
-/** Step kinds the language names; the ones without a schema yet are refused with a clear message. */
-export const SUPPORTED_STEP_TYPES = ['skill'] as const;
+interface Compensable {
+  /** Steps that undo this one; they run, newest first, when the run rolls back. */
+  compensate?: Step[] | undefined;
+}
+const compensable = { compensate: stepArray(1, '"compensate" needs at least one step').optional() };
 
-export const stepSchema = z.discriminatedUnion('type', [skillStepSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union'
-      ? `unsupported step type; supported types: ${SUPPORTED_STEP_TYPES.join(', ')}`
-      : undefined,
+/**
+ * `async` is accepted for seed-002 compatibility. Every step still runs durably and completes
+ * before the next starts; `parallel` and `for_each` overlap work.
+ */
+const asyncFlag = z.boolean().optional();
+
+const skillOwn = z.strictObject({
+  ...common,
+  type: z.literal('skill'),
+  skill: z.string().min(1).max(100),
+  inputs: inputs.optional(),
+  outputs: z.array(z.string().min(1)).optional(),
+  async: asyncFlag,
 });
-export type Step = z.infer<typeof stepSchema>;
+export type SkillStep = z.infer<typeof skillOwn> & Compensable;
+export const skillStepSchema = skillOwn.extend(compensable);
+
+/** An external integration, called through its dedicated module on the lane's integrations queue. */
+const integrationOwn = z.strictObject({
+  ...common,
+  type: z.literal('integration'),
+  integration: z.string().min(1).max(100),
+  inputs: inputs.optional(),
+  outputs: z.array(z.string().min(1)).optional(),
+});
+export type IntegrationStep = z.infer<typeof integrationOwn> & Compensable;
+export const integrationStepSchema = integrationOwn.extend(compensable);
+
+/** Seed 004's name for an integration call: `directive` plus a `payload`. */
+const directiveOwn = z.strictObject({
+  ...common,
+  type: z.literal('directive'),
+  directive: z.string().min(1).max(100),
+  payload: inputs.optional(),
+  outputs: z.array(z.string().min(1)).optional(),
+});
+export type DirectiveStep = z.infer<typeof directiveOwn> & Compensable;
+export const directiveStepSchema = directiveOwn.extend(compensable);
+
+export const guardrailsSchema = z.strictObject({
+  max_iterations: z.number().int().min(1).max(1000).optional(),
+  allowed_tools: z.array(z.string().min(1)).optional(),
+  max_tokens: z.number().int().positive().optional(),
+  timeout: seconds(MAX_STEP_TIMEOUT_SECONDS).optional(),
+});
+
+/** An agent invocation (seed 002 `agent`, seed 004 `agent_ref.slug`). */
+const agentOwn = z.strictObject({
+  ...common,
+  type: z.literal('agent'),
+  agent: z.string().min(1).max(100).optional(),
+  agent_ref: z.strictObject({ slug: z.string().min(1).max(100) }).optional(),
+  inputs: inputs.optional(),
+  /** Seed 004 spelling of `inputs`; `{"from_signal": true}` passes the triggering event. */
+  input: inputs.optional(),
+  outputs: z.array(z.string().min(1)).optional(),
+  async: asyncFlag,
+  guardrails: guardrailsSchema.optional(),
+});
+export type AgentStep = z.infer<typeof agentOwn> & Compensable;
+export const agentStepSchema = agentOwn
+  .extend(compensable)
+  .refine((s) => (s.agent === undefined) !== (s.agent_ref === undefined), {
+    message: 'name the agent with exactly one of "agent" or "agent_ref"',
+    path: ['agent'],
+  })
+  .refine((s) => s.inputs === undefined || s.input === undefined, {
+    message: 'use "inputs" or "input", not both',
+    path: ['input'],
+  });
+
+const parallelOwn = z.strictObject({
+  ...common,
+  type: z.literal('parallel'),
+  /** `all` (default), `any` (the first branch to complete), or how many branches must complete. */
+  wait_for: z.union([z.enum(['all', 'any']), z.number().int().min(1)]).optional(),
+  max_concurrency: z.number().int().min(1).max(LIMITS.maxParallelBranches).optional(),
+});
+export type ParallelStep = z.infer<typeof parallelOwn> & Compensable & { steps: Step[] };
+export const parallelStepSchema = parallelOwn.extend({
+  ...compensable,
+  /** Each entry is one branch; a branch may itself be a composite step. */
+  steps: stepArray(1, 'a parallel step needs at least one branch').max(LIMITS.maxParallelBranches),
+});
+
+const forEachOwn = z.strictObject({
+  ...common,
+  type: z.literal('for_each'),
+  /** The list to map over: a template such as `${input.orders}` or a literal array. */
+  items: z.union([z.string().min(1).max(LIMITS.maxExpressionLength), z.array(z.unknown())]),
+  /** Iterations in flight at once (default 1: one after another). */
+  max_concurrency: z.number().int().min(1).max(100).optional(),
+});
+export type ForEachStep = z.infer<typeof forEachOwn> & Compensable & { steps: Step[] };
+export const forEachStepSchema = forEachOwn.extend({
+  ...compensable,
+  /** Steps run once per item, with `item` and `index` bound. */
+  steps: stepArray(1, 'a for_each step needs at least one step'),
+});
+
+const loopOwn = z.strictObject({
+  ...common,
+  type: z.literal('loop'),
+  /** Checked before every iteration; the loop ends when it is false. */
+  condition: expression,
+  /** Mandatory bound: reaching it while the condition still holds fails the step. */
+  max_iterations: z
+    .number({ error: (issue) => (issue.input === undefined ? 'a loop needs "max_iterations" (every loop is bounded)' : undefined) })
+    .int()
+    .min(1)
+    .max(LIMITS.maxLoopIterations),
+});
+export type LoopStep = z.infer<typeof loopOwn> & Compensable & { steps: Step[] };
+export const loopStepSchema = loopOwn.extend({ ...compensable, steps: stepArray(1, 'a loop step needs at least one step') });
+
+const conditionalOwn = z.strictObject({ ...common, type: z.literal('conditional'), condition: expression });
+export type ConditionalStep = z.infer<typeof conditionalOwn> & Compensable & { then: Step[]; else?: Step[] | undefined };
+export const conditionalStepSchema = conditionalOwn.extend({
+  ...compensable,
+  then: stepArray(1, '"then" needs at least one step'),
+  else: stepArray(1, '"else" needs at least one step').optional(),
+});
+
+export interface SwitchCase {
+  /** A condition; the first case whose condition holds runs. */
+  when?: string | undefined;
+  /** Or: a value compared with the switch's `value`. */
+  equals?: unknown;
+  steps: Step[];
+}
+export const switchCaseSchema = z
+  .strictObject({
+    when: expression.optional(),
+    equals: z.unknown().optional(),
+    steps: stepArray(1, 'a case needs at least one step'),
+  })
+  .refine((c) => (c.when === undefined) !== (c.equals === undefined), {
+    message: 'a case has exactly one of "when" or "equals"',
+  });
+
+const switchOwn = z.strictObject({
+  ...common,
+  type: z.literal('switch'),
+  /** The value `equals` cases compare against (an expression). */
+  value: expression.optional(),
+});
+export type SwitchStep = z.infer<typeof switchOwn> & Compensable & { cases: SwitchCase[]; default?: Step[] | undefined };
+export const switchStepSchema = switchOwn
+  .extend({
+    ...compensable,
+    cases: z.array(switchCaseSchema).min(1, 'a switch needs at least one case').max(100),
+    default: stepArray(1, '"default" needs at least one step').optional(),
+  })
+  .refine((s) => s.value !== undefined || s.cases.every((c) => c.equals === undefined), {
+    message: '"equals" cases need the switch\'s "value"',
+    path: ['value'],
+  });
+
+/** A duration: seconds as a number, or text such as `90s`, `5m`, `1h30m`, `2d`. */
+export const durationSchema = z.union([
+  z.number().positive().max(MAX_WAIT_SECONDS),
+  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d)\s*)+$/, 'durations are seconds or text such as "90s", "5m", "1h30m", "2d"'),
+]);
+
+const waitOwn = z.strictObject({
+  ...common,
+  type: z.literal('wait'),
+  duration: durationSchema.optional(),
+  /** An ISO-8601 timestamp, or a template that yields one. */
+  until: z.string().min(1).max(LIMITS.maxExpressionLength).optional(),
+});
+export type WaitStep = z.infer<typeof waitOwn> & Compensable;
+export const waitStepSchema = waitOwn.extend(compensable).refine((s) => (s.duration === undefined) !== (s.until === undefined), {
+  message: 'a wait step has exactly one of "duration" or "until"',
+});
+
+const waitForEventOwn = z.strictObject({
+  ...common,
+  type: z.literal('wait_for_event'),
+  /** The signal name the run waits for (from the API, the Temporal UI or the CLI). */
+  event: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/, 'event names are letters, digits and . _ : / -'),
+  /** Only events for which this condition holds (with `event` bound) end the wait. */
+  filter: expression.optional(),
+  /** What a `timeout` leads to: `fail` (default) or `continue` with a null output. */
+  on_timeout: z.enum(['fail', 'continue']).optional(),
+});
+export type WaitForEventStep = z.infer<typeof waitForEventOwn> & Compensable;
+export const waitForEventStepSchema = waitForEventOwn.extend(compensable);
+
+const setOwn = z.strictObject({
+  ...common,
+  type: z.literal('set'),
+  /** Variable (context.mutable) names to values, literals or templates. */
+  values: z.record(z.string().regex(VARIABLE_PATTERN, 'variable names are letters, digits and "_"'), z.unknown()),
+});
+export type SetStep = z.infer<typeof setOwn> & Compensable;
+export const setStepSchema = setOwn.extend(compensable);
+
+const subWorkflowOwn = z.strictObject({
+  ...common,
+  type: z.literal('sub_workflow'),
+  /** Name of another registered definition of the same tenant. */
+  definition: z.string().min(1).max(100),
+  /** The exact version the child runs: pinned, never "latest". */
+  version: z
+    .string()
+    .regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$/, 'pin a semantic version such as "1.0.0"'),
+  /** The child run's input (templates allowed). */
+  inputs: z.unknown().optional(),
+});
+export type SubWorkflowStep = z.infer<typeof subWorkflowOwn> & Compensable;
+export const subWorkflowStepSchema = subWorkflowOwn.extend(compensable);
+
+const failOwn = z.strictObject({
+  ...common,
+  type: z.literal('fail'),
+  /** The failure message (templates allowed). */
+  error: z.string().min(1).max(2000),
+  error_type: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/).optional(),
+});
+export type FailStep = z.infer<typeof failOwn> & Compensable;
+export const failStepSchema = failOwn.extend(compensable);
+
+const succeedOwn = z.strictObject({
+  ...common,
+  type: z.literal('succeed'),
+  /** The run's output (templates allowed); defaults to the definition's `output`, else null. */
+  output: z.unknown().optional(),
+});
+export type SucceedStep = z.infer<typeof succeedOwn> & Compensable;
+export const succeedStepSchema = succeedOwn.extend(compensable);
+
+export type Step =
+  | SkillStep
+  | IntegrationStep
+  | DirectiveStep
+  | AgentStep
+  | ParallelStep
+  | ForEachStep
+  | LoopStep
+  | ConditionalStep
+  | SwitchStep
+  | WaitStep
+  | WaitForEventStep
+  | SetStep
+  | SubWorkflowStep
+  | FailStep
+  | SucceedStep;
+
+/** Step kinds the schema names but that arrive with their own features. */
+export const RESERVED_STEP_TYPES = {
+  model: 'model steps arrive with model routing; use a skill step until then',
+  approval: 'approval steps arrive with human approvals; they are not available yet',
+} as const;
+
+export const STEP_TYPES = [
+  'skill',
+  'integration',
+  'directive',
+  'agent',
+  'parallel',
+  'for_each',
+  'loop',
+  'conditional',
+  'switch',
+  'wait',
+  'wait_for_event',
+  'set',
+  'sub_workflow',
+  'fail',
+  'succeed',
+] as const;
+
+export type StepType = (typeof STEP_TYPES)[number];
+
+export const stepSchema: z.ZodType<Step> = z.discriminatedUnion(
+  'type',
+  [
+    skillStepSchema,
+    integrationStepSchema,
+    directiveStepSchema,
+    agentStepSchema,
+    parallelStepSchema,
+    forEachStepSchema,
+    loopStepSchema,
+    conditionalStepSchema,
+    switchStepSchema,
+    waitStepSchema,
+    waitForEventStepSchema,
+    setStepSchema,
+    subWorkflowStepSchema,
+    failStepSchema,
+    succeedStepSchema,
+  ],
+  {
+    error: (issue) => {
+      if (issue.code !== 'invalid_union') return undefined;
+      const type: unknown = (issue.input as { type?: unknown } | undefined)?.type;
+      if (typeof type === 'string' && type in RESERVED_STEP_TYPES) {
+        return `"${type}" is reserved: ${RESERVED_STEP_TYPES[type as keyof typeof RESERVED_STEP_TYPES]}`;
+      }
+      return `unknown step type${typeof type === 'string' ? ` "${type}"` : ''}; step types: ${STEP_TYPES.join(', ')}`;
+    },
+  },
+);
 
 export const triggerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('manual'), description: z.string().optional() }),
+  z
+    .strictObject({
+      type: z.literal('schedule'),
+      cron: z.string().min(1).optional(),
+      /** Seconds between runs, instead of a cron expression. */
+      interval: z.number().int().positive().optional(),
+      timezone: z.string().optional(),
+      description: z.string().optional(),
+    })
+    .refine((t) => (t.cron === undefined) !== (t.interval === undefined), {
+      message: 'a schedule trigger has exactly one of "cron" or "interval"',
+    }),
   z.strictObject({
-    type: z.literal('schedule'),
-    cron: z.string().min(1),
-    timezone: z.string().optional(),
+    type: z.literal('event'),
+    /** The event type that starts a run, e.g. `forum.thread.created`. */
+    event: z.string().min(1).max(200),
+    filter: expression.optional(),
     description: z.string().optional(),
   }),
 ]);
 
-export const errorStrategySchema = z.enum(['halt', 'skip', 'retry']);
+export const ERROR_STRATEGIES = ['halt', 'skip', 'retry', 'rollback', 'custom'] as const;
+export const errorStrategySchema = z.enum(ERROR_STRATEGIES);
+export type ErrorStrategy = z.infer<typeof errorStrategySchema>;
 
 export const stepErrorPolicySchema = z.strictObject({
   strategy: errorStrategySchema,
   max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS_CAP).optional(),
-  backoff: z.enum(['exponential', 'fixed']).optional(),
+  backoff: z.enum(BACKOFFS).optional(),
+  initial_interval: seconds(3600).optional(),
+  max_interval: seconds(24 * 3600).optional(),
+  non_retryable_errors: z.array(z.string().min(1)).optional(),
   continue_on_error: z.boolean().optional(),
+  /** For `custom`: steps that run with `error` bound; their last output stands in for the step's. */
+  handler: stepArray(1, 'a custom handler needs at least one step').optional(),
 });
 export type StepErrorPolicy = z.infer<typeof stepErrorPolicySchema>;
 
 export const errorHandlingSchema = z.strictObject({
   default: errorStrategySchema.optional(),
   per_step: z.record(z.string(), stepErrorPolicySchema).optional(),
+  /** Saga rollback: compensations of completed steps run newest first, then these steps. */
+  rollback: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      /** Steps, or skill names (`"cleanup"` calls the `cleanup` skill), run after the compensations. */
+      steps: z
+        .array(z.union([z.string().min(1).max(100), z.lazy((): z.ZodType<Step> => stepSchema)]))
+        .max(LIMITS.maxSteps)
+        .optional(),
+    })
+    .optional(),
+  /** The handler for `default: "custom"`. */
+  handler: stepArray(1, 'a custom handler needs at least one step').optional(),
 });
+export type ErrorHandling = z.infer<typeof errorHandlingSchema>;
 
 export const resourceLimitsSchema = z.strictObject({
   /** Advisory: accepted for seed-002 compatibility, not enforced (activities share worker processes). */
@@ -95,7 +466,7 @@ export const resourceLimitsSchema = z.strictObject({
   max_cpu_percent: z.number().positive().max(100).optional(),
   /** Becomes the run's Temporal execution timeout, in seconds. */
   max_execution_time: z.number().int().positive().max(365 * 24 * 3600).optional(),
-  /** Caps parallel branches once parallel steps exist; sequential runs execute one step at a time. */
+  /** Caps how many activity steps (skills, integrations, agents, sub-workflows) run at once. */
   max_concurrent_steps: z.number().int().positive().max(500).optional(),
 });
 
@@ -115,10 +486,12 @@ export const definitionSchema = z.strictObject({
   risk_level: z.enum(['low', 'medium', 'high']).optional(),
   systems: z.array(z.string()).optional(),
   triggers: z.array(triggerSchema).optional(),
+  /** Seed 004: the event that starts this workflow. */
+  trigger: z.strictObject({ signal: z.string().min(1).max(200), filter: expression.optional() }).optional(),
   context: z
     .strictObject({
       readonly: z.record(z.string(), z.unknown()).optional(),
-      mutable: z.record(z.string(), z.unknown()).optional(),
+      mutable: z.record(z.string().regex(VARIABLE_PATTERN, 'variable names are letters, digits and "_"'), z.unknown()).optional(),
     })
     .optional(),
   steps: z.array(stepSchema).min(1, 'a definition needs at least one step').max(LIMITS.maxSteps),
@@ -128,3 +501,15 @@ export const definitionSchema = z.strictObject({
 });
 
 export type Definition = z.infer<typeof definitionSchema>;
+
+/**
+ * Seed 004 wraps a definition in `{"workflow": {...}}`; both spellings are accepted and the
+ * unwrapped form is what gets stored and run.
+ */
+export function unwrapDefinition(raw: unknown): unknown {
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    const keys = Object.keys(raw);
+    if (keys.length === 1 && keys[0] === 'workflow') return (raw as { workflow: unknown }).workflow;
+  }
+  return raw;
+}

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import { compileDefinition, type Plan } from './compile.ts';
+import { compileDefinition, walkSteps, type Catalog, type Plan } from './compile.ts';
 import { pointerSegment } from './references.ts';
-import { LIMITS, definitionSchema, type Definition } from './schema.ts';
+import { LIMITS, STEP_ID_PATTERN, definitionSchema, stepSchema, unwrapDefinition, type Definition, type Step } from './schema.ts';
 
 /** One thing wrong with a definition, located by a JSON Pointer into the submitted document. */
 export interface Problem {
@@ -15,8 +15,14 @@ export interface Problem {
 export interface ValidationContext {
   /** Names of the skills the workers can run. */
   skills: ReadonlySet<string>;
+  /** Names of the integrations the workers can call. */
+  integrations: ReadonlySet<string>;
+  /** Names of the agents the workers can run. */
+  agents: ReadonlySet<string>;
   /** Configured lane names. */
   lanes: readonly string[];
+  /** `name@version` of the registered definitions a sub_workflow may call (the caller's tenant). */
+  definitions?: ReadonlySet<string>;
 }
 
 export type ValidationResult =
@@ -28,28 +34,38 @@ export function toPointer(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p) => `/${pointerSegment(typeof p === 'symbol' ? String(p) : p)}`).join('');
 }
 
+/** The id of the innermost step a JSON Pointer points into, if any. */
 function stepIdAt(raw: unknown, pointer: string): string | undefined {
-  const m = /^\/steps\/(\d+)/.exec(pointer);
-  if (!m || raw === null || typeof raw !== 'object') return undefined;
-  const steps = (raw as { steps?: unknown }).steps;
-  if (!Array.isArray(steps)) return undefined;
-  const step: unknown = steps[Number(m[1])];
-  if (step && typeof step === 'object' && typeof (step as { id?: unknown }).id === 'string') {
-    return (step as { id: string }).id;
+  const segments = pointer.split('/').slice(1);
+  let node: unknown = raw;
+  let found: string | undefined;
+  for (const segment of segments) {
+    if (node === null || typeof node !== 'object') break;
+    node = (node as Record<string, unknown>)[segment.replace(/~1/g, '/').replace(/~0/g, '~')];
+    if (isRecord(node) && typeof node.id === 'string' && typeof node.type === 'string') found = node.id;
   }
-  return undefined;
+  return found;
 }
 
 function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
-  return error.issues.map((issue) => {
-    const path = toPointer(issue.path);
+  const problems: Problem[] = [];
+  const add = (issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>) => {
+    // A step whose type is known but whose fields are wrong reports those fields, not "no union member matched".
+    if (issue.code === 'invalid_union' && issue.errors.length > 0 && issue.errors.some((e) => e.length > 0)) {
+      const best = issue.errors.reduce((a, b) => (b.length > 0 && (a.length === 0 || b.length < a.length) ? b : a));
+      for (const inner of best) add(inner, [...prefix, ...issue.path]);
+      return;
+    }
+    const path = toPointer([...prefix, ...issue.path]);
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       message = `unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     }
     const stepId = stepIdAt(raw, path);
-    return stepId === undefined ? { path, message } : { path, message, stepId };
-  });
+    problems.push(stepId === undefined ? { path, message } : { path, message, stepId });
+  };
+  for (const issue of error.issues) add(issue, []);
+  return problems;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -57,66 +73,73 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * A stand-in for a document that failed the schema, built from its well-formed parts only, so the
- * whole-document checks can still run and every problem is reported in one answer. Step indexes
- * are preserved; returns undefined when the steps cannot be lined up (a step without a string id).
+ * A stand-in for a document that failed the schema, built from its well-formed parts, so the
+ * whole-document checks can still run and every problem is reported in one answer. A step that
+ * fails its schema is replaced by an empty `set` step with the same id (so references to it still
+ * resolve); returns undefined when the steps cannot be lined up.
  */
 function salvage(raw: unknown): Definition | undefined {
   if (!isRecord(raw) || !Array.isArray(raw.steps)) return undefined;
-  const steps: unknown[] = raw.steps;
-  if (!steps.every((s) => isRecord(s) && typeof s.id === 'string')) return undefined;
-  const perStep = isRecord(raw.error_handling) && isRecord(raw.error_handling.per_step) ? raw.error_handling.per_step : {};
-  const standIn = {
-    name: '',
-    version: '',
-    ...(typeof raw.lane === 'string' ? { lane: raw.lane } : {}),
-    steps: steps.map((s) => {
-      const step = s as Record<string, unknown>;
-      const checkable = step.type === 'skill' && typeof step.skill === 'string';
-      return {
-        id: step.id,
-        // Only a step that is a skill step with a skill name gets the unknown-skill check.
-        type: checkable ? 'skill' : 'unchecked',
-        skill: checkable ? step.skill : '',
-        inputs: isRecord(step.inputs) ? step.inputs : {},
-      };
-    }),
-    error_handling: { per_step: Object.fromEntries(Object.keys(perStep).map((id) => [id, { strategy: 'halt' }])) },
-    ...(isRecord(raw.output) ? { output: raw.output } : {}),
-  };
-  return standIn as unknown as Definition;
+  const steps: Step[] = [];
+  for (const candidate of raw.steps as unknown[]) {
+    const parsed = stepSchema.safeParse(candidate);
+    if (parsed.success) steps.push(parsed.data);
+    else if (isRecord(candidate) && typeof candidate.id === 'string' && STEP_ID_PATTERN.test(candidate.id)) {
+      steps.push({ id: candidate.id, type: 'set', values: {} });
+    } else return undefined;
+  }
+  const standIn: Record<string, unknown> = { name: 'salvaged', version: '0.0.0', steps };
+  for (const field of ['lane', 'context', 'error_handling', 'output'] as const) {
+    const schema = definitionSchema.shape[field];
+    const parsed = schema.safeParse(raw[field]);
+    if (parsed.success && parsed.data !== undefined) standIn[field] = parsed.data;
+  }
+  return standIn as Definition;
 }
 
-/** The checks that need the whole document: unique ids, known skills and lanes, references. */
+/** The checks that need the whole document: unique ids, limits, known names, references. */
 function documentProblems(definition: Definition, ctx: ValidationContext): { plan: Plan; problems: Problem[] } {
   const problems: Problem[] = [];
-
-  const seen = new Map<string, number>();
-  definition.steps.forEach((step, index) => {
+  const seen = new Map<string, string>();
+  let count = 0;
+  let deepest = 0;
+  const visit = (step: Step, pointer: string, depth: number) => {
+    count += 1;
+    deepest = Math.max(deepest, depth);
     const first = seen.get(step.id);
     if (first !== undefined) {
-      problems.push({
-        path: `/steps/${index}/id`,
-        message: `duplicate step id "${step.id}" (first used at /steps/${first})`,
-        stepId: step.id,
-      });
+      problems.push({ path: `${pointer}/id`, message: `duplicate step id "${step.id}" (first used at ${first})`, stepId: step.id });
     } else {
-      seen.set(step.id, index);
+      seen.set(step.id, pointer);
     }
-    if (step.type === 'skill' && !ctx.skills.has(step.skill)) {
-      problems.push({
-        path: `/steps/${index}/skill`,
-        message: `unknown skill "${step.skill}"; available: ${[...ctx.skills].sort().join(', ')}`,
-        stepId: step.id,
-      });
+    if (depth === LIMITS.maxNestingDepth + 1) {
+      problems.push({ path: pointer, message: `steps nest ${depth} levels deep here; the limit is ${LIMITS.maxNestingDepth}`, stepId: step.id });
     }
+  };
+  walkSteps(definition.steps, '/steps', visit);
+  const handling = definition.error_handling;
+  for (const [id, policy] of Object.entries(handling?.per_step ?? {})) {
+    if (policy.handler) walkSteps(policy.handler, `/error_handling/per_step/${pointerSegment(id)}/handler`, visit, 2);
+  }
+  if (handling?.handler) walkSteps(handling.handler, '/error_handling/handler', visit, 2);
+  (handling?.rollback?.steps ?? []).forEach((entry, i) => {
+    if (typeof entry !== 'string') walkSteps([entry], '/error_handling/rollback/steps', (s, p, d) => visit(s, p.replace(/\/steps\/0/, `/steps/${i}`), d + 1));
   });
+  if (count > LIMITS.maxSteps) {
+    problems.push({ path: '/steps', message: `the definition has ${count} steps (nested ones included); the limit is ${LIMITS.maxSteps}` });
+  }
 
   if (definition.lane !== undefined && !ctx.lanes.includes(definition.lane)) {
     problems.push({ path: '/lane', message: `unknown lane "${definition.lane}"; configured lanes: ${ctx.lanes.join(', ')}` });
   }
 
-  const { plan, problems: compileProblems } = compileDefinition(definition);
+  const catalog: Catalog = {
+    skills: ctx.skills,
+    integrations: ctx.integrations,
+    agents: ctx.agents,
+    definitions: ctx.definitions ?? new Set(),
+  };
+  const { plan, problems: compileProblems } = compileDefinition(definition, catalog);
   for (const p of compileProblems) {
     const stepId = stepIdAt(definition, p.pointer);
     problems.push(stepId === undefined ? { path: p.pointer, message: p.message } : { path: p.pointer, message: p.message, stepId });
@@ -124,32 +147,56 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
   return { plan, problems };
 }
 
+/** Every `name@version` a definition's sub_workflow steps call (to look them up before validating). */
+export function subWorkflowReferences(raw: unknown): Array<{ definition: string; version: string }> {
+  const found: Array<{ definition: string; version: string }> = [];
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (isRecord(node)) {
+      if (node.type === 'sub_workflow' && typeof node.definition === 'string' && typeof node.version === 'string') {
+        found.push({ definition: node.definition, version: node.version });
+      }
+      Object.values(node).forEach(visit);
+    }
+  };
+  visit(unwrapDefinition(raw));
+  return found;
+}
+
 /**
  * Validates a submitted definition and returns every problem at once: schema errors with their
  * JSON paths, then the checks that need the whole document (unique ids, references to earlier
- * steps, known skills and lanes, size limits). When the schema fails, the whole-document checks
- * still run on the parts that are well-formed.
+ * steps, known skills, integrations, agents, definitions and lanes, limits). When the schema
+ * fails, the whole-document checks still run on the parts that are well-formed. Seed 004's
+ * `{"workflow": {...}}` wrapper is accepted; `definition` is the unwrapped form.
  */
-export function validateDefinition(raw: unknown, ctx: ValidationContext): ValidationResult {
+export function validateDefinition(submitted: unknown, ctx: ValidationContext): ValidationResult {
   // TextEncoder, not Buffer: this module must also load in the workflow sandbox.
-  const size = new TextEncoder().encode(JSON.stringify(raw ?? null)).length;
+  const size = new TextEncoder().encode(JSON.stringify(submitted ?? null)).length;
   if (size > LIMITS.maxDefinitionBytes) {
     return {
       ok: false,
       problems: [{ path: '', message: `the definition is ${size} bytes; the limit is ${LIMITS.maxDefinitionBytes}` }],
     };
   }
+  const raw = unwrapDefinition(submitted);
+  const wrapped = raw !== submitted;
+  const relocate = (p: Problem): Problem => (wrapped ? { ...p, path: `/workflow${p.path}` } : p);
   const parsed = definitionSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error, raw);
     const standIn = salvage(raw);
     if (standIn !== undefined) {
-      const reported = new Set(problems.map((p) => p.path));
-      problems.push(...documentProblems(standIn, ctx).problems.filter((p) => !reported.has(p.path)));
+      const reported = problems.map((p) => p.path);
+      problems.push(
+        ...documentProblems(standIn, ctx).problems.filter(
+          (p) => !reported.some((r) => p.path === r || p.path.startsWith(`${r}/`) || r.startsWith(`${p.path}/`)),
+        ),
+      );
     }
-    return { ok: false, problems };
+    return { ok: false, problems: problems.map(relocate) };
   }
   const definition = parsed.data;
   const { plan, problems } = documentProblems(definition, ctx);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, definition, plan };
+  return problems.length > 0 ? { ok: false, problems: problems.map(relocate) } : { ok: true, definition, plan };
 }

@@ -1,8 +1,8 @@
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { createSkillActivities } from '../activities/skills/activities.ts';
-import { createSkillRegistry } from '../activities/skills/registry.ts';
 import type { Config } from '../common/config.ts';
-import { activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { ACTIVITY_KINDS, activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 
@@ -14,6 +14,8 @@ export interface LaneWorkersOptions {
   workflowBundle: WorkflowBundleOption;
   /** Reuse a connection (tests); otherwise one is opened from config and closed on shutdown. */
   connection?: NativeConnection;
+  /** What the activity workers run; the installation's built-ins by default. */
+  catalog?: ActivityCatalog;
 }
 
 /** The workers of one lane: they poll that lane's task queues and no other's. */
@@ -26,8 +28,9 @@ export interface LaneWorkers {
 }
 
 /**
- * Creates the lane's workflow worker (the interpreter) and its skills worker. Each kind of
- * activity has its own task queue so a slow kind cannot starve another.
+ * Creates the lane's workflow worker (the interpreter) and one activity worker per family
+ * (skills, integrations, agents). Each family has its own task queue so a slow kind cannot starve
+ * another.
  */
 export async function createLaneWorkers(options: LaneWorkersOptions): Promise<LaneWorkers> {
   const { config, lane } = options;
@@ -47,15 +50,22 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
     taskQueue: workflowTaskQueue(lane),
     workflowBundle: options.workflowBundle,
   });
-  const skillsWorker = await Worker.create({
-    connection,
-    namespace,
-    identity,
-    taskQueue: activityTaskQueue(lane, 'skills'),
-    activities: createSkillActivities(createSkillRegistry(config), logger),
-  });
-  const workers = [workflowWorker, skillsWorker];
-  const taskQueues = [workflowTaskQueue(lane), activityTaskQueue(lane, 'skills')];
+  const catalog = options.catalog ?? createActivityCatalog(config);
+  const workers = [workflowWorker];
+  const taskQueues = [workflowTaskQueue(lane)];
+  for (const kind of ACTIVITY_KINDS) {
+    if (catalog[kind].length === 0) continue;
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        identity,
+        taskQueue: activityTaskQueue(lane, kind),
+        activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
+      }),
+    );
+    taskQueues.push(activityTaskQueue(lane, kind));
+  }
 
   return {
     lane,

@@ -1,32 +1,57 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
   TimeoutFailure,
+  condition,
+  continueAsNew,
+  executeChild,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
+  setDefaultSignalHandler,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import { activityTaskQueue } from '../common/constants.ts';
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES, activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
+  ContinueAsNewRequest,
   RunFailedError,
   StepCallError,
   executePlan,
   initialRunState,
+  type ActivityCall,
   type InterpreterPort,
+  type RunEvent,
   type RunState,
-  type SkillCall,
 } from '../interpreter/engine.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { runStateQuery } from './definitions.ts';
 import type { RunInput, RunResult } from './types.ts';
 
-type SkillActivities = Record<string, (request: SkillRequest) => Promise<unknown>>;
+type FamilyActivities = Record<string, (request: SkillRequest) => Promise<unknown>>;
+
+/** Temporal suggests continue-as-new well before its hard limits; this is our own ceiling too. */
+const DEFAULT_CONTINUE_AS_NEW_EVENTS = 10_000;
+/** Undelivered events kept for later wait_for_event steps; the oldest are dropped beyond this. */
+const MAX_BUFFERED_EVENTS = 1000;
+
+const SA_KEYS = {
+  definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition.name, SearchAttributeType.KEYWORD),
+  version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version.name, SearchAttributeType.KEYWORD),
+  lane: defineSearchAttributeKey(SEARCH_ATTRIBUTES.lane.name, SearchAttributeType.KEYWORD),
+  tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant.name, SearchAttributeType.KEYWORD),
+  startedBy: defineSearchAttributeKey(SEARCH_ATTRIBUTES.startedBy.name, SearchAttributeType.KEYWORD),
+  correlationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.correlationId.name, SearchAttributeType.KEYWORD),
+  causationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.causationId.name, SearchAttributeType.KEYWORD),
+};
 
 /** Reads the attempt count our activity wrapper attaches to every failure it raises. */
-function attemptsOf(failure: ActivityFailure, call: SkillCall): number | undefined {
+function attemptsOf(failure: ActivityFailure, call: ActivityCall): number | undefined {
   const cause = failure.cause;
   if (cause instanceof ApplicationFailure) {
     const detail: unknown = cause.details?.[0];
@@ -37,7 +62,7 @@ function attemptsOf(failure: ActivityFailure, call: SkillCall): number | undefin
   return failure.retryState === 'MAXIMUM_ATTEMPTS_REACHED' ? call.retry.maxAttempts : undefined;
 }
 
-function toStepCallError(failure: ActivityFailure, call: SkillCall): StepCallError {
+function toStepCallError(failure: ActivityFailure, call: ActivityCall): StepCallError {
   const cause = failure.cause;
   let type = 'ActivityFailure';
   let message = failure.message;
@@ -46,7 +71,7 @@ function toStepCallError(failure: ActivityFailure, call: SkillCall): StepCallErr
     message = cause.message;
   } else if (cause instanceof TimeoutFailure) {
     type = 'Timeout';
-    message = `skill "${call.skill}" timed out (${cause.timeoutType === undefined ? 'timeout' : String(cause.timeoutType)}; limit ${call.timeoutSeconds}s)`;
+    message = `${call.type} "${call.name}" timed out (${cause.timeoutType === undefined ? 'timeout' : String(cause.timeoutType)}; limit ${call.timeoutSeconds}s)`;
   } else if (cause) {
     message = cause.message;
   }
@@ -54,14 +79,23 @@ function toStepCallError(failure: ActivityFailure, call: SkillCall): StepCallErr
 }
 
 function describeProgress(state: RunState): string {
-  const icon: Record<string, string> = { pending: '·', running: '▶', completed: '✓', failed: '✗', skipped: '↷' };
-  return state.order.map((id) => `${icon[state.steps[id]?.status ?? 'pending'] ?? '·'} ${id}`).join('\n');
+  const icon: Record<string, string> = { pending: '·', running: '▶', completed: '✓', failed: '✗', skipped: '↷', cancelled: '⊘' };
+  const lines = state.order.map((id) => {
+    const s = state.steps[id];
+    const extra = s?.iteration !== undefined ? ` (iteration ${s.iteration})` : s?.total !== undefined ? ` (${s.done ?? 0}/${s.total})` : '';
+    return `${icon[s?.status ?? 'pending'] ?? '·'} ${id}${extra}`;
+  });
+  if (state.currentStep && !state.order.includes(state.currentStep)) lines.push(`▶ ${state.currentStep}`);
+  return lines.join('\n');
 }
 
 /**
- * The interpreter: one generic workflow that executes any registered definition. Each skill step is
- * one activity on the lane's skills task queue, named after the skill, with the step id as its
- * summary in Temporal Web; everything else (templating, bookkeeping) runs here and adds no events.
+ * The interpreter: one generic workflow that executes any registered definition. Activity steps
+ * are activities on the lane's queue for their family (skills, integrations, agents), named after
+ * the skill and summarised with the step id in Temporal Web; sub_workflow steps are child runs;
+ * wait steps are timers; wait_for_event steps wait for a signal of that name. Everything else
+ * (conditions, templating, `set`, loop bookkeeping) runs here and adds no history events. Long runs
+ * continue as new at safe points, carrying their state and undelivered events.
  */
 export async function interpreter(args: RunInput): Promise<RunResult> {
   const { plan, problems } = compileDefinition(args.definition);
@@ -71,15 +105,28 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       'InvalidDefinition',
     );
   }
-  const state = initialRunState(plan);
+  const state = args.resume?.state ?? initialRunState(plan, args.definition.context?.mutable ?? {});
   setHandler(runStateQuery, () => state);
-  const { workflowId } = workflowInfo();
+
+  // Every signal without its own handler is an event: its name, and its first argument as payload.
+  const events: RunEvent[] = [...(args.resume?.events ?? [])];
+  setDefaultSignalHandler((name: string, ...signalArgs: unknown[]) => {
+    events.push({ name, payload: signalArgs[0] ?? null });
+    if (events.length > MAX_BUFFERED_EVENTS) events.shift();
+  });
+
+  const info = workflowInfo();
+  const { workflowId } = info;
+  const threshold = Math.min(args.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_EVENTS, DEFAULT_CONTINUE_AS_NEW_EVENTS * 5);
 
   const port: InterpreterPort = {
-    async runSkill(call) {
-      const activities = proxyActivities<SkillActivities>({
-        taskQueue: activityTaskQueue(args.lane, 'skills'),
+    async runActivity(call) {
+      const activities = proxyActivities<FamilyActivities>({
+        taskQueue: activityTaskQueue(args.lane, call.family),
         startToCloseTimeout: call.timeoutSeconds * 1000,
+        // Heartbeats carry cancellation to running activities; a stuck worker is noticed well
+        // before the start-to-close timeout.
+        heartbeatTimeout: Math.min(call.timeoutSeconds, 30) * 1000,
         retry: {
           maximumAttempts: call.retry.maxAttempts,
           initialInterval: call.retry.initialIntervalSeconds * 1000,
@@ -89,8 +136,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         },
         summary: `step ${call.stepId}`,
       });
-      const activity = activities[call.skill];
-      if (!activity) throw new StepCallError(`unknown skill "${call.skill}"`, 'UnknownSkill');
+      const activity = activities[call.name];
+      if (!activity) throw new StepCallError(`unknown ${call.type} "${call.name}"`, 'UnknownActivity');
       try {
         return await activity({
           input: call.input,
@@ -102,6 +149,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
             tenant: args.tenant,
             correlationId: args.correlationId,
             idempotencyKey: `${workflowId}/${call.stepPath}`,
+            ...(call.guardrails ? { guardrails: call.guardrails } : {}),
           },
         });
       } catch (error) {
@@ -109,6 +157,75 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         if (error instanceof ActivityFailure && !isCancellation(error)) throw toStepCallError(error, call);
         throw error;
       }
+    },
+
+    async runChild(call) {
+      const key = `${call.definition}@${call.version}`;
+      const pinned = args.subDefinitions?.[key];
+      if (!pinned) throw new StepCallError(`definition ${key} was not resolved when the run started`, 'UnknownDefinition');
+      const childInput: RunInput = {
+        definition: pinned.definition,
+        definitionHash: pinned.hash,
+        input: call.input,
+        lane: args.lane,
+        tenant: args.tenant,
+        startedBy: args.startedBy,
+        correlationId: args.correlationId,
+        ...(args.subDefinitions ? { subDefinitions: args.subDefinitions } : {}),
+        ...(args.continueAsNewAfterEvents ? { continueAsNewAfterEvents: args.continueAsNewAfterEvents } : {}),
+      };
+      try {
+        const result = await executeChild(interpreter, {
+          workflowId: `${workflowId}/${call.stepPath}`,
+          taskQueue: workflowTaskQueue(args.lane),
+          args: [childInput],
+          staticSummary: `${key} (step ${call.stepId} of ${workflowId})`,
+          typedSearchAttributes: [
+            { key: SA_KEYS.definition, value: pinned.definition.name },
+            { key: SA_KEYS.version, value: pinned.definition.version },
+            { key: SA_KEYS.lane, value: args.lane },
+            { key: SA_KEYS.tenant, value: args.tenant },
+            { key: SA_KEYS.startedBy, value: args.startedBy },
+            { key: SA_KEYS.correlationId, value: args.correlationId },
+            { key: SA_KEYS.causationId, value: workflowId },
+          ],
+        });
+        return result.output;
+      } catch (error) {
+        if (error instanceof ChildWorkflowFailure && !isCancellation(error)) {
+          const cause = error.cause;
+          const message = cause instanceof ApplicationFailure || cause ? cause.message : error.message;
+          throw new StepCallError(`sub-workflow ${key} failed: ${message}`, 'ChildRunFailed');
+        }
+        throw error;
+      }
+    },
+
+    sleep: (ms) => sleep(ms),
+    // Workflow time: Temporal makes Date deterministic inside workflows (the time of the current task).
+    // eslint-disable-next-line no-restricted-properties
+    now: () => Date.now(),
+
+    async waitForEvent(predicate, timeoutMs) {
+      let index = -1;
+      const found = () => {
+        index = events.findIndex(predicate);
+        return index >= 0;
+      };
+      if (timeoutMs === undefined) await condition(found);
+      else if (!(await condition(found, timeoutMs))) return undefined;
+      const [event] = events.splice(index, 1);
+      return event;
+    },
+
+    cancellable(fn) {
+      const scope = new CancellationScope({ cancellable: true });
+      return { promise: scope.run(fn), cancel: () => scope.cancel() };
+    },
+    nonCancellable: (fn) => CancellationScope.nonCancellable(fn),
+    shouldContinueAsNew() {
+      const now = workflowInfo();
+      return now.continueAsNewSuggested || now.historyLength >= threshold;
     },
     isCancellation,
     onProgress: (s) => setCurrentDetails(describeProgress(s)),
@@ -119,16 +236,16 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       plan,
       {
         input: args.input,
-        context: {
-          readonly: args.definition.context?.readonly ?? {},
-          mutable: { ...(args.definition.context?.mutable ?? {}) },
-        },
+        signal: args.trigger ? args.trigger.event : args.input,
+        context: { readonly: args.definition.context?.readonly ?? {} },
         run: {
           id: workflowId,
           definition: args.definition.name,
           version: args.definition.version,
           startedBy: args.startedBy,
           correlationId: args.correlationId,
+          lane: args.lane,
+          tenant: args.tenant,
         },
       },
       port,
@@ -136,6 +253,9 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     );
     return { output, state };
   } catch (error) {
+    if (error instanceof ContinueAsNewRequest) {
+      return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events } });
+    }
     if (error instanceof RunFailedError) {
       throw ApplicationFailure.create({
         nonRetryable: true,

@@ -1,5 +1,11 @@
-import type { RunState } from '../interpreter/engine.ts';
+import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
+
+/** A definition a run may start as a child (sub_workflow), pinned by its hash. */
+export interface PinnedDefinition {
+  definition: Definition;
+  hash: string;
+}
 
 /** What the API passes to the interpreter workflow: the pinned definition and the run's identity. */
 export interface RunInput {
@@ -13,6 +19,17 @@ export interface RunInput {
   /** The principal whose credential started the run. */
   startedBy: string;
   correlationId: string;
+  /** The event that started the run, when one did (read as `signal` in expressions). */
+  trigger?: { event: unknown };
+  /**
+   * Every definition the run's sub_workflow steps may start, transitively, keyed `name@version`.
+   * Resolved by the API at start, so child runs are pinned like their parent.
+   */
+  subDefinitions?: Record<string, PinnedDefinition>;
+  /** Continue as new once the history reaches this many events (Temporal's own suggestion also counts). */
+  continueAsNewAfterEvents?: number;
+  /** Set by continue-as-new: the state and undelivered events carried from the previous run. */
+  resume?: { state: RunState; events: RunEvent[] };
 }
 
 /** The interpreter's result: the run's output and the final state of every step. */

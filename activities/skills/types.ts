@@ -19,4 +19,6 @@ export interface SkillCallMeta {
    * to the external system so a retried call is not applied twice.
    */
   idempotencyKey: string;
+  /** An agent step's guardrails, for the agent implementation to enforce. */
+  guardrails?: Record<string, unknown>;
 }

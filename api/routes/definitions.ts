@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
+import { subWorkflowReferences, validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
 import { HttpProblem } from '../problem.ts';
@@ -27,14 +27,20 @@ export function definitionRecord(d: StoredDefinition) {
 export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
   const router = Router();
 
-  router.post('/v1/definitions/validate', requireRole('submit'), (req, res) => {
-    const result = validateDefinition(req.body, deps.validation);
+  /** The installation's names plus the sub_workflow definitions this document calls that exist. */
+  const contextFor = async (tenant: string, body: unknown): Promise<ValidationContext> => ({
+    ...deps.validation,
+    definitions: await deps.definitions.existing(tenant, subWorkflowReferences(body)),
+  });
+
+  router.post('/v1/definitions/validate', requireRole('submit'), async (req, res) => {
+    const result = validateDefinition(req.body, await contextFor(principalOf(req).tenant, req.body));
     res.json(result.ok ? { valid: true, errors: [] } : { valid: false, errors: result.problems });
   });
 
   router.post('/v1/definitions', requireRole('submit'), async (req, res) => {
     const principal = principalOf(req);
-    const result = validateDefinition(req.body, deps.validation);
+    const result = validateDefinition(req.body, await contextFor(principal.tenant, req.body));
     if (!result.ok) {
       throw new HttpProblem(400, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
     }

@@ -58,6 +58,7 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     }
     const started = await deps.runs.start({
       definition,
+      subDefinitions: await deps.definitions.subDefinitions(principal.tenant, definition.body),
       input: body.input,
       idempotencyKey: body.idempotencyKey ?? header,
       requestedVersion: body.version,

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { createSkillRegistry, skillNames } from '../../activities/skills/registry.ts';
+import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
 import { definitionHash } from '../../api/definitions-store.ts';
 import { loadConfig } from '../../common/config.ts';
 import { INTERPRETER_WORKFLOW_TYPE, workflowTaskQueue } from '../../common/constants.ts';
@@ -43,7 +43,7 @@ try {
       console.log(`kept ${file} (use --force to re-record)`);
       continue;
     }
-    const result = validateDefinition(definition, { skills: skillNames(createSkillRegistry(config)), lanes: [lane] });
+    const result = validateDefinition(definition, { ...catalogNames(createActivityCatalog(config)), lanes: [lane] });
     if (!result.ok) throw new Error(`${name} is invalid: ${JSON.stringify(result.problems)}`);
     const input: RunInput = {
       definition: result.definition,

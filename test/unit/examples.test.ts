@@ -3,11 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createSkillRegistry, skillNames } from '../../activities/skills/registry.ts';
+import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
 import { validateDefinition } from '../../interpreter/validate.ts';
 
 /** Every definition the docs and the README hand to users validates against the real registry. */
-const ctx = { skills: skillNames(createSkillRegistry({ HTTP_FETCH_ALLOWED_HOSTS: [] })), lanes: ['prod-critical', 'experimental'] };
+const ctx = { ...catalogNames(createActivityCatalog({ HTTP_FETCH_ALLOWED_HOSTS: [] })), lanes: ['prod-critical', 'experimental'] };
 
 for (const folder of ['docs/examples', 'test/fixtures/golden']) {
   const dir = fileURLToPath(new URL(`../../${folder}`, import.meta.url));

@@ -1,0 +1,414 @@
+import jexlModule from 'jexl';
+import { LIMITS } from './schema.ts';
+
+/**
+ * Conditions and templates, evaluated with Jexl (Mozilla's JavaScript Expression Language): a
+ * parser and a tree-walking evaluator, no `eval` or `new Function`, and no way to call anything but
+ * the functions registered below. It bundles into the Temporal workflow sandbox and is
+ * deterministic: the library below has no clock, randomness or I/O.
+ *
+ * The seed syntax works as written:
+ * - `fetch-data.status == 200`: a step id (hyphens included) followed by a path reads that step's
+ *   output; `steps.fetch-data.output.status` is the long form.
+ * - `counter < 5`: a bare name reads a variable (`context.mutable`), then `context.readonly`.
+ * - `${steps.summarize.output.summary}`, `${signal.subject.id}`: templates inside strings.
+ *
+ * Inside a name, `-` belongs to the name when there is no space around it: write `a - b` to
+ * subtract. Every name is checked when the definition is registered; an unknown one is an error
+ * with the step id and JSON path.
+ */
+
+/** Names every expression may start with. */
+export const ROOT_NAMES = ['input', 'context', 'steps', 'run', 'signal', 'vars'] as const;
+
+/** Names bound only in some places: `item`/`index` in for_each, `iteration` in loops, `error` in handlers, `event` in filters. */
+export const BINDING_NAMES = ['item', 'index', 'iteration', 'error', 'event'] as const;
+export type BindingName = (typeof BINDING_NAMES)[number];
+
+/** Property names an expression may never read: they lead out of plain data. */
+const FORBIDDEN_PROPERTIES = new Set(['__proto__', 'constructor', 'prototype', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
+
+/** What names an expression may use where it is written. */
+export interface NameScope {
+  /** Ids of the steps that have run (or may have run) before this point. */
+  steps: ReadonlySet<string>;
+  /** Every step id in the definition: tells "later step" from "no such step", and finds hyphenated ids. */
+  allSteps: ReadonlySet<string>;
+  /** Variable names: `context.mutable` keys and every `set` step's keys. */
+  variables: ReadonlySet<string>;
+  /** `context.readonly` keys. */
+  readonly: ReadonlySet<string>;
+  /** Which of the contextual bindings exist here. */
+  bindings: ReadonlySet<BindingName>;
+  /** Where step ids are placed relative to this point, for clearer messages about invisible ones. */
+  whyInvisible?: (stepId: string) => string | undefined;
+}
+
+export interface CompileProblem {
+  pointer: string;
+  message: string;
+}
+
+type Ast =
+  | { type: 'UnaryExpression'; operator: string; right: Ast }
+  | { type: 'BinaryExpression'; operator: string; left: Ast; right: Ast }
+  | { type: 'ConditionalExpression'; test: Ast; consequent?: Ast; alternate: Ast }
+  | { type: 'FilterExpression'; relative: boolean; expr: Ast; subject: Ast }
+  | { type: 'Literal'; value: string | number | boolean }
+  | { type: 'ArrayLiteral'; value: Ast[] }
+  | { type: 'ObjectLiteral'; value: Record<string, Ast> }
+  | { type: 'Identifier'; value: string; from?: Ast; relative?: boolean }
+  | { type: 'FunctionCall'; name: string; pool: 'functions' | 'transforms'; args: Ast[] };
+
+/** A parsed, checked expression, ready to evaluate many times. */
+export interface CompiledExpression {
+  /** The text as written in the definition. */
+  source: string;
+  /** The text Jexl parsed (hyphenated step ids rewritten to `steps["id"].output`). */
+  text: string;
+  /** The root names it reads, resolved once at compile time. */
+  names: Array<{ name: string; kind: 'root' | 'binding' | 'step' | 'variable' | 'readonly' }>;
+  expression: Expression;
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function lengthOf(value: unknown): number {
+  if (typeof value === 'string' || Array.isArray(value)) return value.length;
+  if (isPlainRecord(value)) return Object.keys(value).length;
+  return 0;
+}
+
+function toNumber(value: unknown): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (Number.isNaN(n)) throw new Error(`${JSON.stringify(value)} is not a number`);
+  return n;
+}
+
+function numbers(values: unknown[]): number[] {
+  const flat = values.length === 1 && Array.isArray(values[0]) ? (values[0] as unknown[]) : values;
+  return flat.map(toNumber);
+}
+
+/**
+ * The functions expressions may call, both as `name(x, ...)` and as transforms `x|name(...)`.
+ * Pure and total over JSON data; anything else throws a clear error at run time.
+ */
+export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: any[]) => unknown }> = {
+  length: { doc: 'items in a list, characters in a string, keys in an object', fn: lengthOf },
+  keys: { doc: "an object's keys", fn: (o: unknown) => (isPlainRecord(o) ? Object.keys(o) : []) },
+  values: { doc: "an object's values", fn: (o: unknown) => (isPlainRecord(o) ? Object.values(o) : []) },
+  upper: { doc: 'upper case', fn: (s: unknown) => String(s).toUpperCase() },
+  lower: { doc: 'lower case', fn: (s: unknown) => String(s).toLowerCase() },
+  trim: { doc: 'strip surrounding whitespace', fn: (s: unknown) => String(s).trim() },
+  string: { doc: 'text form (JSON for objects and lists)', fn: (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '') },
+  number: { doc: 'parse a number', fn: toNumber },
+  json: { doc: 'JSON text of a value', fn: (v: unknown) => JSON.stringify(v) ?? 'null' },
+  parseJson: { doc: 'parse JSON text', fn: (s: unknown) => JSON.parse(String(s)) as unknown },
+  default: { doc: 'the value, or the fallback when it is null or missing', fn: (v: unknown, fallback: unknown) => v ?? fallback },
+  contains: {
+    doc: 'whether a list holds a value or a string holds a substring',
+    fn: (haystack: unknown, needle: unknown) =>
+      Array.isArray(haystack) ? haystack.includes(needle) : typeof haystack === 'string' ? haystack.includes(String(needle)) : false,
+  },
+  startsWith: { doc: 'whether a string starts with a prefix', fn: (s: unknown, p: unknown) => String(s).startsWith(String(p)) },
+  endsWith: { doc: 'whether a string ends with a suffix', fn: (s: unknown, p: unknown) => String(s).endsWith(String(p)) },
+  split: { doc: 'split a string', fn: (s: unknown, sep: unknown) => String(s).split(String(sep)) },
+  join: { doc: 'join a list into a string', fn: (l: unknown, sep: unknown) => (Array.isArray(l) ? l.join(sep === undefined ? ',' : String(sep)) : String(l)) },
+  slice: {
+    doc: 'part of a list or string',
+    fn: (v: unknown, start: unknown, end: unknown) =>
+      typeof v === 'string' || Array.isArray(v) ? v.slice(toNumber(start ?? 0), end === undefined ? undefined : toNumber(end)) : v,
+  },
+  first: { doc: 'the first item of a list', fn: (l: unknown) => (Array.isArray(l) ? l[0] : undefined) ?? null },
+  last: { doc: 'the last item of a list', fn: (l: unknown) => (Array.isArray(l) ? l[l.length - 1] : undefined) ?? null },
+  range: {
+    doc: 'the list [start, ..., end - 1] (at most 100,000 items)',
+    fn: (start: unknown, end: unknown) => {
+      const [a, b] = [toNumber(start), toNumber(end)];
+      if (b - a > LIMITS.maxForEachItems) throw new Error(`range(${a}, ${b}) is longer than ${LIMITS.maxForEachItems}`);
+      return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+    },
+  },
+  round: { doc: 'round to the nearest integer', fn: (n: unknown) => Math.round(toNumber(n)) },
+  floor: { doc: 'round down', fn: (n: unknown) => Math.floor(toNumber(n)) },
+  ceil: { doc: 'round up', fn: (n: unknown) => Math.ceil(toNumber(n)) },
+  abs: { doc: 'absolute value', fn: (n: unknown) => Math.abs(toNumber(n)) },
+  min: { doc: 'smallest of numbers (or of one list)', fn: (...v: unknown[]) => Math.min(...numbers(v)) },
+  max: { doc: 'largest of numbers (or of one list)', fn: (...v: unknown[]) => Math.max(...numbers(v)) },
+  sum: { doc: 'sum of a list of numbers', fn: (...v: unknown[]) => numbers(v).reduce((a, b) => a + b, 0) },
+  merge: {
+    doc: 'a shallow merge of objects, later ones winning',
+    fn: (...objects: unknown[]) => Object.assign({}, ...objects.filter(isPlainRecord)) as unknown,
+  },
+};
+
+const jexl = new jexlModule.Jexl();
+type Expression = ReturnType<typeof jexl.compile>;
+for (const [name, { fn }] of Object.entries(EXPRESSION_FUNCTIONS)) {
+  jexl.addFunction(name, fn);
+  jexl.addTransform(name, fn);
+}
+
+const IDENT_START = /[A-Za-z_$]/;
+const IDENT_CHAR = /[A-Za-z0-9_$]/;
+
+/**
+ * Rewrites hyphenated names so Jexl reads them as names, leaving string literals alone:
+ * `steps.fetch-data.output` → `steps["fetch-data"].output`, `fetch-data.status` →
+ * `steps["fetch-data"].output.status`, `headers.content-type` → `headers["content-type"]`.
+ */
+export function rewriteHyphens(text: string, allSteps: ReadonlySet<string>, report: (message: string) => void): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i] as string;
+    if (ch === '"' || ch === "'") {
+      let j = i + 1;
+      while (j < text.length && text[j] !== ch) j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    const prev = i > 0 ? (text[i - 1] as string) : '';
+    if (IDENT_START.test(ch) && !IDENT_CHAR.test(prev)) {
+      let j = i;
+      while (j < text.length && IDENT_CHAR.test(text[j] as string)) j += 1;
+      // Greedily take "-part" segments written without spaces.
+      while (text[j] === '-' && j + 1 < text.length && IDENT_CHAR.test(text[j + 1] as string)) {
+        j += 1;
+        while (j < text.length && IDENT_CHAR.test(text[j] as string)) j += 1;
+      }
+      const word = text.slice(i, j);
+      if (word.includes('-')) {
+        const trimmed = out.trimEnd();
+        if (trimmed.endsWith('.')) {
+          out = `${trimmed.slice(0, -1)}[${JSON.stringify(word)}]`;
+        } else if (allSteps.has(word)) {
+          out += `steps[${JSON.stringify(word)}].output`;
+        } else {
+          report(`"${word}" is not a step id; to subtract, put spaces around "-"`);
+          out += word;
+        }
+      } else {
+        out += word;
+      }
+      i = j;
+      continue;
+    }
+    out += ch;
+    i += 1;
+  }
+  return out;
+}
+
+function staticKey(ast: Ast): string | undefined {
+  return ast.type === 'Literal' && typeof ast.value === 'string' ? ast.value : undefined;
+}
+
+/** The step id named by `steps.<id>` or `steps["<id>"]`, when `ast` is exactly that access. */
+function stepAccess(ast: Ast): string | undefined {
+  if (ast.type === 'Identifier' && ast.from?.type === 'Identifier' && ast.from.value === 'steps' && !ast.from.from && !ast.from.relative) {
+    return ast.value;
+  }
+  if (ast.type === 'FilterExpression' && !ast.relative && ast.subject.type === 'Identifier' && ast.subject.value === 'steps' && !ast.subject.from) {
+    return staticKey(ast.expr);
+  }
+  return undefined;
+}
+
+function explainStep(id: string, scope: NameScope): string {
+  const why = scope.whyInvisible?.(id);
+  if (why) return why;
+  return scope.allSteps.has(id) ? `step "${id}" does not run before this point` : `there is no step "${id}"`;
+}
+
+function checkAst(ast: Ast, scope: NameScope, names: Map<string, CompiledExpression['names'][number]['kind']>, report: (m: string) => void): void {
+  const accessed = stepAccess(ast);
+  if (accessed !== undefined && !scope.steps.has(accessed)) report(explainStep(accessed, scope));
+  switch (ast.type) {
+    case 'Literal':
+      return;
+    case 'Identifier': {
+      if (ast.from) {
+        if (FORBIDDEN_PROPERTIES.has(ast.value)) report(`"${ast.value}" cannot be read in an expression`);
+        checkAst(ast.from, scope, names, report);
+        return;
+      }
+      if (ast.relative) return;
+      const name = ast.value;
+      if ((BINDING_NAMES as readonly string[]).includes(name)) {
+        if (scope.bindings.has(name as BindingName)) names.set(name, 'binding');
+        else report(`"${name}" is only available ${bindingWhere(name as BindingName)}`);
+      } else if ((ROOT_NAMES as readonly string[]).includes(name)) {
+        names.set(name, 'root');
+      } else if (scope.steps.has(name)) {
+        names.set(name, 'step');
+      } else if (scope.allSteps.has(name)) {
+        report(explainStep(name, scope));
+      } else if (scope.variables.has(name)) {
+        names.set(name, 'variable');
+      } else if (scope.readonly.has(name)) {
+        names.set(name, 'readonly');
+      } else {
+        report(`unknown name "${name}": not a step that runs earlier, a variable (context.mutable or a set step), a context.readonly key, or one of ${ROOT_NAMES.join(', ')}`);
+      }
+      return;
+    }
+    case 'FilterExpression': {
+      const key = staticKey(ast.expr);
+      if (!ast.relative && key !== undefined && FORBIDDEN_PROPERTIES.has(key)) report(`"${key}" cannot be read in an expression`);
+      checkAst(ast.subject, scope, names, report);
+      checkAst(ast.expr, scope, names, report);
+      return;
+    }
+    case 'UnaryExpression':
+      checkAst(ast.right, scope, names, report);
+      return;
+    case 'BinaryExpression':
+      checkAst(ast.left, scope, names, report);
+      checkAst(ast.right, scope, names, report);
+      return;
+    case 'ConditionalExpression':
+      checkAst(ast.test, scope, names, report);
+      if (ast.consequent) checkAst(ast.consequent, scope, names, report);
+      checkAst(ast.alternate, scope, names, report);
+      return;
+    case 'ArrayLiteral':
+      for (const item of ast.value) checkAst(item, scope, names, report);
+      return;
+    case 'ObjectLiteral':
+      for (const item of Object.values(ast.value)) checkAst(item, scope, names, report);
+      return;
+    case 'FunctionCall':
+      if (!Object.prototype.hasOwnProperty.call(EXPRESSION_FUNCTIONS, ast.name)) {
+        report(`unknown function "${ast.name}"; available: ${Object.keys(EXPRESSION_FUNCTIONS).join(', ')}`);
+      }
+      for (const arg of ast.args ?? []) checkAst(arg, scope, names, report);
+      return;
+  }
+}
+
+function bindingWhere(name: BindingName): string {
+  switch (name) {
+    case 'item':
+    case 'index':
+      return 'inside a for_each step';
+    case 'iteration':
+      return 'inside a loop step';
+    case 'error':
+      return 'in error handlers and compensation steps';
+    case 'event':
+      return "in a wait_for_event step's filter";
+  }
+}
+
+/**
+ * Parses and checks one expression. Problems are reported, never thrown, so validation lists
+ * every one; returns undefined when the expression cannot be used.
+ */
+export function compileExpression(source: string, scope: NameScope, pointer: string, problems: CompileProblem[]): CompiledExpression | undefined {
+  const before = problems.length;
+  const report = (message: string) => problems.push({ pointer, message: `${message} (in "${source}")` });
+  if (source.length > LIMITS.maxExpressionLength) {
+    report(`the expression is longer than ${LIMITS.maxExpressionLength} characters`);
+    return undefined;
+  }
+  const text = rewriteHyphens(source, scope.allSteps, report);
+  let expression: Expression;
+  try {
+    expression = jexl.compile(text);
+  } catch (error) {
+    report(`syntax error: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  const names = new Map<string, CompiledExpression['names'][number]['kind']>();
+  checkAst(expression._getAst() as Ast, scope, names, report);
+  if (problems.length > before) return undefined;
+  return { source, text, names: [...names].map(([name, kind]) => ({ name, kind })), expression };
+}
+
+/** The data an expression reads while a run executes. */
+export interface EvaluationData {
+  input: unknown;
+  context: { readonly: Record<string, unknown>; mutable: Record<string, unknown> };
+  /** Step states visible here, keyed by id. */
+  steps: Record<string, { status: string; output?: unknown; error?: unknown }>;
+  run: Record<string, unknown>;
+  signal: unknown;
+  bindings: Partial<Record<BindingName, unknown>>;
+}
+
+/** Raised when an expression or template fails at run time. */
+export class ExpressionError extends Error {
+  override name = 'ExpressionError';
+}
+
+function contextFor(compiled: CompiledExpression, data: EvaluationData): Record<string, unknown> {
+  const ctx: Record<string, unknown> = {};
+  for (const { name, kind } of compiled.names) {
+    switch (kind) {
+      case 'binding':
+        ctx[name] = data.bindings[name as BindingName];
+        break;
+      case 'root':
+        ctx[name] = name === 'vars' ? data.context.mutable : data[name as Exclude<(typeof ROOT_NAMES)[number], 'vars'>];
+        break;
+      case 'step':
+        ctx[name] = data.steps[name]?.output;
+        break;
+      case 'variable':
+        ctx[name] = data.context.mutable[name];
+        break;
+      case 'readonly':
+        ctx[name] = data.context.readonly[name];
+        break;
+    }
+  }
+  return ctx;
+}
+
+export function evaluate(compiled: CompiledExpression, data: EvaluationData): unknown {
+  try {
+    return compiled.expression.evalSync(contextFor(compiled, data));
+  } catch (error) {
+    throw new ExpressionError(`"${compiled.source}" failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Splits a string into literal text and `${...}` template bodies; braces and quotes inside a body nest. */
+export function splitTemplate(text: string): { parts: Array<string | { body: string }>; error?: string } {
+  const parts: Array<string | { body: string }> = [];
+  let literal = '';
+  let i = 0;
+  while (i < text.length) {
+    if (text[i] === '$' && text[i + 1] === '{') {
+      let depth = 1;
+      let j = i + 2;
+      while (j < text.length && depth > 0) {
+        const ch = text[j];
+        if (ch === '"' || ch === "'") {
+          let k = j + 1;
+          while (k < text.length && text[k] !== ch) k += text[k] === '\\' ? 2 : 1;
+          j = k + 1;
+          continue;
+        }
+        if (ch === '{') depth += 1;
+        else if (ch === '}') depth -= 1;
+        j += 1;
+      }
+      if (depth > 0) return { parts, error: `"${text}" has an unterminated "\${"` };
+      if (literal) parts.push(literal);
+      literal = '';
+      parts.push({ body: text.slice(i + 2, j - 1) });
+      i = j;
+      continue;
+    }
+    literal += text[i];
+    i += 1;
+  }
+  if (literal) parts.push(literal);
+  return { parts };
+}
