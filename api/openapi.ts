@@ -29,6 +29,25 @@ function withOpenApi<T extends z.ZodType>(schema: T): T {
 
 type Method = 'get' | 'post';
 
+type JsonSchema = Record<string, unknown>;
+
+/**
+ * The definition language's JSON Schema as OpenAPI components. The step schema is recursive
+ * (`steps`, `then`, `compensate` hold steps), which zod's own JSON Schema generator handles and
+ * zod-to-openapi's walker does not, so the document carries zod's output: the `$defs` become
+ * components named `Definition.<def>` and their references are rewritten to match.
+ */
+export function definitionComponents(): Record<string, JsonSchema> {
+  const generated = z.toJSONSchema(definitionSchema, { target: 'draft-2020-12', unrepresentable: 'any' }) as JsonSchema;
+  const { $defs = {}, $schema: _schema, ...root } = generated as JsonSchema & { $defs?: Record<string, JsonSchema> };
+  const rename = (name: string) => (name.startsWith('__schema') ? 'Step' + (name === '__schema0' ? '' : name.slice(8)) : name);
+  const rewrite = (schema: JsonSchema): JsonSchema =>
+    JSON.parse(JSON.stringify(schema).replace(/"#\/\$defs\/([^"]+)"/g, (_m, name: string) => JSON.stringify(`#/components/schemas/Definition.${rename(name)}`))) as JsonSchema;
+  const components: Record<string, JsonSchema> = { Definition: rewrite(root) };
+  for (const [name, schema] of Object.entries($defs)) components[`Definition.${rename(name)}`] = rewrite(schema);
+  return components;
+}
+
 /** Builds the OpenAPI 3.1 document of REST v1 from the zod schemas the handlers use. */
 export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGeneratorV31['generateDocument']> {
   const registry = new OpenAPIRegistry();
@@ -38,8 +57,9 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     description: 'An API key; each key maps to a principal, roles (submit, approve, admin) and a tenant.',
   });
   const Problem = registry.register('Problem', withOpenApi(problemSchema));
-  const Definition = registry.register('Definition', withOpenApi(definitionSchema));
-  const DefinitionRecord = registry.register('DefinitionRecord', withOpenApi(definitionRecordSchema));
+  // A stand-in the generator renders as a $ref; the real component is zod's JSON Schema (below).
+  const Definition = registry.register('Definition', z.unknown());
+  const DefinitionRecord = registry.register('DefinitionRecord', withOpenApi(definitionRecordSchema).extend({ definition: Definition }));
   const DefinitionSummary = registry.register('DefinitionSummary', withOpenApi(definitionSummarySchema));
   const ValidationResult = registry.register('ValidationResult', withOpenApi(validationResultSchema));
   const StartRun = registry.register('StartRun', withOpenApi(startRunSchema));
@@ -152,7 +172,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     responses: { 200: { description: 'JSON Schema (draft 2020-12)', content: { 'application/schema+json': { schema: z.object({}) } } } },
   });
 
-  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+  const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {
       title: 'Durable workflows API',
@@ -161,4 +181,6 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     },
     servers: [{ url: serverUrl }],
   });
+  document.components = { ...document.components, schemas: { ...document.components?.schemas, ...definitionComponents() } };
+  return document;
 }

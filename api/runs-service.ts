@@ -56,6 +56,9 @@ export interface RunView extends RunSummary {
   currentStep?: string;
   /** Absent when no worker could answer for a run whose result does not carry its steps. */
   steps?: StepView[];
+  variables?: Record<string, unknown>;
+  rollback?: RunState['rollback'];
+  continuedAsNew?: number;
   output?: unknown;
   error?: { message: string; type?: string; step?: string; attempts?: number };
 }
@@ -105,8 +108,14 @@ function summaryOf(desc: WorkflowExecutionDescription): RunSummary {
   };
 }
 
+/** Top-level steps in definition order, then nested ones in the order they first ran. */
 function stepsOf(state: RunState): StepView[] {
-  return state.order.map((id) => ({ id, ...(state.steps[id] ?? { status: 'pending' }) }));
+  const ids = [...state.order, ...Object.keys(state.steps).filter((id) => !state.order.includes(id))];
+  return ids.map((id) => {
+    // `items` and `results` are a for_each's working copy; its output carries the results.
+    const { items: _items, results: _results, inIteration: _in, ...view } = state.steps[id] ?? { status: 'pending' as const };
+    return { id, ...view };
+  });
 }
 
 function isRunState(value: unknown): value is RunState {
@@ -243,6 +252,9 @@ export class RunsService {
     state ??= await this.queryState(runId);
     if (state) {
       view.steps = stepsOf(state);
+      if (Object.keys(state.vars ?? {}).length > 0) view.variables = state.vars;
+      if (state.rollback) view.rollback = state.rollback;
+      if (state.continuedAsNew) view.continuedAsNew = state.continuedAsNew;
       if (state.currentStep !== undefined && view.status === 'running') view.currentStep = state.currentStep;
       if (state.error && view.error) {
         view.error = {

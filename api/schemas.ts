@@ -69,12 +69,24 @@ export const startRunResponseSchema = z.object({
   links: runLinksSchema,
 });
 
+const stepErrorSchema = z.object({
+  message: z.string(),
+  type: z.string(),
+  attempts: z.number().optional(),
+  step: z.string().optional().describe('the innermost failing step, when it is nested inside this one'),
+});
+
 export const stepViewSchema = z.object({
   id: z.string(),
-  status: z.enum(['pending', 'running', 'completed', 'failed', 'skipped']),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled']),
   output: z.unknown().optional(),
-  error: z.object({ message: z.string(), type: z.string(), attempts: z.number().optional() }).optional(),
-  continued: z.boolean().optional(),
+  error: stepErrorSchema.optional(),
+  continued: z.boolean().optional().describe('failed, and the error policy let the run continue'),
+  handled: z.boolean().optional().describe('failed, and a custom handler recovered; output is the handler\'s'),
+  iteration: z.number().int().optional().describe('loop: iterations started'),
+  branch: z.string().optional().describe('conditional/switch: the branch taken'),
+  total: z.number().int().optional().describe('for_each: items'),
+  done: z.number().int().optional().describe('for_each: iterations finished'),
 });
 
 export const runSummarySchema = z.object({
@@ -91,7 +103,12 @@ export const runViewSchema = runSummarySchema.extend({
   correlationId: z.string().optional(),
   historyLength: z.number().int(),
   currentStep: z.string().optional(),
-  steps: z.array(stepViewSchema).optional(),
+  steps: z.array(stepViewSchema).optional().describe('top-level steps in definition order, then nested ones as they ran'),
+  variables: z.record(z.string(), z.unknown()).optional().describe('context.mutable as the run left it'),
+  rollback: z
+    .object({ status: z.enum(['completed', 'failed']), compensated: z.array(z.string()), errors: z.array(stepErrorSchema) })
+    .optional(),
+  continuedAsNew: z.number().int().optional().describe('how many times the run continued as new'),
   output: z.unknown().optional(),
   error: z
     .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional() })

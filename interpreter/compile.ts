@@ -3,6 +3,7 @@ import { compileCondition, compileValue, pointerSegment, type CompiledValue } fr
 import {
   LIMITS,
   MAX_ATTEMPTS_CAP,
+  MAX_WAIT_SECONDS,
   type Definition,
   type ErrorStrategy,
   type RetrySpec,
@@ -240,6 +241,8 @@ export function childLists(step: Step): Array<[string, Step[]]> {
 }
 
 interface Where {
+  /** Inside an error handler, a compensation or a rollback step: no further `custom` handling. */
+  handling?: boolean;
   visible: ReadonlySet<string>;
   bindings: ReadonlySet<BindingName>;
   /** Why a step id that exists is not readable here. */
@@ -293,6 +296,8 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
     let strategy: ErrorStrategy = policy?.strategy ?? defaultStrategy;
     // `retry` only says how to retry; after the last attempt the definition's default applies.
     if (strategy === 'retry') strategy = defaultStrategy === 'retry' ? 'halt' : defaultStrategy;
+    // A failing handler (or compensation) step does not start another handler: it fails the run.
+    if (where.handling && policy?.strategy !== 'custom' && strategy === 'custom') strategy = 'halt';
     switch (strategy) {
       case 'skip':
         return { action: 'skip' };
@@ -312,12 +317,16 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
         const handlerPointer = own ? `/error_handling/per_step/${pointerSegment(step.id)}/handler` : '/error_handling/handler';
         // A step's own handler sees what the step sees; the shared default handler may run anywhere.
         const handlerWhere: Where = own
-          ? { visible: where.visible, bindings: new Set([...where.bindings, 'error']), hidden: where.hidden }
-          : { visible: new Set(), bindings: new Set(['error']), hidden: new Map() };
-        // The shared handler is compiled once and reused.
+          ? { handling: true, visible: where.visible, bindings: new Set([...where.bindings, 'error']), hidden: where.hidden }
+          : { handling: true, visible: new Set(), bindings: new Set(['error']), hidden: new Map() };
+        // The shared handler is compiled once and reused; a handler that contains the step it
+        // handles (a duplicate id, reported elsewhere) is compiled once too.
         const cacheKey = own ? undefined : '/error_handling/handler';
         if (cacheKey && sharedHandler) return { action: 'custom', handler: sharedHandler };
+        if (compilingHandlerFor.has(step.id)) return { action: 'halt' };
+        compilingHandlerFor.add(step.id);
         const compiled = compileList(handlerSteps, handlerPointer, handlerWhere).steps;
+        compilingHandlerFor.delete(step.id);
         if (cacheKey) sharedHandler = compiled;
         return { action: 'custom', handler: compiled };
       }
@@ -326,6 +335,7 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
     }
   }
   let sharedHandler: CompiledStep[] | undefined;
+  const compilingHandlerFor = new Set<string>();
 
   /** Compiles a step list; returns the compiled steps and the ids readable after the list ran. */
   function compileList(steps: readonly Step[], pointer: string, where: Where): { steps: CompiledStep[]; exported: Set<string> } {
@@ -502,6 +512,9 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
         break;
       }
       case 'wait':
+        if (step.duration !== undefined && durationMs(step.duration) > MAX_WAIT_SECONDS * 1000) {
+          problems.push({ pointer: `${pointer}/duration`, message: `the wait is longer than ${MAX_WAIT_SECONDS / 86_400} days` });
+        }
         compiled =
           step.duration !== undefined
             ? { ...base, kind: 'wait', durationMs: durationMs(step.duration) }
@@ -557,7 +570,7 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
       compiled.compensate = nested(
         step.compensate,
         `${pointer}/compensate`,
-        { visible: new Set([...where.visible, step.id]), bindings: new Set([...where.bindings, 'error']), hidden: where.hidden },
+        { handling: true, visible: new Set([...where.visible, step.id]), bindings: new Set([...where.bindings, 'error']), hidden: where.hidden },
         false,
       );
     }
@@ -578,7 +591,7 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
   const top = compileList(definition.steps, '/steps', { visible: new Set(), bindings: new Set(), hidden: new Map() });
 
   const rollbackSteps: CompiledStep[] = [];
-  const rollbackWhere: Where = { visible: top.exported, bindings: new Set(['error']), hidden: new Map() };
+  const rollbackWhere: Where = { handling: true, visible: top.exported, bindings: new Set(['error']), hidden: new Map() };
   (errorHandling.rollback?.steps ?? []).forEach((entry, index) => {
     const at = `/error_handling/rollback/steps/${index}`;
     if (typeof entry === 'string') {

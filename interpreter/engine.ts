@@ -144,6 +144,12 @@ export interface InterpreterPort {
   cancellable<T>(fn: () => Promise<T>): CancellableHandle<T>;
   /** Runs `fn` where cancelling the run cannot reach it (compensation). */
   nonCancellable<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Ends the current workflow task and resumes in the next one (a 1 ms timer in Temporal). The
+   * engine calls it after a long stretch of pure steps so no single task runs long enough to trip
+   * Temporal's deadlock detector.
+   */
+  yield(): Promise<void>;
   /** True when the history is long enough that the run should continue as new. */
   shouldContinueAsNew(): boolean;
   /** True for the port's cancellation errors, which the engine must never swallow. */
@@ -292,8 +298,13 @@ function deepEqual(a: unknown, b: unknown): boolean {
 
 const DONE_STATUSES = new Set<StepStatus>(['completed', 'skipped']);
 
+/** Pure steps (set, conditional, ...) run back to back before the engine yields the workflow task. */
+export const PURE_STEPS_PER_TASK = 1000;
+
 class Execution {
   private readonly limiter?: Semaphore;
+  /** Steps run since the workflow last waited on Temporal (an activity, a child, a timer, an event). */
+  private stepsSinceWait = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -347,29 +358,16 @@ class Execution {
       return { output: existing.output ?? null, ran: existing.status !== 'skipped' };
     }
     const resuming = existing?.status === 'running';
-    let st: StepState;
-    if (resuming && existing) {
-      st = existing;
-    } else {
-      if (step.if) {
-        let holds: boolean;
-        try {
-          holds = testCondition(step.if, this.data(frame));
-        } catch (error) {
-          const failed: StepState = { status: 'failed', error: toStepError(error) };
-          frame.states.set(step.id, failed);
-          throw new StepFailure(failed.error as StepError, step.id);
-        }
-        if (!holds) {
-          frame.states.set(step.id, { status: 'skipped', output: null });
-          return { output: null, ran: false };
-        }
-      }
-      st = { status: 'running' };
-      frame.states.set(step.id, st);
-    }
-    this.progress(step.id);
+    this.stepsSinceWait += 1;
+    if (this.stepsSinceWait >= PURE_STEPS_PER_TASK) await this.waited(this.port.yield());
+    const st: StepState = resuming && existing ? existing : { status: 'running' };
     try {
+      if (!resuming && step.if && !testCondition(step.if, this.data(frame))) {
+        frame.states.set(step.id, { status: 'skipped', output: null });
+        return { output: null, ran: false };
+      }
+      frame.states.set(step.id, st);
+      this.progress(step.id);
       const output = await this.withRetryAndTimeout(step, frame, st, resuming);
       if (jsonSize(output) > LIMITS.maxStepOutputBytes) {
         throw new StepCallError(`the output is larger than ${LIMITS.maxStepOutputBytes} characters of JSON`, 'OutputTooLarge');
@@ -395,6 +393,7 @@ class Execution {
         st.error = { message: 'cancelled', type: 'Cancelled' };
         throw error;
       }
+      frame.states.set(step.id, st);
       const stepError = toStepError(error);
       const innermost = error instanceof StepFailure ? error.stepId : step.id;
       st.status = 'failed';
@@ -406,6 +405,8 @@ class Execution {
           st.output = null;
           return { output: null, ran: true };
         case 'custom': {
+          // The handler runs afresh for every failure (in a loop, a for_each, or a shared handler).
+          this.resetSteps(step.onError.handler, frame);
           const handlerFrame: Frame = {
             ...frame,
             bindings: { ...frame.bindings, error: { ...stepError, step: innermost } },
@@ -447,7 +448,7 @@ class Execution {
         const delaySeconds = retry.linear
           ? retry.initialIntervalSeconds * attempt
           : retry.initialIntervalSeconds * retry.backoffCoefficient ** (attempt - 1);
-        await this.port.sleep(Math.min(delaySeconds, retry.maxIntervalSeconds) * 1000);
+        await this.waited(this.port.sleep(Math.min(delaySeconds, retry.maxIntervalSeconds) * 1000));
         // A retried composite starts over: forget its partial progress.
         this.resetDescendants(step.id, frame);
         st.status = 'running';
@@ -480,6 +481,22 @@ class Execution {
       throw error;
     } finally {
       if (!timedOut) timer.cancel();
+    }
+  }
+
+  /** Awaits something Temporal schedules (so the workflow task ends there) and resets the pure-step count. */
+  private async waited<T>(promise: Promise<T>): Promise<T> {
+    try {
+      return await promise;
+    } finally {
+      this.stepsSinceWait = 0;
+    }
+  }
+
+  private resetSteps(steps: readonly CompiledStep[], frame: Frame): void {
+    for (const s of steps) {
+      frame.states.delete(s.id);
+      this.resetDescendants(s.id, frame);
     }
   }
 
@@ -522,11 +539,11 @@ class Execution {
           if (Number.isNaN(at)) throw new StepCallError(`"until" is not a timestamp: ${JSON.stringify(when)}`, 'InvalidTimestamp');
           ms = at - this.port.now();
         }
-        if (ms > 0) await this.port.sleep(ms);
+        if (ms > 0) await this.waited(this.port.sleep(ms));
         return null;
       }
       case 'wait_for_event': {
-        const event = await this.port.waitForEvent(
+        const event = await this.waited(this.port.waitForEvent(
           (candidate) => {
             if (candidate.name !== step.event) return false;
             if (!step.filter) return true;
@@ -537,7 +554,7 @@ class Execution {
             }
           },
           step.timeoutSeconds === undefined ? undefined : step.timeoutSeconds * 1000,
-        );
+        ));
         if (event === undefined) {
           if (step.onTimeout === 'continue') return null;
           throw new StepCallError(`no "${step.event}" event arrived within ${step.timeoutSeconds}s`, 'Timeout');
@@ -558,8 +575,10 @@ class Execution {
       }
       case 'sub_workflow': {
         const input = resolveValue(step.inputs, this.data(frame));
-        return this.limited(() =>
-          this.port.runChild({ stepId: step.id, stepPath: frame.path + step.id, definition: step.definition, version: step.version, input }),
+        return this.waited(
+          this.limited(() =>
+            this.port.runChild({ stepId: step.id, stepPath: frame.path + step.id, definition: step.definition, version: step.version, input }),
+          ),
         );
       }
       case 'fail': {
@@ -586,7 +605,7 @@ class Execution {
       retry: step.retry.linear ? { ...step.retry, maxAttempts: 1 } : step.retry,
     };
     if (step.guardrails) call.guardrails = step.guardrails;
-    const output = await this.limited(() => this.port.runActivity(call));
+    const output = await this.waited(this.limited(() => this.port.runActivity(call)));
     const missing = step.outputs.filter(
       (name) => output === null || typeof output !== 'object' || !Object.prototype.hasOwnProperty.call(output, name),
     );
@@ -634,6 +653,8 @@ class Execution {
           settled.add(i);
           const r = result as { output: unknown; ran: boolean } | undefined;
           if (r === undefined) return;
+          // A branch skipped by its `if` satisfies `all`, but does not win `any` or count towards N.
+          if (!r.ran && step.waitFor !== 'all') return;
           results[branch.id] = r.output;
           succeeded += 1;
           if (succeeded >= needed && settled.size < total) stopOthers();
@@ -641,7 +662,8 @@ class Execution {
         (error: unknown) => {
           settled.add(i);
           if (this.port.isCancellation(error) && stopping) return;
-          if (this.isControl(error)) {
+          // Control flow, and a failure whose policy is rollback, always end the parallel step.
+          if (this.isControl(error) || (error instanceof StepFailure && error.rollback)) {
             control ??= error;
             stopOthers();
             return;
@@ -779,6 +801,9 @@ class Execution {
   async rollback(cause: StepError): Promise<void> {
     const errors: Array<StepError & { step: string }> = [];
     const compensated: string[] = [];
+    // Compensation step states are shown in the run's state once rollback is over; merging them
+    // earlier would make the next compensation of a repeated step (loop, for_each) look done.
+    const shown: Record<string, StepState> = {};
     await this.port.nonCancellable(async () => {
       const top = new StateStore(this.state.steps);
       for (const record of [...this.state.compensations].reverse()) {
@@ -799,7 +824,7 @@ class Execution {
           errors.push({ ...toStepError(error), step: record.step });
         }
         // Show the compensation steps in the run's state (their ids are unique in the definition).
-        for (const [id, s] of Object.entries(states.own())) if (id !== record.step) this.state.steps[id] = s;
+        for (const [id, s] of Object.entries(states.own())) if (id !== record.step) shown[id] = s;
       }
       const frame: Frame = { states: top, bindings: { error: cause }, path: 'rollback/', concurrent: false, persistable: false };
       for (const step of this.plan.rollback.steps) {
@@ -810,6 +835,7 @@ class Execution {
         }
       }
     });
+    Object.assign(this.state.steps, shown);
     this.state.rollback = { status: errors.length === 0 ? 'completed' : 'failed', compensated, errors };
   }
 

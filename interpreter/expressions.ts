@@ -146,6 +146,9 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
 };
 
 const jexl = new jexlModule.Jexl();
+// Jexl looks tokens up in a plain object, so inherited names (`constructor`, `toString`,
+// `__proto__`) would lex as operators; without a prototype they lex as the names they are.
+Object.setPrototypeOf(jexl._grammar.elements, null);
 type Expression = ReturnType<typeof jexl.compile>;
 for (const [name, { fn }] of Object.entries(EXPRESSION_FUNCTIONS)) {
   jexl.addFunction(name, fn);
@@ -317,6 +320,11 @@ export function compileExpression(source: string, scope: NameScope, pointer: str
     return undefined;
   }
   const text = rewriteHyphens(source, scope.allSteps, report);
+  const brackets = unbalanced(text);
+  if (brackets) {
+    report(`syntax error: ${brackets}`);
+    return undefined;
+  }
   let expression: Expression;
   try {
     expression = jexl.compile(text);
@@ -371,11 +379,35 @@ function contextFor(compiled: CompiledExpression, data: EvaluationData): Record<
 }
 
 export function evaluate(compiled: CompiledExpression, data: EvaluationData): unknown {
+  let value: unknown;
   try {
-    return compiled.expression.evalSync(contextFor(compiled, data));
+    value = compiled.expression.evalSync(contextFor(compiled, data));
   } catch (error) {
     throw new ExpressionError(`"${compiled.source}" failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+  // Only data comes out: a computed key such as input[k] with k = "constructor" cannot leak a function.
+  if (typeof value === 'function' || value === Object.prototype || value === Array.prototype) {
+    throw new ExpressionError(`"${compiled.source}" reads something that is not data`);
+  }
+  return value;
+}
+
+/** Unbalanced brackets outside string literals (Jexl tolerates an unclosed "("), or undefined. */
+function unbalanced(text: string): string | undefined {
+  const stack: string[] = [];
+  const pairs: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text[i] as string;
+    if (ch === '"' || ch === "'") {
+      let j = i + 1;
+      while (j < text.length && text[j] !== ch) j += text[j] === '\\' ? 2 : 1;
+      i = j;
+    } else if (ch === '(' || ch === '[' || ch === '{') stack.push(ch);
+    else if (ch in pairs) {
+      if (stack.pop() !== pairs[ch]) return `unexpected "${ch}" at character ${i + 1}`;
+    }
+  }
+  return stack.length > 0 ? `"${stack[stack.length - 1]}" is never closed` : undefined;
 }
 
 /** Splits a string into literal text and `${...}` template bodies; braces and quotes inside a body nest. */

@@ -400,6 +400,9 @@ export const stepSchema: z.ZodType<Step> = z.discriminatedUnion(
   },
 );
 
+// Named, so generated JSON Schemas refer to it as `#/$defs/Step` (it is recursive).
+z.globalRegistry.add(stepSchema, { id: 'Step', title: 'Step', description: 'One step of a workflow definition; "type" selects the kind.' });
+
 export const triggerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('manual'), description: z.string().optional() }),
   z

@@ -136,8 +136,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         },
         summary: `step ${call.stepId}`,
       });
-      const activity = activities[call.name];
-      if (!activity) throw new StepCallError(`unknown ${call.type} "${call.name}"`, 'UnknownActivity');
+      // The proxy yields a function for any name; a name no worker registered fails the activity.
+      const activity = activities[call.name] as (request: SkillRequest) => Promise<unknown>;
       try {
         return await activity({
           input: call.input,
@@ -202,6 +202,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     },
 
     sleep: (ms) => sleep(ms),
+    yield: () => sleep(1),
     // Workflow time: Temporal makes Date deterministic inside workflows (the time of the current task).
     // eslint-disable-next-line no-restricted-properties
     now: () => Date.now(),

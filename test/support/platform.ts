@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { NativeConnection } from '@temporalio/worker';
 import pg from 'pg';
+import { createActivityCatalog, type ActivityCatalog } from '../../activities/catalog.ts';
 import { startApi, type RunningApi } from '../../api/server.ts';
 import { loadConfig, type Config } from '../../common/config.ts';
 import { createLogger } from '../../common/logger.ts';
@@ -45,6 +46,8 @@ export interface TestPlatform {
 export interface TestPlatformOptions {
   database: 'postgres' | 'pglite';
   env?: Record<string, string>;
+  /** Extra skills, integrations and agents the workers run (and the validator knows). */
+  catalog?: Partial<ActivityCatalog>;
 }
 
 /** The Temporal dev server the test runner started. */
@@ -114,15 +117,16 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   if (!bundlePath) throw new Error('WORKFLOW_BUNDLE_PATH is not set: run tests with `npm test`');
 
+  const catalog = createActivityCatalog(config, options.catalog);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const workers: LaneWorkers[] = [];
   for (const lane of lanes) {
-    workers.push(await createLaneWorkers({ config, lane, logger, workflowBundle: { codePath: bundlePath }, connection }));
+    workers.push(await createLaneWorkers({ config, lane, logger, workflowBundle: { codePath: bundlePath }, connection, catalog }));
   }
   const running = workers.map((w) => w.run());
   let api: RunningApi;
   try {
-    api = await startApi(config, logger);
+    api = await startApi(config, logger, { catalog });
   } catch (error) {
     for (const w of workers) w.shutdown();
     await Promise.allSettled(running);

@@ -1,328 +1,1577 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileDefinition, type Plan } from '../../interpreter/compile.ts';
-import {
-  RunFailedError,
-  StepCallError,
-  executePlan,
-  initialRunState,
-  type InterpreterPort,
-  type RunContext,
-  type RunState,
-  type SkillCall,
-} from '../../interpreter/engine.ts';
-import type { Definition, SkillStep } from '../../interpreter/schema.ts';
+import { RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
+import { LIMITS, definitionSchema } from '../../interpreter/schema.ts';
+import { FakeCancelled, FakePort, fail, ok, runToEnd, runToFailure, type FakePortOptions } from '../support/fake-port.ts';
 
-/** The fake port's own cancellation error, standing in for Temporal's CancelledFailure. */
-class FakeCancelled extends Error {
-  override name = 'FakeCancelled';
-}
+type Json = Record<string, unknown>;
 
-type Behaviour = unknown | ((call: SkillCall) => unknown);
-
-interface FakePort extends InterpreterPort {
-  calls: SkillCall[];
-  progress: Array<{ status: string; currentStep: string | undefined; steps: Record<string, string> }>;
-}
-
-/** A port whose runSkill answers per step id: a canned output, or a function that may throw. */
-function fakePort(behaviours: Record<string, Behaviour>): FakePort {
-  const calls: SkillCall[] = [];
-  const progress: FakePort['progress'] = [];
-  return {
-    calls,
-    progress,
-    async runSkill(call) {
-      calls.push(structuredClone(call));
-      if (!(call.stepId in behaviours)) throw new Error(`fake port: no behaviour for step ${call.stepId}`);
-      const b = behaviours[call.stepId];
-      return typeof b === 'function' ? (b as (c: SkillCall) => unknown)(call) : structuredClone(b);
-    },
-    isCancellation: (error) => error instanceof FakeCancelled,
-    onProgress(state) {
-      progress.push({
-        status: state.status,
-        currentStep: state.currentStep,
-        steps: Object.fromEntries(Object.entries(state.steps).map(([id, s]) => [id, s.status])),
-      });
-    },
-  };
-}
-
-function step(id: string, extra: Partial<SkillStep> = {}): SkillStep {
-  return { id, type: 'skill', skill: 'echo', ...extra };
-}
-
-function planOf(steps: SkillStep[], extra: Partial<Definition> = {}): Plan {
-  const { plan, problems } = compileDefinition({ name: 'engine-test', version: '1.0.0', steps, ...extra });
+/** Parses a definition with the real schema and compiles it; the definition must be clean. */
+function planOf(steps: Json[], extra: Json = {}): Plan {
+  const definition = definitionSchema.parse({ name: 'engine-test', version: '1.0.0', steps, ...extra });
+  const { plan, problems } = compileDefinition(definition);
   assert.deepEqual(problems, [], 'the test definition must compile');
   return plan;
 }
 
-const runCtx: RunContext = {
-  input: { url: 'https://api.example.com/data', n: 2 },
-  context: { readonly: { environment: 'production' }, mutable: { counter: 0 } },
-  run: { id: 'run-42' },
-};
+const skill = (id: string, name = 'echo', extra: Json = {}): Json => ({ id, type: 'skill', skill: name, ...extra });
 
-async function run(plan: Plan, port: InterpreterPort, state: RunState = initialRunState(plan)) {
-  const output = await executePlan(plan, runCtx, port, state);
-  return { output, state };
+function port(options: FakePortOptions = {}): FakePort {
+  return new FakePort(options);
 }
 
-async function runFailing(plan: Plan, port: InterpreterPort): Promise<RunFailedError> {
-  const state = initialRunState(plan);
-  let caught: unknown;
-  try {
-    await executePlan(plan, runCtx, port, state);
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof RunFailedError, `expected RunFailedError, got ${String(caught)}`);
-  assert.equal(caught.state, state, 'the error carries the live state');
-  return caught;
+/** Status of every step in the run state, by id. */
+function statuses(state: RunState): Record<string, string> {
+  return Object.fromEntries(Object.entries(state.steps).map(([id, s]) => [id, s.status]));
 }
 
-describe('executePlan: sequential runs', () => {
-  test('runs steps in order and resolves inputs from earlier outputs', async () => {
-    const plan = planOf([
-      step('fetch-data', { skill: 'http-fetch', inputs: { url: '${input.url}' }, outputs: ['data'], timeout: 45 }),
-      step('analyze', {
-        inputs: { data: 'fetch-data.data', env: '${context.readonly.environment}', run: '${run.id}', n: '${input.n}' },
-      }),
-      step('report', { inputs: { text: 'items=${steps.analyze.output.count}', raw: '${steps.fetch-data.output}' } }),
-    ]);
-    const port = fakePort({
-      'fetch-data': { data: { items: [1, 2, 3] }, status: 200 },
-      analyze: { count: 3 },
-      report: { done: true },
+describe('engine: activity steps', () => {
+  test('skill: resolves inputs (templates, bare references, context, run) and passes the call settings', async () => {
+    const plan = planOf(
+      [
+        skill('fetch-data', 'http-fetch', { inputs: { url: '${input.url}' }, outputs: ['data'], timeout: 45 }),
+        skill('analyze', 'echo', {
+          inputs: { data: 'fetch-data.data', env: '${context.readonly.environment}', run: '${run.id}', text: 'n=${input.n}', n: '${input.n}' },
+        }),
+      ],
+      { context: { readonly: { environment: 'production' } } },
+    );
+    const p = port({ activities: { 'http-fetch': ok({ status: 200, data: { items: [1, 2, 3] } }) } });
+    const { output, state } = await runToEnd(plan, p, {
+      ctx: { input: { url: 'https://api.example.com/data', n: 2 }, context: { readonly: { environment: 'production' } }, run: { id: 'run-42' } },
     });
-    const { output, state } = await run(plan, port);
-
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['fetch-data', 'analyze', 'report']);
-    assert.deepEqual(port.calls.map((c) => c.skill), ['http-fetch', 'echo', 'echo']);
-    assert.deepEqual(port.calls[0]!.input, { url: 'https://api.example.com/data' });
-    assert.deepEqual(port.calls[1]!.input, { data: { items: [1, 2, 3] }, env: 'production', run: 'run-42', n: 2 });
-    assert.deepEqual(port.calls[2]!.input, { text: 'items=3', raw: { data: { items: [1, 2, 3] }, status: 200 } });
-    assert.equal(port.calls[0]!.stepPath, 'fetch-data');
-    assert.equal(port.calls[0]!.timeoutSeconds, 45);
-    assert.equal(port.calls[1]!.timeoutSeconds, 30);
-    assert.equal(port.calls[0]!.retry.maxAttempts, 3);
-
-    // Without an output template the run's output is the last step's output.
-    assert.deepEqual(output, { done: true });
+    assert.deepEqual(p.names(), ['http-fetch', 'echo']);
+    const [fetch, analyze] = p.activities.map((r) => r.call);
+    assert.deepEqual(fetch, {
+      family: 'skills',
+      name: 'http-fetch',
+      type: 'skill',
+      stepId: 'fetch-data',
+      stepPath: 'fetch-data',
+      input: { url: 'https://api.example.com/data' },
+      timeoutSeconds: 45,
+      retry: { maxAttempts: 3, initialIntervalSeconds: 1, maxIntervalSeconds: 30, backoffCoefficient: 2, linear: false, nonRetryableErrorTypes: [] },
+    });
+    assert.deepEqual(analyze?.input, { data: { items: [1, 2, 3] }, env: 'production', run: 'run-42', text: 'n=2', n: 2 });
+    assert.equal(analyze?.timeoutSeconds, 30);
+    // Without an `output` the run's output is the last step's.
+    assert.deepEqual(output, analyze?.input);
     assert.equal(state.status, 'completed');
-    assert.deepEqual(state.output, { done: true });
     assert.equal(state.currentStep, undefined);
-    assert.deepEqual(state.order, ['fetch-data', 'analyze', 'report']);
-    for (const id of state.order) assert.equal(state.steps[id]!.status, 'completed', id);
-    assert.deepEqual(state.steps.analyze!.output, { count: 3 });
+    assert.deepEqual(statuses(state), { 'fetch-data': 'completed', analyze: 'completed' });
   });
 
-  test('initialRunState marks every step pending', () => {
-    const state = initialRunState(planOf([step('a'), step('b')]));
-    assert.deepEqual(state, { status: 'running', order: ['a', 'b'], steps: { a: { status: 'pending' }, b: { status: 'pending' } } });
-  });
-
-  test('the definition output template builds the run output', async () => {
-    const plan = planOf([step('a'), step('b')], {
-      output: { summary: '${steps.b.output.summary}', count: '${steps.a.output.n}', label: 'n=${steps.a.output.n}', fixed: 'hello.world' },
-    });
-    const { output, state } = await run(plan, fakePort({ a: { n: 7 }, b: { summary: 'fine', extra: 1 } }));
-    assert.deepEqual(output, { summary: 'fine', count: 7, label: 'n=7', fixed: 'hello.world' });
-    assert.deepEqual(state.output, output);
-  });
-
-  test('an output template that cannot be resolved fails the run', async () => {
-    const plan = planOf([step('a')], { output: { x: '${steps.a.output.missing}' } });
-    const error = await runFailing(plan, fakePort({ a: { present: 1 } }));
-    assert.match(error.message, /"output" could not be built/);
-    assert.match(error.message, /"missing"/);
-    assert.equal(error.state.status, 'failed');
-    assert.equal(error.state.error?.type, 'ReferenceError');
-    assert.equal(error.state.steps.a!.status, 'completed');
-  });
-
-  test('onProgress is called when each step starts and when the run completes', async () => {
-    const port = fakePort({ a: { x: 1 }, b: { y: 2 } });
-    await run(planOf([step('a'), step('b', { inputs: { x: 'a.x' } })]), port);
-    assert.deepEqual(port.progress, [
-      { status: 'running', currentStep: 'a', steps: { a: 'running', b: 'pending' } },
-      { status: 'running', currentStep: 'b', steps: { a: 'completed', b: 'running' } },
-      { status: 'completed', currentStep: undefined, steps: { a: 'completed', b: 'completed' } },
+  test('integration and directive (payload) steps call the integrations family', async () => {
+    const plan = planOf([
+      { id: 'crm', type: 'integration', integration: 'crm.note', inputs: { text: 'hello' } },
+      { id: 'post', type: 'directive', directive: 'forum.post.create', payload: { thread_id: '${input.thread}', previous: 'crm.text' } },
     ]);
+    const p = port();
+    const { output } = await runToEnd(plan, p, { ctx: { input: { thread: 't-9' } } });
+    assert.deepEqual(
+      p.activities.map((r) => [r.call.family, r.call.name, r.call.type, r.call.input]),
+      [
+        ['integrations', 'crm.note', 'integration', { text: 'hello' }],
+        ['integrations', 'forum.post.create', 'directive', { thread_id: 't-9', previous: 'hello' }],
+      ],
+    );
+    assert.deepEqual(output, { thread_id: 't-9', previous: 'hello' });
   });
 
-  test('completed steps of a resumed state are not run again', async () => {
-    const plan = planOf([step('a'), step('b', { inputs: { x: 'a.x' } })]);
-    const state = initialRunState(plan);
-    state.steps.a = { status: 'completed', output: { x: 'from before' } };
-    const port = fakePort({ b: { ok: true } });
-    await run(plan, port, state);
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['b']);
-    assert.deepEqual(port.calls[0]!.input, { x: 'from before' });
+  test('agent: `agent` with inputs and guardrails; `agent_ref` with input {from_signal: true} gets the triggering event', async () => {
+    const plan = planOf([
+      {
+        id: 'analyze',
+        type: 'agent',
+        agent: 'data-analyzer',
+        inputs: { q: '${input.q}' },
+        guardrails: { max_iterations: 10, allowed_tools: ['fs_read'] },
+        async: true,
+      },
+      { id: 'summarize', type: 'agent', agent_ref: { slug: 'forum_summary_agent' }, input: { from_signal: true } },
+    ]);
+    const signal = { type: 'forum.thread.created', subject: { id: 'thread-7' } };
+    const p = port({ activities: { forum_summary_agent: ok({ summary: 'short' }) } });
+    const { output } = await runToEnd(plan, p, { ctx: { input: { q: 'why' }, signal } });
+    const [a, s] = p.activities.map((r) => r.call);
+    assert.equal(a?.family, 'agents');
+    assert.equal(a?.name, 'data-analyzer');
+    assert.deepEqual(a?.input, { q: 'why' });
+    assert.deepEqual(a?.guardrails, { max_iterations: 10, allowed_tools: ['fs_read'] });
+    assert.equal(s?.family, 'agents');
+    assert.equal(s?.name, 'forum_summary_agent');
+    assert.deepEqual(s?.input, signal);
+    assert.equal(s?.guardrails, undefined);
+    assert.deepEqual(output, { summary: 'short' });
+  });
+
+  test('seed 004 as written: the directive payload reads ${signal.subject.id} and ${steps.summarize.output.summary}', async () => {
+    const plan = planOf([
+      { id: 'summarize', type: 'agent', agent_ref: { slug: 'forum_summary_agent' }, input: { from_signal: true } },
+      {
+        id: 'post_summary',
+        type: 'directive',
+        directive: 'forum.post.create',
+        payload: { thread_id: '${signal.subject.id}', content: '${steps.summarize.output.summary}' },
+      },
+    ]);
+    const p = port({ activities: { forum_summary_agent: ok({ summary: 'A thread about durable runs' }) } });
+    await runToEnd(plan, p, { ctx: { signal: { subject: { id: 'th_123' } } } });
+    assert.deepEqual(p.activities[1]?.call.input, { thread_id: 'th_123', content: 'A thread about durable runs' });
+    assert.equal(p.activities[1]?.call.family, 'integrations');
+  });
+
+  test('declared outputs missing from the result fail the step with MissingOutput', async () => {
+    const plan = planOf([skill('fetch-data', 'http-fetch', { outputs: ['data', 'status'] }), skill('next')]);
+    const error = await runToFailure(plan, port({ activities: { 'http-fetch': ok({ status: 200 }) } }));
+    const failed = error.state.steps['fetch-data'];
+    assert.equal(failed?.status, 'failed');
+    assert.equal(failed?.error?.type, 'MissingOutput');
+    assert.match(failed?.error?.message ?? '', /"data"/);
+    assert.doesNotMatch(failed?.error?.message ?? '', /"status"/);
+    assert.deepEqual(error.state.steps.next, { status: 'pending' });
+  });
+
+  test('a template reading a missing field fails the step with ExpressionError before any call', async () => {
+    const plan = planOf([skill('a'), skill('b', 'echo', { inputs: { v: '${steps.a.output.missing}' } })]);
+    const p = port({ activities: { echo: ok({ present: 1 }) } });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.b?.error?.type, 'ExpressionError');
+    assert.match(error.state.steps.b?.error?.message ?? '', /has no value/);
+    assert.equal(p.activities.length, 1);
   });
 });
 
-describe('executePlan: failures', () => {
-  test('a declared output the skill did not return fails the run with MissingOutput', async () => {
-    const plan = planOf([step('fetch-data', { outputs: ['data', 'status'] }), step('next')]);
-    const port = fakePort({ 'fetch-data': { status: 200 }, next: {} });
-    const error = await runFailing(plan, port);
-    const failed = error.state.steps['fetch-data']!;
-    assert.equal(failed.status, 'failed');
-    assert.equal(failed.error?.type, 'MissingOutput');
-    assert.match(failed.error?.message ?? '', /"data"/);
-    assert.doesNotMatch(failed.error?.message ?? '', /"status"/);
-    assert.equal(error.state.steps.next!.status, 'pending');
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['fetch-data']);
+describe('engine: if', () => {
+  test('a false `if` skips the step (output null), a true one runs it', async () => {
+    const plan = planOf(
+      [
+        skill('a', 'echo', { inputs: { n: 1 } }),
+        skill('b', 'never', { if: 'a.n > 1' }),
+        skill('c', 'echo', { if: 'a.n == 1 && steps.b.status == "skipped"', inputs: { b: '${steps.b.output}' } }),
+      ],
+    );
+    const p = port();
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(p.names(), ['echo', 'echo']);
+    assert.deepEqual(state.steps.b, { status: 'skipped', output: null });
+    assert.equal(state.steps.c?.status, 'completed');
+    assert.deepEqual(output, { b: null });
   });
 
-  test('a non-object output cannot satisfy declared outputs', async () => {
-    for (const value of [null, 'text', 42]) {
-      const error = await runFailing(planOf([step('a', { outputs: ['data'] })]), fakePort({ a: value }));
-      assert.equal(error.state.steps.a!.error?.type, 'MissingOutput', String(value));
+  test('a skipped last step does not replace the run output', async () => {
+    const plan = planOf([skill('a', 'echo', { inputs: { n: 1 } }), skill('b', 'echo', { if: 'false' })]);
+    const { output } = await runToEnd(plan, port());
+    assert.deepEqual(output, { n: 1 });
+  });
+});
+
+describe('engine: parallel', () => {
+  test('wait_for all: branches overlap in time and the output maps branch ids to outputs', async () => {
+    const plan = planOf([
+      {
+        id: 'parallel-tasks',
+        type: 'parallel',
+        steps: [skill('task1', 'process-a'), skill('task2', 'process-b')],
+        wait_for: 'all',
+      },
+    ]);
+    const p = port({ activities: { 'process-a': ok({ a: 1 }, 3000), 'process-b': ok({ b: 2 }, 5000) } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(output, { task1: { a: 1 }, task2: { b: 2 } });
+    assert.equal(p.elapsed, 5000, 'the branches ran side by side');
+    assert.deepEqual(p.activities.map((r) => r.startedAt), [0, 0]);
+    assert.deepEqual(statuses(state), { 'parallel-tasks': 'completed', task1: 'completed', task2: 'completed' });
+  });
+
+  test('wait_for any: the first branch to complete wins and the others are cancelled', async () => {
+    const plan = planOf([
+      { id: 'race', type: 'parallel', wait_for: 'any', steps: [skill('slow', 'slow'), skill('fast', 'fast')] },
+      skill('after', 'echo', { inputs: { r: '${steps.race.output}' } }),
+    ]);
+    const p = port({ activities: { slow: ok('slow', 10_000), fast: ok('fast', 1000) } });
+    const { state, output } = await runToEnd(plan, p);
+    assert.deepEqual(output, { r: { fast: 'fast' } });
+    assert.equal(p.activities.find((r) => r.call.name === 'slow')?.outcome, 'cancelled');
+    assert.equal(p.activities.find((r) => r.call.name === 'slow')?.endedAt, 1000);
+    assert.equal(state.steps.slow?.status, 'cancelled');
+    assert.equal(state.steps.fast?.status, 'completed');
+    assert.equal(state.steps.race?.status, 'completed');
+    assert.equal(p.activities.find((r) => r.call.name === 'echo')?.startedAt, 1000, 'the run did not wait for the slow branch');
+  });
+
+  test('wait_for N: completes after N branches and cancels the rest', async () => {
+    const plan = planOf([
+      {
+        id: 'two',
+        type: 'parallel',
+        wait_for: 2,
+        steps: [skill('b1', 'one'), skill('b2', 'two'), skill('b3', 'three')],
+      },
+    ]);
+    const p = port({ activities: { one: ok(1, 3000), two: ok(2, 1000), three: ok(3, 2000) } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(output, { b2: 2, b3: 3 });
+    assert.equal(state.steps.b1?.status, 'cancelled');
+    assert.equal(p.elapsed, 2000);
+  });
+
+  test('wait_for any tolerates a failed branch when another completes', async () => {
+    const plan = planOf([{ id: 'p', type: 'parallel', wait_for: 'any', steps: [skill('bad', 'bad'), skill('good', 'good')] }]);
+    const p = port({ activities: { bad: fail('down', 'Down', { delayMs: 100 }), good: ok('yes', 500) } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(output, { good: 'yes' });
+    assert.equal(state.steps.bad?.status, 'failed');
+  });
+
+  test('wait_for all: a failing branch cancels its siblings and fails the run with its error', async () => {
+    const plan = planOf([
+      { id: 'p', type: 'parallel', steps: [skill('bad', 'bad'), skill('slow', 'slow')] },
+      skill('never', 'never'),
+    ]);
+    const p = port({ activities: { bad: fail('exploded', 'Boom', { delayMs: 1000 }), slow: ok('x', 60_000) } });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.slow?.status, 'cancelled');
+    assert.equal(p.activities.find((r) => r.call.name === 'slow')?.outcome, 'cancelled');
+    assert.equal(p.elapsed, 1000);
+    assert.equal(error.state.steps.p?.status, 'failed');
+    assert.deepEqual(error.state.error, { message: 'exploded', type: 'Boom', step: 'bad' });
+    assert.deepEqual(error.state.steps.never, { status: 'pending' });
+    assert.match(error.message, /^step "bad" failed: exploded/);
+  });
+
+  test('wait_for N tolerates failures until too few branches can complete, then fails with the deciding error', async () => {
+    const plan = planOf([
+      { id: 'p', type: 'parallel', wait_for: 2, steps: [skill('b1', 'bad'), skill('b2', 'bad2'), skill('b3', 'ok')] },
+    ]);
+    const p = port({ activities: { bad: fail('x', 'X', { delayMs: 100 }), bad2: fail('y', 'Y', { delayMs: 200 }), ok: ok(1, 1000) } });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.p?.status, 'failed');
+    assert.equal(error.state.steps.b1?.status, 'failed');
+    assert.deepEqual(error.state.error, { message: 'y', type: 'Y', step: 'b2' });
+    assert.equal(error.state.steps.b3?.status, 'cancelled');
+    assert.equal(p.elapsed, 200);
+  });
+
+  test('max_concurrency limits branches in flight and every branch still runs', async () => {
+    const plan = planOf([
+      { id: 'p', type: 'parallel', max_concurrency: 2, steps: ['a', 'b', 'c', 'd', 'e'].map((id) => skill(id, 'work')) },
+    ]);
+    const p = port({ activities: { work: ok('done', 1000) } });
+    const { output } = await runToEnd(plan, p);
+    assert.equal(p.peakInFlight(), 2);
+    assert.equal(p.activities.length, 5);
+    assert.equal(p.elapsed, 3000);
+    assert.deepEqual(output, { a: 'done', b: 'done', c: 'done', d: 'done', e: 'done' });
+  });
+
+  test('a branch may be a composite step with its own sequence', async () => {
+    const plan = planOf([
+      {
+        id: 'p',
+        type: 'parallel',
+        steps: [
+          { id: 'left', type: 'conditional', condition: 'true', then: [skill('l1', 'echo', { inputs: { v: 1 } }), skill('l2', 'echo', { inputs: { v: '${l1.v + 1}' } })] },
+          skill('right', 'echo', { inputs: { v: 'r' } }),
+        ],
+      },
+      skill('after', 'echo', { inputs: { l: 'l2.v', r: 'right.v' } }),
+    ]);
+    const { output } = await runToEnd(plan, port());
+    assert.deepEqual(output, { l: 2, r: 'r' });
+  });
+});
+
+describe('engine: for_each', () => {
+  const delays: Record<string, number> = { o1: 4000, o2: 3000, o3: 2000, o4: 1000 };
+  const handle = (): FakePortOptions => ({
+    activities: {
+      handle: {
+        respond: (call) => ({ handled: (call.input as { order: string }).order, i: (call.input as { i: number }).i }),
+        delayMs: (call) => delays[(call.input as { order: string }).order] ?? 0,
+      },
+    },
+  });
+
+  test('results keep item order when iterations finish out of order; max_concurrency caps iterations in flight', async () => {
+    const plan = planOf([
+      {
+        id: 'each',
+        type: 'for_each',
+        items: '${input.orders}',
+        max_concurrency: 2,
+        steps: [skill('handle', 'handle', { inputs: { order: '${item}', i: '${index}' } })],
+      },
+    ]);
+    const p = port(handle());
+    const { output, state } = await runToEnd(plan, p, { ctx: { input: { orders: ['o1', 'o2', 'o3', 'o4'] } } });
+    assert.deepEqual(output, [
+      { handled: 'o1', i: 0 },
+      { handled: 'o2', i: 1 },
+      { handled: 'o3', i: 2 },
+      { handled: 'o4', i: 3 },
+    ]);
+    assert.deepEqual(state.steps.each?.results, output);
+    assert.equal(state.steps.each?.total, 4);
+    assert.equal(state.steps.each?.done, 4);
+    assert.equal(p.peakInFlight(), 2);
+    // o1 (4 s) and o2 (3 s) start at 0; o3 starts when o2 ends (3 s); o4 when o1 ends (4 s).
+    assert.deepEqual(
+      p.activities.map((r) => [r.call.stepPath, r.startedAt]),
+      [
+        ['each[0]/handle', 0],
+        ['each[1]/handle', 0],
+        ['each[2]/handle', 3000],
+        ['each[3]/handle', 4000],
+      ],
+    );
+    assert.equal(p.elapsed, 5000);
+  });
+
+  test('default max_concurrency is 1: one iteration after another', async () => {
+    const plan = planOf([
+      { id: 'each', type: 'for_each', items: ['o1', 'o2', 'o3'], steps: [skill('handle', 'handle', { inputs: { order: '${item}', i: '${index}' } })] },
+    ]);
+    const p = port(handle());
+    await runToEnd(plan, p);
+    assert.equal(p.peakInFlight(), 1);
+    assert.equal(p.elapsed, 4000 + 3000 + 2000);
+  });
+
+  test('items as the seed bare reference form; the body may hold several steps; the output is each iteration\'s last output', async () => {
+    const plan = planOf([
+      skill('fetch-data', 'fetch', { outputs: ['data'] }),
+      {
+        id: 'each',
+        type: 'for_each',
+        items: 'fetch-data.data.items',
+        steps: [
+          skill('double', 'echo', { inputs: { v: '${item * 2}' } }),
+          skill('label', 'echo', { inputs: { text: '#${index}: ${double.v}' } }),
+        ],
+      },
+    ]);
+    const p = port({ activities: { fetch: ok({ data: { items: [1, 2, 3] } }) } });
+    const { output } = await runToEnd(plan, p);
+    assert.deepEqual(output, [{ text: '#0: 2' }, { text: '#1: 4' }, { text: '#2: 6' }]);
+  });
+
+  test('items that are not a list fail the step with InvalidItems', async () => {
+    const plan = planOf([{ id: 'each', type: 'for_each', items: '${input.orders}', steps: [skill('x')] }]);
+    const error = await runToFailure(plan, port(), { ctx: { input: { orders: 'o1,o2' } } });
+    assert.equal(error.state.steps.each?.error?.type, 'InvalidItems');
+    assert.match(error.state.steps.each?.error?.message ?? '', /not a list/);
+  });
+
+  test('a failing iteration cancels the iterations in flight and fails the step', async () => {
+    const plan = planOf([
+      { id: 'each', type: 'for_each', items: [1, 2, 3, 4], max_concurrency: 3, steps: [skill('work', 'work', { inputs: { n: '${item}' } })] },
+    ]);
+    const p = port({
+      activities: {
+        work: {
+          respond: (call) => {
+            if ((call.input as { n: number }).n === 2) throw new StepCallError('bad item', 'BadItem');
+            return 'ok';
+          },
+          delayMs: (call) => ((call.input as { n: number }).n === 2 ? 1000 : 5000),
+        },
+      },
+    });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.each?.status, 'failed');
+    assert.deepEqual(error.state.error, { message: 'bad item', type: 'BadItem', step: 'work' });
+    assert.deepEqual(
+      p.activities.map((r) => [(r.call.input as { n: number }).n, r.outcome]),
+      [
+        [1, 'cancelled'],
+        [2, 'failed'],
+        [3, 'cancelled'],
+      ],
+      'item 4 never started',
+    );
+  });
+});
+
+describe('engine: loop', () => {
+  test('seed 002 loop: `counter < 5` with a set step runs five iterations and binds `iteration`', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'loop',
+          type: 'loop',
+          condition: 'counter < 5',
+          max_iterations: 10,
+          steps: [
+            { id: 'inc', type: 'set', values: { counter: '${counter + 1}' } },
+            skill('process', 'process-item', { inputs: { iteration: '${iteration}', counter: '${counter}' } }),
+          ],
+        },
+      ],
+      { context: { mutable: { counter: 0 } } },
+    );
+    const p = port();
+    const { output, state } = await runToEnd(plan, p, { vars: { counter: 0 } });
+    assert.deepEqual(
+      p.activities.map((r) => r.call.input),
+      [0, 1, 2, 3, 4].map((i) => ({ iteration: i, counter: i + 1 })),
+    );
+    assert.deepEqual(
+      p.activities.map((r) => r.call.stepPath),
+      [0, 1, 2, 3, 4].map((i) => `loop[${i}]/process`),
+    );
+    assert.deepEqual(output, { iteration: 4, counter: 5 });
+    assert.equal(state.vars.counter, 5);
+    assert.equal(state.steps.loop?.iteration, 5);
+    assert.equal(state.steps.loop?.status, 'completed');
+  });
+
+  test('a condition that is false at once runs no iteration and outputs null', async () => {
+    const plan = planOf([{ id: 'loop', type: 'loop', condition: 'input.go', max_iterations: 3, steps: [skill('x')] }]);
+    const p = port();
+    const { output, state } = await runToEnd(plan, p, { ctx: { input: { go: false } } });
+    assert.equal(p.activities.length, 0);
+    assert.equal(output, null);
+    assert.equal(state.steps.loop?.iteration, 0);
+  });
+
+  test('reaching max_iterations while the condition holds fails with LoopLimitExceeded', async () => {
+    const plan = planOf([{ id: 'loop', type: 'loop', condition: 'true', max_iterations: 3, steps: [skill('x')] }, skill('after')]);
+    const p = port();
+    const error = await runToFailure(plan, p);
+    assert.equal(p.activities.length, 3);
+    assert.equal(error.state.steps.loop?.error?.type, 'LoopLimitExceeded');
+    assert.match(error.state.steps.loop?.error?.message ?? '', /max_iterations \(3\)/);
+    assert.deepEqual(error.state.steps.after, { status: 'pending' });
+  });
+
+  test('the condition may read the body\'s steps (from the previous iteration)', async () => {
+    const plan = planOf([
+      {
+        id: 'poll',
+        type: 'loop',
+        condition: 'iteration == 0 || check.status != "done"',
+        max_iterations: 10,
+        steps: [skill('check', 'status')],
+      },
+    ]);
+    const p = port({ activities: { status: [ok({ status: 'pending' }), ok({ status: 'pending' }), ok({ status: 'done' })] } });
+    const { output } = await runToEnd(plan, p);
+    assert.equal(p.activities.length, 3);
+    assert.deepEqual(output, { status: 'done' });
+  });
+});
+
+describe('engine: conditional and switch', () => {
+  test('seed 002 conditional: `fetch-data.status == 200` takes then, else otherwise', async () => {
+    const steps = [
+      skill('fetch-data', 'http-fetch'),
+      {
+        id: 'conditional',
+        type: 'conditional',
+        condition: 'fetch-data.status == 200',
+        then: [skill('success', 'process')],
+        else: [skill('failure', 'log-error')],
+      },
+    ];
+    for (const [status, expected, branch] of [
+      [200, 'process', 'then'],
+      [500, 'log-error', 'else'],
+    ] as const) {
+      const p = port({ activities: { 'http-fetch': ok({ status }) } });
+      const { state } = await runToEnd(planOf(steps), p);
+      assert.deepEqual(p.names(), ['http-fetch', expected]);
+      assert.equal(state.steps.conditional?.branch, branch);
+      assert.equal(state.steps[branch === 'then' ? 'failure' : 'success'], undefined, 'the other branch never ran');
     }
   });
 
-  test('halt: the run fails, the step records its attempts, later steps stay pending', async () => {
-    const plan = planOf([step('a'), step('b'), step('c')]);
-    const port = fakePort({
-      a: { ok: 1 },
-      b: () => {
-        throw new StepCallError('GET https://api.example.com/data answered 503', 'HttpStatus503', 3);
+  test('a conditional without else whose condition is false outputs null', async () => {
+    const plan = planOf([{ id: 'c', type: 'conditional', condition: 'input.flag', then: [skill('x')] }]);
+    const p = port();
+    const { output, state } = await runToEnd(plan, p, { ctx: { input: { flag: false } } });
+    assert.equal(output, null);
+    assert.equal(state.steps.c?.branch, 'else');
+    assert.equal(p.activities.length, 0);
+  });
+
+  const switchPlan = () =>
+    planOf([
+      {
+        id: 'route',
+        type: 'switch',
+        value: 'input.kind',
+        cases: [
+          { equals: 'bug', steps: [skill('bug', 'file-bug')] },
+          { equals: { priority: 'high', team: 'ops' }, steps: [skill('page', 'page-ops')] },
+          { when: 'input.score > 0.8', steps: [skill('vip', 'vip')] },
+        ],
+        default: [skill('fallback', 'triage')],
       },
-      c: { never: true },
-    });
-    const error = await runFailing(plan, port);
-    assert.equal(error.message, 'step "b" failed after 3 attempt(s): GET https://api.example.com/data answered 503');
-    const { state } = error;
-    assert.equal(state.status, 'failed');
-    assert.equal(state.currentStep, undefined);
-    assert.deepEqual(state.error, { message: 'GET https://api.example.com/data answered 503', type: 'HttpStatus503', attempts: 3, step: 'b' });
-    assert.equal(state.steps.a!.status, 'completed');
-    assert.deepEqual(state.steps.b, {
-      status: 'failed',
-      error: { message: 'GET https://api.example.com/data answered 503', type: 'HttpStatus503', attempts: 3 },
-    });
-    assert.deepEqual(state.steps.c, { status: 'pending' });
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['a', 'b']);
+    ]);
+
+  test('switch: equals (deep equality), when, and default', async () => {
+    const cases: Array<[unknown, string, string]> = [
+      [{ kind: 'bug', score: 1 }, 'file-bug', 'case:0'],
+      [{ kind: { team: 'ops', priority: 'high' }, score: 0 }, 'page-ops', 'case:1'],
+      [{ kind: 'question', score: 0.9 }, 'vip', 'case:2'],
+      [{ kind: 'question', score: 0.1 }, 'triage', 'default'],
+      [{ kind: { priority: 'high' }, score: 0 }, 'triage', 'default'],
+    ];
+    for (const [input, expected, branch] of cases) {
+      const p = port();
+      const { state } = await runToEnd(switchPlan(), p, { ctx: { input } });
+      assert.deepEqual(p.names(), [expected], JSON.stringify(input));
+      assert.equal(state.steps.route?.branch, branch, JSON.stringify(input));
+    }
   });
 
-  test('an error without an attempt count fails the run and the message omits attempts', async () => {
-    const error = await runFailing(
-      planOf([step('a')]),
-      fakePort({
-        a: () => {
-          throw new StepCallError('bad input', 'BadInput');
-        },
-      }),
+  test('switch without default and no matching case takes no branch', async () => {
+    const plan = planOf([{ id: 's', type: 'switch', value: 'input.n', cases: [{ equals: 1, steps: [skill('one')] }] }]);
+    const p = port();
+    const { state, output } = await runToEnd(plan, p, { ctx: { input: { n: 2 } } });
+    assert.equal(state.steps.s?.branch, 'none');
+    assert.equal(output, null);
+    assert.equal(p.activities.length, 0);
+  });
+});
+
+describe('engine: wait', () => {
+  test('duration text such as "1h30m" sleeps that long on the run clock', async () => {
+    const plan = planOf([{ id: 'w', type: 'wait', duration: '1h30m' }, skill('after')]);
+    const p = port();
+    await runToEnd(plan, p);
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [5_400_000]);
+    assert.equal(p.activities[0]?.startedAt, 5_400_000);
+  });
+
+  test('a numeric duration is seconds', async () => {
+    const p = port();
+    await runToEnd(planOf([{ id: 'w', type: 'wait', duration: 2.5 }]), p);
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [2500]);
+  });
+
+  test('until: sleeps until the timestamp (a template) by the run clock; a past timestamp does not sleep', async () => {
+    const start = Date.UTC(2030, 0, 1, 12, 0, 0);
+    const plan = planOf([{ id: 'w', type: 'wait', until: '${input.at}' }]);
+    const p = port({ startMs: start });
+    await runToEnd(plan, p, { ctx: { input: { at: '2030-01-01T12:10:00Z' } } });
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [600_000]);
+    const past = port({ startMs: start });
+    await runToEnd(plan, past, { ctx: { input: { at: '2029-12-31T00:00:00Z' } } });
+    assert.deepEqual(past.sleeps, []);
+  });
+
+  test('until that is not a timestamp fails with InvalidTimestamp', async () => {
+    const error = await runToFailure(planOf([{ id: 'w', type: 'wait', until: '${input.at}' }]), port(), { ctx: { input: { at: 'tomorrow-ish' } } });
+    assert.equal(error.state.steps.w?.error?.type, 'InvalidTimestamp');
+  });
+
+  test('a step timeout shorter than the wait fails the step with Timeout at the deadline', async () => {
+    const plan = planOf([{ id: 'w', type: 'wait', duration: '1m', timeout: 5 }]);
+    const p = port();
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.w?.error?.type, 'Timeout');
+    assert.equal(p.elapsed, 5000);
+    assert.equal(p.sleeps.find((s) => s.ms === 60_000)?.outcome, 'cancelled');
+  });
+});
+
+describe('engine: wait_for_event', () => {
+  test('an event already buffered ends the wait at once; its payload is the output', async () => {
+    const plan = planOf([{ id: 'approval', type: 'wait_for_event', event: 'approved' }, skill('next', 'echo', { inputs: { by: 'approval.by' } })]);
+    const p = port();
+    p.sendEvent('approved', { by: 'alice' });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(state.steps.approval?.output, { by: 'alice' });
+    assert.deepEqual(output, { by: 'alice' });
+    assert.equal(p.buffered.length, 0, 'the event was consumed');
+  });
+
+  test('filter: only events whose payload matches (with `event` bound) end the wait; others stay buffered', async () => {
+    const plan = planOf([
+      { id: 'wait', type: 'wait_for_event', event: 'order.paid', filter: 'event.order_id == input.order_id && event.amount >= 10' },
+    ]);
+    const p = port();
+    p.sendEvent('order.paid', { order_id: 'other', amount: 50 });
+    p.sendEventAt(1000, 'order.shipped', { order_id: 'o-1', amount: 50 });
+    p.sendEventAt(2000, 'order.paid', { order_id: 'o-1', amount: 5 });
+    p.sendEventAt(3000, 'order.paid', { order_id: 'o-1', amount: 20 });
+    const { output } = await runToEnd(plan, p, { ctx: { input: { order_id: 'o-1' } } });
+    assert.deepEqual(output, { order_id: 'o-1', amount: 20 });
+    assert.equal(p.elapsed, 3000);
+    assert.deepEqual(
+      p.buffered.map((e) => e.name),
+      ['order.paid', 'order.shipped', 'order.paid'],
     );
-    assert.equal(error.message, 'step "a" failed: bad input');
-    assert.equal('attempts' in error.state.steps.a!.error!, false);
   });
 
-  test('a plain Error from the port is recorded with its name as type', async () => {
-    const error = await runFailing(
-      planOf([step('a')]),
-      fakePort({
-        a: () => {
-          throw new TypeError('kaput');
-        },
-      }),
+  test('timeout: fails with Timeout by default', async () => {
+    const plan = planOf([{ id: 'wait', type: 'wait_for_event', event: 'approved', timeout: 60 }, skill('after')]);
+    const p = port();
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.wait?.error?.type, 'Timeout');
+    assert.equal(p.elapsed, 60_000);
+    assert.deepEqual(p.eventWaits.map((w) => [w.timeoutMs, w.outcome]), [[60_000, 'timeout']]);
+  });
+
+  test('timeout with on_timeout "continue": the output is null and the run goes on', async () => {
+    const plan = planOf([
+      { id: 'wait', type: 'wait_for_event', event: 'approved', timeout: 60, on_timeout: 'continue' },
+      skill('after', 'echo', { inputs: { got: '${steps.wait.output}' } }),
+    ]);
+    const p = port();
+    p.sendEventAt(120_000, 'approved', { late: true });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(output, { got: null });
+    assert.equal(state.steps.wait?.status, 'completed');
+    assert.equal(p.activities[0]?.startedAt, 60_000);
+  });
+});
+
+describe('engine: set, sub_workflow, fail, succeed', () => {
+  test('set writes variables (context.mutable) that later steps read bare or as vars.*; its output is what it wrote', async () => {
+    const plan = planOf(
+      [
+        { id: 'init', type: 'set', values: { total: '${counter + 10}', label: 'run ${run.id}', list: ['${counter}', 2] } },
+        skill('use', 'echo', { inputs: { total: '${total}', label: '${vars.label}', list: '${list}' } }),
+      ],
+      { context: { mutable: { counter: 1 } } },
     );
-    assert.deepEqual(error.state.steps.a!.error, { message: 'kaput', type: 'TypeError' });
+    const { output, state } = await runToEnd(plan, port(), { vars: { counter: 1 } });
+    assert.deepEqual(state.steps.init?.output, { total: 11, label: 'run run-1', list: [1, 2] });
+    assert.deepEqual(output, { total: 11, label: 'run run-1', list: [1, 2] });
+    assert.deepEqual(state.vars, { counter: 1, total: 11, label: 'run run-1', list: [1, 2] });
   });
 
-  test('skip policy: the run continues and the failed step is marked continued', async () => {
-    const plan = planOf([step('a'), step('b'), step('c', { inputs: { x: 'a.x' } })], {
-      error_handling: { default: 'halt', per_step: { b: { strategy: 'skip', continue_on_error: true } } },
-    });
-    const port = fakePort({
-      a: { x: 1 },
-      b: () => {
-        throw new StepCallError('nope', 'Boom', 1);
-      },
-      c: { done: true },
-    });
-    const { output, state } = await run(plan, port);
+  test('sub_workflow: runChild gets the pinned name, version, resolved input and step path', async () => {
+    const plan = planOf([
+      skill('prep', 'echo', { inputs: { id: 7 } }),
+      { id: 'child', type: 'sub_workflow', definition: 'billing', version: '2.1.0', inputs: { customer: 'prep.id', note: 'x' } },
+    ]);
+    const p = port({ children: { 'billing@2.1.0': { respond: (call) => ({ invoiced: (call.input as { customer: number }).customer }) } } });
+    const { output } = await runToEnd(plan, p);
+    assert.deepEqual(p.children.map((c) => c.call), [
+      { stepId: 'child', stepPath: 'child', definition: 'billing', version: '2.1.0', input: { customer: 7, note: 'x' } },
+    ]);
+    assert.deepEqual(output, { invoiced: 7 });
+  });
+
+  test('sub_workflow failure fails the step with the child error', async () => {
+    const plan = planOf([{ id: 'child', type: 'sub_workflow', definition: 'billing', version: '1.0.0' }]);
+    const p = port({ children: { 'billing@1.0.0': { error: new StepCallError('sub-workflow billing@1.0.0 failed: no', 'ChildRunFailed') } } });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.child?.error?.type, 'ChildRunFailed');
+  });
+
+  test('fail: the run fails with the templated message and error_type; later steps stay pending', async () => {
+    const plan = planOf([
+      skill('check', 'echo', { inputs: { code: 42 } }),
+      { id: 'stop', type: 'fail', error: 'bad code ${check.code}', error_type: 'BadCode', if: 'check.code != 0' },
+      skill('never'),
+    ]);
+    const error = await runToFailure(plan, port());
+    assert.equal(error.message, 'step "stop" failed: bad code 42');
+    assert.deepEqual(error.state.error, { message: 'bad code 42', type: 'BadCode', step: 'stop' });
+    assert.deepEqual(error.state.steps.never, { status: 'pending' });
+    assert.equal(error.state.status, 'failed');
+  });
+
+  test('fail without error_type uses WorkflowFailed', async () => {
+    const error = await runToFailure(planOf([{ id: 'stop', type: 'fail', error: 'no' }]), port());
+    assert.equal(error.state.error?.type, 'WorkflowFailed');
+  });
+
+  test('succeed ends the run early with its output; later steps never run', async () => {
+    const plan = planOf([
+      skill('a', 'echo', { inputs: { n: 1 } }),
+      { id: 'done', type: 'succeed', output: { n: '${a.n}', why: 'early' }, if: 'a.n == 1' },
+      skill('never', 'never'),
+    ]);
+    const p = port();
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(output, { n: 1, why: 'early' });
+    assert.deepEqual(state.output, output);
     assert.equal(state.status, 'completed');
-    assert.deepEqual(output, { done: true });
-    assert.equal(state.steps.b!.status, 'failed');
-    assert.equal(state.steps.b!.continued, true);
-    assert.deepEqual(state.steps.b!.error, { message: 'nope', type: 'Boom', attempts: 1 });
-    assert.equal(state.steps.c!.status, 'completed');
-    assert.deepEqual(port.calls[2]!.input, { x: 1 });
+    assert.deepEqual(p.names(), ['echo']);
+    assert.deepEqual(state.steps.never, { status: 'pending' });
+    assert.equal(state.steps.done?.status, 'completed');
+  });
+
+  test('succeed nested in a loop inside a conditional ends the whole run', async () => {
+    const plan = planOf([
+      {
+        id: 'loop',
+        type: 'loop',
+        condition: 'true',
+        max_iterations: 10,
+        steps: [
+          skill('work', 'work', { inputs: { i: '${iteration}' } }),
+          { id: 'check', type: 'conditional', condition: 'iteration == 2', then: [{ id: 'stop', type: 'succeed', output: '${iteration}' }] },
+        ],
+      },
+      skill('never', 'never'),
+    ]);
+    const p = port();
+    const { output, state } = await runToEnd(plan, p);
+    assert.equal(output, 2);
+    assert.equal(p.activities.length, 3);
+    assert.equal(state.status, 'completed');
+    assert.equal(state.steps.loop?.status, 'completed');
+  });
+
+  test('succeed without output builds the definition output', async () => {
+    const plan = planOf([skill('a', 'echo', { inputs: { n: 5 } }), { id: 'done', type: 'succeed' }], { output: { n: 'a.n' } });
+    const { output } = await runToEnd(plan, port());
+    assert.deepEqual(output, { n: 5 });
+  });
+
+  test('the definition output reads every step, keeps value types, and interpolates strings', async () => {
+    const plan = planOf([skill('a', 'echo', { inputs: { n: 7, tags: ['x'] } }), skill('b', 'echo', { inputs: { summary: 'fine' } })], {
+      output: { summary: '${steps.b.output.summary}', n: '${a.n}', label: 'n=${a.n} tags=${a.tags}', bare: 'a.tags', fixed: 'hello.world' },
+    });
+    const { output } = await runToEnd(plan, port());
+    assert.deepEqual(output, { summary: 'fine', n: 7, label: 'n=7 tags=["x"]', bare: ['x'], fixed: 'hello.world' });
+  });
+
+  test('an output that cannot be built fails the run', async () => {
+    const plan = planOf([skill('a', 'echo', { inputs: { n: 1 } })], { output: { x: '${steps.a.output.missing}' } });
+    const error = await runToFailure(plan, port());
+    assert.equal(error.state.status, 'failed');
+    assert.equal(error.state.error?.type, 'ExpressionError');
+    assert.equal(error.state.steps.a?.status, 'completed');
+  });
+});
+
+describe('engine: error policies', () => {
+  test('halt (the default): the run fails, later steps stay pending, the message counts attempts', async () => {
+    const plan = planOf([skill('a'), skill('b', 'flaky'), skill('c')]);
+    const p = port({ activities: { flaky: fail('GET answered 503', 'HttpStatus503', { attempts: 3 }) } });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.message, 'step "b" failed after 3 attempt(s): GET answered 503');
+    assert.deepEqual(error.state.error, { message: 'GET answered 503', type: 'HttpStatus503', attempts: 3, step: 'b' });
+    assert.deepEqual(error.state.steps.b, { status: 'failed', error: { message: 'GET answered 503', type: 'HttpStatus503', attempts: 3 } });
+    assert.deepEqual(error.state.steps.c, { status: 'pending' });
+    assert.equal(error.state.currentStep, undefined);
+  });
+
+  test('per_step skip (seed 002 `strategy: skip, continue_on_error: true`): recorded, output null, the run goes on', async () => {
+    const plan = planOf([skill('fetch-data', 'down'), skill('analyze', 'echo', { inputs: { status: '${steps.fetch-data.status}' } })], {
+      error_handling: { default: 'halt', per_step: { 'fetch-data': { strategy: 'skip', continue_on_error: true } } },
+    });
+    const { output, state } = await runToEnd(plan, port({ activities: { down: fail('nope', 'Boom', { attempts: 1 }) } }));
+    assert.equal(state.status, 'completed');
+    assert.deepEqual(state.steps['fetch-data'], {
+      status: 'failed',
+      continued: true,
+      output: null,
+      error: { message: 'nope', type: 'Boom', attempts: 1 },
+    });
+    assert.deepEqual(output, { status: 'failed' });
     assert.equal(state.error, undefined);
   });
 
-  test('default "skip" with the last step failing keeps the previous output', async () => {
-    const plan = planOf([step('a'), step('b')], { error_handling: { default: 'skip' } });
-    const { output, state } = await run(
-      plan,
-      fakePort({
-        a: { x: 1 },
-        b: () => {
-          throw new StepCallError('x', 'X');
-        },
-      }),
-    );
-    assert.deepEqual(output, { x: 1 });
+  test('continue_on_error on the step itself skips, even under default halt', async () => {
+    const plan = planOf([skill('a', 'down', { continue_on_error: true }), skill('b', 'echo', { inputs: { v: 1 } })]);
+    const { output, state } = await runToEnd(plan, port({ activities: { down: fail('x', 'X') } }));
+    assert.equal(state.steps.a?.continued, true);
+    assert.deepEqual(output, { v: 1 });
+  });
+
+  test('default skip: a failed last step leaves the run output at the failed step\'s null', async () => {
+    const plan = planOf([skill('a', 'echo', { inputs: { v: 1 } }), skill('b', 'down')], { error_handling: { default: 'skip' } });
+    const { output, state } = await runToEnd(plan, port({ activities: { down: fail('x', 'X') } }));
     assert.equal(state.status, 'completed');
+    assert.equal(output, null);
   });
 
-  test('reading the output of a skipped step fails the reading step with ReferenceError, before any call', async () => {
-    const plan = planOf([step('a'), step('b', { inputs: { v: 'a.value' } })], {
-      error_handling: { per_step: { a: { strategy: 'skip' } } },
-    });
-    const port = fakePort({
-      a: () => {
-        throw new StepCallError('down', 'Down');
+  test('a skipped failure inside a for_each iteration lets the other iterations finish', async () => {
+    const plan = planOf(
+      [{ id: 'each', type: 'for_each', items: [1, 2, 3], steps: [skill('work', 'work', { inputs: { n: '${item}' } })] }],
+      { error_handling: { per_step: { work: { strategy: 'skip' } } } },
+    );
+    const p = port({
+      activities: {
+        work: (call) => {
+          if ((call.input as { n: number }).n === 2) throw new StepCallError('bad', 'Bad');
+          return (call.input as { n: number }).n * 10;
+        },
       },
-      b: { never: true },
     });
-    const error = await runFailing(plan, port);
-    assert.equal(error.state.steps.b!.error?.type, 'ReferenceError');
-    assert.match(error.state.steps.b!.error?.message ?? '', /has no "output"/);
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['a']);
+    const { output } = await runToEnd(plan, p);
+    assert.deepEqual(output, [10, null, 30]);
   });
 
-  test('cancellation propagates untouched and marks the run cancelled', async () => {
-    const cancel = new FakeCancelled('run cancelled');
-    const plan = planOf([step('a'), step('b'), step('c')]);
-    const port = fakePort({
-      a: { x: 1 },
-      b: () => {
-        throw cancel;
+  test('per_step retry hands attempts and backoff to the activity retry policy; the default applies after', async () => {
+    const plan = planOf([skill('fetch-data', 'down')], {
+      error_handling: { default: 'skip', per_step: { 'fetch-data': { strategy: 'retry', max_attempts: 5, backoff: 'fixed' } } },
+    });
+    const p = port({ activities: { down: fail('x', 'X', { attempts: 5 }) } });
+    const { state } = await runToEnd(plan, p);
+    assert.equal(p.activities.length, 1, 'exponential and fixed retries happen inside the activity call');
+    assert.equal(p.activities[0]?.call.retry.maxAttempts, 5);
+    assert.equal(p.activities[0]?.call.retry.backoffCoefficient, 1);
+    assert.equal(state.steps['fetch-data']?.continued, true, 'after the retries the default (skip) applied');
+  });
+
+  test('linear backoff: the engine retries itself, one attempt per call, sleeping initial_interval × attempt', async () => {
+    const plan = planOf([skill('a', 'flaky', { retry: { max_attempts: 4, backoff: 'linear', initial_interval: 2 } })]);
+    const p = port({ activities: { flaky: [fail('1', 'Flaky'), fail('2', 'Flaky'), fail('3', 'Flaky'), ok('fine')] } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.equal(output, 'fine');
+    assert.deepEqual(p.activities.map((r) => r.call.retry.maxAttempts), [1, 1, 1, 1]);
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [2000, 4000, 6000]);
+    assert.deepEqual(p.activities.map((r) => r.startedAt), [0, 2000, 6000, 12_000]);
+    assert.equal(state.steps.a?.status, 'completed');
+  });
+
+  test('linear backoff is capped by max_interval and reports the attempts when it gives up', async () => {
+    const plan = planOf([skill('a', 'flaky', { retry: { max_attempts: 4, backoff: 'linear', initial_interval: 2, max_interval: 3 } })]);
+    const p = port({ activities: { flaky: fail('still down', 'Flaky') } });
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [2000, 3000, 3000]);
+    assert.deepEqual(error.state.error, { message: 'still down', type: 'Flaky', attempts: 4, step: 'a' });
+  });
+
+  test('linear backoff stops at once on a non-retryable error type', async () => {
+    const plan = planOf([skill('a', 'flaky', { retry: { max_attempts: 4, backoff: 'linear', non_retryable_errors: ['Fatal'] } })]);
+    const p = port({ activities: { flaky: [fail('1', 'Flaky'), fail('2', 'Fatal'), ok('never')] } });
+    const error = await runToFailure(plan, p);
+    assert.equal(p.activities.length, 2);
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [1000]);
+    assert.equal(error.state.error?.type, 'Fatal');
+    assert.equal(error.state.error?.attempts, 2);
+  });
+
+  test('a composite step with retry starts over after an exponential backoff', async () => {
+    const plan = planOf([
+      {
+        id: 'group',
+        type: 'conditional',
+        condition: 'true',
+        retry: { max_attempts: 3 },
+        then: [skill('one', 'one'), skill('two', 'two')],
       },
-      c: { never: true },
+    ]);
+    const p = port({ activities: { two: [fail('a', 'X'), fail('b', 'X'), ok('third time')] } });
+    const { output } = await runToEnd(plan, p);
+    assert.equal(output, 'third time');
+    assert.deepEqual(p.names(), ['one', 'two', 'one', 'two', 'one', 'two']);
+    assert.deepEqual(p.sleeps.map((s) => s.ms), [1000, 2000]);
+  });
+
+  test('custom handler (per_step): sees `error`, and its output replaces the step\'s', async () => {
+    const plan = planOf([skill('fetch-data', 'down'), skill('next', 'echo', { inputs: { got: 'fetch-data.fallback' } })], {
+      error_handling: {
+        per_step: {
+          'fetch-data': {
+            strategy: 'custom',
+            handler: [skill('recover', 'echo', { inputs: { fallback: 'cached', why: '${error.message}', type: '${error.type}', step: '${error.step}' } })],
+          },
+        },
+      },
     });
-    const state = initialRunState(plan);
-    await assert.rejects(executePlan(plan, runCtx, port, state), (error: unknown) => {
-      assert.equal(error, cancel, 'the very same error object');
-      return true;
+    const p = port({ activities: { down: fail('timeout talking to upstream', 'Timeout') } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(p.activities[1]?.call.input, { fallback: 'cached', why: 'timeout talking to upstream', type: 'Timeout', step: 'fetch-data' });
+    assert.equal(state.steps['fetch-data']?.status, 'completed');
+    assert.equal(state.steps['fetch-data']?.handled, true);
+    assert.deepEqual(state.steps['fetch-data']?.output, { fallback: 'cached', why: 'timeout talking to upstream', type: 'Timeout', step: 'fetch-data' });
+    assert.deepEqual(output, { got: 'cached' });
+  });
+
+  // BUG (interpreter/engine.ts, runStep's `custom` case): the handler's steps keep their
+  // `completed` state after the first run, so later failures reuse the first handler output.
+  test('custom handler for a step that fails in every loop iteration runs every time', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'loop',
+          type: 'loop',
+          condition: 'iteration < 3',
+          max_iterations: 5,
+          steps: [skill('work', 'down', { inputs: { i: '${iteration}' } })],
+        },
+      ],
+      {
+        error_handling: {
+          per_step: { work: { strategy: 'custom', handler: [skill('recover', 'echo', { inputs: { failed: '${error.message}', i: '${iteration}' } })] } },
+        },
+      },
+    );
+    const p = port({ activities: { down: (call) => { throw new StepCallError(`failed ${(call.input as { i: number }).i}`, 'Down'); } } });
+    const { output } = await runToEnd(plan, p);
+    assert.deepEqual(
+      p.activities.filter((r) => r.call.name === 'echo').map((r) => r.call.input),
+      [
+        { failed: 'failed 0', i: 0 },
+        { failed: 'failed 1', i: 1 },
+        { failed: 'failed 2', i: 2 },
+      ],
+    );
+    assert.deepEqual(output, { failed: 'failed 2', i: 2 });
+  });
+
+  test('the shared handler (per_step "custom" without its own) runs for each failing step with that step\'s error', async () => {
+    const plan = planOf([skill('a', 'down-a'), skill('b', 'down-b')], {
+      error_handling: {
+        per_step: { a: { strategy: 'custom' }, b: { strategy: 'custom' } },
+        handler: [skill('recover', 'echo', { inputs: { step: '${error.step}', why: '${error.message}' } })],
+      },
     });
+    const p = port({ activities: { 'down-a': fail('a broke', 'A'), 'down-b': fail('b broke', 'B') } });
+    const { state } = await runToEnd(plan, p);
+    assert.deepEqual(state.steps.a?.output, { step: 'a', why: 'a broke' });
+    assert.deepEqual(state.steps.b?.output, { step: 'b', why: 'b broke' });
+  });
+
+  // BUG (interpreter/engine.ts, runStep): when evaluating `if` throws, the step fails with a
+  // StepFailure thrown straight from the `if` block, bypassing step.onError; the same error in a
+  // loop condition does respect continue_on_error.
+  test('an `if` that cannot be evaluated is a step failure under the step\'s error policy', async () => {
+    const plan = planOf([skill('a', 'echo', { if: 'number(input.x) > 1', continue_on_error: true }), skill('b', 'echo', { inputs: { v: 1 } })]);
+    const { state, output } = await runToEnd(plan, port(), { ctx: { input: { x: 'abc' } } });
+    assert.equal(state.steps.a?.status, 'failed');
+    assert.equal(state.steps.a?.continued, true);
+    assert.equal(state.steps.a?.error?.type, 'ExpressionError');
+    assert.deepEqual(output, { v: 1 });
+  });
+
+  test('a loop condition that cannot be evaluated is a step failure under the step\'s error policy', async () => {
+    const plan = planOf([
+      { id: 'l', type: 'loop', condition: 'number(input.x) > 1', max_iterations: 2, continue_on_error: true, steps: [skill('b')] },
+      skill('c', 'echo', { inputs: { v: 1 } }),
+    ]);
+    const { state, output } = await runToEnd(plan, port(), { ctx: { input: { x: 'abc' } } });
+    assert.equal(state.steps.l?.error?.type, 'ExpressionError');
+    assert.equal(state.steps.l?.continued, true);
+    assert.deepEqual(output, { v: 1 });
+  });
+
+  test('a failing custom handler fails the run', async () => {
+    const plan = planOf([skill('a', 'down')], {
+      error_handling: { per_step: { a: { strategy: 'custom', handler: [{ id: 'give-up', type: 'fail', error: 'handler gave up on ${error.message}' }] } } },
+    });
+    const error = await runToFailure(plan, port({ activities: { down: fail('boom', 'Boom') } }));
+    assert.equal(error.state.error?.message, 'handler gave up on boom');
+    assert.equal(error.state.error?.step, 'give-up');
+  });
+});
+
+describe('engine: rollback', () => {
+  const sagaSteps = (): Json[] => [
+    skill('reserve', 'reserve', {
+      inputs: { sku: 'x' },
+      compensate: [skill('release', 'release', { inputs: { reservation: 'reserve.id', because: '${error.message}' } })],
+    }),
+    skill('charge', 'charge', {
+      compensate: [skill('refund', 'refund', { inputs: { charge: '${steps.charge.output.id}', because: '${error.type}' } })],
+    }),
+    skill('ship', 'ship'),
+  ];
+  const sagaPort = (extra: FakePortOptions['activities'] = {}) =>
+    port({ activities: { reserve: ok({ id: 'r-1' }), charge: ok({ id: 'c-1' }), ship: fail('no courier', 'NoCourier'), ...extra } });
+
+  test('compensations run newest first with the step output and `error`, then rollback.steps (skill names), and the run fails with the original error', async () => {
+    const plan = planOf(sagaSteps(), { error_handling: { rollback: { enabled: true, steps: ['cleanup'] } } });
+    const p = sagaPort();
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.names(), ['reserve', 'charge', 'ship', 'refund', 'release', 'cleanup']);
+    assert.deepEqual(p.activities[3]?.call.input, { charge: 'c-1', because: 'NoCourier' });
+    assert.deepEqual(p.activities[4]?.call.input, { reservation: 'r-1', because: 'no courier' });
+    assert.equal(p.activities[3]?.call.stepPath, 'charge/compensate/refund');
+    assert.equal(p.activities[5]?.call.stepPath, 'rollback/rollback-1-cleanup');
+    assert.deepEqual(error.state.error, { message: 'no courier', type: 'NoCourier', step: 'ship' });
+    assert.equal(error.message, 'step "ship" failed: no courier (rolled back)');
+    assert.deepEqual(error.state.rollback, { status: 'completed', compensated: ['charge', 'reserve'], errors: [] });
+    assert.equal(error.state.steps.refund?.status, 'completed');
+    assert.equal(error.state.status, 'failed');
+  });
+
+  test('rollback.steps may be full steps that read `error` and earlier outputs', async () => {
+    const plan = planOf([skill('a', 'echo', { inputs: { v: 1 } }), skill('b', 'down')], {
+      error_handling: { rollback: { enabled: true, steps: [skill('notify', 'notify', { inputs: { a: 'a.v', failed: '${error.step}' } })] } },
+    });
+    const p = port({ activities: { down: fail('x', 'X') } });
+    await runToFailure(plan, p);
+    assert.deepEqual(p.activities[2]?.call.input, { a: 1, failed: 'b' });
+  });
+
+  test('a failing compensation is recorded, the others still run, and the run fails with the original error', async () => {
+    const plan = planOf(sagaSteps(), { error_handling: { rollback: { enabled: true, steps: ['cleanup'] } } });
+    const p = sagaPort({ refund: fail('refund service down', 'RefundDown') });
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.names(), ['reserve', 'charge', 'ship', 'refund', 'release', 'cleanup']);
+    assert.deepEqual(error.state.rollback, {
+      status: 'failed',
+      compensated: ['reserve'],
+      errors: [{ message: 'refund service down', type: 'RefundDown', step: 'charge' }],
+    });
+    assert.deepEqual(error.state.error, { message: 'no courier', type: 'NoCourier', step: 'ship' });
+    assert.equal(error.message, 'step "ship" failed: no courier (rolled back with errors)');
+  });
+
+  test('a per_step "rollback" strategy rolls back even though rollback is not enabled by default', async () => {
+    const plan = planOf(sagaSteps(), { error_handling: { per_step: { ship: { strategy: 'rollback' } } } });
+    const p = sagaPort();
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.names(), ['reserve', 'charge', 'ship', 'refund', 'release']);
+    assert.equal(error.state.rollback?.status, 'completed');
+  });
+
+  test('a "rollback" failure is not swallowed by an outer skip policy', async () => {
+    const plan = planOf(
+      [
+        skill('reserve', 'reserve', { compensate: [skill('release', 'release')] }),
+        { id: 'group', type: 'conditional', condition: 'true', then: [skill('ship', 'ship')] },
+        skill('after', 'after'),
+      ],
+      { error_handling: { per_step: { ship: { strategy: 'rollback' }, group: { strategy: 'skip' } } } },
+    );
+    const p = port({ activities: { ship: fail('no courier', 'NoCourier') } });
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.names(), ['reserve', 'ship', 'release']);
+    assert.equal(error.state.steps.group?.status, 'failed');
+    assert.equal(error.state.steps.group?.continued, undefined);
+  });
+
+  // BUG (interpreter/engine.ts, runParallel): a branch failure whose policy is "rollback" is
+  // counted as one failed branch; with wait_for "any" or N another branch completing swallows it,
+  // and the run completes without rolling back (elsewhere `error.rollback` is never swallowed).
+  test('a "rollback" failure in a parallel branch is not swallowed by wait_for "any"', async () => {
+    const plan = planOf(
+      [
+        skill('reserve', 'reserve', { compensate: [skill('release', 'release')] }),
+        { id: 'p', type: 'parallel', wait_for: 'any', steps: [skill('a', 'down'), skill('b', 'slow')] },
+        skill('after', 'after'),
+      ],
+      { error_handling: { per_step: { a: { strategy: 'rollback' } } } },
+    );
+    const p = port({ activities: { down: fail('x', 'X'), slow: ok(1, 1000) } });
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.names(), ['reserve', 'down', 'slow', 'release']);
+    assert.equal(error.state.rollback?.status, 'completed');
+  });
+
+  test('a step that never completed is not compensated', async () => {
+    const plan = planOf(
+      [skill('a', 'echo', { compensate: [skill('undo-a', 'undo')] }), skill('b', 'down', { compensate: [skill('undo-b', 'undo')] })],
+      { error_handling: { rollback: { enabled: true } } },
+    );
+    const p = port({ activities: { down: fail('x', 'X') } });
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(p.stepIds(), ['a', 'b', 'undo-a']);
+    assert.deepEqual(error.state.rollback?.compensated, ['a']);
+  });
+
+  // BUG (interpreter/engine.ts, rollback()): after the first record's compensation runs, its step
+  // states are copied into the run's own state, so the next record of the same step (another
+  // iteration) finds `unbook` completed and skips it, yet still counts as compensated.
+  test('compensation of a for_each body step runs once per completed iteration, with its item bound', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'each',
+          type: 'for_each',
+          items: ['x', 'y'],
+          steps: [skill('book', 'book', { inputs: { what: '${item}' }, compensate: [skill('unbook', 'unbook', { inputs: { what: '${item}', i: '${index}' } })] })],
+        },
+        skill('fail-now', 'down'),
+      ],
+      { error_handling: { rollback: { enabled: true } } },
+    );
+    const p = port({ activities: { down: fail('x', 'X') } });
+    await runToFailure(plan, p);
+    assert.deepEqual(
+      p.activities.filter((r) => r.call.name === 'unbook').map((r) => [r.call.input, r.call.stepPath]),
+      [
+        [{ what: 'y', i: 1 }, 'each[1]/book/compensate/unbook'],
+        [{ what: 'x', i: 0 }, 'each[0]/book/compensate/unbook'],
+      ],
+    );
+  });
+
+  test('compensation of a step in a loop runs for every completed iteration', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'loop',
+          type: 'loop',
+          condition: 'iteration < 3',
+          max_iterations: 5,
+          steps: [skill('book', 'book', { inputs: { n: '${iteration}' }, compensate: [skill('unbook', 'unbook', { inputs: { n: 'book.n' } })] })],
+        },
+        skill('fail-now', 'down'),
+      ],
+      { error_handling: { rollback: { enabled: true } } },
+    );
+    const p = port({ activities: { down: fail('x', 'X') } });
+    const error = await runToFailure(plan, p);
+    assert.deepEqual(
+      p.activities.filter((r) => r.call.name === 'unbook').map((r) => r.call.input),
+      [{ n: 2 }, { n: 1 }, { n: 0 }],
+    );
+    assert.deepEqual(error.state.rollback?.compensated, ['book', 'book', 'book']);
+  });
+
+  test('cancelling the run rolls back when rollback is enabled: compensations run shielded from the cancellation', async () => {
+    const plan = planOf(
+      [
+        skill('reserve', 'reserve', { compensate: [skill('release', 'release'), { id: 'settle', type: 'wait', duration: '10s' }] }),
+        skill('long', 'long'),
+      ],
+      { error_handling: { rollback: { enabled: true, steps: ['cleanup'] } } },
+    );
+    const p = port({ activities: { long: ok('never', 3_600_000), release: ok('released', 5000) } });
+    p.cancelRunAt(60_000);
+    const state = initialRunState(plan, {});
+    await assert.rejects(
+      executePlan(plan, { input: {}, signal: {}, context: { readonly: {} }, run: {} }, p, state),
+      (error: unknown) => error instanceof FakeCancelled,
+    );
+    assert.deepEqual(p.names(), ['reserve', 'long', 'release', 'cleanup']);
+    assert.deepEqual(p.activities.map((r) => r.outcome), ['completed', 'cancelled', 'completed', 'completed']);
+    assert.deepEqual(p.activities.map((r) => r.shielded), [false, false, true, true]);
+    assert.equal(p.sleeps.find((s) => s.ms === 10_000)?.outcome, 'fired', 'a wait inside compensation is not cancelled either');
+    assert.equal(p.elapsed, 60_000 + 5000 + 10_000);
     assert.equal(state.status, 'cancelled');
-    assert.equal(state.steps.a!.status, 'completed');
-    assert.equal(state.steps.b!.status, 'failed');
-    assert.equal(state.steps.b!.error?.type, 'Cancelled');
-    assert.deepEqual(state.steps.c, { status: 'pending' });
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['a', 'b']);
+    assert.equal(state.steps.long?.status, 'cancelled');
+    assert.deepEqual(state.rollback, { status: 'completed', compensated: ['reserve'], errors: [] });
   });
 
-  test('cancellation is never swallowed by a skip policy', async () => {
-    const cancel = new FakeCancelled('run cancelled');
-    const plan = planOf([step('a'), step('b')], { error_handling: { default: 'skip' } });
-    const port = fakePort({
-      a: () => {
-        throw cancel;
-      },
-      b: { never: true },
-    });
-    const state = initialRunState(plan);
-    await assert.rejects(executePlan(plan, runCtx, port, state), (error: unknown) => error === cancel);
+  test('cancelling a run without rollback just cancels: nothing is compensated', async () => {
+    const plan = planOf([skill('a', 'echo'), { id: 'w', type: 'wait', duration: '1h' }, skill('never')]);
+    const p = port();
+    p.cancelRunAt(1000);
+    const state = initialRunState(plan, {});
+    await assert.rejects(executePlan(plan, { input: {}, signal: {}, context: { readonly: {} }, run: {} }, p, state), FakeCancelled);
     assert.equal(state.status, 'cancelled');
-    assert.equal(state.steps.a!.continued, undefined);
-    assert.deepEqual(port.calls.map((c) => c.stepId), ['a']);
+    assert.deepEqual(state.steps.w, { status: 'cancelled', error: { message: 'cancelled', type: 'Cancelled' } });
+    assert.deepEqual(state.steps.never, { status: 'pending' });
+    assert.equal(state.rollback, undefined);
+    assert.equal(p.sleeps[0]?.outcome, 'cancelled');
+  });
+
+  test('cancellation is never swallowed by a skip policy or a custom handler', async () => {
+    for (const errorHandling of [
+      { default: 'skip' },
+      { per_step: { w: { strategy: 'custom', handler: [skill('h', 'handler')] } } },
+    ]) {
+      const plan = planOf([{ id: 'w', type: 'wait_for_event', event: 'go' }, skill('after')], { error_handling: errorHandling });
+      const p = port();
+      p.cancelRunAt(500);
+      const state = initialRunState(plan, {});
+      await assert.rejects(executePlan(plan, { input: {}, signal: {}, context: { readonly: {} }, run: {} }, p, state), FakeCancelled);
+      assert.equal(state.status, 'cancelled', JSON.stringify(errorHandling));
+      assert.equal(p.activities.length, 0, JSON.stringify(errorHandling));
+      assert.equal(p.eventWaits[0]?.outcome, 'cancelled');
+    }
+  });
+});
+
+describe('engine: resource_limits.max_concurrent_steps', () => {
+  test('caps activities in flight across parallel branches and for_each iterations', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'p',
+          type: 'parallel',
+          steps: [
+            skill('a', 'work'),
+            skill('b', 'work'),
+            { id: 'each', type: 'for_each', items: [1, 2, 3], max_concurrency: 3, steps: [skill('c', 'work')] },
+            { id: 'child', type: 'sub_workflow', definition: 'sub', version: '1.0.0' },
+          ],
+        },
+      ],
+      { resource_limits: { max_concurrent_steps: 2 } },
+    );
+    const p = port({ activities: { work: ok('done', 1000) } });
+    await runToEnd(plan, p);
+    assert.equal(p.activities.length, 5);
+    assert.equal(p.peakInFlight(), 2);
+    assert.ok(p.elapsed >= 3000, `five 1 s activities two at a time take at least 3 s (took ${p.elapsed})`);
+  });
+
+  test('without the limit the same activities all overlap', async () => {
+    const plan = planOf([{ id: 'p', type: 'parallel', steps: ['a', 'b', 'c', 'd'].map((id) => skill(id, 'work')) }]);
+    const p = port({ activities: { work: ok('done', 1000) } });
+    await runToEnd(plan, p);
+    assert.equal(p.peakInFlight(), 4);
+    assert.equal(p.elapsed, 1000);
+  });
+});
+
+describe('engine: more limits and control flow', () => {
+  test('a timeout on a parallel step cancels its branches and fails with Timeout', async () => {
+    const plan = planOf([{ id: 'p', type: 'parallel', timeout: 5, steps: [skill('a', 'slow'), skill('b', 'slow')] }]);
+    const p = port({ activities: { slow: ok('late', 10_000) } });
+    const error = await runToFailure(plan, p);
+    assert.equal(error.state.steps.p?.error?.type, 'Timeout');
+    assert.deepEqual(p.activities.map((r) => r.outcome), ['cancelled', 'cancelled']);
+    assert.equal(error.state.steps.a?.status, 'cancelled');
+    assert.equal(p.elapsed, 5000);
+  });
+
+  test('an output larger than the limit fails the step with OutputTooLarge', async () => {
+    const plan = planOf([skill('big', 'big')]);
+    const error = await runToFailure(plan, port({ activities: { big: ok('x'.repeat(LIMITS.maxStepOutputBytes + 1)) } }));
+    assert.equal(error.state.steps.big?.error?.type, 'OutputTooLarge');
+  });
+
+  test('succeed in a parallel branch ends the run and cancels the other branches', async () => {
+    const plan = planOf([{ id: 'p', type: 'parallel', steps: [{ id: 'won', type: 'succeed', output: 'won' }, skill('w', 'slow')] }, skill('never', 'never')]);
+    const p = port({ activities: { slow: ok(1, 1000) } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.equal(output, 'won');
+    assert.deepEqual(p.activities.map((r) => [r.call.name, r.outcome]), [['slow', 'cancelled']]);
+    assert.equal(state.steps.w?.status, 'cancelled');
+    assert.deepEqual(state.steps.never, { status: 'pending' });
+  });
+
+  test('a retried for_each starts over with fresh results', async () => {
+    const plan = planOf([{ id: 'e', type: 'for_each', items: [1, 2], retry: { max_attempts: 2 }, steps: [skill('w', 'flaky', { inputs: { i: '${item}' } })] }]);
+    const p = port({ activities: { flaky: [ok('1a'), fail('x', 'X'), ok('1b'), ok('2b')] } });
+    const { output } = await runToEnd(plan, p);
+    assert.deepEqual(output, ['1b', '2b']);
+    assert.deepEqual(p.sleeps.map((x) => x.ms), [1000]);
+  });
+
+  test('cancelling the run during a linear-backoff sleep cancels the step', async () => {
+    const plan = planOf([skill('a', 'flaky', { retry: { max_attempts: 3, backoff: 'linear', initial_interval: 10 } })]);
+    const p = port({ activities: { flaky: fail('x', 'X') } });
+    p.cancelRunAt(5000);
+    const state = initialRunState(plan, {});
+    await assert.rejects(executePlan(plan, { input: {}, signal: {}, context: { readonly: {} }, run: {} }, p, state), FakeCancelled);
+    assert.equal(state.steps.a?.status, 'cancelled');
+    assert.equal(p.activities.length, 1);
+    assert.equal(p.sleeps[0]?.outcome, 'cancelled');
+  });
+
+  test('a composite step with continue_on_error records the inner failure and the run goes on', async () => {
+    const plan = planOf([
+      { id: 'g', type: 'conditional', condition: 'true', continue_on_error: true, then: [skill('x', 'down')] },
+      skill('after', 'echo', { inputs: { g: '${steps.g.status}', inner: '${steps.g.error.step}' } }),
+    ]);
+    const { output, state } = await runToEnd(plan, port({ activities: { down: fail('x', 'X') } }));
+    assert.deepEqual(output, { g: 'failed', inner: 'x' });
+    assert.deepEqual(state.steps.g?.error, { message: 'x', type: 'X', step: 'x' });
+  });
+});
+
+describe('engine: continue-as-new', () => {
+  /** Runs the plan once straight through and once continuing as new after every `n` activity calls. */
+  async function compare(steps: Json[], n: number, extra: Json = {}, options: FakePortOptions = {}, vars: Record<string, unknown> = {}) {
+    const plan = planOf(steps, extra);
+    const straight = port(options);
+    const expected = await runToEnd(plan, straight, { vars });
+    assert.equal(expected.carried.length, 0);
+    const continued = port({ ...options, continueAsNewAfterActivityCalls: n });
+    const actual = await runToEnd(plan, continued, { vars });
+    const calls = (p: FakePort) => p.activities.map((r) => [r.call.stepPath, r.call.input]);
+    assert.deepEqual(actual.output, expected.output, 'same output');
+    assert.deepEqual(calls(continued), calls(straight), 'the same calls, none repeated, none lost');
+    assert.deepEqual(actual.state.vars, expected.state.vars);
+    assert.equal(actual.state.continuedAsNew, actual.carried.length);
+    assert.equal(continued.runs, actual.carried.length + 1);
+    const strip = (s: RunState) => ({ ...s, continuedAsNew: 0 });
+    assert.deepEqual(strip(actual.state), strip(expected.state), 'the same final state');
+    return { plan, expected, actual, straight, continued };
+  }
+
+  test('a top-level sequence continues before the next step and resumes where it stopped', async () => {
+    const steps = [
+      skill('a', 'echo', { inputs: { v: 1 } }),
+      skill('b', 'echo', { inputs: { v: '${a.v + 1}' } }),
+      { id: 'w', type: 'wait', duration: '5s' },
+      skill('c', 'echo', { inputs: { v: '${b.v + 1}' } }),
+      skill('d', 'echo', { inputs: { all: ['a.v', 'b.v', 'c.v'] } }),
+    ];
+    const { actual, continued } = await compare(steps, 1);
+    assert.equal(actual.carried.length, 3);
+    assert.deepEqual(
+      actual.carried.map((s) => Object.entries(s.steps).filter(([, st]) => st.status === 'completed').map(([id]) => id)),
+      // After every activity call: before b, before w (b called one), before d. The wait made no call.
+      [['a'], ['a', 'b'], ['a', 'b', 'w', 'c']],
+    );
+    assert.deepEqual(actual.output, { all: [1, 2, 3] });
+    assert.equal(continued.elapsed, 5000);
+  });
+
+  test('inside a loop: resumes in the middle of an iteration with `iteration` and variables intact', async () => {
+    const steps = [
+      {
+        id: 'loop',
+        type: 'loop',
+        condition: 'counter < 4',
+        max_iterations: 10,
+        steps: [
+          skill('first', 'echo', { inputs: { i: '${iteration}', c: '${counter}' } }),
+          { id: 'inc', type: 'set', values: { counter: '${counter + 1}' } },
+          skill('second', 'echo', { inputs: { i: '${iteration}', c: '${counter}', prev: 'first.c' } }),
+        ],
+      },
+      skill('after', 'echo', { inputs: { counter: '${counter}', last: '${steps.loop.output}' } }),
+    ];
+    for (const n of [1, 2, 3]) {
+      const { actual } = await compare(steps, n, { context: { mutable: { counter: 0 } } }, {}, { counter: 0 });
+      assert.ok(actual.carried.length > 0);
+      assert.ok(
+        actual.carried.some((s) => s.steps.loop?.status === 'running' && s.steps.loop.inIteration === true),
+        'some continuation happened inside an iteration',
+      );
+      assert.deepEqual(actual.output, { counter: 4, last: { i: 3, c: 4, prev: 3 } });
+    }
+  });
+
+  test('inside a sequential for_each: continues between iterations, carrying items, done and results', async () => {
+    const steps = [
+      {
+        id: 'each',
+        type: 'for_each',
+        items: '${range(0, 6)}',
+        steps: [skill('one', 'echo', { inputs: { n: '${item}' } }), skill('two', 'echo', { inputs: { sq: '${one.n * one.n}' } })],
+      },
+    ];
+    for (const n of [1, 2, 5]) {
+      const { actual } = await compare(steps, n);
+      assert.deepEqual(actual.output, [0, 1, 4, 9, 16, 25].map((sq) => ({ sq })));
+      const midway = actual.carried.filter((s) => s.steps.each?.status === 'running');
+      assert.ok(midway.length > 0, 'continued while the for_each was under way');
+      for (const s of midway) {
+        assert.deepEqual(s.steps.each?.items, [0, 1, 2, 3, 4, 5]);
+        assert.equal(s.steps.each?.results?.length, s.steps.each?.done);
+      }
+    }
+  });
+
+  test('a concurrent for_each drains its iterations in flight before continuing', async () => {
+    const steps = [
+      {
+        id: 'each',
+        type: 'for_each',
+        items: [1, 2, 3, 4, 5, 6, 7],
+        max_concurrency: 3,
+        steps: [skill('work', 'work', { inputs: { n: '${item}' } })],
+      },
+    ];
+    const options: FakePortOptions = { activities: { work: { respond: (call) => call.input, delayMs: (call) => 1000 * (8 - (call.input as { n: number }).n) } } };
+    const plan = planOf(steps);
+    const straight = port(options);
+    const expected = await runToEnd(plan, straight);
+    const continued = port({ ...options, continueAsNewAfterActivityCalls: 2 });
+    const actual = await runToEnd(plan, continued);
+    assert.deepEqual(actual.output, expected.output);
+    assert.deepEqual(actual.output, [1, 2, 3, 4, 5, 6, 7].map((n) => ({ n })));
+    assert.ok(actual.carried.length > 0);
+    assert.deepEqual(
+      continued.activities.map((r) => r.call.stepPath).sort(),
+      straight.activities.map((r) => r.call.stepPath).sort(),
+      'every item ran exactly once',
+    );
+    for (const s of actual.carried) {
+      const each = s.steps.each;
+      if (each?.status === 'running') assert.equal(each.results?.filter((r) => r !== undefined && r !== null).length, each.done);
+    }
+    assert.ok(continued.activities.every((r) => r.outcome === 'completed'), 'nothing was cut off');
+  });
+
+  test('never inside a parallel step: branches finish first, even when continue-as-new is due', async () => {
+    const steps = [
+      skill('before', 'echo', { inputs: { v: 0 } }),
+      {
+        id: 'par',
+        type: 'parallel',
+        steps: [
+          { id: 'left', type: 'conditional', condition: 'true', then: [skill('l1', 'echo', { inputs: { v: 1 } }), skill('l2', 'echo', { inputs: { v: 2 } }), skill('l3', 'echo', { inputs: { v: 3 } })] },
+          {
+            id: 'right',
+            type: 'loop',
+            condition: 'iteration < 3',
+            max_iterations: 5,
+            steps: [skill('r', 'echo', { inputs: { i: '${iteration}' } })],
+          },
+          { id: 'inner', type: 'for_each', items: [1, 2, 3], steps: [skill('f', 'echo', { inputs: { n: '${item}' } })] },
+        ],
+      },
+      skill('after', 'echo', { inputs: { v: 9 } }),
+    ];
+    const { actual, continued } = await compare(steps, 1);
+    assert.ok(continued.continueAsNewRequests > 0);
+    for (const s of actual.carried) {
+      assert.notEqual(s.steps.par?.status, 'running', 'no continuation while the parallel step was under way');
+      for (const id of ['left', 'right', 'inner', 'l1', 'l2', 'l3']) assert.notEqual(s.steps[id]?.status, 'running', id);
+    }
+    assert.deepEqual(
+      actual.carried.map((s) => s.steps.par?.status),
+      ['pending', 'completed'],
+      'continued once before the parallel step and once after it',
+    );
+  });
+
+  test('nested composites (a loop in a conditional in a loop, a switch, a for_each in a loop) resume exactly', async () => {
+    const steps = [
+      {
+        id: 'outer',
+        type: 'loop',
+        condition: 'iteration < 3',
+        max_iterations: 5,
+        steps: [
+          skill('o1', 'echo', { inputs: { i: '${iteration}' } }),
+          {
+            id: 'c',
+            type: 'conditional',
+            condition: 'iteration != 1',
+            then: [
+              {
+                id: 'inner',
+                type: 'loop',
+                condition: 'iteration < 2',
+                max_iterations: 3,
+                steps: [skill('i1', 'echo', { inputs: { j: '${iteration}' } }), skill('i2', 'echo', { inputs: { j: '${iteration}' } })],
+              },
+            ],
+          },
+          {
+            id: 'sw',
+            type: 'switch',
+            value: 'iteration',
+            cases: [{ equals: 2, steps: [skill('two', 'echo', { inputs: { v: 2 } }), skill('two-b')] }],
+            default: [skill('other', 'echo', { inputs: { v: 'o' } }), skill('other-b')],
+          },
+          { id: 'each', type: 'for_each', items: [1, 2], steps: [skill('w', 'echo', { inputs: { n: '${item}', i: '${iteration}' } })] },
+        ],
+      },
+    ];
+    for (const n of [1, 2, 3, 5]) {
+      const { actual } = await compare(steps, n);
+      assert.ok(actual.carried.length > 0, `n=${n}`);
+    }
+  });
+
+  test('the carried state is plain JSON and survives a round trip unchanged', async () => {
+    const plan = planOf([skill('a'), { id: 'loop', type: 'loop', condition: 'iteration < 2', max_iterations: 3, steps: [skill('b')] }]);
+    const { carried } = await runToEnd(plan, port({ continueAsNewAfterActivityCalls: 1 }));
+    assert.ok(carried.length >= 2);
+    for (const s of carried) assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
+  });
+
+  test('completed steps in a resumed state are not run again', async () => {
+    const plan = planOf([skill('a'), skill('b', 'echo', { inputs: { x: 'a.x' } })]);
+    const state = initialRunState(plan, {});
+    state.steps.a = { status: 'completed', output: { x: 'from before' } };
+    const p = port();
+    const { output } = await runToEnd(plan, p, { state });
+    assert.deepEqual(p.stepIds(), ['b']);
+    assert.deepEqual(output, { x: 'from before' });
+  });
+});
+
+describe('engine: run state and progress', () => {
+  test('initialRunState marks every top-level step pending and copies the variables', () => {
+    const plan = planOf([skill('a'), { id: 'c', type: 'conditional', condition: 'true', then: [skill('inner')] }]);
+    const vars = { counter: 0 };
+    const state = initialRunState(plan, vars);
+    assert.deepEqual(state, {
+      status: 'running',
+      order: ['a', 'c'],
+      steps: { a: { status: 'pending' }, c: { status: 'pending' } },
+      vars: { counter: 0 },
+      compensations: [],
+      continuedAsNew: 0,
+    });
+    state.vars.counter = 5;
+    assert.equal(vars.counter, 0, 'the definition\'s variables are not shared with the run');
+  });
+
+  test('onProgress reports each step as it starts and the final status once, without a current step', async () => {
+    const p = port();
+    await runToEnd(planOf([skill('a'), skill('b')]), p);
+    assert.deepEqual(p.progress, [
+      { status: 'running', currentStep: 'a' },
+      { status: 'running', currentStep: 'b' },
+      { status: 'completed' },
+    ]);
+  });
+
+  test('an unexpected error from the port fails the run with its name as the type', async () => {
+    const error = await runToFailure(planOf([skill('a', 'weird')]), port({ activities: { weird: { error: new TypeError('kaput') } } }));
+    assert.deepEqual(error.state.steps.a?.error, { message: 'kaput', type: 'TypeError' });
+    assert.ok(error instanceof RunFailedError);
+  });
+});
+
+describe('the fake port itself (test/support/fake-port.ts)', () => {
+  const activityCall = (name: string): ActivityCall => ({
+    family: 'skills',
+    name,
+    type: 'skill',
+    stepId: 's',
+    stepPath: 's',
+    input: {},
+    timeoutSeconds: 30,
+    retry: { maxAttempts: 1, initialIntervalSeconds: 1, maxIntervalSeconds: 1, backoffCoefficient: 1, linear: false, nonRetryableErrorTypes: [] },
+  });
+
+  test('sleeps fire in virtual-time order and move the clock', async () => {
+    const p = new FakePort({ startMs: 1000 });
+    const fired: number[] = [];
+    await Promise.all([p.sleep(300).then(() => fired.push(p.now())), p.sleep(100).then(() => fired.push(p.now()))]);
+    assert.deepEqual(fired, [1100, 1300]);
+    assert.equal(p.elapsed, 300);
+  });
+
+  test('cancelling a scope rejects what runs inside it, nested scopes included; nonCancellable shields', async () => {
+    const p = new FakePort();
+    const outer = p.cancellable(async () => {
+      const inner = p.cancellable(() => p.sleep(1000));
+      await inner.promise;
+    });
+    const shielded = p.cancellable(() => p.nonCancellable(() => p.sleep(2000)));
+    outer.cancel();
+    shielded.cancel();
+    await assert.rejects(outer.promise, (error: unknown) => p.isCancellation(error));
+    await shielded.promise;
+    assert.deepEqual(p.sleeps.map((s) => s.outcome), ['cancelled', 'fired']);
+  });
+
+  test('cancelRun reaches everything not shielded; calls in a cancelled scope fail at once', async () => {
+    const p = new FakePort({ activities: { slow: ok(1, 5000) } });
+    const call = activityCall('slow');
+    const running = p.runActivity(call);
+    const waiting = p.waitForEvent(() => true);
+    p.cancelRunAt(10);
+    await assert.rejects(running, FakeCancelled);
+    await assert.rejects(waiting, FakeCancelled);
+    await assert.rejects(p.sleep(1), FakeCancelled);
+    assert.equal(await p.nonCancellable(() => p.runActivity(call)), 1);
+    assert.deepEqual(p.activities.map((r) => [r.outcome, r.shielded]), [['cancelled', false], ['completed', true]]);
+  });
+
+  test('events: buffered until accepted, predicate-matched, timeouts on the virtual clock', async () => {
+    const p = new FakePort();
+    p.sendEvent('a', 1);
+    p.sendEvent('b', 2);
+    assert.deepEqual(await p.waitForEvent((e) => e.name === 'b'), { name: 'b', payload: 2 });
+    assert.deepEqual(p.buffered, [{ name: 'a', payload: 1 }]);
+    assert.equal(await p.waitForEvent((e) => e.name === 'c', 50), undefined);
+    assert.equal(p.elapsed, 50);
+    p.sendEventAt(10, 'c', 3);
+    assert.deepEqual(await p.waitForEvent((e) => e.name === 'c', 50), { name: 'c', payload: 3 });
+  });
+
+  test('scripts: lists are consumed call by call and the last answer repeats; continue-as-new after N calls per run', async () => {
+    const p = new FakePort({ activities: { f: [ok('one'), fail('two', 'Two'), ok('three')] }, continueAsNewAfterActivityCalls: 2 });
+    const call = activityCall('f');
+    assert.equal(await p.runActivity(call), 'one');
+    assert.equal(p.shouldContinueAsNew(), false);
+    await assert.rejects(p.runActivity(call), (error: unknown) => error instanceof StepCallError && error.type === 'Two');
+    assert.equal(p.shouldContinueAsNew(), true);
+    p.startNewRun();
+    assert.equal(p.shouldContinueAsNew(), false);
+    assert.equal(await p.runActivity(call), 'three');
+    assert.equal(await p.runActivity(call), 'three');
+    assert.deepEqual(p.activities.map((r) => r.attempt), [1, 2, 3, 4]);
   });
 });

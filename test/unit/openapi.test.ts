@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { definitionJsonSchema } from '../../api/app.ts';
 import { buildOpenApiDocument } from '../../api/openapi.ts';
+import { STEP_TYPES } from '../../interpreter/schema.ts';
 
 type Obj = Record<string, unknown>;
 const obj = (value: unknown, what: string): Obj => {
@@ -116,10 +117,21 @@ describe('definitionJsonSchema', () => {
     assert.equal(schema.additionalProperties, false);
   });
 
-  test('steps are an array of at least one item whose type is "skill"', () => {
+  test('steps are an array of at least one Step, a recursive definition covering every step kind', () => {
     const steps = obj(obj(schema.properties, 'properties').steps, 'steps');
     assert.equal(steps.type, 'array');
     assert.equal(steps.minItems, 1);
-    assert.match(JSON.stringify(steps.items), /"skill"/);
+    assert.deepEqual(steps.items, { $ref: '#/$defs/Step' });
+    const step = JSON.stringify(obj(obj(schema.$defs, '$defs').Step, '$defs.Step'));
+    for (const kind of STEP_TYPES) assert.match(step, new RegExp(`"const":"${kind}"`), kind);
+    // Nested step lists point back at the same definition.
+    assert.match(step, /"\$ref":"#\/\$defs\/Step"/);
+  });
+
+  test('the OpenAPI document carries the same Step component, with references rewritten', () => {
+    const schemas = obj(buildOpenApiDocument().components?.schemas, 'components.schemas');
+    const step = JSON.stringify(obj(schemas['Definition.Step'], 'Definition.Step'));
+    assert.match(step, /"\$ref":"#\/components\/schemas\/Definition.Step"/);
+    assert.doesNotMatch(JSON.stringify(schemas), /#\/\$defs\//);
   });
 });
