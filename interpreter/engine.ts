@@ -298,8 +298,28 @@ function deepEqual(a: unknown, b: unknown): boolean {
 
 const DONE_STATUSES = new Set<StepStatus>(['completed', 'skipped']);
 
+/**
+ * A value now, or later. Pure steps (set, conditions, templating, loop bookkeeping) complete
+ * synchronously: inside the Temporal sandbox every promise is tracked for stack traces, so a long
+ * run of pure steps stays cheap only if it creates none.
+ */
+type Maybe<T> = T | Promise<T>;
+
+interface StepResult {
+  output: unknown;
+  ran: boolean;
+}
+
+function isPromise<T>(value: Maybe<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+function then<T, R>(value: Maybe<T>, next: (v: T) => Maybe<R>): Maybe<R> {
+  return isPromise(value) ? value.then(next) : next(value);
+}
+
 /** Pure steps (set, conditional, ...) run back to back before the engine yields the workflow task. */
-export const PURE_STEPS_PER_TASK = 1000;
+export const PURE_STEPS_PER_TASK = 10_000;
 
 class Execution {
   private readonly limiter?: Semaphore;
@@ -341,99 +361,132 @@ class Execution {
     if (frame.persistable && !frame.concurrent && this.port.shouldContinueAsNew()) throw new ContinueAsNewRequest(this.state);
   }
 
-  async runList(steps: readonly CompiledStep[], frame: Frame): Promise<unknown> {
-    let last: unknown = null;
-    for (const step of steps) {
+  /**
+   * Runs a step list in order; resolves with the last output of a step that ran. Maybe-sync (see
+   * `Maybe`): a list of pure steps completes without creating a promise.
+   */
+  runList(steps: readonly CompiledStep[], frame: Frame, from = 0, last: unknown = null): Maybe<unknown> {
+    for (let i = from; i < steps.length; i += 1) {
       this.safePoint(frame);
-      const { output, ran } = await this.runStep(step, frame);
-      if (ran) last = output;
+      const result = this.runStep(steps[i] as CompiledStep, frame);
+      if (isPromise(result)) return result.then((r) => this.runList(steps, frame, i + 1, r.ran ? r.output : last));
+      if (result.ran) last = result.output;
     }
     return last;
   }
 
   /** Runs one step under its `if`, retry, timeout and error policy. `ran` is false when skipped. */
-  async runStep(step: CompiledStep, frame: Frame): Promise<{ output: unknown; ran: boolean }> {
+  runStep(step: CompiledStep, frame: Frame): Maybe<StepResult> {
     const existing = frame.states.get(step.id);
     if (existing && (DONE_STATUSES.has(existing.status) || (existing.status === 'failed' && existing.continued))) {
       return { output: existing.output ?? null, ran: existing.status !== 'skipped' };
     }
     const resuming = existing?.status === 'running';
     this.stepsSinceWait += 1;
-    if (this.stepsSinceWait >= PURE_STEPS_PER_TASK) await this.waited(this.port.yield());
-    const st: StepState = resuming && existing ? existing : { status: 'running' };
+    if (this.stepsSinceWait >= PURE_STEPS_PER_TASK) {
+      return this.waited(this.port.yield()).then(() => this.startStep(step, frame, resuming && existing ? existing : undefined));
+    }
+    return this.startStep(step, frame, resuming && existing ? existing : undefined);
+  }
+
+  private startStep(step: CompiledStep, frame: Frame, resumed: StepState | undefined): Maybe<StepResult> {
+    const st: StepState = resumed ?? { status: 'running' };
+    let output: Maybe<unknown>;
     try {
-      if (!resuming && step.if && !testCondition(step.if, this.data(frame))) {
+      if (!resumed && step.if && !testCondition(step.if, this.data(frame))) {
         frame.states.set(step.id, { status: 'skipped', output: null });
         return { output: null, ran: false };
       }
       frame.states.set(step.id, st);
       this.progress(step.id);
-      const output = await this.withRetryAndTimeout(step, frame, st, resuming);
-      if (jsonSize(output) > LIMITS.maxStepOutputBytes) {
-        throw new StepCallError(`the output is larger than ${LIMITS.maxStepOutputBytes} characters of JSON`, 'OutputTooLarge');
-      }
-      st.status = 'completed';
-      st.output = output ?? null;
-      delete st.inIteration;
-      if (step.compensate) {
-        const record: CompensationRecord = { step: step.id, path: frame.path + step.id, output: st.output };
-        if (Object.keys(frame.bindings).length > 0) record.bindings = { ...frame.bindings };
-        this.state.compensations.push(record);
-      }
-      return { output: st.output, ran: true };
+      output = this.withRetryAndTimeout(step, frame, st, resumed !== undefined);
     } catch (error) {
-      if (error instanceof ContinueAsNewRequest) throw error;
-      if (error instanceof SucceedSignal) {
-        st.status = 'completed';
-        if (error.stepId === step.id) st.output = error.output ?? null;
-        throw error;
-      }
-      if (this.port.isCancellation(error)) {
-        st.status = 'cancelled';
-        st.error = { message: 'cancelled', type: 'Cancelled' };
-        throw error;
-      }
-      frame.states.set(step.id, st);
-      const stepError = toStepError(error);
-      const innermost = error instanceof StepFailure ? error.stepId : step.id;
-      st.status = 'failed';
-      st.error = innermost === step.id ? stepError : { ...stepError, step: innermost };
-      if (error instanceof StepFailure && error.rollback) throw error;
-      switch (step.onError.action) {
-        case 'skip':
-          st.continued = true;
-          st.output = null;
-          return { output: null, ran: true };
-        case 'custom': {
-          // The handler runs afresh for every failure (in a loop, a for_each, or a shared handler).
-          this.resetSteps(step.onError.handler, frame);
-          const handlerFrame: Frame = {
-            ...frame,
-            bindings: { ...frame.bindings, error: { ...stepError, step: innermost } },
-            persistable: false,
-          };
-          const output = await this.runList(step.onError.handler, handlerFrame);
+      return this.stepFailed(step, frame, st, error);
+    }
+    if (isPromise(output)) {
+      return output.then((value) => this.stepCompleted(step, frame, st, value)).catch((error: unknown) => this.stepFailed(step, frame, st, error));
+    }
+    try {
+      return this.stepCompleted(step, frame, st, output);
+    } catch (error) {
+      return this.stepFailed(step, frame, st, error);
+    }
+  }
+
+  private stepCompleted(step: CompiledStep, frame: Frame, st: StepState, output: unknown): StepResult {
+    if (jsonSize(output) > LIMITS.maxStepOutputBytes) {
+      throw new StepCallError(`the output is larger than ${LIMITS.maxStepOutputBytes} characters of JSON`, 'OutputTooLarge');
+    }
+    st.status = 'completed';
+    st.output = output ?? null;
+    delete st.inIteration;
+    if (step.compensate) {
+      const record: CompensationRecord = { step: step.id, path: frame.path + step.id, output: st.output };
+      if (Object.keys(frame.bindings).length > 0) record.bindings = { ...frame.bindings };
+      this.state.compensations.push(record);
+    }
+    return { output: st.output, ran: true };
+  }
+
+  /** Applies the step's error policy: returns the step's result when the run goes on, else throws. */
+  private stepFailed(step: CompiledStep, frame: Frame, st: StepState, error: unknown): Maybe<StepResult> {
+    if (error instanceof ContinueAsNewRequest) throw error;
+    if (error instanceof SucceedSignal) {
+      st.status = 'completed';
+      if (error.stepId === step.id) st.output = error.output ?? null;
+      throw error;
+    }
+    if (this.port.isCancellation(error)) {
+      st.status = 'cancelled';
+      st.error = { message: 'cancelled', type: 'Cancelled' };
+      throw error;
+    }
+    frame.states.set(step.id, st);
+    const stepError = toStepError(error);
+    const innermost = error instanceof StepFailure ? error.stepId : step.id;
+    st.status = 'failed';
+    st.error = innermost === step.id ? stepError : { ...stepError, step: innermost };
+    if (error instanceof StepFailure && error.rollback) throw error;
+    switch (step.onError.action) {
+      case 'skip':
+        st.continued = true;
+        st.output = null;
+        return { output: null, ran: true };
+      case 'custom': {
+        // The handler runs afresh for every failure (in a loop, a for_each, or a shared handler).
+        this.resetSteps(step.onError.handler, frame);
+        const handlerFrame: Frame = {
+          ...frame,
+          bindings: { ...frame.bindings, error: { ...stepError, step: innermost } },
+          persistable: false,
+        };
+        return then(this.runList(step.onError.handler, handlerFrame), (output) => {
           st.status = 'completed';
           st.handled = true;
           st.output = output ?? null;
           return { output: st.output, ran: true };
-        }
-        case 'rollback':
-          throw new StepFailure(stepError, innermost, true);
-        case 'halt':
-          throw error instanceof StepFailure ? error : new StepFailure(stepError, step.id);
+        });
       }
+      case 'rollback':
+        throw new StepFailure(stepError, innermost, true);
+      case 'halt':
+        throw error instanceof StepFailure ? error : new StepFailure(stepError, step.id);
     }
   }
 
-  private async withRetryAndTimeout(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+  private withRetryAndTimeout(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Maybe<unknown> {
     // Activities retry inside Temporal's retry policy (no extra history), except `linear` backoff.
     if (step.kind === 'activity' && !step.retry.linear) return this.execute(step, frame, st, resuming);
+    const deadline = step.kind === 'activity' || step.kind === 'wait_for_event' ? undefined : step.timeoutSeconds;
+    if (step.retry.maxAttempts <= 1 && deadline === undefined) return this.execute(step, frame, st, resuming);
+    return this.withRetries(step, frame, st, resuming, deadline);
+  }
+
+  private async withRetries(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean, deadline: number | undefined): Promise<unknown> {
     const { retry } = step;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const run = () => this.execute(step, frame, st, resuming && attempt === 1);
-        const deadline = step.kind === 'activity' || step.kind === 'wait_for_event' ? undefined : step.timeoutSeconds;
+        const run = async () => this.execute(step, frame, st, resuming && attempt === 1);
         return deadline === undefined ? await run() : await this.withDeadline(step, deadline, run);
       } catch (error) {
         if (this.isControl(error) || (error instanceof StepFailure && error.rollback)) throw error;
@@ -514,7 +567,7 @@ class Execution {
     }
   }
 
-  private async execute(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+  private execute(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Maybe<unknown> {
     switch (step.kind) {
       case 'activity':
         return this.runActivity(step, frame);
@@ -539,11 +592,10 @@ class Execution {
           if (Number.isNaN(at)) throw new StepCallError(`"until" is not a timestamp: ${JSON.stringify(when)}`, 'InvalidTimestamp');
           ms = at - this.port.now();
         }
-        if (ms > 0) await this.waited(this.port.sleep(ms));
-        return null;
+        return ms > 0 ? this.waited(this.port.sleep(ms)).then(() => null) : null;
       }
       case 'wait_for_event': {
-        const event = await this.waited(this.port.waitForEvent(
+        const arrived = this.waited(this.port.waitForEvent(
           (candidate) => {
             if (candidate.name !== step.event) return false;
             if (!step.filter) return true;
@@ -555,11 +607,13 @@ class Execution {
           },
           step.timeoutSeconds === undefined ? undefined : step.timeoutSeconds * 1000,
         ));
-        if (event === undefined) {
-          if (step.onTimeout === 'continue') return null;
-          throw new StepCallError(`no "${step.event}" event arrived within ${step.timeoutSeconds}s`, 'Timeout');
-        }
-        return event.payload ?? null;
+        return arrived.then((event) => {
+          if (event === undefined) {
+            if (step.onTimeout === 'continue') return null;
+            throw new StepCallError(`no "${step.event}" event arrived within ${step.timeoutSeconds}s`, 'Timeout');
+          }
+          return event.payload ?? null;
+        });
       }
       case 'set': {
         const written: Record<string, unknown> = {};
@@ -725,7 +779,7 @@ class Execution {
             concurrent: frame.concurrent || concurrency > 1,
             persistable: false,
           };
-          const handle = this.port.cancellable(() => this.runList(step.steps, iterationFrame));
+          const handle = this.port.cancellable(async () => this.runList(step.steps, iterationFrame));
           inFlight.set(index, handle);
           handle.promise.then(
             (output) => {
@@ -778,14 +832,15 @@ class Execution {
       resumeInside = false;
       const index = (st.iteration ?? 1) - 1;
       const iterationFrame: Frame = { ...frame, bindings: { ...frame.bindings, iteration: index }, path: `${frame.path}${step.id}[${index}]/` };
-      last = await this.runList(step.steps, iterationFrame);
+      const body = this.runList(step.steps, iterationFrame);
+      last = isPromise(body) ? await body : body;
       st.inIteration = false;
       st.output = last;
     }
     return last;
   }
 
-  private async runSwitch(step: CompiledSwitchStep, frame: Frame, st: StepState, resuming: boolean): Promise<unknown> {
+  private runSwitch(step: CompiledSwitchStep, frame: Frame, st: StepState, resuming: boolean): Maybe<unknown> {
     if (!resuming || st.branch === undefined) {
       const data = this.data(frame);
       const value = step.value ? evaluate(step.value, data) : undefined;
