@@ -47,8 +47,9 @@ function stepIdAt(raw: unknown, pointer: string): string | undefined {
   return found;
 }
 
-function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
-  const problems: Problem[] = [];
+/** zod issues with union errors replaced by the closest member's own issues, paths made absolute. */
+function flatIssues(error: z.ZodError): Array<{ issue: z.core.$ZodIssue; path: PropertyKey[] }> {
+  const flat: Array<{ issue: z.core.$ZodIssue; path: PropertyKey[] }> = [];
   const add = (issue: z.core.$ZodIssue, prefix: ReadonlyArray<PropertyKey>) => {
     // A step whose type is known but whose fields are wrong reports those fields, not "no union member matched".
     if (issue.code === 'invalid_union' && issue.errors.length > 0 && issue.errors.some((e) => e.length > 0)) {
@@ -56,16 +57,66 @@ function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
       for (const inner of best) add(inner, [...prefix, ...issue.path]);
       return;
     }
-    const path = toPointer([...prefix, ...issue.path]);
+    flat.push({ issue, path: [...prefix, ...issue.path] });
+  };
+  for (const issue of error.issues) add(issue, []);
+  return flat;
+}
+
+function zodProblems(error: z.ZodError, raw: unknown): Problem[] {
+  const problems: Problem[] = [];
+  for (const { issue, path: at } of flatIssues(error)) {
+    const path = toPointer(at);
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       message = `unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     }
     const stepId = stepIdAt(raw, path);
     problems.push(stepId === undefined ? { path, message } : { path, message, stepId });
-  };
-  for (const issue of error.issues) add(issue, []);
+  }
   return problems;
+}
+
+/** Fallbacks for required fields a repaired document may lack. */
+const REQUIRED_FALLBACKS: Record<string, unknown> = { max_iterations: 1, condition: 'false', values: {} };
+
+/**
+ * A copy of a document that failed the schema with each problem cut out: unknown fields and bad
+ * values dropped, missing bounds filled, steps of unknown kinds replaced by empty `set` steps. The
+ * whole-document checks (ids, references, known names) then run on everything that was well
+ * formed, nested steps included. Undefined when a few rounds of repair do not yield a valid document.
+ */
+function repair(raw: unknown): Definition | undefined {
+  const candidate: unknown = JSON.parse(JSON.stringify(raw ?? null));
+  for (let round = 0; round < 8; round += 1) {
+    const parsed = definitionSchema.safeParse(candidate);
+    if (parsed.success) return parsed.data;
+    for (const { issue, path } of flatIssues(parsed.error)) {
+      const parent = path.slice(0, -1).reduce<unknown>((node, key) => (node !== null && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined), candidate);
+      const key = path[path.length - 1];
+      if (issue.code === 'unrecognized_keys') {
+        const target = path.reduce<unknown>((node, k) => (node !== null && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[k] : undefined), candidate);
+        if (isRecord(target)) for (const k of issue.keys) delete target[k];
+        continue;
+      }
+      if (key === undefined || parent === null || typeof parent !== 'object') return undefined;
+      const container = parent as Record<PropertyKey, unknown>;
+      if (isRecord(container) && (key === 'type' || key === 'id') && typeof container.id === 'string' && STEP_ID_PATTERN.test(container.id)) {
+        // A step of an unknown kind: keep its id so references to it still resolve.
+        for (const k of Object.keys(container)) if (k !== 'id') delete container[k];
+        Object.assign(container, { type: 'set', values: {} });
+      } else if (container[key] === undefined && typeof key === 'string' && key in REQUIRED_FALLBACKS) {
+        container[key] = REQUIRED_FALLBACKS[key];
+      } else if (Array.isArray(container) && typeof key === 'number') {
+        container[key] = isRecord(container[key]) && typeof container[key].id === 'string' ? { id: container[key].id, type: 'set', values: {} } : null;
+      } else if (container[key] !== undefined) {
+        delete container[key];
+      } else {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -185,14 +236,16 @@ export function validateDefinition(submitted: unknown, ctx: ValidationContext): 
   const parsed = definitionSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = zodProblems(parsed.error, raw);
-    const standIn = salvage(raw);
+    const repaired = repair(raw);
+    const standIn = repaired ?? salvage(raw);
     if (standIn !== undefined) {
       const reported = problems.map((p) => p.path);
-      problems.push(
-        ...documentProblems(standIn, ctx).problems.filter(
-          (p) => !reported.some((r) => p.path === r || p.path.startsWith(`${r}/`) || r.startsWith(`${p.path}/`)),
-        ),
-      );
+      // A repaired document keeps every well-formed part, so only exact repeats are dropped; the
+      // coarser stand-in lost the insides of broken steps, so nothing under them is trusted.
+      const fresh = repaired
+        ? (p: Problem) => !reported.includes(p.path)
+        : (p: Problem) => !reported.some((r) => p.path === r || p.path.startsWith(`${r}/`) || r.startsWith(`${p.path}/`));
+      problems.push(...documentProblems(standIn, ctx).problems.filter(fresh));
     }
     return { ok: false, problems: problems.map(relocate) };
   }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileDefinition, type Plan } from '../../interpreter/compile.ts';
-import { RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
+import { PURE_STEPS_PER_TASK, RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
 import { LIMITS, definitionSchema } from '../../interpreter/schema.ts';
 import { FakeCancelled, FakePort, fail, ok, runToEnd, runToFailure, type FakePortOptions } from '../support/fake-port.ts';
 
@@ -395,6 +395,32 @@ describe('engine: for_each', () => {
 });
 
 describe('engine: loop', () => {
+  test('a long run of pure steps yields the workflow task every PURE_STEPS_PER_TASK steps, and only then', async () => {
+    const iterations = 12_000;
+    const plan = planOf(
+      [
+        {
+          id: 'count',
+          type: 'loop',
+          condition: `counter < ${iterations}`,
+          max_iterations: iterations,
+          steps: [{ id: 'inc', type: 'set', values: { counter: '${counter + 1}' } }],
+        },
+        skill('after'),
+        { id: 'tail', type: 'set', values: { done: true } },
+      ],
+      { context: { mutable: { counter: 0, done: false } } },
+    );
+    const p = port();
+    const { state } = await runToEnd(plan, p, { vars: { counter: 0, done: false } });
+    assert.equal(state.vars.counter, iterations);
+    // 12,001 pure steps (the loop and its iterations) before the activity: one yield. The activity
+    // resets the count, so the two steps after it do not yield again.
+    assert.equal(PURE_STEPS_PER_TASK, 10_000);
+    assert.equal(p.yields, 1);
+    assert.equal(p.activities.length, 1);
+  });
+
   test('seed 002 loop: `counter < 5` with a set step runs five iterations and binds `iteration`', async () => {
     const plan = planOf(
       [

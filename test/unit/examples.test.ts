@@ -4,16 +4,32 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
+import type { Definition } from '../../interpreter/schema.ts';
 import { validateDefinition } from '../../interpreter/validate.ts';
+import { goldenDefinitions } from '../replay/golden.ts';
 
 /** Every definition the docs and the README hand to users validates against the real registry. */
 const ctx = { ...catalogNames(createActivityCatalog({ HTTP_FETCH_ALLOWED_HOSTS: [] })), lanes: ['prod-critical', 'experimental'] };
 
-for (const folder of ['docs/examples', 'test/fixtures/golden']) {
-  const dir = fileURLToPath(new URL(`../../${folder}`, import.meta.url));
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
-    test(`${folder}/${file} validates`, () => {
-      const result = validateDefinition(JSON.parse(readFileSync(join(dir, file), 'utf8')), ctx);
+const examplesDir = fileURLToPath(new URL('../../docs/examples', import.meta.url));
+for (const file of readdirSync(examplesDir).filter((f) => f.endsWith('.json'))) {
+  test(`docs/examples/${file} validates`, () => {
+    const result = validateDefinition(JSON.parse(readFileSync(join(examplesDir, file), 'utf8')), ctx);
+    assert.deepEqual(result.ok ? [] : result.problems, []);
+  });
+}
+
+// Golden definitions, with the child definitions their sub_workflow steps call (<name>.children.json)
+// registered alongside; goldenDefinitions() also checks the sidecar files' names and run options.
+for (const golden of goldenDefinitions()) {
+  const definitions = new Set(golden.children.map((c) => `${(c as Definition).name}@${(c as Definition).version}`));
+  const documents: Array<[string, unknown]> = [
+    [`${golden.name}.json`, golden.definition],
+    ...golden.children.map((c, i): [string, unknown] => [`${golden.name}.children.json[${i}]`, c]),
+  ];
+  for (const [label, document] of documents) {
+    test(`test/fixtures/golden/${label} validates`, () => {
+      const result = validateDefinition(document, { ...ctx, definitions });
       assert.deepEqual(result.ok ? [] : result.problems, []);
     });
   }

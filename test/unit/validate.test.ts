@@ -448,11 +448,9 @@ describe('validateDefinition: problems', () => {
     assert.equal(problems.filter((p) => p.path === '/steps/0/skill').length, 1);
   });
 
-  // BUG (interpreter/validate.ts, salvage + validateDefinition): when the schema fails, a step
-  // with any schema problem is replaced by an empty `set` step for the whole-document checks (and
-  // document problems under a reported path are dropped), so everything else wrong inside that
-  // step, its nested steps included, goes unreported until the schema problem is fixed.
-  test('whole-document problems inside a step that also has a schema problem are reported', { todo: 'salvage drops every check inside a schema-invalid step' }, () => {
+  // When the schema fails, the document is repaired (bad parts cut out) and the whole-document
+  // checks still run on everything else, nested steps included.
+  test('whole-document problems inside a step that also has a schema problem are reported', () => {
     const problems = problemsOf(
       minimal({
         steps: [
