@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { definitionJsonSchema } from '../../api/app.ts';
 import { buildOpenApiDocument } from '../../api/openapi.ts';
 import { STEP_TYPES } from '../../interpreter/schema.ts';
+import { SCHEMA_FILE, renderSchema } from '../../scripts/write-schema.ts';
 
 type Obj = Record<string, unknown>;
 const obj = (value: unknown, what: string): Obj => {
@@ -133,5 +135,11 @@ describe('definitionJsonSchema', () => {
     const step = JSON.stringify(obj(schemas['Definition.Step'], 'Definition.Step'));
     assert.match(step, /"\$ref":"#\/components\/schemas\/Definition.Step"/);
     assert.doesNotMatch(JSON.stringify(schemas), /#\/\$defs\//);
+  });
+});
+
+describe('docs/schema/definition.json', () => {
+  test('is the served JSON Schema, regenerated (`npm run schema`) whenever the zod schema changes', () => {
+    assert.equal(readFileSync(SCHEMA_FILE, 'utf8'), renderSchema());
   });
 });
