@@ -350,7 +350,9 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
         visible.add(id);
         exported.add(id);
       }
-      if ((step.type === 'fail' || step.type === 'succeed') && index < steps.length - 1 && step.if === undefined) {
+      // A `fail` whose policy lets the run go on (skip, custom) does not end it.
+      const ends = step.type === 'succeed' || (step.type === 'fail' && (c.onError.action === 'halt' || c.onError.action === 'rollback'));
+      if (ends && index < steps.length - 1 && step.if === undefined) {
         problems.push({
           pointer: `${pointer}/${index + 1}`,
           message: `step "${steps[index + 1]?.id}" is unreachable: step "${step.id}" (${step.type}) always ends the run before it`,

@@ -117,7 +117,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
 
   const info = workflowInfo();
   const { workflowId } = info;
-  const threshold = Math.min(args.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_EVENTS, DEFAULT_CONTINUE_AS_NEW_EVENTS * 5);
+  // Bounded both ways: too low and a run would continue as new without progressing.
+  const threshold = Math.max(100, Math.min(args.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_EVENTS, DEFAULT_CONTINUE_AS_NEW_EVENTS * 5));
 
   const port: InterpreterPort = {
     async runActivity(call) {

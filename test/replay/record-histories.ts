@@ -1,73 +1,211 @@
 /**
  * Records the committed replay fixtures: runs every golden definition on a fresh dev server and
- * writes its history to test/fixtures/histories/<name>.json. Run it (`npm run record-histories`)
- * only when a deliberate interpreter change comes with `patched()` and needs a new fixture; never
- * overwrite an existing fixture to make replay pass.
+ * writes its histories to test/fixtures/histories (layout in golden.ts): the run, every run of a
+ * continue-as-new chain, and every child run. Run it (`npm run record-histories`) only when a
+ * golden is added, or when a deliberate interpreter change comes with `patched()` and needs a new
+ * fixture; never overwrite an existing fixture to make replay pass.
+ *
+ *   npm run record-histories                        record goldens that have no history yet
+ *   npm run record-histories -- control-flow        only these goldens (still keeps existing ones)
+ *   npm run record-histories -- --force [names...]  re-record (deletes the goldens' old histories first)
+ *
+ * A golden's sidecar `<name>.run.json` sets its input, the signals to send, continue-as-new and the
+ * outcome the run must have; `<name>.children.json` holds the definitions its sub_workflow steps call.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
 import { definitionHash } from '../../api/definitions-store.ts';
 import { loadConfig } from '../../common/config.ts';
-import { INTERPRETER_WORKFLOW_TYPE, workflowTaskQueue } from '../../common/constants.ts';
+import { INTERPRETER_WORKFLOW_TYPE, RUN_STATE_QUERY, workflowTaskQueue } from '../../common/constants.ts';
 import { createLogger } from '../../common/logger.ts';
 import { startDevServer } from '../../embedded/dev-server.ts';
 import { freePort } from '../../embedded/ports.ts';
 import { resolveTemporalCli } from '../../embedded/temporal-cli.ts';
-import { validateDefinition } from '../../interpreter/validate.ts';
+import type { RunState } from '../../interpreter/engine.ts';
+import type { Definition } from '../../interpreter/schema.ts';
+import { validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
 import { buildWorkflowBundle } from '../../workers/bundle.ts';
 import { createLaneWorkers } from '../../workers/lane-worker.ts';
 import { installRuntime } from '../../workers/runtime.ts';
-import type { RunInput } from '../../workflows/types.ts';
-import { GOLDEN_INPUT, HISTORIES_DIR, goldenDefinitions } from './golden.ts';
+import type { PinnedDefinition, RunInput } from '../../workflows/types.ts';
+import { json, startLoopbackHttp } from '../support/loopback-http.ts';
+import {
+  GOLDEN_INPUT,
+  HISTORIES_DIR,
+  goldenDefinitions,
+  goldenWorkflowId,
+  historyBase,
+  historyFixtures,
+  type Golden,
+  type HistoryEvent,
+} from './golden.ts';
 
-const force = process.argv.includes('--force');
+const args = process.argv.slice(2);
+const force = args.includes('--force');
+const only = new Set(args.filter((a) => !a.startsWith('--')));
+const goldens = goldenDefinitions().filter((g) => only.size === 0 || only.has(g.name));
+for (const name of only) {
+  if (!goldens.some((g) => g.name === name)) throw new Error(`no golden definition "${name}"`);
+}
+
+/** The loopback API the `loopback` goldens call: POST /notes answers 503 once, then 201. */
+let notePosts = 0;
+const loopback = await startLoopbackHttp({
+  '/notes': (req, res, body) => {
+    if (req.method !== 'POST') return json(res, 405, { error: 'POST only' });
+    notePosts += 1;
+    if (notePosts === 1) return json(res, 503, { error: 'warming up' });
+    return json(res, 201, { id: 1, text: (JSON.parse(body) as { text?: unknown }).text ?? null });
+  },
+  '/notes/1': (_req, res) => json(res, 200, { id: 1, text: 'hello ada' }),
+});
+
 const logger = createLogger('record', 'warn');
 installRuntime(logger);
 const cliPath = resolveTemporalCli();
 const server = await startDevServer({ cliPath, port: await freePort(), headless: true, logger });
+
+function showHistory(workflowId: string, runId: string): string {
+  // The CLI's JSON export is the same format the Temporal UI downloads.
+  const out = execFileSync(
+    cliPath,
+    ['workflow', 'show', '--address', server.address, '--workflow-id', workflowId, '--run-id', runId, '--output', 'json'],
+    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  return out.endsWith('\n') ? out : `${out}\n`;
+}
+
+/**
+ * Saves every run of a workflow id, following the continue-as-new chain from its first run (each
+ * ContinuedAsNew event names the next run, so the order needs no visibility query), then the
+ * histories of the children those runs started. Returns the files written with their event counts.
+ */
+function saveExecution(golden: string, workflowId: string, firstRunId: string): Array<[string, number]> {
+  const runs: Array<{ text: string; events: HistoryEvent[] }> = [];
+  for (let runId: string | undefined = firstRunId; runId !== undefined; ) {
+    const text = showHistory(workflowId, runId);
+    const events = (JSON.parse(text) as { events: HistoryEvent[] }).events;
+    runs.push({ text, events });
+    const last = events[events.length - 1];
+    const next = last?.workflowExecutionContinuedAsNewEventAttributes as { newExecutionRunId?: string } | undefined;
+    runId = next?.newExecutionRunId;
+  }
+  const root = goldenWorkflowId(golden);
+  const base = historyBase(golden, workflowId === root ? undefined : workflowId.slice(root.length + 1));
+  const written: Array<[string, number]> = [];
+  runs.forEach((run, i) => {
+    const file = runs.length === 1 ? `${base}.json` : `${base}.${i + 1}.json`;
+    writeFileSync(join(HISTORIES_DIR, file), run.text);
+    written.push([file, run.events.length]);
+  });
+  for (const run of runs) {
+    for (const event of run.events) {
+      const started = event.childWorkflowExecutionStartedEventAttributes as { workflowExecution?: { workflowId?: string; runId?: string } } | undefined;
+      const child = started?.workflowExecution;
+      if (!child?.workflowId || !child.runId) continue;
+      if (!child.workflowId.startsWith(`${root}/`)) throw new Error(`child ${child.workflowId} is not under ${root}/`);
+      written.push(...saveExecution(golden, child.workflowId, child.runId));
+    }
+  }
+  return written;
+}
+
+/** Sends the golden's signals in order; a `whenStep` signal waits until that step is running. */
+async function sendSignals(golden: Golden, handle: WorkflowHandle): Promise<void> {
+  for (const signal of golden.run.signals ?? []) {
+    if (signal.whenStep !== undefined) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const state = await handle.query<RunState>(RUN_STATE_QUERY);
+        if (state.currentStep === signal.whenStep) break;
+        if (state.status !== 'running' || Date.now() > deadline) {
+          throw new Error(`${golden.name}: step "${signal.whenStep}" never ran (status ${state.status}, current step ${state.currentStep ?? 'none'})`);
+        }
+        await sleep(100);
+      }
+    }
+    await handle.signal(signal.name, signal.payload ?? null);
+  }
+}
+
 try {
   const lane = 'golden';
-  const config = loadConfig({ TEMPORAL_ADDRESS: server.address, LANES: lane, DEFAULT_LANE: lane, LOG_LEVEL: 'warn' });
+  const config = loadConfig({
+    TEMPORAL_ADDRESS: server.address,
+    LANES: lane,
+    DEFAULT_LANE: lane,
+    LOG_LEVEL: 'warn',
+    HTTP_FETCH_ALLOWED_HOSTS: loopback.host,
+  });
   const native = await NativeConnection.connect({ address: server.address });
   const workers = await createLaneWorkers({ config, lane, logger, workflowBundle: await buildWorkflowBundle(logger), connection: native });
   const running = workers.run();
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  const catalog = catalogNames(createActivityCatalog(config));
   mkdirSync(HISTORIES_DIR, { recursive: true });
-  for (const { name, definition } of goldenDefinitions()) {
-    const file = join(HISTORIES_DIR, `${name}.json`);
-    if (existsSync(file) && !force) {
-      console.log(`kept ${file} (use --force to re-record)`);
+  const existing = historyFixtures();
+  for (const golden of goldens) {
+    const old = existing.filter((h) => h.golden === golden.name);
+    if (old.length > 0 && !force) {
+      console.log(`kept ${golden.name}: ${old.map((h) => h.file).join(', ')} (use --force to re-record)`);
       continue;
     }
-    const result = validateDefinition(definition, { ...catalogNames(createActivityCatalog(config)), lanes: [lane] });
-    if (!result.ok) throw new Error(`${name} is invalid: ${JSON.stringify(result.problems)}`);
+    for (const h of old) rmSync(join(HISTORIES_DIR, h.file));
+
+    const keyOf = (d: unknown) => `${(d as Definition).name}@${(d as Definition).version}`;
+    const ctx: ValidationContext = { ...catalog, lanes: [lane], definitions: new Set(golden.children.map(keyOf)) };
+    const validated = (raw: unknown, what: string): Definition => {
+      const result = validateDefinition(raw, ctx);
+      if (!result.ok) throw new Error(`${what} is invalid: ${JSON.stringify(result.problems)}`);
+      return result.definition;
+    };
+    const definition = validated(golden.definition, golden.name);
+    const subDefinitions: Record<string, PinnedDefinition> = {};
+    for (const raw of golden.children) {
+      const child = validated(raw, `${golden.name}.children.json: ${keyOf(raw)}`);
+      subDefinitions[keyOf(child)] = { definition: child, hash: definitionHash(child) };
+    }
     const input: RunInput = {
-      definition: result.definition,
-      definitionHash: definitionHash(result.definition),
-      input: GOLDEN_INPUT,
+      definition,
+      definitionHash: definitionHash(definition),
+      input: { ...GOLDEN_INPUT, ...golden.run.input, ...(golden.run.loopback ? { loopback: loopback.url } : {}) },
       lane,
       tenant: 'golden',
       startedBy: 'recorder',
-      correlationId: `golden-${name}`,
+      correlationId: goldenWorkflowId(golden.name),
+      ...(golden.children.length > 0 ? { subDefinitions } : {}),
+      ...(golden.run.continueAsNewAfterEvents !== undefined ? { continueAsNewAfterEvents: golden.run.continueAsNewAfterEvents } : {}),
     };
     const handle = await client.workflow.start(INTERPRETER_WORKFLOW_TYPE, {
-      workflowId: `golden-${name}`,
+      workflowId: goldenWorkflowId(golden.name),
       taskQueue: workflowTaskQueue(lane),
       args: [input],
     });
-    await handle.result().catch(() => undefined);
-    // The CLI's JSON export is the same format the Temporal UI downloads.
-    const json = execFileSync(cliPath, ['workflow', 'show', '--address', server.address, '--workflow-id', handle.workflowId, '--output', 'json'], { encoding: 'utf8' });
-    writeFileSync(file, json.endsWith('\n') ? json : `${json}\n`);
-    console.log(`recorded ${file}`);
+    await sendSignals(golden, handle);
+    const outcome = await handle.result().then(
+      () => 'completed' as const,
+      (error: unknown) => {
+        if (error instanceof WorkflowFailedError) return 'failed' as const;
+        throw error;
+      },
+    );
+    const expected = golden.run.expect ?? 'completed';
+    if (outcome !== expected) {
+      const description = await handle.describe();
+      throw new Error(`${golden.name}: the run ${outcome} (expected ${expected}); see workflow ${handle.workflowId} run ${description.runId}`);
+    }
+    const written = saveExecution(golden.name, handle.workflowId, handle.firstExecutionRunId);
+    console.log(`recorded ${golden.name} (${outcome}): ${written.map(([file, events]) => `${file} (${events} events)`).join(', ')}`);
   }
   workers.shutdown();
   await running;
   await native.close();
 } finally {
   await server.stop();
+  await loopback.close();
 }

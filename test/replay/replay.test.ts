@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { Worker } from '@temporalio/worker';
-import { GOLDEN_DIR, HISTORIES_DIR, goldenDefinitions } from './golden.ts';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { createLogger } from '../../common/logger.ts';
+import { STEP_TYPES, type Definition, type StepType } from '../../interpreter/schema.ts';
+import { installRuntime } from '../../workers/runtime.ts';
+import { GOLDEN_DIR, goldenDefinitions, historyFixtures, readHistory, stepsOf, type HistoryEvent, type HistoryFixture } from './golden.ts';
 
 /**
  * Determinism guard: every committed history of a golden definition must replay on the current
@@ -11,20 +14,119 @@ import { GOLDEN_DIR, HISTORIES_DIR, goldenDefinitions } from './golden.ts';
  * emits for an existing history must be gated with patched() and come with a new fixture.
  */
 const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
-const fixtures = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+const logger = createLogger('replay', process.env.LOG_LEVEL ?? 'warn');
+installRuntime(logger);
+
+const goldens = goldenDefinitions();
+const fixtures = historyFixtures();
+const byBase = new Map<string, HistoryFixture[]>();
+for (const f of fixtures) byBase.set(f.base, [...(byBase.get(f.base) ?? []), f]);
+const events = (f: HistoryFixture): HistoryEvent[] => readHistory(f.file).events;
+const lastType = (f: HistoryFixture): string | undefined => events(f).at(-1)?.eventType;
+
+/** Step kinds no golden can use: no agent implementation is built in, so an agent step does not validate. */
+const UNCOVERABLE: readonly StepType[] = ['agent'];
 
 test('every golden definition has a committed history', () => {
-  const recorded = new Set(fixtures.map((f) => basename(f, '.json')));
-  const missing = goldenDefinitions().map((g) => g.name).filter((n) => !recorded.has(n));
+  const recorded = new Set(fixtures.filter((f) => f.child === undefined).map((f) => f.golden));
+  const missing = goldens.map((g) => g.name).filter((n) => !recorded.has(n));
   assert.deepEqual(missing, [], `record them with npm run record-histories (golden definitions live in ${GOLDEN_DIR})`);
+  const orphans = [...new Set(fixtures.map((f) => f.golden))].filter((n) => !goldens.some((g) => g.name === n));
+  assert.deepEqual(orphans, [], 'histories without a golden definition');
 });
 
-for (const file of fixtures) {
-  test(`history ${file} replays on the current interpreter`, async () => {
+test('continue-as-new chains are complete: runs 1..n, each but the last ends by continuing as new', () => {
+  for (const [base, runs] of byBase) {
+    const [only] = runs;
+    if (runs.length === 1 && only && only.run === undefined) {
+      assert.notEqual(lastType(only), 'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW', `${base}.json continued as new: record the whole chain`);
+      continue;
+    }
+    assert.deepEqual(runs.map((r) => r.run), runs.map((_, i) => i + 1), `${base}: runs numbered from 1 without gaps, and no unnumbered file`);
+    runs.forEach((r, i) => {
+      const continued = lastType(r) === 'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW';
+      assert.equal(continued, i < runs.length - 1, `${r.file}: ${continued ? 'continued as new but is the last run' : 'ended the chain early'}`);
+    });
+  }
+});
+
+test('the recorded goldens cover every step kind (agent excepted)', () => {
+  const recorded = new Set(fixtures.map((f) => f.golden));
+  const used = new Set<StepType>();
+  for (const golden of goldens.filter((g) => recorded.has(g.name))) {
+    for (const definition of [golden.definition, ...golden.children] as Definition[]) {
+      for (const step of stepsOf(definition)) used.add(step.type);
+    }
+  }
+  const expected = STEP_TYPES.filter((t) => !UNCOVERABLE.includes(t));
+  assert.deepEqual([...used].sort(), [...expected].sort());
+});
+
+test('the recorded histories show the behaviours the goldens exist for', () => {
+  const all = fixtures.flatMap((f) => events(f).map((e) => ({ file: f.file, e })));
+  const has = (what: string, predicate: (e: HistoryEvent, file: string) => boolean) =>
+    assert.ok(all.some(({ e, file }) => predicate(e, file)), `no recorded history shows ${what}`);
+  const attrs = (e: HistoryEvent, key: string) => e[key] as Record<string, unknown> | undefined;
+
+  // Continue-as-new: a chain of at least two runs, the later ones resuming the earlier.
+  assert.ok([...byBase.values()].some((runs) => runs.length >= 2), 'no golden continued as new');
+  has('a run started by continue-as-new', (e) => Boolean(attrs(e, 'workflowExecutionStartedEventAttributes')?.continuedExecutionRunId));
+  // The engine's yield after PURE_STEPS_PER_TASK pure steps: a 1 ms timer.
+  has('the pure-step yield (a 1 ms timer)', (e) => attrs(e, 'timerStartedEventAttributes')?.startToFireTimeout === '0.001s');
+  has('an event (signal)', (e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
+  has('a cancelled timer (the parallel branch that lost the race, a step timeout)', (e) => e.eventType === 'EVENT_TYPE_TIMER_CANCELED');
+  has('a timer that fired on a step timeout', (e) => e.eventType === 'EVENT_TYPE_TIMER_FIRED');
+  has('a child run', (e) => e.eventType === 'EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED');
+  has('a failed run', (e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED');
+  has('an integration activity', (e) => {
+    const queue = attrs(e, 'activityTaskScheduledEventAttributes')?.taskQueue as { name?: string } | undefined;
+    return queue?.name?.endsWith('.integrations') === true;
+  });
+  has('an activity retried by Temporal', (e) => Number(attrs(e, 'activityTaskStartedEventAttributes')?.attempt ?? 1) > 1);
+  // Every child a parent started has its own recorded history.
+  for (const f of fixtures) {
+    for (const e of events(f)) {
+      const child = (attrs(e, 'childWorkflowExecutionStartedEventAttributes')?.workflowExecution as { workflowId?: string } | undefined)?.workflowId;
+      if (child !== undefined) assert.ok(fixtures.some((c) => c.workflowId === child), `${f.file}: child ${child} has no recorded history`);
+    }
+  }
+});
+
+for (const fixture of fixtures) {
+  test(`history ${fixture.file} replays on the current interpreter`, async () => {
     assert.ok(bundlePath, 'WORKFLOW_BUNDLE_PATH is set by the test runner');
-    const history: unknown = JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
-    const events = (history as { events: unknown[] }).events;
-    assert.ok(events.length > 5, 'the fixture holds a real history');
-    await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath } }, history, `replay-${basename(file, '.json')}`);
+    const history = readHistory(fixture.file);
+    assert.ok(history.events.length > 5, 'the fixture holds a real history');
+    // The recorded workflow id: the interpreter derives child workflow ids from it.
+    await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath } }, history, fixture.workflowId);
   });
 }
+
+test('replay catches a changed interpreter (DeterminismViolationError), and only a changed one', async () => {
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('./altered-interpreter.ts', import.meta.url)),
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (m: string, meta?: Record<string, unknown>) => logger.warn(meta ?? {}, m),
+      error: (m: string, meta?: Record<string, unknown>) => logger.error(meta ?? {}, m),
+    },
+  });
+  const history = readHistory('sequential-echo.json');
+  const results = new Map<string, Error | undefined>();
+  const replays = Worker.runReplayHistories({ workflowBundle: bundle }, [
+    { workflowId: 'altered-passthrough/sequential-echo', history },
+    { workflowId: 'altered-extra-timer/sequential-echo', history },
+    { workflowId: 'altered-renamed-activity/sequential-echo', history },
+  ]);
+  for await (const result of replays) results.set(result.workflowId.split('/')[0] ?? '', result.error);
+
+  assert.equal(results.get('altered-passthrough'), undefined, 'the unchanged wrapper replays cleanly');
+  for (const changed of ['altered-extra-timer', 'altered-renamed-activity']) {
+    const error = results.get(changed);
+    assert.ok(error instanceof DeterminismViolationError, `${changed}: expected a DeterminismViolationError, got ${String(error)}`);
+  }
+  assert.match(String(results.get('altered-renamed-activity')?.message), /echo-v2/);
+});

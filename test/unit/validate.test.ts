@@ -652,3 +652,26 @@ describe('validateDefinition: property test against an oracle', () => {
     assert.ok(wrappedCount >= 30, `only ${wrappedCount} wrapped cases`);
   });
 });
+
+describe('validateDefinition: unreachable steps', () => {
+  const ctx = { skills: new Set(['echo']), integrations: new Set<string>(), agents: new Set<string>(), lanes: ['prod-critical'] };
+  const steps = (failExtra: Record<string, unknown>) => [
+    { id: 'stop', type: 'fail', error: 'no', ...failExtra },
+    { id: 'next', type: 'skill', skill: 'echo' },
+  ];
+  test('a fail step that halts makes the next step unreachable', () => {
+    const result = validateDefinition({ name: 'u', version: '1.0.0', steps: steps({}) }, ctx);
+    assert.equal(result.ok, false);
+    assert.match(JSON.stringify(!result.ok && result.problems), /step \\"next\\" is unreachable/);
+  });
+  test('a fail step whose policy continues (continue_on_error, skip, custom) does not', () => {
+    for (const definition of [
+      { name: 'u', version: '1.0.0', steps: steps({ continue_on_error: true }) },
+      { name: 'u', version: '1.0.0', steps: steps({}), error_handling: { per_step: { stop: { strategy: 'skip' } } } },
+      { name: 'u', version: '1.0.0', steps: steps({}), error_handling: { per_step: { stop: { strategy: 'custom', handler: [{ id: 'h', type: 'skill', skill: 'echo' }] } } } },
+    ]) {
+      const result = validateDefinition(definition, ctx);
+      assert.deepEqual(result.ok ? [] : result.problems, []);
+    }
+  });
+});
