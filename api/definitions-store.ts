@@ -3,6 +3,7 @@ import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import type { Pool } from '../common/db.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import { subWorkflowReferences } from '../interpreter/validate.ts';
+import { HttpProblem } from './problem.ts';
 
 export interface StoredDefinition {
   tenant: string;
@@ -103,7 +104,11 @@ export class DefinitionsStore {
       const key = `${ref.definition}@${ref.version}`;
       if (pinned[key]) continue;
       const found = await this.get(tenant, ref.definition, ref.version);
-      if (!found) throw new Error(`sub-workflow definition ${key} is not registered`);
+      if (!found) {
+        throw new HttpProblem(409, 'Conflict', `sub-workflow definition ${key} is not registered for this tenant`, [
+          { path: '/definition', message: `calls ${key}, which is not registered` },
+        ]);
+      }
       pinned[key] = { definition: found.body, hash: found.hash };
       queue.push(...subWorkflowReferences(found.body));
     }

@@ -273,7 +273,8 @@ export class RunsService {
   /** Runs of the caller's tenant, newest first, optionally filtered. */
   async list(tenant: string, filter: { definition?: string; status?: RunStatus; limit: number }): Promise<RunSummary[]> {
     const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-    const clauses = [`WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`, `${SA.tenant.name} = '${esc(tenant)}'`];
+    // A run that continued as new is one run to its caller: list only the latest link of each chain.
+    const clauses = [`WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`, `${SA.tenant.name} = '${esc(tenant)}'`, `ExecutionStatus != 'ContinuedAsNew'`];
     if (filter.definition) clauses.push(`${SA.definition.name} = '${esc(filter.definition)}'`);
     if (filter.status) clauses.push(`ExecutionStatus = '${STATUS_QUERY_VALUE[filter.status]}'`);
     const runs: RunSummary[] = [];

@@ -203,6 +203,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       const queues = config.LANES.flatMap((lane) => [
         { name: workflowTaskQueue(lane), type: 1 },
         { name: activityTaskQueue(lane, 'skills'), type: 2 },
+        { name: activityTaskQueue(lane, 'integrations'), type: 2 },
       ]);
       await waitFor(
         'lane workers',

@@ -881,6 +881,8 @@ class Execution {
         // Show the compensation steps in the run's state (their ids are unique in the definition).
         for (const [id, s] of Object.entries(states.own())) if (id !== record.step) shown[id] = s;
       }
+      // Compensations are over: show them before the rollback steps that follow.
+      Object.assign(this.state.steps, shown);
       const frame: Frame = { states: top, bindings: { error: cause }, path: 'rollback/', concurrent: false, persistable: false };
       for (const step of this.plan.rollback.steps) {
         try {
@@ -890,7 +892,6 @@ class Execution {
         }
       }
     });
-    Object.assign(this.state.steps, shown);
     this.state.rollback = { status: errors.length === 0 ? 'completed' : 'failed', compensated, errors };
   }
 
