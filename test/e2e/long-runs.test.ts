@@ -87,5 +87,14 @@ describe('long runs continue as new', () => {
       activities += (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).length;
     }
     assert.equal(activities, 41, 'first + 40 iterations, none repeated across runs');
+
+    // To the API's callers the chain is one run (visibility may lag a moment behind the close).
+    let listed: any[] = [];
+    for (let i = 0; i < 50; i += 1) {
+      listed = (await platform.api('/v1/runs?definition=long-loop')).body.runs;
+      if (listed.length === 1 && listed[0].status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(listed.map((r) => [r.runId, r.status]), [[runId, 'completed']]);
   });
 });
