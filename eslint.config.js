@@ -48,7 +48,7 @@ const deterministic = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'test/fixtures/**'] },
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'test/fixtures/**', 'scratch/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
+import type { AuditStore } from '../activities/platform/audit.ts';
 import type { Logger } from '../common/logger.ts';
 import { definitionSchema } from '../interpreter/schema.ts';
 import type { ValidationContext } from '../interpreter/validate.ts';
@@ -19,6 +20,7 @@ export interface AppDeps {
   keys: ApiKeyStore;
   definitions: DefinitionsStore;
   runs: RunsService;
+  audit: AuditStore;
   validation: ValidationContext;
   defaultLane: string;
   defaultExecutionTimeoutSeconds: number;

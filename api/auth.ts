@@ -49,6 +49,17 @@ export class ApiKeyStore {
     return this.entries.length;
   }
 
+  /** Members of each named group within a tenant (a run's approval directory, captured at start). */
+  groupMembers(tenant: string, groups: readonly string[]): Record<string, string[]> {
+    const members: Record<string, string[]> = {};
+    for (const group of groups) {
+      members[group] = [
+        ...new Set(this.entries.filter((e) => e.principal.tenant === tenant && e.principal.groups.includes(group)).map((e) => e.principal.principal)),
+      ].sort();
+    }
+    return members;
+  }
+
   /** Constant-time comparison against every configured key. */
   resolve(key: string): Principal | undefined {
     const digest = sha256(key);

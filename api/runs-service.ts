@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
-import { runStateQuery } from '../workflows/definitions.ts';
+import { judge, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
 import type { RunInput, RunResult } from '../workflows/types.ts';
 import type { Principal } from './auth.ts';
 import type { StoredDefinition } from './definitions-store.ts';
@@ -34,7 +35,25 @@ export interface StartRunRequest {
   executionTimeoutSeconds: number;
   /** Definitions the run's sub_workflow steps start, pinned at start (see RunInput). */
   subDefinitions?: RunInput['subDefinitions'];
+  /** Members of the groups its approval steps name (see RunInput). */
+  directory?: RunInput['directory'];
 }
+
+/** One entry of an approver's inbox. */
+export interface InboxItem {
+  runId: string;
+  definition: { name: string; version: string };
+  step: string;
+  stepPath: string;
+  summary: string;
+  requestedAt: string;
+  deadline?: string;
+  quorum: number;
+  approvals: number;
+  startedBy: string;
+}
+
+const REFUSAL_STATUS: Record<string, number> = { not_found: 404, forbidden: 403, self_approval: 403, conflict: 409, invalid: 400 };
 
 export interface RunSummary {
   runId: string;
@@ -59,6 +78,8 @@ export interface RunView extends RunSummary {
   variables?: Record<string, unknown>;
   rollback?: RunState['rollback'];
   continuedAsNew?: number;
+  /** Every approval the run reached: pending ones and the decisions made. */
+  approvals?: ApprovalRecord[];
   output?: unknown;
   error?: { message: string; type?: string; step?: string; attempts?: number };
 }
@@ -150,6 +171,7 @@ export class RunsService {
       correlationId: request.correlationId,
       ...(this.options.continueAsNewAfterEvents ? { continueAsNewAfterEvents: this.options.continueAsNewAfterEvents } : {}),
       ...(request.subDefinitions && Object.keys(request.subDefinitions).length > 0 ? { subDefinitions: request.subDefinitions } : {}),
+      ...(request.directory && Object.keys(request.directory).length > 0 ? { directory: request.directory } : {}),
     };
     const priority = definition.body.priority;
     try {
@@ -188,6 +210,11 @@ export class RunsService {
       );
     }
     return { runId, created: desc.memo?.[MEMO_KEYS.requestId] === requestId, status: runStatusOf(desc.status.name) };
+  }
+
+  /** 404 unless the run exists and belongs to the tenant. */
+  async assertOwned(runId: string, tenant: string): Promise<void> {
+    await this.describeOwned(runId, tenant);
   }
 
   private async describeOwned(runId: string, tenant: string): Promise<WorkflowExecutionDescription> {
@@ -254,6 +281,8 @@ export class RunsService {
       view.steps = stepsOf(state);
       if (Object.keys(state.vars ?? {}).length > 0) view.variables = state.vars;
       if (state.rollback) view.rollback = state.rollback;
+      const approvals = Object.values(state.approvals ?? {});
+      if (approvals.length > 0) view.approvals = approvals;
       if (state.continuedAsNew) view.continuedAsNew = state.continuedAsNew;
       if (state.currentStep !== undefined && view.status === 'running') view.currentStep = state.currentStep;
       if (state.error && view.error) {
@@ -293,6 +322,79 @@ export class RunsService {
       if (runs.length >= filter.limit) break;
     }
     return runs;
+  }
+
+  /**
+   * Records an approver's decision through the workflow's update: its validator answers at once,
+   * so a refused attempt (403/404/409) adds nothing to the run's history. `onRefused` is called
+   * with the refusal so the caller can write it to the audit trail.
+   */
+  async decide(
+    runId: string,
+    principal: Principal,
+    step: string,
+    decision: 'approve' | 'reject',
+    comment: string | undefined,
+    onRefused: (refusal: { code: string; reason: string; definition: { name: string; version: string } }) => Promise<void>,
+  ): Promise<ApprovalUpdateResult> {
+    const desc = await this.describeOwned(runId, principal.tenant);
+    const definition = summaryOf(desc).definition;
+    const refuse = async (code: string, reason: string): Promise<never> => {
+      await onRefused({ code, reason, definition });
+      throw new HttpProblem(REFUSAL_STATUS[code] ?? 409, code === 'not_found' ? 'Not Found' : code === 'conflict' ? 'Conflict' : code === 'invalid' ? 'Invalid request' : 'Forbidden', reason, [
+        { path: code === 'invalid' ? '/decision' : '/stepId', message: reason },
+      ]);
+    };
+    if (runStatusOf(desc.status.name) !== 'running') return refuse('conflict', `run "${runId}" is ${runStatusOf(desc.status.name)}; its approvals are closed`);
+    try {
+      return await this.client.workflow.getHandle(runId).executeUpdate(approvalUpdate, {
+        args: [{ step, decision, ...(comment ? { comment } : {}), principal: principal.principal, groups: principal.groups }],
+      });
+    } catch (error) {
+      const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type && cause.type in REFUSAL_STATUS) return refuse(cause.type, cause.message);
+      if (error instanceof WorkflowNotFoundError) return refuse('conflict', `run "${runId}" is no longer running; its approvals are closed`);
+      throw error;
+    }
+  }
+
+  /** Pending approvals the principal may decide, across the tenant's running runs. */
+  async inbox(principal: Principal, limit = 100): Promise<InboxItem[]> {
+    const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+    const keys = [`user:${principal.principal}`, ...principal.groups.map((g) => `group:${g}`)].map((k) => `'${esc(k)}'`);
+    const query = [
+      `WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`,
+      `${SA.tenant.name} = '${esc(principal.tenant)}'`,
+      `ExecutionStatus = 'Running'`,
+      `${SA.pendingApprovers.name} IN (${keys.join(', ')})`,
+    ].join(' AND ');
+    const items: InboxItem[] = [];
+    for await (const info of this.client.workflow.list({ query, pageSize: limit })) {
+      let pending: ApprovalRecord[];
+      try {
+        pending = await this.client.workflow.getHandle(info.workflowId).query(pendingApprovalsQuery);
+      } catch {
+        continue; // closed meanwhile, or no worker to answer: not actionable now
+      }
+      for (const record of pending) {
+        const attempt = { step: record.stepPath, principal: principal.principal, decision: 'approve', groups: principal.groups, via: 'api' as const };
+        if (!judge({ [record.stepPath]: record }, attempt, {}).ok) continue;
+        items.push({
+          runId: info.workflowId,
+          definition: { name: info.typedSearchAttributes.get(SA.definition) ?? '', version: info.typedSearchAttributes.get(SA.version) ?? '' },
+          step: record.stepId,
+          stepPath: record.stepPath,
+          summary: record.summary,
+          requestedAt: record.requestedAt,
+          ...(record.deadline ? { deadline: record.deadline } : {}),
+          quorum: record.quorum,
+          approvals: record.decisions.filter((d) => d.decision === 'approve').length,
+          startedBy: record.startedBy,
+        });
+      }
+      if (items.length >= limit) break;
+    }
+    return items.sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
   }
 
   /** Requests cancellation; the run ends `cancelled` once the workflow observes it. */

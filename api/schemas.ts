@@ -56,6 +56,72 @@ export const startRunSchema = z.strictObject({
   idempotencyKey: idempotencyKeySchema.optional().describe('also accepted as the Idempotency-Key header'),
 });
 
+export const decisionSchema = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  comment: z.string().max(2000).optional(),
+});
+
+const approverSetViewSchema = z.object({ principals: z.array(z.string()), groups: z.array(z.string()) });
+
+export const approvalRecordSchema = z.object({
+  stepId: z.string(),
+  stepPath: z.string().describe('unique in the run; differs from stepId inside loops and for_each'),
+  summary: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected', 'failed']),
+  stage: z.number().int().describe('0, or 1 after an escalation'),
+  approvers: approverSetViewSchema,
+  quorum: z.number().int(),
+  allowSelfApproval: z.boolean(),
+  startedBy: z.string(),
+  requestedAt: z.string(),
+  deadline: z.string().optional(),
+  decisions: z.array(
+    z.object({ principal: z.string(), decision: z.enum(['approve', 'reject']), comment: z.string().optional(), at: z.string(), via: z.enum(['api', 'signal']) }),
+  ),
+  timedOut: z.boolean().optional(),
+  escalated: z.boolean().optional(),
+});
+
+export const decisionResultSchema = z.object({
+  runId: z.string(),
+  step: z.string(),
+  stepPath: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected', 'failed']),
+  duplicate: z.boolean().describe('the same decision was already recorded for this principal; nothing new was recorded'),
+  approvals: z.number().int(),
+  quorum: z.number().int(),
+});
+
+export const inboxItemSchema = z.object({
+  runId: z.string(),
+  definition: z.object({ name: z.string(), version: z.string() }),
+  step: z.string(),
+  stepPath: z.string(),
+  summary: z.string(),
+  requestedAt: z.string(),
+  deadline: z.string().optional(),
+  quorum: z.number().int(),
+  approvals: z.number().int(),
+  startedBy: z.string(),
+});
+
+export const auditEntrySchema = z.object({
+  id: z.string(),
+  runId: z.string(),
+  stepId: z.string(),
+  stepPath: z.string().optional(),
+  principal: z.string(),
+  decision: z.string(),
+  comment: z.string().optional(),
+  via: z.enum(['api', 'signal']),
+  outcome: z.enum(['accepted', 'refused']),
+  code: z.string().optional(),
+  reason: z.string().optional(),
+  at: z.string(),
+});
+
+export const stepParamSchema = z.object({ runId: z.string(), stepId: z.string() });
+
 export const runLinksSchema = z.object({
   self: z.string(),
   cancel: z.string(),
@@ -109,6 +175,7 @@ export const runViewSchema = runSummarySchema.extend({
     .object({ status: z.enum(['completed', 'failed']), compensated: z.array(z.string()), errors: z.array(stepErrorSchema) })
     .optional(),
   continuedAsNew: z.number().int().optional().describe('how many times the run continued as new'),
+  approvals: z.array(approvalRecordSchema).optional().describe('every approval the run reached: pending ones and the decisions made'),
   output: z.unknown().optional(),
   error: z
     .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional() })

@@ -6,6 +6,7 @@ import { createPool, migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 import { ensureSearchAttributes } from '../common/temporal-setup.ts';
+import { AuditStore } from '../activities/platform/audit.ts';
 import { createApp } from './app.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
@@ -36,6 +37,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     keys,
     definitions,
     runs: new RunsService(client, { continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS }),
+    audit: new AuditStore(pool),
     validation: { ...catalogNames(options.catalog ?? createActivityCatalog(config)), lanes: config.LANES },
     defaultLane: config.DEFAULT_LANE,
     defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,

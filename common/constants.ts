@@ -39,6 +39,23 @@ export const SEARCH_ATTRIBUTES = {
 /** Query that returns the run's live state (per-step status and outputs). */
 export const RUN_STATE_QUERY = 'runState';
 
+/** Query that returns the run's pending approvals. */
+export const PENDING_APPROVALS_QUERY = 'pendingApprovals';
+
+/**
+ * Signal an approver sends from the Temporal UI or `temporal workflow signal`; its JSON payload is
+ * `{"step": "<step id>", "approver": "<principal>", "decision": "approve" | "reject", "comment": "..."}`.
+ */
+export const APPROVAL_SIGNAL = 'approval';
+
+/** Update the API sends for POST /v1/runs/{runId}/approvals/{stepId}: validated, answered at once. */
+export const APPROVAL_UPDATE = 'decideApproval';
+
+/** The lane's queue for the platform's own activities (the approval audit trail). */
+export function platformTaskQueue(lane: string): string {
+  return `${lane}.platform`;
+}
+
 /** Memo keys written at start. */
 export const MEMO_KEYS = {
   requestHash: 'requestHash',

@@ -138,7 +138,24 @@ export interface CompiledSucceedStep extends StepBase {
   output?: CompiledValue;
 }
 
+export interface CompiledApprovalStage {
+  approvers: { principals: string[]; groups: string[] };
+  quorum: number;
+  timeoutMs?: number;
+  onTimeout: 'reject' | 'approve' | 'fail' | 'escalate';
+}
+
+export interface CompiledApprovalStep extends StepBase {
+  kind: 'approval';
+  summary?: CompiledValue;
+  allowSelfApproval: boolean;
+  /** The first approver set, then the escalation's when there is one. */
+  stages: CompiledApprovalStage[];
+  onReject: 'fail' | 'continue';
+}
+
 export type CompiledStep =
+  | CompiledApprovalStep
   | CompiledActivityStep
   | CompiledParallelStep
   | CompiledForEachStep
@@ -560,6 +577,40 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
           errorType: step.error_type ?? 'WorkflowFailed',
         };
         break;
+      case 'approval': {
+        const set = (a: { principals?: string[] | undefined; groups?: string[] | undefined }) => ({ principals: a.principals ?? [], groups: a.groups ?? [] });
+        const stages: CompiledApprovalStage[] = [
+          {
+            approvers: set(step.approvers),
+            quorum: step.quorum ?? 1,
+            ...(step.timeout !== undefined ? { timeoutMs: Math.round(step.timeout * 1000) } : {}),
+            onTimeout: step.on_timeout ?? 'fail',
+          },
+        ];
+        if (step.escalation) {
+          stages.push({
+            approvers: set(step.escalation.approvers),
+            quorum: step.escalation.quorum ?? 1,
+            timeoutMs: Math.round(step.escalation.timeout * 1000),
+            onTimeout: step.escalation.on_timeout ?? 'fail',
+          });
+        }
+        stages.forEach((stage, i) => {
+          const at = i === 0 ? pointer : `${pointer}/escalation`;
+          if (stage.approvers.groups.length === 0 && stage.quorum > stage.approvers.principals.length) {
+            problems.push({ pointer: `${at}/quorum`, message: `quorum ${stage.quorum} is more than the ${stage.approvers.principals.length} approver(s) named` });
+          }
+        });
+        compiled = {
+          ...base,
+          kind: 'approval',
+          ...(step.summary !== undefined ? { summary: compileValue(step.summary, scope, `${pointer}/summary`, problems) } : {}),
+          allowSelfApproval: step.allow_self_approval ?? false,
+          stages,
+          onReject: step.on_reject ?? 'fail',
+        };
+        break;
+      }
       case 'succeed':
         compiled = {
           ...base,

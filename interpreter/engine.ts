@@ -1,6 +1,8 @@
+import type { ApprovalRecord } from './approvals.ts';
 import type {
   ActivityFamily,
   CompiledActivityStep,
+  CompiledApprovalStep,
   CompiledForEachStep,
   CompiledLoopStep,
   CompiledParallelStep,
@@ -79,6 +81,8 @@ export interface RunState {
   error?: StepError;
   /** Completed steps with compensation, oldest first. */
   compensations: CompensationRecord[];
+  /** Approval requests by step path: pending ones, and every decision made. */
+  approvals: Record<string, ApprovalRecord>;
   rollback?: { status: 'completed' | 'failed'; compensated: string[]; errors: Array<StepError & { step: string }> };
   /** How many times this run has continued as new. */
   continuedAsNew: number;
@@ -140,6 +144,13 @@ export interface InterpreterPort {
   now(): number;
   /** Resolves with the first buffered or future event the predicate accepts; undefined on timeout. */
   waitForEvent(predicate: (event: RunEvent) => boolean, timeoutMs?: number): Promise<RunEvent | undefined>;
+  /**
+   * Resolves true once `predicate` holds (checked whenever the workflow wakes, e.g. after a signal
+   * or an update), or false when `timeoutMs` passes first.
+   */
+  waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<boolean>;
+  /** Called when an approval is requested, escalated or settled (e.g. to update search attributes). */
+  onApprovalsChanged?(state: RunState): void;
   /** Runs `fn` in a scope that can be cancelled on its own. */
   cancellable<T>(fn: () => Promise<T>): CancellableHandle<T>;
   /** Runs `fn` where cancelling the run cannot reach it (compensation). */
@@ -212,6 +223,7 @@ export function initialRunState(plan: Plan, vars: Record<string, unknown>): RunS
     steps: Object.fromEntries(plan.steps.map((s) => [s.id, { status: 'pending' } satisfies StepState])),
     vars: { ...vars },
     compensations: [],
+    approvals: {},
     continuedAsNew: 0,
   };
 }
@@ -477,7 +489,8 @@ class Execution {
   private withRetryAndTimeout(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Maybe<unknown> {
     // Activities retry inside Temporal's retry policy (no extra history), except `linear` backoff.
     if (step.kind === 'activity' && !step.retry.linear) return this.execute(step, frame, st, resuming);
-    const deadline = step.kind === 'activity' || step.kind === 'wait_for_event' ? undefined : step.timeoutSeconds;
+    // Activities, events and approvals interpret `timeout` themselves.
+    const deadline = step.kind === 'activity' || step.kind === 'wait_for_event' || step.kind === 'approval' ? undefined : step.timeoutSeconds;
     if (step.retry.maxAttempts <= 1 && deadline === undefined) return this.execute(step, frame, st, resuming);
     return this.withRetries(step, frame, st, resuming, deadline);
   }
@@ -643,7 +656,92 @@ class Execution {
         const output = step.output === undefined ? undefined : resolveValue(step.output, this.data(frame));
         throw new SucceedSignal(step.id, output, step.output !== undefined);
       }
+      case 'approval':
+        return this.runApproval(step, frame, resuming);
     }
+  }
+
+  private iso(ms: number): string {
+    return new Date(ms).toISOString();
+  }
+
+  /**
+   * Blocks until enough approvers decide (through the workflow's update and signal handlers, which
+   * change the record) or a timeout policy settles it. No activity and no polling: a condition.
+   */
+  private async runApproval(step: CompiledApprovalStep, frame: Frame, resuming: boolean): Promise<unknown> {
+    const path = frame.path + step.id;
+    let record = this.state.approvals[path];
+    if (!record || (!resuming && record.status !== 'pending')) {
+      const first = step.stages[0] as (typeof step.stages)[number];
+      const summary = step.summary === undefined ? `Approve step "${step.id}" of ${String(this.ctx.run.definition ?? 'this run')}` : resolveValue(step.summary, this.data(frame));
+      const now = this.port.now();
+      record = {
+        stepId: step.id,
+        stepPath: path,
+        summary: typeof summary === 'string' ? summary : JSON.stringify(summary),
+        status: 'pending',
+        stage: 0,
+        approvers: { principals: [...first.approvers.principals], groups: [...first.approvers.groups] },
+        quorum: first.quorum,
+        allowSelfApproval: step.allowSelfApproval,
+        startedBy: String(this.ctx.run.startedBy ?? ''),
+        requestedAt: this.iso(now),
+        decisions: [],
+      };
+      if (first.timeoutMs !== undefined) record.deadline = this.iso(now + first.timeoutMs);
+      this.state.approvals[path] = record;
+    }
+    const rec = record;
+    this.port.onApprovalsChanged?.(this.state);
+    for (;;) {
+      const remaining = rec.deadline === undefined ? undefined : Date.parse(rec.deadline) - this.port.now();
+      const decided =
+        remaining !== undefined && remaining <= 0
+          ? rec.status !== 'pending'
+          : await this.waited(this.port.waitUntil(() => rec.status !== 'pending', remaining));
+      if (decided) break;
+      const stage = step.stages[rec.stage] as (typeof step.stages)[number];
+      const next = step.stages[rec.stage + 1];
+      if (stage.onTimeout === 'escalate' && next) {
+        rec.stage += 1;
+        rec.escalated = true;
+        rec.approvers = { principals: [...next.approvers.principals], groups: [...next.approvers.groups] };
+        rec.quorum = next.quorum;
+        // Approvals already given by someone in the new set still count.
+        const counted = rec.decisions.filter((d) => d.decision === 'approve' && rec.approvers.principals.includes(d.principal)).length;
+        if (counted >= rec.quorum) rec.status = 'approved';
+        if (next.timeoutMs !== undefined) rec.deadline = this.iso(this.port.now() + next.timeoutMs);
+        else delete rec.deadline;
+        this.port.onApprovalsChanged?.(this.state);
+        continue;
+      }
+      rec.timedOut = true;
+      if (stage.onTimeout === 'approve') rec.status = 'approved';
+      else if (stage.onTimeout === 'reject') rec.status = 'rejected';
+      else {
+        rec.status = 'failed';
+        this.port.onApprovalsChanged?.(this.state);
+        throw new StepCallError(`approval "${step.id}" timed out with ${rec.decisions.length} of ${rec.quorum} decision(s)`, 'ApprovalTimeout');
+      }
+      break;
+    }
+    this.port.onApprovalsChanged?.(this.state);
+    const output = {
+      decision: rec.status === 'approved' ? 'approve' : 'reject',
+      approved: rec.status === 'approved',
+      deciders: rec.decisions.map((d) => d.principal),
+      decisions: rec.decisions,
+      comments: rec.decisions.filter((d) => d.comment).map((d) => ({ principal: d.principal, comment: d.comment })),
+      timedOut: rec.timedOut === true,
+      escalated: rec.escalated === true,
+    };
+    if (rec.status === 'rejected' && step.onReject === 'fail') {
+      const by = rec.decisions.find((d) => d.decision === 'reject');
+      const why = by ? ` by ${by.principal}${by.comment ? `: ${by.comment}` : ''}` : ' on timeout';
+      throw new StepCallError(`approval "${step.id}" was rejected${why}`, 'ApprovalRejected');
+    }
+    return output;
   }
 
   private async runActivity(step: CompiledActivityStep, frame: Frame): Promise<unknown> {

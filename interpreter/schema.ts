@@ -324,6 +324,48 @@ const succeedOwn = z.strictObject({
   output: z.unknown().optional(),
 });
 export type SucceedStep = z.infer<typeof succeedOwn> & Compensable;
+
+/** Who may decide: principals and/or groups from the API's key configuration. */
+export const approverSetSchema = z
+  .strictObject({
+    principals: z.array(z.string().min(1).max(200)).max(100).optional(),
+    groups: z.array(z.string().min(1).max(200)).max(50).optional(),
+  })
+  .refine((a) => (a.principals?.length ?? 0) + (a.groups?.length ?? 0) > 0, { message: 'name at least one principal or group' });
+export type ApproverSet = z.infer<typeof approverSetSchema>;
+
+const approvalOwn = z.strictObject({
+  ...common,
+  type: z.literal('approval'),
+  approvers: approverSetSchema,
+  /** How many distinct approvers must approve (default 1). */
+  quorum: z.number().int().min(1).max(100).optional(),
+  /** Whether the principal who started the run may approve it (default false). */
+  allow_self_approval: z.boolean().optional(),
+  /** Shown to approvers; templates allowed. */
+  summary: z.string().min(1).max(2000).optional(),
+  /** What the step's `timeout` leads to (default `fail`). */
+  on_timeout: z.enum(['reject', 'approve', 'fail', 'escalate']).optional(),
+  /** With `on_timeout: "escalate"`: the next approver set and its own timeout. */
+  escalation: z
+    .strictObject({
+      approvers: approverSetSchema,
+      quorum: z.number().int().min(1).max(100).optional(),
+      timeout: seconds(MAX_WAIT_SECONDS),
+      on_timeout: z.enum(['reject', 'approve', 'fail']).optional(),
+    })
+    .optional(),
+  /** `fail` (default) fails the run on a rejection; `continue` lets a later step branch on the decision. */
+  on_reject: z.enum(['fail', 'continue']).optional(),
+});
+export type ApprovalStep = z.infer<typeof approvalOwn> & Compensable;
+export const approvalStepSchema = approvalOwn
+  .extend(compensable)
+  .refine((s) => (s.on_timeout === 'escalate') === (s.escalation !== undefined), {
+    message: '"escalation" goes with "on_timeout": "escalate", and needs it',
+    path: ['escalation'],
+  })
+  .refine((s) => s.on_timeout === undefined || s.timeout !== undefined, { message: '"on_timeout" needs a "timeout"', path: ['on_timeout'] });
 export const succeedStepSchema = succeedOwn.extend(compensable);
 
 export type Step =
@@ -341,12 +383,12 @@ export type Step =
   | SetStep
   | SubWorkflowStep
   | FailStep
-  | SucceedStep;
+  | SucceedStep
+  | ApprovalStep;
 
 /** Step kinds the schema names but that arrive with their own features. */
 export const RESERVED_STEP_TYPES = {
   model: 'model steps arrive with model routing; use a skill step until then',
-  approval: 'approval steps arrive with human approvals; they are not available yet',
 } as const;
 
 export const STEP_TYPES = [
@@ -365,6 +407,7 @@ export const STEP_TYPES = [
   'sub_workflow',
   'fail',
   'succeed',
+  'approval',
 ] as const;
 
 export type StepType = (typeof STEP_TYPES)[number];
@@ -387,6 +430,7 @@ export const stepSchema: z.ZodType<Step> = z.discriminatedUnion(
     subWorkflowStepSchema,
     failStepSchema,
     succeedStepSchema,
+    approvalStepSchema,
   ],
   {
     error: (issue) => {

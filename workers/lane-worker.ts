@@ -2,7 +2,9 @@ import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio
 import { createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { createSkillActivities } from '../activities/skills/activities.ts';
 import type { Config } from '../common/config.ts';
-import { ACTIVITY_KINDS, activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { AuditStore, createPlatformActivities } from '../activities/platform/audit.ts';
+import { createPool, type Pool } from '../common/db.ts';
+import { ACTIVITY_KINDS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 
@@ -66,6 +68,23 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
     );
     taskQueues.push(activityTaskQueue(lane, kind));
   }
+  // The platform's own activities (the approval audit trail) need the database.
+  let pool: Pool | undefined;
+  if (config.DATABASE_URL) {
+    pool = createPool(config.DATABASE_URL, 2);
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        identity,
+        taskQueue: platformTaskQueue(lane),
+        activities: createPlatformActivities(new AuditStore(pool)),
+      }),
+    );
+    taskQueues.push(platformTaskQueue(lane));
+  } else {
+    logger.warn('DATABASE_URL is not set: no worker for the approval audit trail on this lane');
+  }
 
   return {
     lane,
@@ -75,6 +94,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {
+        await pool?.end();
         if (ownsConnection) await connection.close();
         logger.info('lane workers stopped');
       }

@@ -13,10 +13,12 @@ import {
   setDefaultSignalHandler,
   setHandler,
   sleep,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES, activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { SEARCH_ATTRIBUTES, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { applyDecision, judge, pendingApproverKeys, type DecisionAttempt } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -30,8 +32,12 @@ import {
   type RunState,
 } from '../interpreter/engine.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
-import { runStateQuery } from './definitions.ts';
-import type { RunInput, RunResult } from './types.ts';
+import { approvalSignal, approvalUpdate, pendingApprovalsQuery, runStateQuery } from './definitions.ts';
+import type { AuditEntry, RunInput, RunResult } from './types.ts';
+
+interface PlatformActivities {
+  recordAudit(entries: AuditEntry[]): Promise<void>;
+}
 
 type FamilyActivities = Record<string, (request: SkillRequest) => Promise<unknown>>;
 
@@ -48,6 +54,7 @@ const SA_KEYS = {
   startedBy: defineSearchAttributeKey(SEARCH_ATTRIBUTES.startedBy.name, SearchAttributeType.KEYWORD),
   correlationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.correlationId.name, SearchAttributeType.KEYWORD),
   causationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.causationId.name, SearchAttributeType.KEYWORD),
+  pendingApprovers: defineSearchAttributeKey(SEARCH_ATTRIBUTES.pendingApprovers.name, SearchAttributeType.KEYWORD_LIST),
 };
 
 /** Reads the attempt count our activity wrapper attaches to every failure it raises. */
@@ -106,7 +113,116 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     );
   }
   const state = args.resume?.state ?? initialRunState(plan, args.definition.context?.mutable ?? {});
+  state.approvals ??= {};
   setHandler(runStateQuery, () => state);
+  setHandler(pendingApprovalsQuery, () => Object.values(state.approvals).filter((a) => a.status === 'pending'));
+
+  // Approvals: the update (API) answers at once through its validator, so a refused attempt adds
+  // nothing to history; the signal (Temporal UI) is in history either way, and a refused one is
+  // recorded. Every decision and every refused signal goes to the audit trail in PostgreSQL.
+  const directory = args.directory ?? {};
+  const audit: AuditEntry[] = [...(args.resume?.audit ?? [])];
+  let auditSeq = args.resume?.auditSeq ?? 0;
+  // eslint-disable-next-line no-restricted-properties -- workflow time: deterministic inside workflows
+  const nowIso = () => new Date(Date.now()).toISOString();
+  const recordAudit = (attempt: DecisionAttempt, outcome: AuditEntry['outcome'], extra: Partial<AuditEntry>) => {
+    auditSeq += 1;
+    audit.push({
+      id: `${workflowInfo().workflowId}/approval/${auditSeq}`,
+      runId: workflowInfo().workflowId,
+      tenant: args.tenant,
+      definition: args.definition.name,
+      version: args.definition.version,
+      stepId: attempt.step,
+      principal: attempt.principal,
+      decision: attempt.decision,
+      ...(attempt.comment ? { comment: attempt.comment } : {}),
+      via: attempt.via,
+      outcome,
+      at: nowIso(),
+      ...extra,
+    });
+  };
+  const decide = (attempt: DecisionAttempt) => {
+    const verdict = judge(state.approvals, attempt, directory);
+    if (!verdict.ok) {
+      if (attempt.via === 'signal') {
+        recordAudit(attempt, 'refused', { code: verdict.code, reason: verdict.reason, ...(verdict.record ? { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath } : {}) });
+      }
+      return verdict;
+    }
+    if (!verdict.duplicate) {
+      applyDecision(verdict.record, attempt, nowIso());
+      recordAudit(attempt, 'accepted', { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath });
+    }
+    return verdict;
+  };
+  setHandler(
+    approvalUpdate,
+    (request) => {
+      const verdict = decide({ ...request, via: 'api' });
+      if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
+      const { record } = verdict;
+      return {
+        step: record.stepId,
+        stepPath: record.stepPath,
+        status: record.status,
+        duplicate: verdict.duplicate,
+        approvals: record.decisions.filter((d) => d.decision === 'approve').length,
+        quorum: record.quorum,
+      };
+    },
+    {
+      validator: (request) => {
+        const verdict = judge(state.approvals, { ...request, via: 'api' }, directory);
+        if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
+      },
+    },
+  );
+  setHandler(approvalSignal, (payload) => {
+    const p = (payload ?? {}) as Partial<{ step: unknown; approver: unknown; decision: unknown; comment: unknown }>;
+    decide({
+      step: typeof p.step === 'string' ? p.step : '',
+      principal: typeof p.approver === 'string' ? p.approver : '',
+      decision: typeof p.decision === 'string' ? p.decision : String(p.decision),
+      ...(typeof p.comment === 'string' && p.comment ? { comment: p.comment } : {}),
+      via: 'signal',
+    });
+  });
+  let lastApproverKeys = '';
+  const syncApprovers = () => {
+    const keys = pendingApproverKeys(state.approvals);
+    if (keys.join('\n') === lastApproverKeys) return;
+    lastApproverKeys = keys.join('\n');
+    upsertSearchAttributes([{ key: SA_KEYS.pendingApprovers, value: keys }]);
+  };
+  lastApproverKeys = pendingApproverKeys(state.approvals).join('\n');
+
+  // The audit trail is written by an activity, outside cancellation, in the order it happened.
+  const platform = proxyActivities<PlatformActivities>({
+    taskQueue: platformTaskQueue(args.lane),
+    startToCloseTimeout: 30_000,
+    retry: { maximumAttempts: 10, initialInterval: 1000, maximumInterval: 60_000, backoffCoefficient: 2 },
+    summary: 'approval audit trail',
+  });
+  let finishing = false;
+  const auditWriter = CancellationScope.nonCancellable(async () => {
+    for (;;) {
+      await condition(() => audit.length > 0 || finishing);
+      if (audit.length === 0) return;
+      const batch = audit.slice(0, 50);
+      try {
+        await platform.recordAudit(batch);
+      } catch {
+        // Retries are bounded; the decisions stay in this history and in the run's state.
+      }
+      audit.splice(0, batch.length);
+    }
+  });
+  const drainAudit = async () => {
+    finishing = true;
+    await auditWriter;
+  };
 
   // Every signal without its own handler is an event: its name, and its first argument as payload.
   const events: RunEvent[] = [...(args.resume?.events ?? [])];
@@ -202,6 +318,14 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       }
     },
 
+    async waitUntil(predicate, timeoutMs) {
+      if (timeoutMs === undefined) {
+        await condition(predicate);
+        return true;
+      }
+      return condition(predicate, timeoutMs);
+    },
+    onApprovalsChanged: () => syncApprovers(),
     sleep: (ms) => sleep(ms),
     yield: () => sleep(1),
     // Workflow time: Temporal makes Date deterministic inside workflows (the time of the current task).
@@ -253,11 +377,17 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       port,
       state,
     );
+    await drainAudit();
     return { output, state };
   } catch (error) {
     if (error instanceof ContinueAsNewRequest) {
-      return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events } });
+      // Hand the unwritten audit entries to the next run rather than waiting for them here.
+      finishing = true;
+      const carried = audit.splice(0);
+      await auditWriter;
+      return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events, audit: carried, auditSeq } });
     }
+    await drainAudit();
     if (error instanceof RunFailedError) {
       throw ApplicationFailure.create({
         nonRetryable: true,

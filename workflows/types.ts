@@ -1,3 +1,4 @@
+import type { RefusalCode } from '../interpreter/approvals.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
 
@@ -28,8 +29,31 @@ export interface RunInput {
   subDefinitions?: Record<string, PinnedDefinition>;
   /** Continue as new once the history reaches this many events (Temporal's own suggestion also counts). */
   continueAsNewAfterEvents?: number;
-  /** Set by continue-as-new: the state and undelivered events carried from the previous run. */
-  resume?: { state: RunState; events: RunEvent[] };
+  /** Members of the groups the definition's approval steps name, captured at start (for signals). */
+  directory?: Record<string, string[]>;
+  /** Set by continue-as-new: the state, undelivered events and unwritten audit entries carried over. */
+  resume?: { state: RunState; events: RunEvent[]; audit?: AuditEntry[]; auditSeq?: number };
+}
+
+/** One line of the approval audit trail, written to PostgreSQL by the platform activity. */
+export interface AuditEntry {
+  /** Unique and stable (`<runId>/approval/<n>`), so a retried write is not duplicated. */
+  id: string;
+  runId: string;
+  tenant: string;
+  definition: string;
+  version: string;
+  stepId: string;
+  stepPath?: string;
+  principal: string;
+  decision: string;
+  comment?: string;
+  via: 'api' | 'signal';
+  outcome: 'accepted' | 'refused';
+  code?: RefusalCode;
+  reason?: string;
+  /** ISO-8601. */
+  at: string;
 }
 
 /** The interpreter's result: the run's output and the final state of every step. */

@@ -5,11 +5,18 @@ import type { DefinitionsStore } from '../definitions-store.ts';
 import { correlationIdOf, parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
 import type { RunsService } from '../runs-service.ts';
-import { idempotencyKeySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
+import { randomUUID } from 'node:crypto';
+import type { AuditStore } from '../../activities/platform/audit.ts';
+import { walkSteps } from '../../interpreter/compile.ts';
+import type { Definition } from '../../interpreter/schema.ts';
+import type { ApiKeyStore } from '../auth.ts';
+import { decisionSchema, idempotencyKeySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
 
 export interface RunRoutesDeps {
   definitions: DefinitionsStore;
   runs: RunsService;
+  keys: ApiKeyStore;
+  audit: AuditStore;
   defaultExecutionTimeoutSeconds: number;
   temporalUiUrl: string;
   namespace: string;
@@ -56,9 +63,11 @@ export function runRoutes(deps: RunRoutesDeps): Router {
         [{ path: body.version === undefined ? '/definition' : '/version', message: 'not registered' }],
       );
     }
+    const subDefinitions = await deps.definitions.subDefinitions(principal.tenant, definition.body);
     const started = await deps.runs.start({
       definition,
-      subDefinitions: await deps.definitions.subDefinitions(principal.tenant, definition.body),
+      subDefinitions,
+      directory: deps.keys.groupMembers(principal.tenant, approverGroups([definition.body, ...Object.values(subDefinitions).map((d) => d.definition)])),
       input: body.input,
       idempotencyKey: body.idempotencyKey ?? header,
       requestedVersion: body.version,
@@ -84,10 +93,65 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     res.json({ ...run, links: links(run.runId) });
   });
 
+  router.post('/v1/runs/:runId/approvals/:stepId', requireRole('approve'), async (req, res) => {
+    const principal = principalOf(req);
+    const runId = String(req.params.runId);
+    const stepId = String(req.params.stepId);
+    const body = parseOr400(decisionSchema, req.body);
+    const result = await deps.runs.decide(runId, principal, stepId, body.decision, body.comment, async (refusal) => {
+      // Refused before the workflow's history: the API writes the audit line itself.
+      await deps.audit.record([
+        {
+          id: `${runId}/refused/${randomUUID()}`,
+          runId,
+          tenant: principal.tenant,
+          definition: refusal.definition.name,
+          version: refusal.definition.version,
+          stepId,
+          principal: principal.principal,
+          decision: body.decision,
+          ...(body.comment ? { comment: body.comment } : {}),
+          via: 'api',
+          outcome: 'refused',
+          code: refusal.code as never,
+          reason: refusal.reason,
+          at: new Date().toISOString(),
+        },
+      ]);
+      req.log?.warn({ runId, stepId, approver: principal.principal, code: refusal.code }, 'approval refused');
+    });
+    req.log?.info({ runId, stepId, approver: principal.principal, decision: body.decision, status: result.status }, 'approval recorded');
+    res.json({ runId, ...result });
+  });
+
+  router.get('/v1/runs/:runId/audit', async (req, res) => {
+    const principal = principalOf(req);
+    const runId = String(req.params.runId);
+    await deps.runs.assertOwned(runId, principal.tenant);
+    res.json({ runId, entries: (await deps.audit.forRun(principal.tenant, runId)).map(({ tenant: _t, definition: _d, version: _v, ...entry }) => entry) });
+  });
+
+  router.get('/v1/approvals', async (req, res) => {
+    res.json({ approvals: await deps.runs.inbox(principalOf(req)) });
+  });
+
   router.post('/v1/runs/:runId/cancel', requireRole('submit'), async (req, res) => {
     await deps.runs.cancel(String(req.params.runId), principalOf(req).tenant);
     res.status(202).json({ runId: String(req.params.runId), status: 'cancelling' });
   });
 
   return router;
+}
+
+/** Groups named by the approval steps of these definitions. */
+function approverGroups(definitions: readonly Definition[]): string[] {
+  const groups = new Set<string>();
+  for (const definition of definitions) {
+    walkSteps(definition.steps, '', (step) => {
+      if (step.type !== 'approval') return;
+      for (const g of step.approvers.groups ?? []) groups.add(g);
+      for (const g of step.escalation?.approvers.groups ?? []) groups.add(g);
+    });
+  }
+  return [...groups];
 }

@@ -112,6 +112,11 @@ export interface FakePortOptions {
   continueAsNewAfterActivityCalls?: number;
   /** Virtual epoch milliseconds the clock starts at. */
   startMs?: number;
+  /**
+   * Called whenever an approval is requested, escalated or settled: the test plays the approvers
+   * (e.g. with applyDecision) at a virtual time of its choosing via `port.at(ms, fn)`.
+   */
+  onApprovalsChanged?: (state: RunState, port: FakePort) => void;
 }
 
 class Scope {
@@ -374,6 +379,56 @@ export class FakePort implements InterpreterPort {
           resolve(undefined);
         });
       }
+    });
+  }
+
+  /** Approvals-changed notifications, in order (the statuses of every approval at that moment). */
+  approvalNotices: Array<Record<string, string>> = [];
+
+  onApprovalsChanged(state: RunState): void {
+    this.approvalNotices.push(Object.fromEntries(Object.entries(state.approvals).map(([k, a]) => [k, a.status])));
+    this.options.onApprovalsChanged?.(state, this);
+  }
+
+  private conditions: Array<{ predicate: () => boolean; resolve: (value: boolean) => void }> = [];
+
+  /** Runs `fn` at virtual time `ms` after now (e.g. an approver deciding), then rechecks conditions. */
+  at(ms: number, fn: () => void): void {
+    this.addTimer(ms, () => {
+      fn();
+      this.recheck();
+    });
+  }
+
+  /** Re-evaluates pending conditions, as Temporal does after every signal, update or timer. */
+  recheck(): void {
+    for (const c of [...this.conditions]) {
+      if (c.predicate()) c.resolve(true);
+    }
+  }
+
+  waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<boolean> {
+    const scope = this.scope();
+    if (scope.consideredCancelled) return Promise.reject(new FakeCancelled('cancelled before the condition'));
+    if (predicate()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve, reject) => {
+      let timer: Timer | undefined;
+      const entry = {
+        predicate,
+        resolve: (value: boolean) => {
+          this.conditions = this.conditions.filter((c) => c !== entry);
+          unwatch();
+          if (timer) this.removeTimer(timer);
+          resolve(value);
+        },
+      };
+      const unwatch = scope.watch(() => {
+        this.conditions = this.conditions.filter((c) => c !== entry);
+        if (timer) this.removeTimer(timer);
+        reject(new FakeCancelled('condition cancelled'));
+      });
+      this.conditions.push(entry);
+      if (timeoutMs !== undefined) timer = this.addTimer(timeoutMs, () => entry.resolve(predicate()));
     });
   }
 

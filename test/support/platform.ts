@@ -21,6 +21,13 @@ export const KEYS = {
   submitter: 'test-submit-key-000000000',
   approver: 'test-approve-key-00000000',
   otherTenant: 'test-other-tenant-key-000',
+  /** Approvers in the `finance` group. */
+  bob: 'test-bob-finance-key-00000',
+  carol: 'test-carol-finance-key-000',
+  /** Submits runs and approves in `finance`: the self-approval case. */
+  lena: 'test-lena-lead-key-0000000',
+  /** An approver in no group and named by no test definition. */
+  dave: 'test-dave-approve-key-0000',
 } as const;
 
 /** Keys per test platform; tenants are unique so parallel test files never share run ids. */
@@ -30,6 +37,10 @@ const apiKeys = (tenant: string) =>
   { key: KEYS.submitter, principal: 'sam', roles: ['submit'], tenant },
   { key: KEYS.approver, principal: 'abby', roles: ['approve'], tenant },
   { key: KEYS.otherTenant, principal: 'olga', roles: ['submit'], tenant: `globex-${tenant}` },
+  { key: KEYS.bob, principal: 'bob', roles: ['approve'], tenant, groups: ['finance'] },
+  { key: KEYS.carol, principal: 'carol', roles: ['approve'], tenant, groups: ['finance'] },
+  { key: KEYS.lena, principal: 'lena', roles: ['submit', 'approve'], tenant, groups: ['finance'] },
+  { key: KEYS.dave, principal: 'dave', roles: ['approve'], tenant },
 ]);
 
 export interface TestPlatform {
@@ -40,6 +51,8 @@ export interface TestPlatform {
   api(path: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<{ status: number; body: any; headers: Headers }>;
   /** Polls GET /v1/runs/{id} until the run leaves `running`. */
   waitForRun(runId: string, timeoutMs?: number): Promise<any>;
+  /** Stops every lane's workers (waiting runs stay in Temporal), then starts fresh ones. */
+  restartWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -123,7 +136,7 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
   for (const lane of lanes) {
     workers.push(await createLaneWorkers({ config, lane, logger, workflowBundle: { codePath: bundlePath }, connection, catalog }));
   }
-  const running = workers.map((w) => w.run());
+  let running = workers.map((w) => w.run());
   let api: RunningApi;
   try {
     api = await startApi(config, logger, { catalog });
@@ -166,6 +179,15 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
         if (Date.now() > deadline) throw new Error(`run ${runId} still running after ${timeoutMs} ms: ${JSON.stringify(body)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+    async restartWorkers() {
+      for (const w of workers) w.shutdown();
+      await Promise.allSettled(running);
+      workers.splice(0);
+      for (const lane of lanes) {
+        workers.push(await createLaneWorkers({ config, lane, logger, workflowBundle: { codePath: bundlePath }, connection, catalog }));
+      }
+      running = workers.map((w) => w.run());
     },
     async stop() {
       await api.close();

@@ -1505,6 +1505,7 @@ describe('engine: run state and progress', () => {
       steps: { a: { status: 'pending' }, c: { status: 'pending' } },
       vars: { counter: 0 },
       compensations: [],
+      approvals: {},
       continuedAsNew: 0,
     });
     state.vars.counter = 5;

@@ -283,10 +283,9 @@ describe('validateDefinition: problems', () => {
   });
 
   test('reserved step types name the feature they wait for; unknown ones list the types', () => {
-    const problems = problemsOf(minimal({ steps: [{ id: 'm', type: 'model' }, { id: 'ap', type: 'approval' }, { id: 'z', type: 'zzz' }] }));
+    const problems = problemsOf(minimal({ steps: [{ id: 'm', type: 'model' }, { id: 'z', type: 'zzz' }] }));
     findProblem(problems, '/steps/0/type', new RegExp(`"model" is reserved: ${RESERVED_STEP_TYPES.model}`), 'm');
-    findProblem(problems, '/steps/1/type', new RegExp(`"approval" is reserved: ${RESERVED_STEP_TYPES.approval}`), 'ap');
-    findProblem(problems, '/steps/2/type', new RegExp(`unknown step type "zzz"; step types: ${STEP_TYPES.join(', ')}`), 'z');
+    findProblem(problems, '/steps/1/type', new RegExp(`unknown step type "zzz"; step types: ${STEP_TYPES.join(', ')}`), 'z');
   });
 
   test('compensation without rollback', () => {

@@ -1,0 +1,143 @@
+/**
+ * Human approvals: the record a waiting approval step keeps in the run state, and the pure rules
+ * that decide whether an attempt counts. The workflow applies them in its update validator (the
+ * API path, which answers at once), in its signal handler (the Temporal UI path) and nowhere else;
+ * the engine only waits for the record to be decided.
+ */
+
+export type Decision = 'approve' | 'reject';
+export type DecisionChannel = 'api' | 'signal';
+
+export interface ApproverSetSpec {
+  principals: string[];
+  groups: string[];
+}
+
+/** One accepted decision. */
+export interface ApprovalDecision {
+  principal: string;
+  decision: Decision;
+  comment?: string;
+  /** ISO-8601, workflow time. */
+  at: string;
+  via: DecisionChannel;
+}
+
+/** One refused attempt, kept for the audit trail. */
+export interface RefusedAttempt {
+  principal: string;
+  decision: string;
+  comment?: string;
+  at: string;
+  via: DecisionChannel;
+  code: RefusalCode;
+  reason: string;
+}
+
+export type RefusalCode = 'not_found' | 'forbidden' | 'self_approval' | 'conflict' | 'invalid';
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'failed';
+
+export interface ApprovalRecord {
+  stepId: string;
+  /** Unique within the run (differs from stepId inside loops and for_each). */
+  stepPath: string;
+  summary: string;
+  status: ApprovalStatus;
+  /** 0 for the first approver set, 1 after an escalation. */
+  stage: number;
+  approvers: ApproverSetSpec;
+  quorum: number;
+  allowSelfApproval: boolean;
+  /** Who started the run (refused as approver unless self-approval is allowed). */
+  startedBy: string;
+  requestedAt: string;
+  /** When the current stage times out, if it does. */
+  deadline?: string;
+  decisions: ApprovalDecision[];
+  /** True when the timeout decided (on_timeout approve/reject/fail). */
+  timedOut?: boolean;
+  escalated?: boolean;
+}
+
+/** An attempt to decide, from the API (principal and groups from the credential) or a signal. */
+export interface DecisionAttempt {
+  /** The step id or the step path the approver names. */
+  step: string;
+  principal: string;
+  decision: string;
+  comment?: string;
+  /** Groups the API vouches for; a signal carries none and membership comes from the directory. */
+  groups?: string[];
+  via: DecisionChannel;
+}
+
+/** Group membership captured when the run started, for attempts that carry no groups (signals). */
+export type Directory = Record<string, string[]>;
+
+export type Verdict =
+  | { ok: true; record: ApprovalRecord; duplicate: boolean }
+  | { ok: false; code: RefusalCode; reason: string; record?: ApprovalRecord };
+
+/** Finds the approval an attempt names: by path, else by step id when exactly one matches. */
+export function findApproval(approvals: Record<string, ApprovalRecord>, step: string): ApprovalRecord | undefined {
+  const byPath = approvals[step];
+  if (byPath) return byPath;
+  const byId = Object.values(approvals).filter((a) => a.stepId === step);
+  const pending = byId.filter((a) => a.status === 'pending');
+  if (pending.length === 1) return pending[0];
+  return byId.length > 0 ? byId[byId.length - 1] : undefined;
+}
+
+export function approvesAs(record: ApprovalRecord, attempt: Pick<DecisionAttempt, 'principal' | 'groups'>, directory: Directory): boolean {
+  if (record.approvers.principals.includes(attempt.principal)) return true;
+  return record.approvers.groups.some((g) => (attempt.groups ?? []).includes(g) || (directory[g] ?? []).includes(attempt.principal));
+}
+
+/** Decides whether an attempt counts, without changing anything. */
+export function judge(approvals: Record<string, ApprovalRecord>, attempt: DecisionAttempt, directory: Directory): Verdict {
+  if (attempt.decision !== 'approve' && attempt.decision !== 'reject') {
+    return { ok: false, code: 'invalid', reason: `decision must be "approve" or "reject", not ${JSON.stringify(attempt.decision)}` };
+  }
+  if (!attempt.principal) return { ok: false, code: 'invalid', reason: 'the approver is missing' };
+  const record = findApproval(approvals, attempt.step);
+  if (!record) return { ok: false, code: 'not_found', reason: `no approval step "${attempt.step}" has been reached in this run` };
+  if (!approvesAs(record, attempt, directory)) {
+    return { ok: false, code: 'forbidden', reason: `${attempt.principal} is not an approver of step "${record.stepId}"`, record };
+  }
+  if (!record.allowSelfApproval && attempt.principal === record.startedBy) {
+    return { ok: false, code: 'self_approval', reason: `${attempt.principal} started this run and may not approve it`, record };
+  }
+  const previous = record.decisions.find((d) => d.principal === attempt.principal);
+  if (previous && previous.decision === attempt.decision) return { ok: true, record, duplicate: true };
+  if (record.status !== 'pending') {
+    const why = record.timedOut ? 'timed out' : `was already ${record.status}`;
+    return { ok: false, code: 'conflict', reason: `approval "${record.stepId}" ${why}`, record };
+  }
+  if (previous) {
+    return { ok: false, code: 'conflict', reason: `${attempt.principal} already decided "${previous.decision}" on step "${record.stepId}"`, record };
+  }
+  return { ok: true, record, duplicate: false };
+}
+
+/** Records an accepted decision and settles the approval when it is decided. */
+export function applyDecision(record: ApprovalRecord, attempt: DecisionAttempt, at: string): void {
+  if (record.decisions.some((d) => d.principal === attempt.principal)) return;
+  const decision: ApprovalDecision = { principal: attempt.principal, decision: attempt.decision as Decision, at, via: attempt.via };
+  if (attempt.comment) decision.comment = attempt.comment;
+  record.decisions.push(decision);
+  // One rejection settles it (the quorum can no longer be unanimous); approvals count to the quorum.
+  if (decision.decision === 'reject') record.status = 'rejected';
+  else if (record.decisions.filter((d) => d.decision === 'approve').length >= record.quorum) record.status = 'approved';
+}
+
+/** Values for the PendingApprovers search attribute: `user:<principal>` and `group:<group>`. */
+export function pendingApproverKeys(approvals: Record<string, ApprovalRecord>): string[] {
+  const keys = new Set<string>();
+  for (const a of Object.values(approvals)) {
+    if (a.status !== 'pending') continue;
+    for (const p of a.approvers.principals) keys.add(`user:${p}`);
+    for (const g of a.approvers.groups) keys.add(`group:${g}`);
+  }
+  return [...keys].sort();
+}
