@@ -14,12 +14,15 @@ import { HttpProblem } from './problem.ts';
 import { definitionRoutes } from './routes/definitions.ts';
 import { runRoutes } from './routes/runs.ts';
 import type { RunsService } from './runs-service.ts';
+import type { SchedulesService } from './schedules-service.ts';
+import { triggerRoutes } from './routes/triggers.ts';
 
 export interface AppDeps {
   logger: Logger;
   keys: ApiKeyStore;
   definitions: DefinitionsStore;
   runs: RunsService;
+  schedules: SchedulesService;
   audit: AuditStore;
   validation: ValidationContext;
   defaultLane: string;
@@ -79,6 +82,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', authenticate(deps.keys));
   app.use(definitionRoutes(deps));
   app.use(runRoutes(deps));
+  app.use(triggerRoutes(deps));
 
   app.use((req, _res, next) => {
     next(new HttpProblem(404, 'Not Found', `no route for ${req.method} ${req.path}`));

@@ -15,7 +15,13 @@ export interface StoredDefinition {
   createdBy: string;
   createdAt: string;
   body: Definition;
+  status: DefinitionStatus;
+  statusChangedAt: string | null;
+  statusChangedBy: string | null;
 }
+
+export const DEFINITION_STATUSES = ['active', 'deprecated', 'retired'] as const;
+export type DefinitionStatus = (typeof DEFINITION_STATUSES)[number];
 
 export type RegisterOutcome =
   | { outcome: 'created'; definition: StoredDefinition }
@@ -32,6 +38,9 @@ interface Row {
   created_by: string;
   created_at: Date;
   body: Definition;
+  status: DefinitionStatus;
+  status_changed_at: Date | null;
+  status_changed_by: string | null;
 }
 
 function fromRow(row: Row): StoredDefinition {
@@ -45,6 +54,9 @@ function fromRow(row: Row): StoredDefinition {
     createdBy: row.created_by,
     createdAt: row.created_at.toISOString(),
     body: row.body,
+    status: row.status,
+    statusChangedAt: row.status_changed_at ? row.status_changed_at.toISOString() : null,
+    statusChangedBy: row.status_changed_by,
   };
 }
 
@@ -124,6 +136,38 @@ export class DefinitionsStore {
   /** The highest semantic version of a definition. */
   async latest(tenant: string, name: string): Promise<StoredDefinition | undefined> {
     return (await this.versions(tenant, name))[0];
+  }
+
+  /** The highest semantic version that may start runs (not deprecated or retired). */
+  async latestActive(tenant: string, name: string): Promise<StoredDefinition | undefined> {
+    return (await this.versions(tenant, name)).find((d) => d.status === 'active');
+  }
+
+  /** For every definition name of the tenant, its latest active version. */
+  async allLatestActive(tenant: string): Promise<StoredDefinition[]> {
+    const result = await this.pool.query<Row>("SELECT * FROM definitions WHERE tenant = $1 AND status = 'active'", [tenant]);
+    const best = new Map<string, StoredDefinition>();
+    for (const d of result.rows.map(fromRow)) {
+      const current = best.get(d.name);
+      if (!current || semver.gt(d.version, current.version)) best.set(d.name, d);
+    }
+    return [...best.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Moves a version through its lifecycle: `active` ⇄ `deprecated` → `retired` (final). Returns
+   * the updated version, or a reason the move is not allowed.
+   */
+  async setStatus(tenant: string, name: string, version: string, status: DefinitionStatus, by: string): Promise<StoredDefinition | string | undefined> {
+    const current = await this.get(tenant, name, version);
+    if (!current) return undefined;
+    if (current.status === status) return current;
+    if (current.status === 'retired') return `${name}@${version} is retired; retirement is final`;
+    const result = await this.pool.query<Row>(
+      'UPDATE definitions SET status = $4, status_changed_at = now(), status_changed_by = $5 WHERE tenant = $1 AND name = $2 AND version = $3 RETURNING *',
+      [tenant, name, version, status, by],
+    );
+    return result.rows[0] ? fromRow(result.rows[0]) : undefined;
   }
 
   /** One summary per definition name: its latest version and how many versions exist. */

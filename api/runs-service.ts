@@ -37,6 +37,8 @@ export interface StartRunRequest {
   subDefinitions?: RunInput['subDefinitions'];
   /** Members of the groups its approval steps name (see RunInput). */
   directory?: RunInput['directory'];
+  /** The event that caused this run (its id becomes the causation id). */
+  trigger?: { event: { id: string; [key: string]: unknown } };
 }
 
 /** One entry of an approver's inbox. */
@@ -147,8 +149,12 @@ function isRunState(value: unknown): value is RunState {
 export class RunsService {
   constructor(
     private readonly client: Client,
-    private readonly options: { queryTimeoutMs?: number; continueAsNewAfterEvents?: number } = {},
+    private readonly options: { queryTimeoutMs?: number; continueAsNewAfterEvents?: number; executionTimeoutSeconds?: number } = {},
   ) {}
+
+  get defaultExecutionTimeoutSeconds(): number {
+    return this.options.executionTimeoutSeconds ?? 7 * 24 * 3600;
+  }
 
   /**
    * Starts a run, or returns the run an earlier request with the same idempotency key started.
@@ -172,6 +178,7 @@ export class RunsService {
       ...(this.options.continueAsNewAfterEvents ? { continueAsNewAfterEvents: this.options.continueAsNewAfterEvents } : {}),
       ...(request.subDefinitions && Object.keys(request.subDefinitions).length > 0 ? { subDefinitions: request.subDefinitions } : {}),
       ...(request.directory && Object.keys(request.directory).length > 0 ? { directory: request.directory } : {}),
+      ...(request.trigger ? { trigger: request.trigger, causationId: request.trigger.event.id } : {}),
     };
     const priority = definition.body.priority;
     try {
@@ -184,7 +191,12 @@ export class RunsService {
         workflowExecutionTimeout: request.executionTimeoutSeconds * 1000,
         staticSummary: `${definition.name}@${definition.version}`,
         staticDetails: `Started by ${principal.principal} (tenant ${principal.tenant}), correlation id ${request.correlationId}`,
-        memo: { [MEMO_KEYS.requestHash]: requestHash, [MEMO_KEYS.correlationId]: request.correlationId, [MEMO_KEYS.requestId]: requestId },
+        memo: {
+          [MEMO_KEYS.requestHash]: requestHash,
+          [MEMO_KEYS.correlationId]: request.correlationId,
+          [MEMO_KEYS.requestId]: requestId,
+          ...(request.trigger ? { [MEMO_KEYS.causationId]: request.trigger.event.id } : {}),
+        },
         typedSearchAttributes: [
           { key: SA.definition, value: definition.name },
           { key: SA.version, value: definition.version },
@@ -192,6 +204,7 @@ export class RunsService {
           { key: SA.tenant, value: principal.tenant },
           { key: SA.startedBy, value: principal.principal },
           { key: SA.correlationId, value: request.correlationId },
+          ...(request.trigger ? [{ key: SA.causationId, value: request.trigger.event.id }] : []),
         ],
         ...(priority ? { priority: { priorityKey: PRIORITY_KEYS[priority] } } : {}),
       });
@@ -395,6 +408,28 @@ export class RunsService {
       if (items.length >= limit) break;
     }
     return items.sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
+  }
+
+  /** Signals an event to the tenant's running runs with this correlation id (except `skip`). */
+  async deliver(tenant: string, correlationId: string, name: string, event: unknown, skip: ReadonlySet<string>): Promise<Array<{ runId: string }>> {
+    const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+    const query = [
+      `WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`,
+      `${SA.tenant.name} = '${esc(tenant)}'`,
+      `${SA.correlationId.name} = '${esc(correlationId)}'`,
+      `ExecutionStatus = 'Running'`,
+    ].join(' AND ');
+    const delivered: Array<{ runId: string }> = [];
+    for await (const info of this.client.workflow.list({ query })) {
+      if (skip.has(info.workflowId)) continue;
+      try {
+        await this.client.workflow.getHandle(info.workflowId).signal(name, event);
+        delivered.push({ runId: info.workflowId });
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    }
+    return delivered;
   }
 
   /** Requests cancellation; the run ends `cancelled` once the workflow observes it. */

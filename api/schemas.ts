@@ -122,6 +122,28 @@ export const auditEntrySchema = z.object({
 
 export const stepParamSchema = z.object({ runId: z.string(), stepId: z.string() });
 
+/** A CloudEvents-shaped event (https://cloudevents.io): `id` + `source` identify it. */
+export const cloudEventSchema = z.strictObject({
+  id: z.string().min(1).max(200),
+  type: z.string().min(1).max(200),
+  source: z.string().min(1).max(500),
+  subject: z.string().max(500).optional(),
+  data: z.unknown().optional(),
+  correlationId: z.string().min(1).max(200).optional().describe('delivers the event to running runs with this correlation id'),
+  time: z.string().optional(),
+  specversion: z.string().optional(),
+  datacontenttype: z.string().optional(),
+  dataschema: z.string().optional(),
+});
+
+export const diffQuerySchema = z.strictObject({ from: z.string().min(1), to: z.string().min(1) });
+export const scheduleNoteSchema = z.strictObject({ note: z.string().max(500).optional() });
+export const backfillSchema = z.strictObject({
+  start: z.iso.datetime({ offset: true }),
+  end: z.iso.datetime({ offset: true }),
+  overlap: z.enum(['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all']).optional(),
+});
+
 export const runLinksSchema = z.object({
   self: z.string(),
   cancel: z.string(),

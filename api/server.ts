@@ -11,6 +11,7 @@ import { createApp } from './app.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
 import { RunsService } from './runs-service.ts';
+import { SchedulesService } from './schedules-service.ts';
 
 export interface RunningApi {
   url: string;
@@ -31,12 +32,21 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const definitions = new DefinitionsStore(pool);
+  const runs = new RunsService(client, {
+    continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
+    executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+  });
 
   const app = createApp({
     logger,
     keys,
     definitions,
-    runs: new RunsService(client, { continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS }),
+    runs,
+    schedules: new SchedulesService(client, definitions, keys, {
+      continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
+      executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+      logger,
+    }),
     audit: new AuditStore(pool),
     validation: { ...catalogNames(options.catalog ?? createActivityCatalog(config)), lanes: config.LANES },
     defaultLane: config.DEFAULT_LANE,

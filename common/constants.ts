@@ -62,6 +62,8 @@ export const MEMO_KEYS = {
   correlationId: 'correlationId',
   /** Unique per start request: tells the request that created a run from later ones. */
   requestId: 'requestId',
+  /** The event that caused the run (event-triggered runs). */
+  causationId: 'causationId',
 } as const;
 
 /** Priority names mapped to Temporal priority keys (lower runs first; 3 is Temporal's default). */

@@ -171,6 +171,8 @@ export type CompiledStep =
 
 export interface Plan {
   steps: CompiledStep[];
+  /** The event types that start this definition, each with its optional filter (`event` bound). */
+  eventTriggers: Array<{ event: string; filter?: CompiledExpression }>;
   output?: CompiledValue;
   /** Saga rollback after a failure or cancellation. */
   rollback: { enabled: boolean; steps: CompiledStep[] };
@@ -690,8 +692,21 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
       ? undefined
       : compileValue(definition.output, scopeFor({ visible: top.exported, bindings: new Set(), hidden: new Map() }), '/output', problems);
 
+  const eventTriggers: Plan['eventTriggers'] = [];
+  const triggerScope = scopeFor({ visible: new Set(), bindings: new Set(['event']), hidden: new Map() });
+  (definition.triggers ?? []).forEach((trigger, i) => {
+    if (trigger.type !== 'event') return;
+    const filter = trigger.filter === undefined ? undefined : compileCondition(trigger.filter, triggerScope, `/triggers/${i}/filter`, problems);
+    eventTriggers.push(filter ? { event: trigger.event, filter } : { event: trigger.event });
+  });
+  if (definition.trigger) {
+    const filter = definition.trigger.filter === undefined ? undefined : compileCondition(definition.trigger.filter, triggerScope, '/trigger/filter', problems);
+    eventTriggers.push(filter ? { event: definition.trigger.signal, filter } : { event: definition.trigger.signal });
+  }
+
   const plan: Plan = {
     steps: top.steps,
+    eventTriggers,
     rollback: { enabled: errorHandling.rollback?.enabled === true || defaultStrategy === 'rollback', steps: rollbackSteps },
     rollsBackOnCancel: usesRollback,
     byId,

@@ -452,11 +452,25 @@ export const triggerSchema = z.discriminatedUnion('type', [
   z
     .strictObject({
       type: z.literal('schedule'),
-      cron: z.string().min(1).optional(),
+      /** Standard 5-field cron (`0 9 * * *`), evaluated in `timezone`. */
+      cron: z
+        .string()
+        .regex(/^\s*\S+(\s+\S+){4}\s*$/, 'cron expressions have 5 fields: minute hour day-of-month month day-of-week')
+        .optional(),
       /** Seconds between runs, instead of a cron expression. */
       interval: z.number().int().positive().optional(),
       timezone: z.string().optional(),
       description: z.string().optional(),
+      /** What happens when a run is due while the previous one still runs (default `skip`). */
+      overlap: z.enum(['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all']).optional(),
+      /** How late (seconds) a missed run may still start, e.g. after an outage (default 60). */
+      catchup_window: z.number().int().positive().max(366 * 24 * 3600).optional(),
+      /** Random delay (seconds) added to each run, to spread load. */
+      jitter: z.number().int().min(0).max(24 * 3600).optional(),
+      /** Pause the schedule when a run fails. */
+      pause_on_failure: z.boolean().optional(),
+      /** The input each scheduled run receives. */
+      input: z.unknown().optional(),
     })
     .refine((t) => (t.cron === undefined) !== (t.interval === undefined), {
       message: 'a schedule trigger has exactly one of "cron" or "interval"',

@@ -180,6 +180,15 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     problems.push({ path: '/steps', message: `the definition has ${count} steps (nested ones included); the limit is ${LIMITS.maxSteps}` });
   }
 
+  (definition.triggers ?? []).forEach((trigger, i) => {
+    if (trigger.type !== 'schedule' || trigger.timezone === undefined) return;
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: trigger.timezone });
+    } catch {
+      problems.push({ path: `/triggers/${i}/timezone`, message: `unknown time zone "${trigger.timezone}"; use an IANA name such as "UTC" or "Europe/Paris"` });
+    }
+  });
+
   if (definition.lane !== undefined && !ctx.lanes.includes(definition.lane)) {
     problems.push({ path: '/lane', message: `unknown lane "${definition.lane}"; configured lanes: ${ctx.lanes.join(', ')}` });
   }

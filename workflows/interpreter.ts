@@ -226,8 +226,18 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
 
   // Every signal without its own handler is an event: its name, and its first argument as payload.
   const events: RunEvent[] = [...(args.resume?.events ?? [])];
+  // An event delivered twice (same CloudEvents `id` and `source`, e.g. a redelivery) is kept once.
+  const seenEvents: string[] = [];
   setDefaultSignalHandler((name: string, ...signalArgs: unknown[]) => {
-    events.push({ name, payload: signalArgs[0] ?? null });
+    const payload = signalArgs[0] ?? null;
+    const id = payload && typeof payload === 'object' ? (payload as { id?: unknown; source?: unknown }) : undefined;
+    if (id && typeof id.id === 'string' && typeof id.source === 'string') {
+      const key = `${id.source}\u0000${id.id}`;
+      if (seenEvents.includes(key)) return;
+      seenEvents.push(key);
+      if (seenEvents.length > MAX_BUFFERED_EVENTS) seenEvents.shift();
+    }
+    events.push({ name, payload });
     if (events.length > MAX_BUFFERED_EVENTS) events.shift();
   });
 
@@ -265,6 +275,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
             lane: args.lane,
             tenant: args.tenant,
             correlationId: args.correlationId,
+            ...(args.causationId ? { causationId: args.causationId } : {}),
             idempotencyKey: `${workflowId}/${call.stepPath}`,
             ...(call.guardrails ? { guardrails: call.guardrails } : {}),
           },

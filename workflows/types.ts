@@ -22,6 +22,8 @@ export interface RunInput {
   correlationId: string;
   /** The event that started the run, when one did (read as `signal` in expressions). */
   trigger?: { event: unknown };
+  /** The id of the event that caused the run, logged with every activity. */
+  causationId?: string;
   /**
    * Every definition the run's sub_workflow steps may start, transitively, keyed `name@version`.
    * Resolved by the API at start, so child runs are pinned like their parent.

@@ -30,6 +30,7 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
         version: request.meta.version,
         tenant: request.meta.tenant,
         correlationId: request.meta.correlationId,
+        ...(request.meta.causationId ? { causationId: request.meta.causationId } : {}),
         skill: skill.name,
         attempt: info.attempt,
       });

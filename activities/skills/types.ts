@@ -14,6 +14,8 @@ export interface SkillCallMeta {
   lane: string;
   tenant: string;
   correlationId: string;
+  /** The id of the event that caused the run, when an event did. */
+  causationId?: string;
   /**
    * Stable across retries and replays: `<workflowId>/<stepPath>`. Skills with side effects pass it
    * to the external system so a retried call is not applied twice.

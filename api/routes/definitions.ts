@@ -3,9 +3,11 @@ import { subWorkflowReferences, validateDefinition, type ValidationContext } fro
 import { principalOf, requireRole } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
 import { HttpProblem } from '../problem.ts';
+import type { SchedulesService } from '../schedules-service.ts';
 
 export interface DefinitionRoutesDeps {
   definitions: DefinitionsStore;
+  schedules: SchedulesService;
   validation: ValidationContext;
   defaultLane: string;
 }
@@ -19,6 +21,8 @@ export function definitionRecord(d: StoredDefinition) {
     description: d.description,
     createdBy: d.createdBy,
     createdAt: d.createdAt,
+    status: d.status,
+    ...(d.statusChangedAt ? { statusChangedAt: d.statusChangedAt, statusChangedBy: d.statusChangedBy } : {}),
     definition: d.body,
   };
 }
@@ -54,8 +58,10 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
         [{ path: '/version', message: 'already registered with different content' }],
       );
     }
+    // Schedule triggers become Temporal Schedules for the newest active version (a re-post retries this).
+    const schedules = await deps.schedules.reconcile(principal.tenant, definition.name);
     const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
-    res.status(outcome.outcome === 'created' ? 201 : 200).location(location).json(definitionRecord(outcome.definition));
+    res.status(outcome.outcome === 'created' ? 201 : 200).location(location).json({ ...definitionRecord(outcome.definition), schedules });
   });
 
   router.get('/v1/definitions', async (req, res) => {

@@ -53,8 +53,18 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     }
     const definition =
       body.version === undefined
-        ? await deps.definitions.latest(principal.tenant, body.definition)
+        ? await deps.definitions.latestActive(principal.tenant, body.definition)
         : await deps.definitions.get(principal.tenant, body.definition, body.version);
+    if (!definition && body.version === undefined && (await deps.definitions.latest(principal.tenant, body.definition))) {
+      throw new HttpProblem(409, 'Conflict', `every version of "${body.definition}" is deprecated or retired; no new runs start`, [
+        { path: '/definition', message: 'no active version' },
+      ]);
+    }
+    if (definition && definition.status !== 'active') {
+      throw new HttpProblem(409, 'Conflict', `${definition.name}@${definition.version} is ${definition.status}; no new runs start (running ones finish)`, [
+        { path: '/version', message: definition.status },
+      ]);
+    }
     if (!definition) {
       throw new HttpProblem(
         404,
