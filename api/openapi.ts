@@ -2,8 +2,12 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@ast
 import { z } from 'zod';
 import { definitionSchema } from '../interpreter/schema.ts';
 import {
+  auditEntrySchema,
+  decisionResultSchema,
+  decisionSchema,
   definitionRecordSchema,
   definitionSummarySchema,
+  inboxItemSchema,
   listRunsQuerySchema,
   nameParamSchema,
   problemSchema,
@@ -12,6 +16,7 @@ import {
   runViewSchema,
   startRunResponseSchema,
   startRunSchema,
+  stepParamSchema,
   validationResultSchema,
   versionParamSchema,
 } from './schemas.ts';
@@ -66,6 +71,10 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   const StartRunResponse = registry.register('StartRunResponse', withOpenApi(startRunResponseSchema));
   const Run = registry.register('Run', withOpenApi(runViewSchema));
   const RunSummary = registry.register('RunSummary', withOpenApi(runSummarySchema));
+  const Decision = registry.register('Decision', withOpenApi(decisionSchema));
+  const DecisionResult = registry.register('DecisionResult', withOpenApi(decisionResultSchema));
+  const InboxItem = registry.register('InboxItem', withOpenApi(inboxItemSchema));
+  const AuditEntry = registry.register('AuditEntry', withOpenApi(auditEntrySchema));
 
   const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
   const json = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema } } });
@@ -146,6 +155,38 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       404: problem('No such run'),
       409: problem('The run is not running'),
     },
+  });
+  route('post', '/v1/runs/{runId}/approvals/{stepId}', {
+    summary: 'Approve or reject a pending approval step',
+    description: [
+      'The approver is the principal of the API key (role `approve`), never a body field; its groups come from the key too.',
+      '`stepId` is the step id (it names the one pending approval of that id), or the step path inside loops and for_each (`each[2]/sign-off`, URL-encoded as `each%5B2%5D%2Fsign-off`).',
+      'The run answers at once through an update validator: a refused attempt adds nothing to the run’s history and is written to the audit trail by the API.',
+      'Repeating the same decision is idempotent (200, `duplicate: true`).',
+    ].join(' '),
+    tags: ['approvals'],
+    request: { params: stepParamSchema, body: { content: { 'application/json': { schema: Decision } } } },
+    responses: {
+      200: json('Recorded (or already recorded: `duplicate: true`); `status` is `approved` or `rejected` once the decision settles the step, else `pending`', DecisionResult),
+      400: errors[400],
+      401: errors[401],
+      403: problem('The key lacks the role `approve`, the principal is not an approver of the step (by name or group), or it started the run and self-approval is not allowed'),
+      404: problem('No such run (or another tenant’s), or no approval step of that id has been reached in the run'),
+      409: problem('The approval is already settled (approved, rejected or timed out), the principal already made the other decision, or the run is no longer running'),
+    },
+  });
+  route('get', '/v1/approvals', {
+    summary: 'The caller’s inbox: pending approvals it may decide, across the tenant’s running runs',
+    description:
+      'Found through the `PendingApprovers` search attribute (`user:<principal>`, `group:<group>`), then confirmed with each run’s `pendingApprovals` query. Oldest request first. Visibility can lag a moment behind the run. Steps of runs the caller started are left out unless they allow self-approval; a step the caller already approved stays listed until its quorum is met.',
+    tags: ['approvals'],
+    responses: { 200: json('Pending approvals, oldest request first', z.object({ approvals: z.array(InboxItem) })), 401: errors[401] },
+  });
+  route('get', '/v1/runs/{runId}/audit', {
+    summary: 'The run’s approval audit trail: every accepted decision and every refused attempt, oldest first',
+    tags: ['approvals'],
+    request: { params: runIdParamSchema },
+    responses: { 200: json('The audit trail', z.object({ runId: z.string(), entries: z.array(AuditEntry) })), 401: errors[401], 404: problem('No such run') },
   });
   registry.registerPath({
     method: 'get',

@@ -5,7 +5,7 @@ import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
-import { judge, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { approvalsCounted, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
 import type { RunInput, RunResult } from '../workflows/types.ts';
 import type { Principal } from './auth.ts';
@@ -391,7 +391,9 @@ export class RunsService {
       }
       for (const record of pending) {
         const attempt = { step: record.stepPath, principal: principal.principal, decision: 'approve', groups: principal.groups, via: 'api' as const };
-        if (!judge({ [record.stepPath]: record }, attempt, {}).ok) continue;
+        const verdict = judge({ [record.stepPath]: record }, attempt, {});
+        // Not the caller's to decide, or already decided by the caller: not in the inbox.
+        if (!verdict.ok || verdict.duplicate || record.decisions.some((d) => d.principal === principal.principal && (d.stage ?? 0) === record.stage)) continue;
         items.push({
           runId: info.workflowId,
           definition: { name: info.typedSearchAttributes.get(SA.definition) ?? '', version: info.typedSearchAttributes.get(SA.version) ?? '' },
@@ -401,7 +403,7 @@ export class RunsService {
           requestedAt: record.requestedAt,
           ...(record.deadline ? { deadline: record.deadline } : {}),
           quorum: record.quorum,
-          approvals: record.decisions.filter((d) => d.decision === 'approve').length,
+          approvals: approvalsCounted(record),
           startedBy: record.startedBy,
         });
       }

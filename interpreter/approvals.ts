@@ -21,6 +21,8 @@ export interface ApprovalDecision {
   /** ISO-8601, workflow time. */
   at: string;
   via: DecisionChannel;
+  /** The approver set it was made to: 0, or 1 after an escalation. */
+  stage?: number;
 }
 
 /** One refused attempt, kept for the audit trail. */
@@ -36,7 +38,7 @@ export interface RefusedAttempt {
 
 export type RefusalCode = 'not_found' | 'forbidden' | 'self_approval' | 'conflict' | 'invalid';
 
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'failed';
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'failed' | 'cancelled';
 
 export interface ApprovalRecord {
   stepId: string;
@@ -89,6 +91,11 @@ export function findApproval(approvals: Record<string, ApprovalRecord>, step: st
   return byId.length > 0 ? byId[byId.length - 1] : undefined;
 }
 
+/** Decisions that count for the record's current approver set. */
+function currentDecisions(record: ApprovalRecord): ApprovalDecision[] {
+  return record.decisions.filter((d) => (d.stage ?? 0) === record.stage);
+}
+
 export function approvesAs(record: ApprovalRecord, attempt: Pick<DecisionAttempt, 'principal' | 'groups'>, directory: Directory): boolean {
   if (record.approvers.principals.includes(attempt.principal)) return true;
   return record.approvers.groups.some((g) => (attempt.groups ?? []).includes(g) || (directory[g] ?? []).includes(attempt.principal));
@@ -100,6 +107,14 @@ export function judge(approvals: Record<string, ApprovalRecord>, attempt: Decisi
     return { ok: false, code: 'invalid', reason: `decision must be "approve" or "reject", not ${JSON.stringify(attempt.decision)}` };
   }
   if (!attempt.principal) return { ok: false, code: 'invalid', reason: 'the approver is missing' };
+  const pendingById = Object.values(approvals).filter((a) => a.stepId === attempt.step && a.status === 'pending');
+  if (!approvals[attempt.step] && pendingById.length > 1) {
+    return {
+      ok: false,
+      code: 'invalid',
+      reason: `${pendingById.length} approvals of step "${attempt.step}" are pending; name one by its path: ${pendingById.map((a) => a.stepPath).join(', ')}`,
+    };
+  }
   const record = findApproval(approvals, attempt.step);
   if (!record) return { ok: false, code: 'not_found', reason: `no approval step "${attempt.step}" has been reached in this run` };
   if (!approvesAs(record, attempt, directory)) {
@@ -108,7 +123,7 @@ export function judge(approvals: Record<string, ApprovalRecord>, attempt: Decisi
   if (!record.allowSelfApproval && attempt.principal === record.startedBy) {
     return { ok: false, code: 'self_approval', reason: `${attempt.principal} started this run and may not approve it`, record };
   }
-  const previous = record.decisions.find((d) => d.principal === attempt.principal);
+  const previous = currentDecisions(record).find((d) => d.principal === attempt.principal);
   if (previous && previous.decision === attempt.decision) return { ok: true, record, duplicate: true };
   if (record.status !== 'pending') {
     const why = record.timedOut ? 'timed out' : `was already ${record.status}`;
@@ -122,13 +137,19 @@ export function judge(approvals: Record<string, ApprovalRecord>, attempt: Decisi
 
 /** Records an accepted decision and settles the approval when it is decided. */
 export function applyDecision(record: ApprovalRecord, attempt: DecisionAttempt, at: string): void {
-  if (record.decisions.some((d) => d.principal === attempt.principal)) return;
-  const decision: ApprovalDecision = { principal: attempt.principal, decision: attempt.decision as Decision, at, via: attempt.via };
+  if (currentDecisions(record).some((d) => d.principal === attempt.principal)) return;
+  const decision: ApprovalDecision = { principal: attempt.principal, decision: attempt.decision as Decision, at, via: attempt.via, stage: record.stage };
   if (attempt.comment) decision.comment = attempt.comment;
   record.decisions.push(decision);
-  // One rejection settles it (the quorum can no longer be unanimous); approvals count to the quorum.
+  // One rejection settles it; approvals count towards the quorum of the current approver set only
+  // (after an escalation, the new set decides afresh).
   if (decision.decision === 'reject') record.status = 'rejected';
-  else if (record.decisions.filter((d) => d.decision === 'approve').length >= record.quorum) record.status = 'approved';
+  else if (approvalsCounted(record) >= record.quorum) record.status = 'approved';
+}
+
+/** Approvals that count towards the current quorum. */
+export function approvalsCounted(record: ApprovalRecord): number {
+  return currentDecisions(record).filter((d) => d.decision === 'approve').length;
 }
 
 /** Values for the PendingApprovers search attribute: `user:<principal>` and `group:<group>`. */

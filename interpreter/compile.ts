@@ -599,8 +599,9 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
         }
         stages.forEach((stage, i) => {
           const at = i === 0 ? pointer : `${pointer}/escalation`;
-          if (stage.approvers.groups.length === 0 && stage.quorum > stage.approvers.principals.length) {
-            problems.push({ pointer: `${at}/quorum`, message: `quorum ${stage.quorum} is more than the ${stage.approvers.principals.length} approver(s) named` });
+          const named = new Set(stage.approvers.principals).size;
+          if (stage.approvers.groups.length === 0 && stage.quorum > named) {
+            problems.push({ pointer: `${at}/quorum`, message: `quorum ${stage.quorum} is more than the ${named} distinct approver(s) named` });
           }
         });
         compiled = {

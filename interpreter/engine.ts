@@ -696,10 +696,20 @@ class Execution {
     this.port.onApprovalsChanged?.(this.state);
     for (;;) {
       const remaining = rec.deadline === undefined ? undefined : Date.parse(rec.deadline) - this.port.now();
-      const decided =
-        remaining !== undefined && remaining <= 0
-          ? rec.status !== 'pending'
-          : await this.waited(this.port.waitUntil(() => rec.status !== 'pending', remaining));
+      let decided: boolean;
+      try {
+        decided =
+          remaining !== undefined && remaining <= 0
+            ? rec.status !== 'pending'
+            : await this.waited(this.port.waitUntil(() => rec.status !== 'pending', remaining));
+      } catch (error) {
+        // A cancelled run (or branch) closes its approval: nobody is asked any longer.
+        if (this.port.isCancellation(error) && rec.status === 'pending') {
+          rec.status = 'cancelled';
+          this.port.onApprovalsChanged?.(this.state);
+        }
+        throw error;
+      }
       if (decided) break;
       const stage = step.stages[rec.stage] as (typeof step.stages)[number];
       const next = step.stages[rec.stage + 1];
@@ -708,9 +718,7 @@ class Execution {
         rec.escalated = true;
         rec.approvers = { principals: [...next.approvers.principals], groups: [...next.approvers.groups] };
         rec.quorum = next.quorum;
-        // Approvals already given by someone in the new set still count.
-        const counted = rec.decisions.filter((d) => d.decision === 'approve' && rec.approvers.principals.includes(d.principal)).length;
-        if (counted >= rec.quorum) rec.status = 'approved';
+        // The new set decides afresh: decisions made to the first set stay on record but do not count.
         if (next.timeoutMs !== undefined) rec.deadline = this.iso(this.port.now() + next.timeoutMs);
         else delete rec.deadline;
         this.port.onApprovalsChanged?.(this.state);

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
-import { applyDecision, judge, pendingApproverKeys, type DecisionAttempt } from '../interpreter/approvals.ts';
+import { applyDecision, approvalsCounted, judge, pendingApproverKeys, type DecisionAttempt } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -168,7 +168,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         stepPath: record.stepPath,
         status: record.status,
         duplicate: verdict.duplicate,
-        approvals: record.decisions.filter((d) => d.decision === 'approve').length,
+        approvals: approvalsCounted(record),
         quorum: record.quorum,
       };
     },
@@ -300,6 +300,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         startedBy: args.startedBy,
         correlationId: args.correlationId,
         ...(args.subDefinitions ? { subDefinitions: args.subDefinitions } : {}),
+        ...(args.directory ? { directory: args.directory } : {}),
         ...(args.continueAsNewAfterEvents ? { continueAsNewAfterEvents: args.continueAsNewAfterEvents } : {}),
       };
       try {

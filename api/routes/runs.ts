@@ -109,7 +109,8 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const stepId = String(req.params.stepId);
     const body = parseOr400(decisionSchema, req.body);
     const result = await deps.runs.decide(runId, principal, stepId, body.decision, body.comment, async (refusal) => {
-      // Refused before the workflow's history: the API writes the audit line itself.
+      // Refused before the workflow's history: the API writes the audit line itself. A failed write
+      // is logged; the caller still learns why the attempt was refused.
       await deps.audit.record([
         {
           id: `${runId}/refused/${randomUUID()}`,
@@ -127,7 +128,7 @@ export function runRoutes(deps: RunRoutesDeps): Router {
           reason: refusal.reason,
           at: new Date().toISOString(),
         },
-      ]);
+      ]).catch((error: unknown) => req.log?.error({ err: error, runId, stepId }, 'could not write the refused approval to the audit trail'));
       req.log?.warn({ runId, stepId, approver: principal.principal, code: refusal.code }, 'approval refused');
     });
     req.log?.info({ runId, stepId, approver: principal.principal, decision: body.decision, status: result.status }, 'approval recorded');
