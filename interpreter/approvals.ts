@@ -92,7 +92,7 @@ export function findApproval(approvals: Record<string, ApprovalRecord>, step: st
 }
 
 /** Decisions that count for the record's current approver set. */
-function currentDecisions(record: ApprovalRecord): ApprovalDecision[] {
+export function currentDecisions(record: ApprovalRecord): ApprovalDecision[] {
   return record.decisions.filter((d) => (d.stage ?? 0) === record.stage);
 }
 

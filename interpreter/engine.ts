@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from './approvals.ts';
+import { approvalsCounted, currentDecisions, type ApprovalRecord } from './approvals.ts';
 import type {
   ActivityFamily,
   CompiledActivityStep,
@@ -730,7 +730,7 @@ class Execution {
       else {
         rec.status = 'failed';
         this.port.onApprovalsChanged?.(this.state);
-        throw new StepCallError(`approval "${step.id}" timed out with ${rec.decisions.length} of ${rec.quorum} decision(s)`, 'ApprovalTimeout');
+        throw new StepCallError(`approval "${step.id}" timed out with ${approvalsCounted(rec)} of ${rec.quorum} approval(s)`, 'ApprovalTimeout');
       }
       break;
     }
@@ -738,7 +738,8 @@ class Execution {
     const output = {
       decision: rec.status === 'approved' ? 'approve' : 'reject',
       approved: rec.status === 'approved',
-      deciders: rec.decisions.map((d) => d.principal),
+      // Who decided it: the current approver set's deciders (every decision stays in `decisions`).
+      deciders: [...new Set(currentDecisions(rec).map((d) => d.principal))],
       decisions: rec.decisions,
       comments: rec.decisions.filter((d) => d.comment).map((d) => ({ principal: d.principal, comment: d.comment })),
       timedOut: rec.timedOut === true,

@@ -393,10 +393,10 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     return { output, state };
   } catch (error) {
     if (error instanceof ContinueAsNewRequest) {
-      // Hand the unwritten audit entries to the next run rather than waiting for them here.
+      // Write what is queued, then hand anything that arrived meanwhile to the next run.
       finishing = true;
-      const carried = audit.splice(0);
       await auditWriter;
+      const carried = audit.splice(0);
       return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events, audit: carried, auditSeq } });
     }
     await drainAudit();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
+import { KEYS, startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 
 /**
  * Long runs continue as new before Temporal's history limits, carrying their state, loop cursor
@@ -96,5 +96,128 @@ describe('long runs continue as new', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.deepEqual(listed.map((r) => [r.runId, r.status]), [[runId, 'completed']]);
+  });
+  test('approvals survive continue-as-new: decided through the API after the run continued as new, with every record, the audit trail and PendingApprovers intact', async (t) => {
+    // Every tenth iteration waits for a finance approval; after the loop a quorum of 2 closes the run.
+    const definition = {
+      name: 'long-approvals',
+      version: '1.0.0',
+      context: { mutable: { counter: 0 } },
+      steps: [
+        {
+          id: 'work',
+          type: 'loop',
+          condition: 'counter < 25',
+          max_iterations: 25,
+          steps: [
+            { id: 'unit', type: 'skill', skill: 'echo', inputs: { n: '${iteration}' } },
+            { id: 'acc', type: 'set', values: { counter: '${counter + 1}' } },
+            {
+              id: 'gate',
+              type: 'conditional',
+              condition: 'iteration % 10 == 9',
+              then: [{ id: 'check', type: 'approval', approvers: { groups: ['finance'] }, summary: 'Batch ${iteration} checked?' }],
+            },
+          ],
+        },
+        { id: 'final', type: 'approval', approvers: { groups: ['finance'] }, quorum: 2, summary: 'Close after ${counter} units' },
+        { id: 'after', type: 'skill', skill: 'echo', inputs: { counter: '${counter}', final: '${steps.final.output.deciders}' } },
+      ],
+    };
+    assert.equal((await platform.api('/v1/definitions', { method: 'POST', json: definition })).status, 201);
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'long-approvals' } });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const runId = started.body.runId as string;
+    const decide = (key: string, step: string, comment?: string) =>
+      platform.api(`/v1/runs/${runId}/approvals/${step}`, { method: 'POST', key, json: { decision: 'approve', ...(comment ? { comment } : {}) } });
+
+    /** Polls until the run waits on an approval of `stepId`; returns the view and that record. */
+    const pending = async (stepId: string) => {
+      for (let i = 0; i < 600; i += 1) {
+        const view = (await platform.api(`/v1/runs/${runId}`)).body;
+        const record = (view.approvals ?? []).find((a: any) => a.stepId === stepId && a.status === 'pending');
+        if (record) return { view, record };
+        if (view.status !== 'running') throw new Error(`the run ended while waiting for "${stepId}": ${JSON.stringify(view)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no pending approval "${stepId}" in ${runId}`);
+    };
+
+    // The loop's approvals, by step id: each time the one pending iteration is decided.
+    const runOfChain: Record<string, number> = {};
+    for (const expected of ['work[9]/check', 'work[19]/check']) {
+      const { view, record } = await pending('check');
+      assert.equal(record.stepPath, expected);
+      runOfChain[expected] = view.continuedAsNew ?? 0;
+      const answer = await decide(KEYS.bob, 'check', `batch ${expected}`);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.deepEqual([answer.body.stepPath, answer.body.status, answer.body.duplicate], [expected, 'approved', false]);
+    }
+
+    const { view, record } = await pending('final');
+    runOfChain.final = view.continuedAsNew ?? 0;
+    t.diagnostic(`continue-as-new count when each approval was pending: ${JSON.stringify(runOfChain)}`);
+    assert.ok(view.continuedAsNew >= 1, `the run continued as new ${view.continuedAsNew} times before the final approval`);
+    assert.ok(view.continuedAsNew > (runOfChain['work[9]/check'] ?? 0), 'the first approval was decided in an earlier run of the chain');
+    assert.equal(record.summary, 'Close after 25 units');
+    // The records decided in earlier runs of the chain are still in the state.
+    assert.deepEqual(
+      view.approvals.map((a: any) => [a.stepPath, a.status]),
+      [
+        ['work[9]/check', 'approved'],
+        ['work[19]/check', 'approved'],
+        ['final', 'pending'],
+      ],
+    );
+    // The latest run of the chain set PendingApprovers, so bob's inbox finds it.
+    let inbox: any[] = [];
+    for (let i = 0; i < 50 && inbox.length === 0; i += 1) {
+      inbox = (await platform.api('/v1/approvals', { key: KEYS.bob })).body.approvals.filter((a: any) => a.runId === runId);
+      if (inbox.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(inbox.map((a) => [a.step, a.stepPath, a.quorum, a.approvals]), [['final', 'final', 2, 0]]);
+    assert.deepEqual((await client.workflow.getHandle(runId).describe()).searchAttributes.PendingApprovers, ['group:finance']);
+
+    // A refusal, then the quorum of two.
+    assert.equal((await decide(KEYS.dave, 'final')).status, 403);
+    const first = await decide(KEYS.bob, 'final', 'first key');
+    assert.deepEqual([first.status, first.body.status, first.body.approvals, first.body.quorum], [200, 'pending', 1, 2]);
+    const again = await decide(KEYS.bob, 'final');
+    assert.deepEqual([again.status, again.body.duplicate], [200, true]);
+    const second = await decide(KEYS.carol, 'final', 'second key');
+    assert.deepEqual([second.status, second.body.status], [200, 'approved']);
+
+    const done = await platform.waitForRun(runId, 60_000);
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.deepEqual(done.output, { counter: 25, final: ['bob', 'carol'] });
+    assert.ok(done.continuedAsNew >= 1);
+    assert.deepEqual(
+      done.approvals.map((a: any) => [a.stepPath, a.stepId, a.summary, a.status, a.decisions.map((d: any) => [d.principal, d.decision, d.via, d.comment])]),
+      [
+        ['work[9]/check', 'check', 'Batch 9 checked?', 'approved', [['bob', 'approve', 'api', 'batch work[9]/check']]],
+        ['work[19]/check', 'check', 'Batch 19 checked?', 'approved', [['bob', 'approve', 'api', 'batch work[19]/check']]],
+        ['final', 'final', 'Close after 25 units', 'approved', [['bob', 'approve', 'api', 'first key'], ['carol', 'approve', 'api', 'second key']]],
+      ],
+    );
+    assert.deepEqual((await client.workflow.getHandle(runId).describe()).searchAttributes.PendingApprovers ?? [], []);
+
+    // The audit trail: every accepted decision once (numbered across the whole chain), and the refusal.
+    const audit = (await platform.api(`/v1/runs/${runId}/audit`)).body.entries as any[];
+    const accepted = audit.filter((e) => e.outcome === 'accepted');
+    assert.deepEqual(
+      accepted.map((e) => [e.principal, e.stepId, e.stepPath, e.decision, e.via, e.comment]),
+      [
+        ['bob', 'check', 'work[9]/check', 'approve', 'api', 'batch work[9]/check'],
+        ['bob', 'check', 'work[19]/check', 'approve', 'api', 'batch work[19]/check'],
+        ['bob', 'final', 'final', 'approve', 'api', 'first key'],
+        ['carol', 'final', 'final', 'approve', 'api', 'second key'],
+      ],
+    );
+    assert.deepEqual(accepted.map((e) => e.id), [1, 2, 3, 4].map((n) => `${runId}/approval/${n}`));
+    assert.deepEqual(
+      audit.filter((e) => e.outcome === 'refused').map((e) => [e.principal, e.stepId, e.code]),
+      [['dave', 'final', 'forbidden']],
+    );
+    assert.equal(audit.length, 5);
   });
 });

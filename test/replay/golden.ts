@@ -27,6 +27,11 @@ const signalSchema = z.strictObject({
   payload: z.unknown().optional(),
   /** Send it only once the run's state shows this step running (default: right after the start). */
   whenStep: z.string().min(1).optional(),
+  /**
+   * With `whenStep` naming an approval step: also wait until its pending approval reached this
+   * stage (1 once it escalated), so a signal can target the escalation's approvers.
+   */
+  whenStage: z.number().int().min(0).optional(),
 });
 
 export const runOptionsSchema = z.strictObject({
@@ -37,7 +42,9 @@ export const runOptionsSchema = z.strictObject({
   /** RunInput.continueAsNewAfterEvents: the recorder saves every run of the chain. */
   continueAsNewAfterEvents: z.number().int().min(1).optional(),
   /** Signals the recorder sends, in order. */
-  signals: z.array(signalSchema).optional(),
+  signals: z
+    .array(signalSchema.refine((s) => s.whenStage === undefined || s.whenStep !== undefined, { message: '"whenStage" needs "whenStep"' }))
+    .optional(),
   /** How the run must end; the recorder refuses to save anything else. */
   expect: z.enum(['completed', 'failed']).optional(),
 });

@@ -11,6 +11,10 @@
  *
  * A golden's sidecar `<name>.run.json` sets its input, the signals to send, continue-as-new and the
  * outcome the run must have; `<name>.children.json` holds the definitions its sub_workflow steps call.
+ *
+ * The lane's workers include the platform worker (the approval audit trail), which needs a database:
+ * the recorder runs an in-memory PGlite with the migrations applied and passes its URL as
+ * DATABASE_URL, so a golden with approvals records its `recordAudit` activities too.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,11 +23,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
+import { AuditStore } from '../../activities/platform/audit.ts';
 import { definitionHash } from '../../api/definitions-store.ts';
 import { loadConfig } from '../../common/config.ts';
+import { createPool, migrate } from '../../common/db.ts';
 import { INTERPRETER_WORKFLOW_TYPE, RUN_STATE_QUERY, workflowTaskQueue } from '../../common/constants.ts';
 import { createLogger } from '../../common/logger.ts';
 import { startDevServer } from '../../embedded/dev-server.ts';
+import { startEmbeddedPostgres } from '../../embedded/pglite.ts';
 import { freePort } from '../../embedded/ports.ts';
 import { resolveTemporalCli } from '../../embedded/temporal-cli.ts';
 import type { RunState } from '../../interpreter/engine.ts';
@@ -69,6 +76,9 @@ const logger = createLogger('record', 'warn');
 installRuntime(logger);
 const cliPath = resolveTemporalCli();
 const server = await startDevServer({ cliPath, port: await freePort(), headless: true, logger });
+// The audit trail's database: in memory, gone with the recorder.
+const database = await startEmbeddedPostgres({ port: await freePort(), logger });
+await migrate(database.url, logger);
 
 function showHistory(workflowId: string, runId: string): string {
   // The CLI's JSON export is the same format the Temporal UI downloads.
@@ -115,16 +125,23 @@ function saveExecution(golden: string, workflowId: string, firstRunId: string): 
   return written;
 }
 
-/** Sends the golden's signals in order; a `whenStep` signal waits until that step is running. */
+/**
+ * Sends the golden's signals in order; a `whenStep` signal waits until that step is running (and,
+ * with `whenStage`, until that approval step's pending approval reached the stage).
+ */
 async function sendSignals(golden: Golden, handle: WorkflowHandle): Promise<void> {
   for (const signal of golden.run.signals ?? []) {
     if (signal.whenStep !== undefined) {
       const deadline = Date.now() + 60_000;
+      const stageReached = (state: RunState) =>
+        signal.whenStage === undefined ||
+        Object.values(state.approvals ?? {}).some((a) => a.stepId === signal.whenStep && a.status === 'pending' && a.stage >= (signal.whenStage ?? 0));
       for (;;) {
         const state = await handle.query<RunState>(RUN_STATE_QUERY);
-        if (state.currentStep === signal.whenStep) break;
+        if (state.currentStep === signal.whenStep && stageReached(state)) break;
         if (state.status !== 'running' || Date.now() > deadline) {
-          throw new Error(`${golden.name}: step "${signal.whenStep}" never ran (status ${state.status}, current step ${state.currentStep ?? 'none'})`);
+          const stage = signal.whenStage === undefined ? '' : ` at stage ${signal.whenStage}`;
+          throw new Error(`${golden.name}: step "${signal.whenStep}" never ran${stage} (status ${state.status}, current step ${state.currentStep ?? 'none'})`);
         }
         await sleep(100);
       }
@@ -141,7 +158,11 @@ try {
     DEFAULT_LANE: lane,
     LOG_LEVEL: 'warn',
     HTTP_FETCH_ALLOWED_HOSTS: loopback.host,
+    DATABASE_URL: database.url,
+    DATABASE_POOL_SIZE: '2',
   });
+  const auditPool = createPool(database.url, 1);
+  const auditStore = new AuditStore(auditPool);
   const native = await NativeConnection.connect({ address: server.address });
   const workers = await createLaneWorkers({ config, lane, logger, workflowBundle: await buildWorkflowBundle(logger), connection: native });
   const running = workers.run();
@@ -200,12 +221,17 @@ try {
       throw new Error(`${golden.name}: the run ${outcome} (expected ${expected}); see workflow ${handle.workflowId} run ${description.runId}`);
     }
     const written = saveExecution(golden.name, handle.workflowId, handle.firstExecutionRunId);
-    console.log(`recorded ${golden.name} (${outcome}): ${written.map(([file, events]) => `${file} (${events} events)`).join(', ')}`);
+    // The run's audit trail was written before it closed (the workflow drains it first).
+    const audit = await auditStore.forRun(input.tenant, handle.workflowId);
+    const trail = audit.length === 0 ? '' : `; audit trail: ${audit.map((e) => `${e.principal} ${e.decision} ${e.stepId} ${e.outcome}${e.code ? ` (${e.code})` : ''}`).join(', ')}`;
+    console.log(`recorded ${golden.name} (${outcome}): ${written.map(([file, events]) => `${file} (${events} events)`).join(', ')}${trail}`);
   }
+  await auditPool.end();
   workers.shutdown();
   await running;
   await native.close();
 } finally {
   await server.stop();
+  await database.stop();
   await loopback.close();
 }

@@ -83,6 +83,18 @@ test('the recorded histories show the behaviours the goldens exist for', () => {
     return queue?.name?.endsWith('.integrations') === true;
   });
   has('an activity retried by Temporal', (e) => Number(attrs(e, 'activityTaskStartedEventAttributes')?.attempt ?? 1) > 1);
+  // Approvals: decisions by signal (the Temporal UI path), PendingApprovers kept up to date, the
+  // audit trail written by the platform activity, and an escalation's second deadline.
+  has('an approval signal', (e) => attrs(e, 'workflowExecutionSignaledEventAttributes')?.signalName === 'approval');
+  has('a PendingApprovers upsert', (e) => {
+    const fields = (attrs(e, 'upsertWorkflowSearchAttributesEventAttributes')?.searchAttributes as { indexedFields?: Record<string, unknown> } | undefined)?.indexedFields;
+    return fields !== undefined && 'PendingApprovers' in fields;
+  });
+  has('the audit trail activity on the platform queue', (e) => {
+    const scheduled = attrs(e, 'activityTaskScheduledEventAttributes');
+    const queue = scheduled?.taskQueue as { name?: string } | undefined;
+    return (scheduled?.activityType as { name?: string } | undefined)?.name === 'recordAudit' && queue?.name?.endsWith('.platform') === true;
+  });
   // Every child a parent started has its own recorded history.
   for (const f of fixtures) {
     for (const e of events(f)) {

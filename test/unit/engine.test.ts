@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { compileDefinition, type Plan } from '../../interpreter/compile.ts';
 import { PURE_STEPS_PER_TASK, RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
 import { LIMITS, definitionSchema } from '../../interpreter/schema.ts';
+import { applyDecision, judge, pendingApproverKeys, type ApprovalRecord, type DecisionAttempt, type Directory, type Verdict } from '../../interpreter/approvals.ts';
 import { FakeCancelled, FakePort, fail, ok, runToEnd, runToFailure, type FakePortOptions } from '../support/fake-port.ts';
 
 type Json = Record<string, unknown>;
@@ -1491,6 +1492,689 @@ describe('engine: continue-as-new', () => {
     const { output } = await runToEnd(plan, p, { state });
     assert.deepEqual(p.stepIds(), ['b']);
     assert.deepEqual(output, { x: 'from before' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Approval steps: the fake port plays the approvers (judge + applyDecision, as the workflow's
+// update and signal handlers do) at virtual times after each request.
+
+/** One approver's attempt, `afterMs` after the approval was requested; `step` defaults to the step id. */
+interface PlannedDecision {
+  afterMs: number;
+  principal: string;
+  decision?: string;
+  comment?: string;
+  groups?: string[];
+  step?: string;
+  via?: 'api' | 'signal';
+}
+
+const T0 = Date.parse('2030-01-01T00:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const RUN = { id: 'run-approve', definition: 'engine-test', version: '1.0.0', startedBy: 'sam' };
+
+/**
+ * A FakePort that tracks the live run state (it changes identity at every continue-as-new) and,
+ * when an approval is first requested, schedules the decisions `script` plans for it.
+ */
+class ApproverPort extends FakePort {
+  state: RunState | undefined;
+  readonly verdicts: Array<{ at: number; principal: string; verdict: Verdict }> = [];
+  /** PendingApprovers values at every approvals-changed notice. */
+  readonly keys: string[][] = [];
+  private readonly scheduled = new Set<string>();
+
+  constructor(
+    options: FakePortOptions,
+    private readonly script: (record: ApprovalRecord) => PlannedDecision[],
+    private readonly directory: Directory = {},
+  ) {
+    super({ startMs: T0, ...options });
+  }
+
+  override onProgress(state: RunState): void {
+    this.state = state;
+    super.onProgress(state);
+  }
+
+  override onApprovalsChanged(state: RunState): void {
+    this.state = state;
+    super.onApprovalsChanged(state);
+    this.keys.push(pendingApproverKeys(state.approvals));
+    for (const record of Object.values(state.approvals)) {
+      if (record.status !== 'pending' || this.scheduled.has(record.stepPath)) continue;
+      this.scheduled.add(record.stepPath);
+      for (const planned of this.script(record)) {
+        this.at(planned.afterMs, () => this.decide({ ...planned, step: planned.step ?? record.stepId }));
+      }
+    }
+  }
+
+  /** An attempt now, on the current state, as the workflow's handlers make it. */
+  decide(planned: Omit<PlannedDecision, 'afterMs'> & { step: string }): Verdict {
+    const state = this.state;
+    assert.ok(state, 'the run has started');
+    const attempt: DecisionAttempt = {
+      step: planned.step,
+      principal: planned.principal,
+      decision: planned.decision ?? 'approve',
+      via: planned.via ?? 'api',
+      ...(planned.comment ? { comment: planned.comment } : {}),
+      ...(planned.groups ? { groups: planned.groups } : {}),
+    };
+    const verdict = judge(state.approvals, attempt, this.directory);
+    if (verdict.ok && !verdict.duplicate) applyDecision(verdict.record, attempt, iso(this.now()));
+    this.verdicts.push({ at: this.elapsed, principal: planned.principal, verdict });
+    return verdict;
+  }
+}
+
+const approval = (extra: Json = {}): Json => ({ id: 'sign-off', type: 'approval', approvers: { principals: ['ann', 'ben', 'cat'] }, ...extra });
+
+/** Runs to the end with the approvers' script; the context names the definition and the starter. */
+function approve(plan: Plan, script: (record: ApprovalRecord) => PlannedDecision[], options: FakePortOptions = {}, directory: Directory = {}) {
+  const p = new ApproverPort(options, script, directory);
+  return { p, done: runToEnd(plan, p, { ctx: { run: RUN, input: { amount: 120, vendor: 'ACME' } } }) };
+}
+
+function approveToFailure(plan: Plan, script: (record: ApprovalRecord) => PlannedDecision[], options: FakePortOptions = {}) {
+  const p = new ApproverPort(options, script);
+  return { p, failed: runToFailure(plan, p, { ctx: { run: RUN, input: { amount: 120, vendor: 'ACME' } } }) };
+}
+
+const verdictCodes = (p: ApproverPort) => p.verdicts.map((v) => [v.at, v.principal, v.verdict.ok ? (v.verdict.duplicate ? 'duplicate' : 'ok') : v.verdict.code]);
+
+describe('engine: approval', () => {
+  test('quorum 2: the first approval waits for a second; the output lists the decisions and the next step reads it', async () => {
+    const plan = planOf([
+      approval({ quorum: 2 }),
+      skill('pay', 'echo', { inputs: { decision: '${steps.sign-off.output.decision}', by: '${steps.sign-off.output.deciders}' } }),
+    ]);
+    const { p, done } = approve(plan, () => [
+      { afterMs: 1000, principal: 'ann', comment: 'invoice checked' },
+      { afterMs: 2000, principal: 'ann' },
+      { afterMs: 3000, principal: 'ben', via: 'signal' },
+    ]);
+    const { output, state } = await done;
+    assert.deepEqual(output, { decision: 'approve', by: ['ann', 'ben'] });
+    assert.equal(p.activities[0]?.startedAt, 3000, 'the next step started when the second approval arrived, not before');
+    assert.deepEqual(verdictCodes(p), [[1000, 'ann', 'ok'], [2000, 'ann', 'duplicate'], [3000, 'ben', 'ok']]);
+    assert.deepEqual(state.steps['sign-off']?.output, {
+      decision: 'approve',
+      approved: true,
+      deciders: ['ann', 'ben'],
+      decisions: [
+        { principal: 'ann', decision: 'approve', comment: 'invoice checked', at: iso(T0 + 1000), via: 'api', stage: 0 },
+        { principal: 'ben', decision: 'approve', at: iso(T0 + 3000), via: 'signal', stage: 0 },
+      ],
+      comments: [{ principal: 'ann', comment: 'invoice checked' }],
+      timedOut: false,
+      escalated: false,
+    });
+    assert.deepEqual(state.approvals, {
+      'sign-off': {
+        stepId: 'sign-off',
+        stepPath: 'sign-off',
+        summary: 'Approve step "sign-off" of engine-test',
+        status: 'approved',
+        stage: 0,
+        approvers: { principals: ['ann', 'ben', 'cat'], groups: [] },
+        quorum: 2,
+        allowSelfApproval: false,
+        startedBy: 'sam',
+        requestedAt: iso(T0),
+        decisions: (state.steps['sign-off']?.output as { decisions: unknown }).decisions,
+      },
+    });
+    // Requested, then settled: the workflow updates PendingApprovers at each notice.
+    assert.deepEqual(p.approvalNotices, [{ 'sign-off': 'pending' }, { 'sign-off': 'approved' }]);
+    assert.deepEqual(p.keys, [['user:ann', 'user:ben', 'user:cat'], []]);
+    // Waiting is a condition: no timer, no activity.
+    assert.deepEqual(p.sleeps, []);
+    assert.deepEqual(p.names(), ['echo']);
+  });
+
+  test('group approvers: through the attempt\'s groups (API) or the directory (signal); the starter is refused', async () => {
+    const plan = planOf([approval({ approvers: { groups: ['finance'] }, quorum: 2 })]);
+    const p = new ApproverPort(
+      {},
+      () => [
+        { afterMs: 100, principal: 'sam', groups: ['finance'] },
+        { afterMs: 200, principal: 'dave' },
+        { afterMs: 300, principal: 'bob', groups: ['finance'] },
+        { afterMs: 400, principal: 'carol', via: 'signal' },
+      ],
+      { finance: ['carol', 'sam'] },
+    );
+    const { output } = await runToEnd(plan, p, { ctx: { run: RUN } });
+    assert.deepEqual(verdictCodes(p), [[100, 'sam', 'self_approval'], [200, 'dave', 'forbidden'], [300, 'bob', 'ok'], [400, 'carol', 'ok']]);
+    assert.deepEqual((output as { deciders: string[] }).deciders, ['bob', 'carol']);
+  });
+
+  test('allow_self_approval lets the starter decide', async () => {
+    const { p, done } = approve(planOf([approval({ approvers: { principals: ['sam'] }, allow_self_approval: true })]), () => [{ afterMs: 10, principal: 'sam' }]);
+    const { state } = await done;
+    assert.deepEqual(verdictCodes(p), [[10, 'sam', 'ok']]);
+    assert.equal(state.approvals['sign-off']?.allowSelfApproval, true);
+  });
+
+  test('a rejection fails the run with ApprovalRejected, naming who rejected and why; nothing after it runs', async () => {
+    const plan = planOf([approval({ quorum: 2 }), skill('pay')]);
+    const { p, failed } = approveToFailure(plan, () => [
+      { afterMs: 500, principal: 'ann' },
+      { afterMs: 1000, principal: 'ben', decision: 'reject', comment: 'too expensive' },
+      { afterMs: 1500, principal: 'cat' },
+    ]);
+    const error = await failed;
+    assert.equal(error.message, 'step "sign-off" failed: approval "sign-off" was rejected by ben: too expensive');
+    assert.deepEqual(error.state.steps['sign-off']?.error, { message: 'approval "sign-off" was rejected by ben: too expensive', type: 'ApprovalRejected' });
+    assert.deepEqual(error.state.error, { message: 'approval "sign-off" was rejected by ben: too expensive', type: 'ApprovalRejected', step: 'sign-off' });
+    assert.deepEqual(error.state.steps.pay, { status: 'pending' });
+    assert.equal(p.activities.length, 0);
+    assert.equal(error.state.approvals['sign-off']?.status, 'rejected');
+    // cat came too late: the approval was settled (the fake clock runs on after the run failed).
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(verdictCodes(p), [[500, 'ann', 'ok'], [1000, 'ben', 'ok'], [1500, 'cat', 'conflict']]);
+    assert.deepEqual(p.approvalNotices.at(-1), { 'sign-off': 'rejected' });
+  });
+
+  test('a rejection without a comment: "rejected by <principal>"', async () => {
+    const { failed } = approveToFailure(planOf([approval()]), () => [{ afterMs: 1, principal: 'cat', decision: 'reject' }]);
+    assert.equal((await failed).state.steps['sign-off']?.error?.message, 'approval "sign-off" was rejected by cat');
+  });
+
+  test('on_reject continue: the step completes with decision "reject" and a later step branches on it', async () => {
+    const plan = planOf([
+      approval({ on_reject: 'continue' }),
+      {
+        id: 'route',
+        type: 'conditional',
+        condition: "steps.sign-off.output.decision == 'approve'",
+        then: [skill('pay', 'echo', { inputs: { paid: true } })],
+        else: [skill('notify', 'echo', { inputs: { rejectedBy: '${steps.sign-off.output.deciders[0]}', approved: '${steps.sign-off.output.approved}' } })],
+      },
+    ]);
+    const { done } = approve(plan, () => [{ afterMs: 100, principal: 'cat', decision: 'reject', comment: 'wrong vendor' }]);
+    const { output, state } = await done;
+    assert.deepEqual(output, { rejectedBy: 'cat', approved: false });
+    assert.equal(state.steps['sign-off']?.status, 'completed');
+    assert.equal(state.steps.route?.branch, 'else');
+    const result = state.steps['sign-off']?.output as Record<string, unknown>;
+    assert.deepEqual([result.decision, result.approved, result.comments], ['reject', false, [{ principal: 'cat', comment: 'wrong vendor' }]]);
+  });
+
+  test('the summary is a template over the input and earlier steps; the default names the step and the definition', async () => {
+    const plan = planOf([
+      skill('quote', 'echo', { inputs: { total: 99 } }),
+      approval({ id: 'a1', summary: 'Pay ${input.amount} EUR to ${input.vendor} (quote ${quote.total})' }),
+      approval({ id: 'a2', summary: '${input.amount}' }),
+      approval({ id: 'a3' }),
+    ]);
+    const { done } = approve(plan, () => [{ afterMs: 1, principal: 'ann' }]);
+    const { state } = await done;
+    assert.deepEqual(
+      Object.values(state.approvals).map((a) => [a.stepId, a.summary]),
+      [
+        ['a1', 'Pay 120 EUR to ACME (quote 99)'],
+        ['a2', '120'],
+        ['a3', 'Approve step "a3" of engine-test'],
+      ],
+    );
+    // Without a definition name in the run context.
+    const p = new ApproverPort({}, () => [{ afterMs: 1, principal: 'ann' }]);
+    const { state: bare } = await runToEnd(planOf([approval()]), p);
+    assert.equal(bare.approvals['sign-off']?.summary, 'Approve step "sign-off" of this run');
+    assert.equal(bare.approvals['sign-off']?.startedBy, '');
+  });
+
+  test('the deadline is requestedAt + timeout on the run\'s clock', async () => {
+    const plan = planOf([{ id: 'pause', type: 'wait', duration: '5s' }, approval({ timeout: 60, on_timeout: 'approve' })]);
+    const seen: Array<{ requestedAt: string; deadline?: string | undefined; status: string }> = [];
+    const p = new ApproverPort({}, (record) => {
+      seen.push({ requestedAt: record.requestedAt, deadline: record.deadline, status: record.status });
+      return [];
+    });
+    const { state } = await runToEnd(plan, p, { ctx: { run: RUN } });
+    assert.deepEqual(seen, [{ requestedAt: '2030-01-01T00:00:05.000Z', deadline: '2030-01-01T00:01:05.000Z', status: 'pending' }]);
+    assert.equal(p.elapsed, 65_000, 'the timeout fired at the deadline');
+    assert.equal(state.approvals['sign-off']?.deadline, '2030-01-01T00:01:05.000Z');
+    assert.equal(state.approvals['sign-off']?.requestedAt, '2030-01-01T00:00:05.000Z');
+  });
+
+  test('on_timeout reject: with on_reject continue the output says reject and timedOut; by default the run fails', async () => {
+    const continuing = approve(planOf([approval({ timeout: 60, on_timeout: 'reject', on_reject: 'continue' })]), () => []);
+    const { output, state } = await continuing.done;
+    assert.deepEqual(output, { decision: 'reject', approved: false, deciders: [], decisions: [], comments: [], timedOut: true, escalated: false });
+    assert.deepEqual([state.approvals['sign-off']?.status, state.approvals['sign-off']?.timedOut], ['rejected', true]);
+    assert.equal(continuing.p.elapsed, 60_000);
+
+    const failing = approveToFailure(planOf([approval({ quorum: 2, timeout: 60, on_timeout: 'reject' }), skill('after')]), () => [{ afterMs: 1000, principal: 'ann' }]);
+    const error = await failing.failed;
+    assert.deepEqual(error.state.steps['sign-off']?.error, { message: 'approval "sign-off" was rejected on timeout', type: 'ApprovalRejected' });
+  });
+
+  test('on_timeout approve: the approval settles as approved at the deadline, with the decisions made so far', async () => {
+    const { p, done } = approve(planOf([approval({ quorum: 2, timeout: 30, on_timeout: 'approve' }), skill('after')]), () => [{ afterMs: 10_000, principal: 'ann' }]);
+    const { state } = await done;
+    const result = state.steps['sign-off']?.output as Record<string, unknown>;
+    assert.deepEqual([result.decision, result.approved, result.deciders, result.timedOut], ['approve', true, ['ann'], true]);
+    assert.equal(p.activities[0]?.startedAt, 30_000);
+    assert.deepEqual(p.approvalNotices, [{ 'sign-off': 'pending' }, { 'sign-off': 'approved' }]);
+  });
+
+  test('on_timeout fail (and no on_timeout): ApprovalTimeout with the count of decisions; a late decision is a conflict', async () => {
+    for (const extra of [{ on_timeout: 'fail' }, {}]) {
+      const { p, failed } = approveToFailure(planOf([approval({ quorum: 2, timeout: 30, ...extra }), skill('after')]), () => [
+        { afterMs: 10_000, principal: 'ann' },
+        { afterMs: 40_000, principal: 'ben' },
+      ]);
+      const error = await failed;
+      assert.deepEqual(error.state.steps['sign-off']?.error, { message: 'approval "sign-off" timed out with 1 of 2 approval(s)', type: 'ApprovalTimeout' });
+      assert.equal(error.message, 'step "sign-off" failed: approval "sign-off" timed out with 1 of 2 approval(s)');
+      const record = error.state.approvals['sign-off'];
+      assert.deepEqual([record?.status, record?.timedOut], ['failed', true]);
+      assert.deepEqual(p.approvalNotices.at(-1), { 'sign-off': 'failed' });
+      assert.deepEqual(p.keys.at(-1), [], 'a failed approval is no longer pending anywhere');
+      // The fake clock keeps running after the run failed: ben's attempt at 40s meets the timed-out record.
+      await new Promise((r) => setTimeout(r, 20));
+      const late = p.verdicts.find((v) => v.principal === 'ben')?.verdict;
+      assert.ok(late && !late.ok);
+      assert.equal(late.code, 'conflict');
+      assert.equal(late.reason, 'approval "sign-off" timed out');
+    }
+  });
+
+  test('an ApprovalTimeout follows the step\'s error policy (continue_on_error lets the run go on)', async () => {
+    const { done } = approve(planOf([approval({ timeout: 5, continue_on_error: true }), skill('after', 'echo', { inputs: { v: 1 } })]), () => []);
+    const { output, state } = await done;
+    assert.deepEqual(output, { v: 1 });
+    assert.deepEqual([state.steps['sign-off']?.status, state.steps['sign-off']?.continued, state.steps['sign-off']?.error?.type], ['failed', true, 'ApprovalTimeout']);
+  });
+
+  test('escalation: at the timeout the approver set, quorum and deadline are replaced; the old set may no longer decide', async () => {
+    const plan = planOf([
+      approval({
+        approvers: { principals: ['ann', 'ben'] },
+        timeout: 10,
+        on_timeout: 'escalate',
+        escalation: { approvers: { principals: ['cat', 'dan'], groups: ['leads'] }, quorum: 2, timeout: 20 },
+      }),
+      skill('after'),
+    ]);
+    const escalated: ApprovalRecord[] = [];
+    const p = new ApproverPort(
+      {
+        onApprovalsChanged: (state) => {
+          const r = state.approvals['sign-off'];
+          if (r?.escalated && r.status === 'pending') escalated.push(structuredClone(r));
+        },
+      },
+      () => [
+        { afterMs: 5_000, principal: 'cat' },
+        { afterMs: 12_000, principal: 'ann' },
+        { afterMs: 13_000, principal: 'dan' },
+        { afterMs: 15_000, principal: 'cat' },
+      ],
+    );
+    const { state } = await runToEnd(plan, p, { ctx: { run: RUN } });
+    assert.deepEqual(verdictCodes(p), [[5_000, 'cat', 'forbidden'], [12_000, 'ann', 'forbidden'], [13_000, 'dan', 'ok'], [15_000, 'cat', 'ok']]);
+    assert.equal(escalated.length, 1);
+    assert.deepEqual(
+      [escalated[0]?.stage, escalated[0]?.approvers, escalated[0]?.quorum, escalated[0]?.deadline, escalated[0]?.requestedAt],
+      [1, { principals: ['cat', 'dan'], groups: ['leads'] }, 2, iso(T0 + 30_000), iso(T0)],
+    );
+    assert.deepEqual(p.keys, [['user:ann', 'user:ben'], ['group:leads', 'user:cat', 'user:dan'], []]);
+    assert.equal(p.activities[0]?.startedAt, 15_000);
+    const result = state.steps['sign-off']?.output as Record<string, unknown>;
+    assert.deepEqual([result.deciders, result.escalated, result.timedOut], [['dan', 'cat'], true, false]);
+    assert.deepEqual([state.approvals['sign-off']?.stage, state.approvals['sign-off']?.escalated], [1, true]);
+  });
+
+  test('escalation: the new set decides afresh; someone of both sets who approved before approves again', async () => {
+    const steps = (quorum: number) => [
+      approval({
+        approvers: { principals: ['ann', 'cat'] },
+        quorum: 2,
+        timeout: 10,
+        on_timeout: 'escalate',
+        escalation: { approvers: { principals: ['cat', 'dan'] }, quorum, timeout: 20 },
+      }),
+      skill('after'),
+    ];
+    const once = approve(planOf(steps(1)), () => [
+      { afterMs: 2_000, principal: 'cat' },
+      { afterMs: 12_000, principal: 'cat', comment: 'again, to the new set' },
+    ]);
+    const { state } = await once.done;
+    assert.equal(once.p.activities[0]?.startedAt, 12_000, 'not approved at the escalation itself');
+    assert.deepEqual(verdictCodes(once.p), [[2_000, 'cat', 'ok'], [12_000, 'cat', 'ok']]);
+    assert.deepEqual(
+      state.approvals['sign-off']?.decisions.map((d) => [d.principal, d.stage, d.at]),
+      [['cat', 0, iso(T0 + 2_000)], ['cat', 1, iso(T0 + 12_000)]],
+      'both decisions stay on record, each with its stage',
+    );
+    assert.deepEqual(once.p.approvalNotices, [{ 'sign-off': 'pending' }, { 'sign-off': 'pending' }, { 'sign-off': 'approved' }]);
+
+    const twice = approve(planOf(steps(2)), () => [
+      { afterMs: 2_000, principal: 'cat' },
+      { afterMs: 14_000, principal: 'dan' },
+      { afterMs: 16_000, principal: 'cat' },
+    ]);
+    const second = await twice.done;
+    assert.equal(twice.p.activities[0]?.startedAt, 16_000);
+    assert.deepEqual(second.state.approvals['sign-off']?.decisions.map((d) => [d.principal, d.stage]), [['cat', 0], ['dan', 1], ['cat', 1]]);
+  });
+
+  test(
+    'escalation: an approval by someone of the old set only does not count towards the new quorum',
+    async () => {
+      const plan = planOf([
+        approval({
+          approvers: { principals: ['ann', 'ben'] },
+          quorum: 2,
+          timeout: 10,
+          on_timeout: 'escalate',
+          escalation: { approvers: { principals: ['cat', 'dan'] }, quorum: 2, timeout: 20 },
+        }),
+        skill('after'),
+      ]);
+      const { p, done } = approve(plan, () => [
+        { afterMs: 1_000, principal: 'ann' },
+        { afterMs: 12_000, principal: 'cat' },
+        { afterMs: 14_000, principal: 'dan' },
+      ]);
+      const { state } = await done;
+      // cat and dan (the new set) make the quorum at 14s; ann's approval (to the first set) does not count.
+      assert.equal(p.activities[0]?.startedAt, 14_000);
+      assert.equal(state.approvals['sign-off']?.status, 'approved');
+    },
+  );
+
+  test(
+    'escalation to a group: a member who approved the first set (through a group) approves again for the new one',
+    async () => {
+      const plan = planOf([
+        approval({
+          approvers: { groups: ['finance'] },
+          quorum: 2,
+          timeout: 10,
+          on_timeout: 'escalate',
+          escalation: { approvers: { groups: ['leads'] }, quorum: 1, timeout: 20 },
+        }),
+        skill('after'),
+      ]);
+      // bob is in finance and in leads (his credential says so); he approves before and after the escalation.
+      const { p, done } = approve(plan, () => [
+        { afterMs: 1_000, principal: 'bob', groups: ['finance', 'leads'] },
+        { afterMs: 12_000, principal: 'bob', groups: ['finance', 'leads'] },
+      ]);
+      const result = await done.then(
+        (r) => r,
+        (error: unknown) => error as RunFailedError,
+      );
+      assert.ok(!(result instanceof RunFailedError), `the run failed: ${result instanceof RunFailedError ? result.message : ''}`);
+      assert.equal(p.activities[0]?.startedAt, 12_000);
+      assert.deepEqual(verdictCodes(p), [[1_000, 'bob', 'ok'], [12_000, 'bob', 'ok']]);
+    },
+  );
+
+  test(
+    'an escalation that times out counts only the new set\'s decisions in its message',
+    async () => {
+      const { failed } = approveToFailure(
+        planOf([
+          approval({
+            approvers: { principals: ['ann', 'ben'] },
+            quorum: 2,
+            timeout: 10,
+            on_timeout: 'escalate',
+            escalation: { approvers: { principals: ['cat'] }, timeout: 20 },
+          }),
+        ]),
+        () => [{ afterMs: 1_000, principal: 'ann' }],
+      );
+      const error = await failed;
+      assert.equal(error.state.steps['sign-off']?.error?.message, 'approval "sign-off" timed out with 0 of 1 approval(s)');
+    },
+  );
+
+  test('escalation that times out too follows the escalation\'s on_timeout (fail by default, or approve)', async () => {
+    const steps = (onTimeout?: string) => [
+      approval({
+        approvers: { principals: ['ann'] },
+        timeout: 10,
+        on_timeout: 'escalate',
+        escalation: { approvers: { principals: ['cat'] }, timeout: 20, ...(onTimeout ? { on_timeout: onTimeout } : {}) },
+      }),
+    ];
+    const failing = approveToFailure(planOf(steps()), () => []);
+    const error = await failing.failed;
+    assert.deepEqual(error.state.steps['sign-off']?.error, { message: 'approval "sign-off" timed out with 0 of 1 approval(s)', type: 'ApprovalTimeout' });
+    assert.equal(failing.p.elapsed, 30_000);
+    assert.deepEqual([error.state.approvals['sign-off']?.stage, error.state.approvals['sign-off']?.escalated], [1, true]);
+
+    const approving = approve(planOf(steps('approve')), () => []);
+    const { output } = await approving.done;
+    assert.deepEqual(
+      [(output as Record<string, unknown>).decision, (output as Record<string, unknown>).timedOut, (output as Record<string, unknown>).escalated],
+      ['approve', true, true],
+    );
+    assert.equal(approving.p.elapsed, 30_000);
+  });
+
+  test('the step\'s `timeout` is the approval\'s own deadline, never a generic step deadline', async () => {
+    // A generic deadline would cancel the step at 10s with "Timeout"; the escalation decides instead.
+    const escalating = approve(
+      planOf([approval({ approvers: { principals: ['ann'] }, timeout: 10, on_timeout: 'escalate', escalation: { approvers: { principals: ['cat'] }, timeout: 60 } })]),
+      () => [{ afterMs: 30_000, principal: 'cat' }],
+    );
+    const { state } = await escalating.done;
+    assert.equal(state.steps['sign-off']?.status, 'completed');
+    assert.equal((state.steps['sign-off']?.output as { decision: string }).decision, 'approve');
+    assert.deepEqual(escalating.p.sleeps, [], 'no deadline timer was started');
+    assert.equal(escalating.p.elapsed, 30_000);
+
+    // With retries the engine takes its retry path; still no deadline, and the on_timeout settles it.
+    const retried = approve(planOf([approval({ timeout: 5, on_timeout: 'approve', retry: { max_attempts: 3 } })]), () => []);
+    const second = await retried.done;
+    assert.equal((second.state.steps['sign-off']?.output as { timedOut: boolean }).timedOut, true);
+    assert.deepEqual(retried.p.sleeps, []);
+    assert.equal(retried.p.elapsed, 5_000);
+  });
+
+  test('cancelling the run closes a pending approval (status cancelled, PendingApprovers cleared)', async () => {
+    const p = new ApproverPort({}, () => [{ afterMs: 10_000, principal: 'ann' }]);
+    p.cancelRunAt(5_000);
+    await assert.rejects(runToEnd(planOf([approval(), skill('after')]), p, { ctx: { run: RUN } }), FakeCancelled);
+    assert.equal(p.state?.status, 'cancelled');
+    assert.equal(p.state?.approvals['sign-off']?.status, 'cancelled');
+    assert.equal(p.state?.steps['sign-off']?.status, 'cancelled');
+    assert.deepEqual(p.approvalNotices, [{ 'sign-off': 'pending' }, { 'sign-off': 'cancelled' }]);
+    assert.deepEqual(p.keys, [['user:ann', 'user:ben', 'user:cat'], []]);
+    // ann comes too late.
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(verdictCodes(p), [[10_000, 'ann', 'conflict']]);
+  });
+
+  test('a parallel branch that loses the race closes its approval; the run goes on', async () => {
+    const plan = planOf([
+      { id: 'race', type: 'parallel', wait_for: 'any', steps: [approval(), skill('auto', 'slow', { inputs: { v: 1 } })] },
+      skill('after', 'echo', { inputs: { winner: '${steps.race.output}' } }),
+    ]);
+    const { p, done } = approve(plan, () => [{ afterMs: 60_000, principal: 'ann' }], { activities: { slow: { respond: () => ({ auto: true }), delayMs: 1_000 } } });
+    const { output, state } = await done;
+    assert.deepEqual(output, { winner: { auto: { auto: true } } });
+    assert.equal(state.approvals['sign-off']?.status, 'cancelled');
+    assert.equal(state.steps['sign-off']?.status, 'cancelled');
+    assert.deepEqual(p.keys.at(-1), []);
+  });
+
+  test('a skipped approval (if false) asks nobody', async () => {
+    const { p, done } = approve(planOf([approval({ if: 'input.amount > 1000' }), skill('after')]), () => [{ afterMs: 1, principal: 'ann' }]);
+    const { state } = await done;
+    assert.equal(state.steps['sign-off']?.status, 'skipped');
+    assert.deepEqual(state.approvals, {});
+    assert.deepEqual(p.approvalNotices, []);
+  });
+
+  test('inside a loop: a record per iteration (step path with [i]), each decided by step id while it is the pending one', async () => {
+    const plan = planOf([
+      {
+        id: 'rounds',
+        type: 'loop',
+        condition: 'iteration < 3',
+        max_iterations: 5,
+        steps: [approval({ summary: 'Round ${iteration}' }), skill('work', 'echo', { inputs: { round: '${iteration}', by: '${steps.sign-off.output.deciders[0]}' } })],
+      },
+    ]);
+    const deciders = ['ann', 'ben', 'cat'];
+    let round = 0;
+    const { p, done } = approve(plan, () => [{ afterMs: 1000, principal: deciders[round++] ?? 'ann' }]);
+    const { output, state } = await done;
+    assert.deepEqual(output, { round: 2, by: 'cat' });
+    assert.deepEqual(
+      Object.values(state.approvals).map((a) => [a.stepPath, a.stepId, a.summary, a.status, a.requestedAt, a.decisions.map((d) => d.principal)]),
+      [
+        ['rounds[0]/sign-off', 'sign-off', 'Round 0', 'approved', iso(T0), ['ann']],
+        ['rounds[1]/sign-off', 'sign-off', 'Round 1', 'approved', iso(T0 + 1000), ['ben']],
+        ['rounds[2]/sign-off', 'sign-off', 'Round 2', 'approved', iso(T0 + 2000), ['cat']],
+      ],
+    );
+    // Each attempt named the step id, and judge picked the pending iteration.
+    assert.deepEqual(
+      p.verdicts.map((v) => (v.verdict.ok ? v.verdict.record.stepPath : v.verdict.code)),
+      ['rounds[0]/sign-off', 'rounds[1]/sign-off', 'rounds[2]/sign-off'],
+    );
+    assert.deepEqual(p.activities.map((r) => r.call.stepPath), ['rounds[0]/work', 'rounds[1]/work', 'rounds[2]/work']);
+  });
+
+  test('inside a concurrent for_each: one pending record per item at once, decided by path', async () => {
+    const plan = planOf([{ id: 'each', type: 'for_each', items: ['x', 'y'], max_concurrency: 2, steps: [approval({ summary: 'Item ${item}' })] }]);
+    const pendingAtOnce: string[][] = [];
+    const { done } = approve(
+      plan,
+      (record) => [{ afterMs: record.stepPath === 'each[0]/sign-off' ? 2000 : 1000, principal: 'ann', step: record.stepPath }],
+      {
+        onApprovalsChanged: (state) => {
+          pendingAtOnce.push(Object.values(state.approvals).filter((a) => a.status === 'pending').map((a) => a.stepPath));
+        },
+      },
+    );
+    const { output, state } = await done;
+    assert.ok(pendingAtOnce.some((paths) => paths.length === 2), JSON.stringify(pendingAtOnce));
+    assert.deepEqual(Object.keys(state.approvals).sort(), ['each[0]/sign-off', 'each[1]/sign-off']);
+    assert.deepEqual((output as Array<{ decision: string }>).map((o) => o.decision), ['approve', 'approve']);
+    assert.deepEqual(
+      Object.values(state.approvals).map((a) => [a.stepPath, a.summary, a.decisions[0]?.at]).sort(),
+      [
+        ['each[0]/sign-off', 'Item x', iso(T0 + 2000)],
+        ['each[1]/sign-off', 'Item y', iso(T0 + 1000)],
+      ],
+    );
+  });
+
+  test('continue-as-new in a loop of approvals: the records travel in the carried state; the result equals a straight run', async () => {
+    const steps = [
+      {
+        id: 'batches',
+        type: 'loop',
+        condition: 'iteration < 4',
+        max_iterations: 10,
+        steps: [skill('work', 'echo', { inputs: { n: '${iteration}' } }), approval({ summary: 'Batch ${iteration}' }), skill('book', 'echo', { inputs: { n: '${iteration}', ok: '${steps.sign-off.output.approved}' } })],
+      },
+    ];
+    const plan = planOf(steps);
+    const script = () => [{ afterMs: 1000, principal: 'ann' }];
+    const straight = approve(plan, script);
+    const expected = await straight.done;
+    const continued = approve(plan, script, { continueAsNewAfterActivityCalls: 1 });
+    const actual = await continued.done;
+
+    assert.ok(actual.carried.length >= 4, `continued ${actual.carried.length} times`);
+    assert.equal(continued.p.runs, actual.carried.length + 1);
+    assert.deepEqual(actual.output, expected.output);
+    assert.deepEqual(actual.output, { n: 3, ok: true });
+    const strip = (s: RunState) => ({ ...s, continuedAsNew: 0 });
+    assert.deepEqual(strip(actual.state), strip(expected.state), 'the same final state, approvals included');
+    assert.deepEqual(
+      continued.p.activities.map((r) => r.call.stepPath),
+      straight.p.activities.map((r) => r.call.stepPath),
+      'no activity repeated or lost',
+    );
+    // Every carried state holds the approvals settled so far (plain JSON), never a half-made one.
+    for (const carried of actual.carried) {
+      for (const record of Object.values(carried.approvals)) assert.equal(record.status, 'approved');
+    }
+    assert.deepEqual(
+      actual.carried.map((s) => Object.keys(s.approvals).length),
+      actual.carried.map((s) => Object.keys(s.approvals).length).sort((a, b) => a - b),
+    );
+    assert.ok(actual.carried.some((s) => Object.keys(s.approvals).length >= 2), 'records crossed at least one continue-as-new');
+    assert.deepEqual(
+      Object.values(actual.state.approvals).map((a) => [a.stepPath, a.summary, a.decisions.map((d) => [d.principal, d.at])]),
+      [0, 1, 2, 3].map((i) => [`batches[${i}]/sign-off`, `Batch ${i}`, [['ann', iso(T0 + (i + 1) * 1000)]]]),
+    );
+    // By step id, the one pending record is found among those carried from earlier runs.
+    assert.deepEqual(continued.p.verdicts.map((v) => (v.verdict.ok ? v.verdict.record.stepPath : v.verdict.code)), [0, 1, 2, 3].map((i) => `batches[${i}]/sign-off`));
+  });
+
+  test('a carried pending approval resumes: same record, decisions made before still count, the deadline is not restarted', async () => {
+    const plan = planOf([approval({ quorum: 2, timeout: 60, on_timeout: 'fail' }), skill('after')]);
+    /** A state as continue-as-new would carry it (through JSON) while the approval waited 30s already. */
+    const carriedState = (): RunState => {
+      const state = initialRunState(plan, {});
+      state.steps['sign-off'] = { status: 'running' };
+      state.currentStep = 'sign-off';
+      state.continuedAsNew = 1;
+      state.approvals['sign-off'] = {
+        stepId: 'sign-off',
+        stepPath: 'sign-off',
+        summary: 'carried',
+        status: 'pending',
+        stage: 0,
+        approvers: { principals: ['ann', 'ben', 'cat'], groups: [] },
+        quorum: 2,
+        allowSelfApproval: false,
+        startedBy: 'sam',
+        requestedAt: iso(T0 - 30_000),
+        deadline: iso(T0 + 30_000),
+        decisions: [{ principal: 'ann', decision: 'approve', at: iso(T0 - 10_000), via: 'api' }],
+      };
+      return JSON.parse(JSON.stringify(state)) as RunState;
+    };
+
+    const decided = new ApproverPort({}, () => [{ afterMs: 10_000, principal: 'ben' }, { afterMs: 5_000, principal: 'ann' }]);
+    const { state } = await runToEnd(plan, decided, { ctx: { run: RUN }, state: carriedState() });
+    const record = state.approvals['sign-off'];
+    assert.deepEqual([record?.summary, record?.requestedAt, record?.status], ['carried', iso(T0 - 30_000), 'approved']);
+    assert.deepEqual(record?.decisions.map((d) => [d.principal, d.at]), [['ann', iso(T0 - 10_000)], ['ben', iso(T0 + 10_000)]]);
+    assert.deepEqual(verdictCodes(decided), [[5_000, 'ann', 'duplicate'], [10_000, 'ben', 'ok']]);
+    // The new run announces the pending approval again (PendingApprovers is set per run).
+    assert.deepEqual(decided.approvalNotices[0], { 'sign-off': 'pending' });
+
+    // Nobody else decides: it times out at the carried deadline, 30s into this run, not 60s.
+    const silent = new ApproverPort({}, () => []);
+    const timedOut = await runToEnd(plan, silent, { ctx: { run: RUN }, state: carriedState() }).then(
+      () => assert.fail('expected a timeout'),
+      (e: unknown) => e as RunFailedError,
+    );
+    assert.ok(timedOut instanceof RunFailedError);
+    assert.equal(silent.elapsed, 30_000);
+    assert.deepEqual(timedOut.state.steps['sign-off']?.error, { message: 'approval "sign-off" timed out with 1 of 2 approval(s)', type: 'ApprovalTimeout' });
+
+    // A deadline that passed while the run was continuing settles at once.
+    const late = carriedState();
+    const lateRecord = late.approvals['sign-off'];
+    assert.ok(lateRecord);
+    lateRecord.deadline = iso(T0 - 1);
+    const immediate = new ApproverPort({}, () => []);
+    const failed = await runToEnd(plan, immediate, { ctx: { run: RUN }, state: late }).then(
+      () => assert.fail('expected a timeout'),
+      (e: unknown) => e as RunFailedError,
+    );
+    assert.equal(failed.state.steps['sign-off']?.error?.type, 'ApprovalTimeout');
+    assert.equal(immediate.elapsed, 0);
   });
 });
 

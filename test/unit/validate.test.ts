@@ -674,3 +674,138 @@ describe('validateDefinition: unreachable steps', () => {
     }
   });
 });
+
+describe('validateDefinition: approval steps', () => {
+  const approval = (extra: Json = {}): Json => ({ id: 'sign-off', type: 'approval', approvers: { principals: ['ann', 'ben'] }, ...extra });
+
+  test('"approval" is a step type, and a definition using every approval field is valid', () => {
+    assert.ok((STEP_TYPES as readonly string[]).includes('approval'));
+    const { plan } = assertValid(
+      minimal({
+        steps: [
+          skill('quote'),
+          approval({
+            name: 'Finance sign-off',
+            approvers: { principals: ['ann'], groups: ['finance'] },
+            quorum: 2,
+            allow_self_approval: true,
+            summary: 'Pay ${input.amount} (quote ${quote.total})',
+            timeout: 3600,
+            on_timeout: 'escalate',
+            escalation: { approvers: { groups: ['cfo'] }, quorum: 1, timeout: 86_400, on_timeout: 'approve' },
+            on_reject: 'continue',
+          }),
+          { id: 'route', type: 'conditional', condition: "steps.sign-off.output.decision == 'approve'", then: [skill('pay')] },
+          { id: 'rounds', type: 'loop', condition: 'iteration < 2', max_iterations: 2, steps: [approval({ id: 'again', timeout: 60, on_timeout: 'reject' })] },
+        ],
+      }),
+    );
+    const step = plan.byId.get('sign-off');
+    assert.equal(step?.kind, 'approval');
+    if (step?.kind !== 'approval') return;
+    assert.deepEqual(step.stages, [
+      { approvers: { principals: ['ann'], groups: ['finance'] }, quorum: 2, timeoutMs: 3_600_000, onTimeout: 'escalate' },
+      { approvers: { principals: [], groups: ['cfo'] }, quorum: 1, timeoutMs: 86_400_000, onTimeout: 'approve' },
+    ]);
+    assert.deepEqual([step.allowSelfApproval, step.onReject], [true, 'continue']);
+    // Defaults: quorum 1, no timeout, fail on timeout and on rejection, no self-approval.
+    const { plan: plain } = assertValid(minimal({ steps: [approval()] }));
+    const defaults = plain.byId.get('sign-off');
+    assert.ok(defaults?.kind === 'approval');
+    assert.deepEqual(defaults.stages, [{ approvers: { principals: ['ann', 'ben'], groups: [] }, quorum: 1, onTimeout: 'fail' }]);
+    assert.deepEqual([defaults.allowSelfApproval, defaults.onReject, defaults.summary], [false, 'fail', undefined]);
+  });
+
+  test('an unknown step type lists approval among the step types', () => {
+    findProblem(problemsOf(minimal({ steps: [{ id: 'x', type: 'approve' }] })), '/steps/0/type', /step types: .*\bapproval\b/, 'x');
+  });
+
+  test('escalation goes with on_timeout "escalate", and the other way round', () => {
+    const message = /"escalation" goes with "on_timeout": "escalate", and needs it/;
+    const escalation = { approvers: { principals: ['cfo'] }, timeout: 60 };
+    findProblem(problemsOf(minimal({ steps: [approval({ timeout: 60, escalation })] })), '/steps/0/escalation', message, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ timeout: 60, on_timeout: 'reject', escalation })] })), '/steps/0/escalation', message, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ timeout: 60, on_timeout: 'escalate' })] })), '/steps/0/escalation', message, 'sign-off');
+    assertValid(minimal({ steps: [approval({ timeout: 60, on_timeout: 'escalate', escalation })] }));
+    // An escalation does not escalate again, and needs its own timeout.
+    findProblem(
+      problemsOf(minimal({ steps: [approval({ timeout: 60, on_timeout: 'escalate', escalation: { ...escalation, on_timeout: 'escalate' } })] })),
+      '/steps/0/escalation/on_timeout',
+      /expected one of "reject"\|"approve"\|"fail"/,
+      'sign-off',
+    );
+    findProblem(
+      problemsOf(minimal({ steps: [approval({ timeout: 60, on_timeout: 'escalate', escalation: { approvers: { principals: ['cfo'] } } })] })),
+      '/steps/0/escalation/timeout',
+      /./,
+      'sign-off',
+    );
+  });
+
+  test('on_timeout needs a timeout', () => {
+    for (const onTimeout of ['reject', 'approve', 'fail']) {
+      findProblem(problemsOf(minimal({ steps: [approval({ on_timeout: onTimeout })] })), '/steps/0/on_timeout', /"on_timeout" needs a "timeout"/, 'sign-off');
+      assertValid(minimal({ steps: [approval({ on_timeout: onTimeout, timeout: 1 })] }));
+    }
+    // A timeout alone is fine (it fails the step by default).
+    assertValid(minimal({ steps: [approval({ timeout: 1 })] }));
+  });
+
+  test('approvers must name someone', () => {
+    for (const approvers of [{}, { principals: [] }, { groups: [] }, { principals: [], groups: [] }]) {
+      findProblem(problemsOf(minimal({ steps: [approval({ approvers })] })), '/steps/0/approvers', /name at least one principal or group/, 'sign-off');
+    }
+    findProblem(
+      problemsOf(minimal({ steps: [approval({ timeout: 5, on_timeout: 'escalate', escalation: { approvers: {}, timeout: 5 } })] })),
+      '/steps/0/escalation/approvers',
+      /name at least one principal or group/,
+      'sign-off',
+    );
+    findProblem(problemsOf(minimal({ steps: [approval({ approvers: { principals: [''] } })] })), '/steps/0/approvers/principals/0', /./, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ approvers: { users: ['ann'] } })] })), '/steps/0/approvers', /unknown field: "users"/, 'sign-off');
+  });
+
+  test('a quorum above the principals named is refused when no group can supply more approvers', () => {
+    findProblem(problemsOf(minimal({ steps: [approval({ quorum: 3 })] })), '/steps/0/quorum', /quorum 3 is more than the 2 distinct approver\(s\) named/, 'sign-off');
+    findProblem(
+      problemsOf(minimal({ steps: [approval({ timeout: 5, on_timeout: 'escalate', escalation: { approvers: { principals: ['cfo'] }, quorum: 2, timeout: 5 } })] })),
+      '/steps/0/escalation/quorum',
+      /quorum 2 is more than the 1 distinct approver\(s\) named/,
+      'sign-off',
+    );
+    // Inside composites too.
+    findProblem(
+      problemsOf(minimal({ steps: [{ id: 'c', type: 'conditional', condition: 'true', then: [approval({ quorum: 5 })] }] })),
+      '/steps/0/then/0/quorum',
+      /quorum 5 is more than the 2/,
+      'sign-off',
+    );
+    assertValid(minimal({ steps: [approval({ quorum: 2 })] }));
+    // A group may hold any number of members.
+    assertValid(minimal({ steps: [approval({ quorum: 5, approvers: { principals: ['ann'], groups: ['finance'] } })] }));
+    assertValid(minimal({ steps: [approval({ quorum: 5, approvers: { groups: ['finance'] } })] }));
+    findProblem(problemsOf(minimal({ steps: [approval({ quorum: 0 })] })), '/steps/0/quorum', /./, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ quorum: 1.5 })] })), '/steps/0/quorum', /./, 'sign-off');
+  });
+
+  test(
+    'a quorum counts distinct principals: the same name twice is one approver',
+    () => {
+      findProblem(
+        problemsOf(minimal({ steps: [approval({ approvers: { principals: ['ann', 'ann'] }, quorum: 2 })] })),
+        '/steps/0/quorum',
+        /quorum 2 is more than the 1 distinct approver\(s\) named/,
+        'sign-off',
+      );
+      assertValid(minimal({ steps: [approval({ approvers: { principals: ['ann', 'ann', 'ben'] }, quorum: 2 })] }));
+    },
+  );
+
+  test('strict fields, enums and the summary template are checked', () => {
+    findProblem(problemsOf(minimal({ steps: [approval({ approver: 'ann' })] })), '/steps/0', /unknown field: "approver"/, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ on_reject: 'skip' })] })), '/steps/0/on_reject', /expected one of "fail"\|"continue"/, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ timeout: 5, on_timeout: 'ignore' })] })), '/steps/0/on_timeout', /./, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ summary: 'Pay ${steps.ghost.output}' })] })), '/steps/0/summary', /there is no step "ghost"/, 'sign-off');
+    findProblem(problemsOf(minimal({ steps: [approval({ summary: '' })] })), '/steps/0/summary', /./, 'sign-off');
+  });
+});
