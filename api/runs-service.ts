@@ -225,6 +225,18 @@ export class RunsService {
     return { runId, created: desc.memo?.[MEMO_KEYS.requestId] === requestId, status: runStatusOf(desc.status.name) };
   }
 
+  /** The run an earlier request with this idempotency key started, if any. */
+  async existing(tenant: string, definition: string, idempotencyKey: string): Promise<{ runId: string; status: RunStatus } | undefined> {
+    const runId = runIdFor(tenant, definition, idempotencyKey);
+    try {
+      const desc = await this.describeOwned(runId, tenant);
+      return { runId, status: runStatusOf(desc.status.name) };
+    } catch (error) {
+      if (error instanceof HttpProblem && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
   /** 404 unless the run exists and belongs to the tenant. */
   async assertOwned(runId: string, tenant: string): Promise<void> {
     await this.describeOwned(runId, tenant);

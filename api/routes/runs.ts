@@ -55,6 +55,15 @@ export function runRoutes(deps: RunRoutesDeps): Router {
       body.version === undefined
         ? await deps.definitions.latestActive(principal.tenant, body.definition)
         : await deps.definitions.get(principal.tenant, body.definition, body.version);
+    // A retried request gets the run it started, even if its version was deprecated since.
+    const key = body.idempotencyKey ?? header;
+    if ((!definition || definition.status !== 'active') && key !== undefined) {
+      const existing = await deps.runs.existing(principal.tenant, body.definition, key);
+      if (existing) {
+        res.status(200).location(links(existing.runId).self).json({ ...existing, created: false, links: links(existing.runId) });
+        return;
+      }
+    }
     if (!definition && body.version === undefined && (await deps.definitions.latest(principal.tenant, body.definition))) {
       throw new HttpProblem(409, 'Conflict', `every version of "${body.definition}" is deprecated or retired; no new runs start`, [
         { path: '/definition', message: 'no active version' },

@@ -189,7 +189,12 @@ describe('triggers and lifecycle end to end', () => {
     });
     assert.equal((await platform.api('/v1/definitions/lifecycle/diff?from=1.0.0&to=9.9.9')).status, 404);
 
+    const keyed = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'lifecycle', version: '1.1.0', idempotencyKey: 'k-1' } });
+    assert.equal(keyed.status, 201);
     assert.equal((await platform.api('/v1/definitions/lifecycle/versions/1.1.0/deprecate', { method: 'POST' })).status, 200);
+    // A retry of a request made before the deprecation still gets its run.
+    const retried = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'lifecycle', version: '1.1.0', idempotencyKey: 'k-1' } });
+    assert.deepEqual([retried.status, retried.body.runId, retried.body.created], [200, keyed.body.runId, false]);
     const latest = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'lifecycle' } });
     assert.equal(latest.status, 201);
     assert.equal((await platform.waitForRun(latest.body.runId)).definition.version, '1.0.0', '"latest" skips deprecated versions');
