@@ -1,12 +1,17 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { definitionSchema } from '../interpreter/schema.ts';
+import { DEFINITION_STATUSES } from './definitions-store.ts';
+import { RUN_STATUSES } from './runs-service.ts';
 import {
   auditEntrySchema,
+  backfillSchema,
+  cloudEventSchema,
   decisionResultSchema,
   decisionSchema,
   definitionRecordSchema,
   definitionSummarySchema,
+  diffQuerySchema,
   inboxItemSchema,
   listRunsQuerySchema,
   nameParamSchema,
@@ -14,6 +19,7 @@ import {
   runIdParamSchema,
   runSummarySchema,
   runViewSchema,
+  scheduleNoteSchema,
   startRunResponseSchema,
   startRunSchema,
   stepParamSchema,
@@ -64,7 +70,24 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   const Problem = registry.register('Problem', withOpenApi(problemSchema));
   // A stand-in the generator renders as a $ref; the real component is zod's JSON Schema (below).
   const Definition = registry.register('Definition', z.unknown());
-  const DefinitionRecord = registry.register('DefinitionRecord', withOpenApi(definitionRecordSchema).extend({ definition: Definition }));
+  const DefinitionRecord = registry.register(
+    'DefinitionRecord',
+    withOpenApi(definitionRecordSchema).extend({
+      status: z.enum(DEFINITION_STATUSES).describe('active: runs may start; deprecated: no new runs (running ones finish); retired: like deprecated, and final'),
+      statusChangedAt: z.string().optional().describe('set once the status was changed'),
+      statusChangedBy: z.string().optional().describe('the principal that changed it'),
+      definition: Definition,
+    }),
+  );
+  // Registration and lifecycle changes also answer with the schedule ids the definition has now.
+  const DefinitionRecordWithSchedules = registry.register(
+    'DefinitionRecordWithSchedules',
+    DefinitionRecord.extend({
+      schedules: z
+        .array(z.string())
+        .describe('ids of the Temporal Schedules for the schedule triggers of the newest active version (`sched:<tenant>:<name>:<trigger index>`), after reconciling'),
+    }),
+  );
   const DefinitionSummary = registry.register('DefinitionSummary', withOpenApi(definitionSummarySchema));
   const ValidationResult = registry.register('ValidationResult', withOpenApi(validationResultSchema));
   const StartRun = registry.register('StartRun', withOpenApi(startRunSchema));
@@ -75,6 +98,60 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   const DecisionResult = registry.register('DecisionResult', withOpenApi(decisionResultSchema));
   const InboxItem = registry.register('InboxItem', withOpenApi(inboxItemSchema));
   const AuditEntry = registry.register('AuditEntry', withOpenApi(auditEntrySchema));
+  const CloudEvent = registry.register('CloudEvent', withOpenApi(cloudEventSchema));
+  const EventResult = registry.register(
+    'EventResult',
+    z.object({
+      event: z.object({ id: z.string(), type: z.string(), source: z.string() }),
+      runs: z
+        .array(
+          z.object({
+            definition: z.string(),
+            version: z.string().describe('the newest active version now (a run found again keeps the version it started with)'),
+            runId: z.string(),
+            created: z.boolean().describe('false when this event (same source and id) already started the run'),
+            status: z.enum(RUN_STATUSES),
+          }),
+        )
+        .describe('one entry per definition whose newest active version has a trigger for this event type that matches'),
+      delivered: z
+        .array(z.object({ runId: z.string() }))
+        .describe('running runs of the tenant with CorrelationId = the event\'s correlationId that were signalled the event (not those it just started)'),
+    }),
+  );
+  const ScheduleView = registry.register(
+    'Schedule',
+    z.object({
+      scheduleId: z.string().describe('`sched:<tenant>:<definition>:<trigger index>`'),
+      definition: z.object({ name: z.string(), version: z.string() }).describe('the version the schedule starts: the newest active one'),
+      trigger: z.number().int().describe('index of the trigger in the definition\'s `triggers`'),
+      spec: z.object({ cron: z.string().optional(), interval: z.number().int().optional(), timezone: z.string().optional(), jitter: z.number().int().optional() }),
+      overlap: z.enum(['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all']),
+      catchupWindowSeconds: z.number().int(),
+      pauseOnFailure: z.boolean(),
+      paused: z.boolean(),
+      note: z
+        .string()
+        .optional()
+        .describe('set at creation (`<name>@<version>, trigger <n>`), by pause and resume, or by Temporal after a pause on failure'),
+      nextRuns: z.array(z.string()).describe('the next scheduled times (up to 10), also while paused'),
+      recentRuns: z
+        .array(
+          z.object({
+            scheduledAt: z.string().describe('the scheduled time, jitter included'),
+            startedAt: z.string(),
+            runId: z.string().describe('`<definition>-scheduled-<trigger index>-<scheduled time>`'),
+            status: z.string().optional().describe('the run\'s Temporal status, lower-case (`running`, `completed`, `failed`, …); absent when it cannot be read'),
+          }),
+        )
+        .describe('the last runs the schedule started (up to 10), oldest first'),
+      missedCatchupWindow: z.number().int().describe('scheduled times skipped because they were later than the catch-up window'),
+      skippedOverlap: z.number().int().describe('scheduled times skipped by the overlap policy'),
+    }),
+  );
+  const ScheduleNote = registry.register('ScheduleNote', withOpenApi(scheduleNoteSchema));
+  const Backfill = registry.register('Backfill', withOpenApi(backfillSchema));
+  const scheduleParams = z.object({ scheduleId: z.string().describe('e.g. `sched:acme:nightly-report:0`') });
 
   const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
   const json = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema } } });
@@ -88,10 +165,16 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
 
   route('post', '/v1/definitions', {
     summary: 'Register a definition version',
-    description: '`name@version` is immutable: a different body is a 409, an identical re-post returns the stored version (200).',
+    description:
+      '`name@version` is immutable: a different body is a 409, an identical re-post returns the stored version (200). Either way the tenant\'s Temporal Schedules for the definition are then reconciled with the schedule triggers of its newest active version.',
     tags: ['definitions'],
     request: { body: { content: { 'application/json': { schema: Definition } } } },
-    responses: { 201: json('Registered', DefinitionRecord), 200: json('Identical version already registered', DefinitionRecord), ...errors, 409: problem('name@version exists with other content') },
+    responses: {
+      201: json('Registered', DefinitionRecordWithSchedules),
+      200: json('Identical version already registered (its schedules are reconciled again)', DefinitionRecordWithSchedules),
+      ...errors,
+      409: problem('name@version exists with other content'),
+    },
   });
   route('post', '/v1/definitions/validate', {
     summary: 'Validate a definition without registering it',
@@ -105,7 +188,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     responses: { 200: json('Definitions', z.object({ definitions: z.array(DefinitionSummary) })), 401: errors[401] },
   });
   route('get', '/v1/definitions/{name}', {
-    summary: 'Read the latest version of a definition and the list of its versions',
+    summary: 'Read the highest version of a definition (whatever its status) and the list of its versions',
     tags: ['definitions'],
     request: { params: nameParamSchema },
     responses: { 200: json('Latest version', DefinitionRecord.extend({ versions: z.array(z.string()) })), 401: errors[401], 404: problem('No such definition') },
@@ -118,7 +201,8 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   });
   route('post', '/v1/runs', {
     summary: 'Start a run',
-    description: 'With an idempotency key (body field or `Idempotency-Key` header) the same key returns the same run.',
+    description:
+      'Without `version`, the run uses the highest **active** version. With an idempotency key (body field or `Idempotency-Key` header) the same key returns the same run.',
     tags: ['runs'],
     request: {
       headers: z.object({ 'Idempotency-Key': z.string().optional(), 'X-Correlation-Id': z.string().optional() }),
@@ -129,7 +213,9 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       200: json('An earlier request with this idempotency key started the run', StartRunResponse),
       ...errors,
       404: problem('No such definition or version'),
-      409: problem('Idempotency key reused with a different request'),
+      409: problem(
+        'Idempotency key reused with a different request; or the version asked for is deprecated or retired, or no version is active (unless the idempotency key already started a run: then 200 with that run)',
+      ),
     },
   });
   route('get', '/v1/runs', {
@@ -187,6 +273,108 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     tags: ['approvals'],
     request: { params: runIdParamSchema },
     responses: { 200: json('The audit trail', z.object({ runId: z.string(), entries: z.array(AuditEntry) })), 401: errors[401], 404: problem('No such run') },
+  });
+  for (const [action, status, summary] of [
+    ['deprecate', 'deprecated', 'Deprecate a version: no new runs start on it (running ones finish); schedules move to the newest active version'],
+    ['retire', 'retired', 'Retire a version: like deprecate, and final'],
+    ['activate', 'active', 'Re-activate a deprecated version'],
+  ] as const) {
+    route('post', `/v1/definitions/{name}/versions/{version}/${action}`, {
+      summary,
+      description: `Sets the status to \`${status}\` (the same status again is a 200 that changes nothing), then reconciles the definition's schedules. A retired version cannot change status again (409).`,
+      tags: ['definitions'],
+      request: { params: versionParamSchema },
+      responses: {
+        200: json(`The version, now ${status}, with the definition's schedule ids`, DefinitionRecordWithSchedules),
+        401: errors[401],
+        403: errors[403],
+        404: problem('No such version'),
+        409: problem('The version is retired; retirement is final'),
+      },
+    });
+  }
+  route('get', '/v1/definitions/{name}/diff', {
+    summary: 'What changed between two versions, as an RFC 6902 JSON Patch',
+    description: 'The patch turns the body of `from` into the body of `to` (either order, any status).',
+    tags: ['definitions'],
+    request: { params: nameParamSchema, query: diffQuerySchema },
+    responses: {
+      200: json(
+        'The patch',
+        z.object({
+          name: z.string(),
+          from: z.string(),
+          to: z.string(),
+          patch: z.array(z.object({ op: z.enum(['add', 'remove', 'replace', 'move', 'copy', 'test']), path: z.string(), from: z.string().optional(), value: z.unknown().optional() })),
+        }),
+      ),
+      400: errors[400],
+      401: errors[401],
+      404: problem('No such version (`errors[0].path` is `from` or `to`)'),
+    },
+  });
+  route('post', '/v1/events', {
+    summary: 'Receive an event: start the definitions it triggers, deliver it to runs waiting for it',
+    description: [
+      'Starts a run of every definition of the tenant whose newest active version has an `event` trigger (or seed 004 `trigger.signal`) for `type` whose `filter` is true.',
+      'The run input is `data`; `signal` in expressions is the whole event. The run id derives from the event `source` and `id` and the definition, so a redelivered event returns the same runs with `created: false`.',
+      'The correlation id is `correlationId`, else `id`; the causation id (memo, `CausationId` search attribute, activity logs) is `id`.',
+      'With a `correlationId`, the event is also signalled (name = `type`, payload = the whole event) to every running run of the tenant with that correlation id, except those it just started; a run keeps an event with the same source and id only once.',
+    ].join(' '),
+    tags: ['events'],
+    request: { body: { content: { 'application/json': { schema: CloudEvent } } } },
+    responses: {
+      201: json('At least one run was created', EventResult),
+      200: json('No run was created (nothing matched, or a redelivery)', EventResult),
+      ...errors,
+      409: problem('An event with the same `source` and `id` but other `data` already started a run (`title: "Idempotency key reused"`, with `runId`)'),
+    },
+  });
+  route('get', '/v1/schedules', {
+    summary: 'The tenant\'s schedules: one per schedule trigger of each definition\'s newest active version',
+    tags: ['schedules'],
+    responses: { 200: json('Schedules, by id', z.object({ schedules: z.array(ScheduleView) })), 401: errors[401] },
+  });
+  route('get', '/v1/schedules/{scheduleId}', {
+    summary: 'One schedule: spec, policies, paused state, next and recent runs',
+    tags: ['schedules'],
+    request: { params: scheduleParams },
+    responses: { 200: json('The schedule', ScheduleView), 401: errors[401], 404: problem('No such schedule (or another tenant\'s)') },
+  });
+  for (const [action, summary, defaultNote] of [
+    ['pause', 'Pause a schedule: no scheduled run starts until it is resumed', 'paused by <principal>'],
+    ['resume', 'Resume a paused schedule', 'resumed by <principal>'],
+  ] as const) {
+    route('post', `/v1/schedules/{scheduleId}/${action}`, {
+      summary,
+      description: `The body is optional. \`note\` (default \`${defaultNote}\`) becomes the schedule's note. Later registrations and status changes update the schedule and keep its paused state, unless they delete it (no active version has the trigger any more).`,
+      tags: ['schedules'],
+      request: { params: scheduleParams, body: { content: { 'application/json': { schema: ScheduleNote } }, required: false } },
+      responses: { 200: json('The schedule', ScheduleView), ...errors, 404: problem('No such schedule (or another tenant\'s)') },
+    });
+  }
+  route('post', '/v1/schedules/{scheduleId}/trigger', {
+    summary: 'Start one run now, also while paused (overlap policy allow_all for this run)',
+    tags: ['schedules'],
+    request: { params: scheduleParams },
+    responses: {
+      202: json('Requested; the run shows in `recentRuns` a moment later', z.object({ scheduleId: z.string(), triggered: z.literal(true) })),
+      401: errors[401],
+      403: errors[403],
+      404: problem('No such schedule (or another tenant\'s)'),
+    },
+  });
+  route('post', '/v1/schedules/{scheduleId}/backfill', {
+    summary: 'Start the runs the schedule would have started between `start` and `end`',
+    description:
+      'For the schedule\'s times in the range, at once, whether or not they ran before, ignoring the catch-up window. `overlap` overrides the schedule\'s overlap policy for these runs (default: the schedule\'s).',
+    tags: ['schedules'],
+    request: { params: scheduleParams, body: { content: { 'application/json': { schema: Backfill } } } },
+    responses: {
+      202: json('Requested', z.object({ scheduleId: z.string(), backfill: z.object({ start: z.string(), end: z.string() }) })),
+      ...errors,
+      404: problem('No such schedule (or another tenant\'s)'),
+    },
   });
   registry.registerPath({
     method: 'get',

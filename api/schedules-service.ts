@@ -1,5 +1,6 @@
 import { ScheduleNotFoundError, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
+import { sha256Hex } from '../common/canonical-json.ts';
 import type { Logger } from '../common/logger.ts';
 import { SA } from '../common/search-attributes.ts';
 import { walkSteps } from '../interpreter/compile.ts';
@@ -92,7 +93,13 @@ export class SchedulesService {
       const handle = this.client.schedule.getHandle(id);
       try {
         await handle.describe();
-        await handle.update((previous) => ({ ...previous, spec: options.spec, action: options.action, policies: options.policies }));
+        await handle.update((previous) => ({
+          ...previous,
+          spec: options.spec,
+          action: options.action,
+          policies: options.policies,
+          state: { ...previous.state, ...(previous.state.paused ? {} : { note: options.state?.note }) },
+        }));
         this.options.logger.info({ scheduleId: id, version: active.version }, 'schedule updated');
       } catch (error) {
         if (!(error instanceof ScheduleNotFoundError)) throw error;
@@ -131,7 +138,8 @@ export class SchedulesService {
       action: {
         type: 'startWorkflow',
         workflowType: INTERPRETER_WORKFLOW_TYPE,
-        workflowId: `${definition.name.replace(/[^A-Za-z0-9_.-]+/g, '-')}-scheduled-${index}`,
+        // The tenant's hash keeps two tenants' same-named definitions from sharing scheduled run ids.
+        workflowId: `${definition.name.replace(/[^A-Za-z0-9_.-]+/g, '-')}-scheduled-${index}-${sha256Hex(definition.tenant).slice(0, 8)}`,
         taskQueue: workflowTaskQueue(definition.lane),
         args: [input],
         workflowExecutionTimeout: (definition.body.resource_limits?.max_execution_time ?? this.options.executionTimeoutSeconds) * 1000,

@@ -51,7 +51,7 @@ export const idempotencyKeySchema = z
 
 export const startRunSchema = z.strictObject({
   definition: z.string().min(1).describe('name of a registered definition'),
-  version: z.string().min(1).optional().describe('defaults to the highest registered version'),
+  version: z.string().min(1).optional().describe('defaults to the highest active (not deprecated or retired) version'),
   input: z.unknown().optional(),
   idempotencyKey: idempotencyKeySchema.optional().describe('also accepted as the Idempotency-Key header'),
 });
@@ -129,8 +129,11 @@ export const auditEntrySchema = z.object({
 
 export const stepParamSchema = z.object({ runId: z.string(), stepId: z.string() });
 
-/** A CloudEvents-shaped event (https://cloudevents.io): `id` + `source` identify it. */
-export const cloudEventSchema = z.strictObject({
+/**
+ * A CloudEvents-shaped event (https://cloudevents.io): `id` + `source` identify it. Extension
+ * attributes are kept (CloudEvents allows them) and travel with the event.
+ */
+export const cloudEventSchema = z.looseObject({
   id: z.string().min(1).max(200),
   type: z.string().min(1).max(200),
   source: z.string().min(1).max(500),

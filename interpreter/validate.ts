@@ -148,6 +148,41 @@ function salvage(raw: unknown): Definition | undefined {
   return standIn as Definition;
 }
 
+const CRON_FIELDS = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  { name: 'day of week', min: 0, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
+] as const;
+
+/** Why a 5-field cron expression is out of range, or undefined when it is valid. */
+export function cronProblem(cron: string): string | undefined {
+  const fields = cron.trim().split(/\s+/);
+  for (const [i, field] of fields.entries()) {
+    const spec = CRON_FIELDS[i];
+    if (!spec) return 'cron expressions have 5 fields: minute hour day-of-month month day-of-week';
+    const value = (text: string): number | undefined => {
+      const named = 'names' in spec ? spec.names.indexOf(text.toUpperCase() as never) : -1;
+      if (named >= 0) return named + spec.min;
+      return /^\d+$/.test(text) ? Number(text) : undefined;
+    };
+    for (const item of field.split(',')) {
+      const [range = '', step] = item.split('/');
+      if (step !== undefined && !/^[1-9]\d*$/.test(step)) return `the ${spec.name} field "${field}" has an invalid step "/${step}"`;
+      if (range === '*') continue;
+      const bounds = range.split('-');
+      if (bounds.length > 2) return `the ${spec.name} field "${field}" is not a value, a range or "*"`;
+      const numbers = bounds.map(value);
+      if (numbers.some((n) => n === undefined || n < spec.min || n > spec.max)) {
+        return `the ${spec.name} field "${field}" is out of range (${spec.min}-${spec.max})`;
+      }
+      if (numbers.length === 2 && (numbers[0] as number) > (numbers[1] as number)) return `the ${spec.name} range "${range}" runs backwards`;
+    }
+  }
+  return undefined;
+}
+
 /** The checks that need the whole document: unique ids, limits, known names, references. */
 function documentProblems(definition: Definition, ctx: ValidationContext): { plan: Plan; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -181,7 +216,10 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
   }
 
   (definition.triggers ?? []).forEach((trigger, i) => {
-    if (trigger.type !== 'schedule' || trigger.timezone === undefined) return;
+    if (trigger.type !== 'schedule') return;
+    const cron = trigger.cron === undefined ? undefined : cronProblem(trigger.cron);
+    if (cron) problems.push({ path: `/triggers/${i}/cron`, message: cron });
+    if (trigger.timezone === undefined) return;
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: trigger.timezone });
     } catch {

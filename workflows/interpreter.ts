@@ -227,7 +227,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   // Every signal without its own handler is an event: its name, and its first argument as payload.
   const events: RunEvent[] = [...(args.resume?.events ?? [])];
   // An event delivered twice (same CloudEvents `id` and `source`, e.g. a redelivery) is kept once.
-  const seenEvents: string[] = [];
+  const seenEvents: string[] = [...(args.resume?.seenEvents ?? [])];
   setDefaultSignalHandler((name: string, ...signalArgs: unknown[]) => {
     const payload = signalArgs[0] ?? null;
     const id = payload && typeof payload === 'object' ? (payload as { id?: unknown; source?: unknown }) : undefined;
@@ -397,7 +397,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       finishing = true;
       await auditWriter;
       const carried = audit.splice(0);
-      return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events, audit: carried, auditSeq } });
+      return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events, audit: carried, auditSeq, seenEvents } });
     }
     await drainAudit();
     if (error instanceof RunFailedError) {

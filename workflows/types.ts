@@ -34,7 +34,7 @@ export interface RunInput {
   /** Members of the groups the definition's approval steps name, captured at start (for signals). */
   directory?: Record<string, string[]>;
   /** Set by continue-as-new: the state, undelivered events and unwritten audit entries carried over. */
-  resume?: { state: RunState; events: RunEvent[]; audit?: AuditEntry[]; auditSeq?: number };
+  resume?: { state: RunState; events: RunEvent[]; audit?: AuditEntry[]; auditSeq?: number; seenEvents?: string[] };
 }
 
 /** One line of the approval audit trail, written to PostgreSQL by the platform activity. */

@@ -66,7 +66,7 @@ describe('triggers and lifecycle end to end', () => {
     assert.ok(fired.nextRuns.length > 0 && new Date(fired.nextRuns[0]).getTime() > Date.now() - 2000);
     // The scheduled run is an ordinary run of the tenant, named per scheduled time.
     const runId = fired.recentRuns.find((r: any) => r.status === 'completed').runId as string;
-    assert.match(runId, /^nightly-report-scheduled-0-\d{4}-\d\d-\d\dT/);
+    assert.match(runId, /^nightly-report-scheduled-0-[0-9a-f]{8}-\d{4}-\d\d-\d\dT/);
     const run = (await platform.api(`/v1/runs/${encodeURIComponent(runId)}`)).body;
     assert.deepEqual([run.status, run.output, run.startedBy], ['completed', { report: 'daily' }, 'schedule']);
     assert.ok((await platform.api('/v1/schedules')).body.schedules.some((s: any) => s.scheduleId === scheduleId));

@@ -20,6 +20,20 @@ const EXPECTED_PATHS: Record<string, string[]> = {
   '/v1/runs': ['get', 'post'],
   '/v1/runs/{runId}': ['get'],
   '/v1/runs/{runId}/cancel': ['post'],
+  '/v1/runs/{runId}/approvals/{stepId}': ['post'],
+  '/v1/runs/{runId}/audit': ['get'],
+  '/v1/approvals': ['get'],
+  '/v1/definitions/{name}/versions/{version}/deprecate': ['post'],
+  '/v1/definitions/{name}/versions/{version}/retire': ['post'],
+  '/v1/definitions/{name}/versions/{version}/activate': ['post'],
+  '/v1/definitions/{name}/diff': ['get'],
+  '/v1/events': ['post'],
+  '/v1/schedules': ['get'],
+  '/v1/schedules/{scheduleId}': ['get'],
+  '/v1/schedules/{scheduleId}/pause': ['post'],
+  '/v1/schedules/{scheduleId}/resume': ['post'],
+  '/v1/schedules/{scheduleId}/trigger': ['post'],
+  '/v1/schedules/{scheduleId}/backfill': ['post'],
   '/healthz': ['get'],
   '/readyz': ['get'],
 };
@@ -52,6 +66,17 @@ describe('buildOpenApiDocument', () => {
     assert.deepEqual(params('/v1/definitions/{name}/versions/{version}', 'get'), ['name', 'version']);
     assert.deepEqual(params('/v1/runs/{runId}', 'get'), ['runId']);
     assert.deepEqual(params('/v1/runs/{runId}/cancel', 'post'), ['runId']);
+    assert.deepEqual(params('/v1/runs/{runId}/approvals/{stepId}', 'post'), ['runId', 'stepId']);
+    assert.deepEqual(params('/v1/runs/{runId}/audit', 'get'), ['runId']);
+    assert.deepEqual(params('/v1/approvals', 'get'), []);
+    for (const action of ['deprecate', 'retire', 'activate']) {
+      assert.deepEqual(params(`/v1/definitions/{name}/versions/{version}/${action}`, 'post'), ['name', 'version']);
+    }
+    assert.deepEqual(params('/v1/definitions/{name}/diff', 'get'), ['name']);
+    assert.deepEqual(params('/v1/schedules/{scheduleId}', 'get'), ['scheduleId']);
+    for (const action of ['pause', 'resume', 'trigger', 'backfill']) {
+      assert.deepEqual(params(`/v1/schedules/{scheduleId}/${action}`, 'post'), ['scheduleId']);
+    }
   });
 
   test('components Definition and Problem exist', () => {
@@ -93,6 +118,62 @@ describe('buildOpenApiDocument', () => {
     }
     const body = obj(obj(obj(post.requestBody, 'requestBody').content, 'content')['application/json'], 'json');
     assert.equal(obj(body.schema, 'schema').$ref, '#/components/schemas/Definition');
+  });
+
+  test('the approval routes carry their schemas and problem responses', () => {
+    const post = obj(obj(paths['/v1/runs/{runId}/approvals/{stepId}'], 'approvals path').post, 'POST approvals');
+    const body = obj(obj(obj(post.requestBody, 'requestBody').content, 'content')['application/json'], 'json');
+    assert.equal(obj(body.schema, 'schema').$ref, '#/components/schemas/Decision');
+    const responses = obj(post.responses, 'responses');
+    const ok = obj(obj(obj(responses['200'], '200').content, '200.content')['application/json'], '200 json');
+    assert.equal(obj(ok.schema, 'schema').$ref, '#/components/schemas/DecisionResult');
+    for (const status of ['400', '401', '403', '404', '409']) {
+      const content = obj(obj(responses[status], status).content, `${status}.content`);
+      assert.equal(obj(obj(content['application/problem+json'], 'problem+json').schema, 'schema').$ref, '#/components/schemas/Problem', status);
+    }
+    const schemas = obj(doc.components?.schemas, 'components.schemas');
+    for (const name of ['Decision', 'DecisionResult', 'InboxItem', 'AuditEntry']) assert.ok(schemas[name], name);
+    assert.deepEqual(obj(obj(schemas.Decision, 'Decision').properties, 'Decision.properties').decision, { type: 'string', enum: ['approve', 'reject'] });
+    const inbox = JSON.stringify(obj(obj(paths['/v1/approvals'], '/v1/approvals').get, 'GET /v1/approvals').responses);
+    assert.match(inbox, /#\/components\/schemas\/InboxItem/);
+    const audit = JSON.stringify(obj(obj(paths['/v1/runs/{runId}/audit'], 'audit').get, 'GET audit').responses);
+    assert.match(audit, /#\/components\/schemas\/AuditEntry/);
+  });
+
+  test('the trigger, schedule and lifecycle routes carry their schemas', () => {
+    const schemas = obj(doc.components?.schemas, 'components.schemas');
+    for (const name of ['CloudEvent', 'EventResult', 'Schedule', 'ScheduleNote', 'Backfill', 'DefinitionRecordWithSchedules']) assert.ok(schemas[name], name);
+    const op = (path: string, method: string) => obj(obj(paths[path], path)[method], `${method.toUpperCase()} ${path}`);
+    const bodyRef = (path: string, method: string) =>
+      obj(obj(obj(obj(op(path, method).requestBody, 'requestBody').content, 'content')['application/json'], 'json').schema, 'schema').$ref;
+    const responses = (path: string, method: string) => JSON.stringify(op(path, method).responses);
+
+    assert.equal(bodyRef('/v1/events', 'post'), '#/components/schemas/CloudEvent');
+    assert.deepEqual([...(obj(schemas.CloudEvent, 'CloudEvent').required as string[])].sort(), ['id', 'source', 'type']);
+    assert.match(responses('/v1/events', 'post'), /"201".*#\/components\/schemas\/EventResult/);
+    assert.equal(bodyRef('/v1/schedules/{scheduleId}/backfill', 'post'), '#/components/schemas/Backfill');
+    assert.deepEqual([...(obj(schemas.Backfill, 'Backfill').required as string[])].sort(), ['end', 'start']);
+    for (const action of ['pause', 'resume']) {
+      assert.equal(bodyRef(`/v1/schedules/{scheduleId}/${action}`, 'post'), '#/components/schemas/ScheduleNote');
+      assert.match(responses(`/v1/schedules/{scheduleId}/${action}`, 'post'), /#\/components\/schemas\/Schedule"/);
+    }
+    assert.match(responses('/v1/schedules', 'get'), /#\/components\/schemas\/Schedule"/);
+    for (const action of ['trigger', 'backfill']) assert.ok(obj(op(`/v1/schedules/{scheduleId}/${action}`, 'post').responses, 'responses')['202'], action);
+    const schedule = obj(obj(schemas.Schedule, 'Schedule').properties, 'Schedule.properties');
+    for (const key of ['nextRuns', 'recentRuns', 'missedCatchupWindow', 'skippedOverlap', 'paused', 'note', 'overlap', 'catchupWindowSeconds', 'pauseOnFailure', 'spec']) {
+      assert.ok(key in schedule, `Schedule.${key}`);
+    }
+
+    assert.match(responses('/v1/definitions', 'post'), /#\/components\/schemas\/DefinitionRecordWithSchedules/);
+    for (const action of ['deprecate', 'retire', 'activate']) {
+      const path = `/v1/definitions/{name}/versions/{version}/${action}`;
+      assert.match(responses(path, 'post'), /#\/components\/schemas\/DefinitionRecordWithSchedules/);
+      assert.ok(obj(op(path, 'post').responses, 'responses')['409'], `${action} 409`);
+    }
+    const record = obj(obj(schemas.DefinitionRecord, 'DefinitionRecord').properties, 'DefinitionRecord.properties');
+    assert.deepEqual(obj(record.status, 'DefinitionRecord.status').enum, ['active', 'deprecated', 'retired']);
+    const query = ((op('/v1/definitions/{name}/diff', 'get').parameters ?? []) as Array<{ name: string; in: string; required?: boolean }>).filter((p) => p.in === 'query');
+    assert.deepEqual(query.map((p) => [p.name, p.required]).sort(), [['from', true], ['to', true]]);
   });
 
   test('the server URL is configurable', () => {

@@ -809,3 +809,35 @@ describe('validateDefinition: approval steps', () => {
     findProblem(problemsOf(minimal({ steps: [approval({ summary: '' })] })), '/steps/0/summary', /./, 'sign-off');
   });
 });
+
+describe('validateDefinition: schedule triggers', () => {
+  const ctx = { skills: new Set(['echo']), integrations: new Set<string>(), agents: new Set<string>(), lanes: ['prod-critical'] };
+  const withTrigger = (trigger: Record<string, unknown>) => ({
+    name: 't',
+    version: '1.0.0',
+    triggers: [{ type: 'schedule', ...trigger }],
+    steps: [{ id: 'a', type: 'skill', skill: 'echo' }],
+  });
+  test('cron fields are checked against their ranges, names and steps', () => {
+    for (const cron of ['0 9 * * *', '*/15 0-23 1,15 JAN-MAR MON-FRI', '30 2 * * 7']) {
+      const result = validateDefinition(withTrigger({ cron }), ctx);
+      assert.deepEqual(result.ok ? [] : result.problems, [], cron);
+    }
+    for (const [cron, message] of [
+      ['99 * * * *', 'the minute field "99" is out of range (0-59)'],
+      ['0 25 * * *', 'the hour field "25" is out of range (0-23)'],
+      ['5-1 * * * *', 'the minute range "5-1" runs backwards'],
+      ['*/0 * * * *', 'the minute field "*/0" has an invalid step "/0"'],
+      ['0 9 * FOO *', 'the month field "FOO" is out of range (1-12)'],
+    ] as const) {
+      const result = validateDefinition(withTrigger({ cron }), ctx);
+      assert.deepEqual(result.ok ? [] : result.problems, [{ path: '/triggers/0/cron', message }], cron);
+    }
+  });
+  test('time zones are IANA names; exactly one of cron or interval', () => {
+    const zone = validateDefinition(withTrigger({ cron: '0 9 * * *', timezone: 'Mars/Olympus' }), ctx);
+    assert.deepEqual(zone.ok ? [] : zone.problems.map((p) => p.path), ['/triggers/0/timezone']);
+    const both = validateDefinition(withTrigger({ cron: '0 9 * * *', interval: 60 }), ctx);
+    assert.equal(both.ok, false);
+  });
+});
