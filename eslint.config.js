@@ -26,7 +26,10 @@ const deterministic = {
             message: 'I/O libraries are not allowed in deterministic workflow code; call an activity.',
           },
           { group: ['**/activities/**', '**/api/**', '**/workers/**', '**/embedded/**', '**/cli/**'], allowTypeImports: true, message: 'Workflow code may import activity and service modules for types only.' },
-          { group: ['**/common/*', '!**/common/constants.ts'], message: 'Only common/constants.ts is sandbox-safe.' },
+          {
+            group: ['**/common/*', '!**/common/constants.ts', '!**/common/search-attributes.ts'],
+            message: 'Only common/constants.ts and common/search-attributes.ts are sandbox-safe.',
+          },
         ],
       },
     ],

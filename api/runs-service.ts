@@ -7,10 +7,16 @@ import { SA } from '../common/search-attributes.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
 import { approvalsCounted, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
-import type { RunInput, RunResult } from '../workflows/types.ts';
+import type { RunResult } from '../workflows/types.ts';
 import type { Principal } from './auth.ts';
+import { runInputFor, runSearchAttributes, type RunIdentity, type RunPins } from './run-inputs.ts';
 import type { StoredDefinition } from './definitions-store.ts';
 import { HttpProblem } from './problem.ts';
+
+/** Escapes a value for a single-quoted string in a visibility query. */
+function quoteable(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+}
 
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -33,10 +39,8 @@ export interface StartRunRequest {
   principal: Principal;
   correlationId: string;
   executionTimeoutSeconds: number;
-  /** Definitions the run's sub_workflow steps start, pinned at start (see RunInput). */
-  subDefinitions?: RunInput['subDefinitions'];
-  /** Members of the groups its approval steps name (see RunInput). */
-  directory?: RunInput['directory'];
+  /** Child definitions and the approval directory, pinned at start (see RunInput). */
+  pins?: RunPins;
   /** The event that caused this run (its id becomes the causation id). */
   trigger?: { event: { id: string; [key: string]: unknown } };
 }
@@ -167,19 +171,13 @@ export class RunsService {
     // version was registered, and gets the run it started before.
     const requestHash = sha256Hex(canonicalJson({ version: request.requestedVersion ?? null, input: request.input ?? null }));
     const requestId = randomUUID();
-    const args: RunInput = {
-      definition: definition.body,
-      definitionHash: definition.hash,
-      input: request.input ?? null,
-      lane: definition.lane,
+    const who: RunIdentity = {
       tenant: principal.tenant,
       startedBy: principal.principal,
       correlationId: request.correlationId,
-      ...(this.options.continueAsNewAfterEvents ? { continueAsNewAfterEvents: this.options.continueAsNewAfterEvents } : {}),
-      ...(request.subDefinitions && Object.keys(request.subDefinitions).length > 0 ? { subDefinitions: request.subDefinitions } : {}),
-      ...(request.directory && Object.keys(request.directory).length > 0 ? { directory: request.directory } : {}),
-      ...(request.trigger ? { trigger: request.trigger, causationId: request.trigger.event.id } : {}),
+      ...(request.trigger ? { trigger: request.trigger } : {}),
     };
+    const args = runInputFor(definition, request.input, who, request.pins, this.options.continueAsNewAfterEvents);
     const priority = definition.body.priority;
     try {
       await this.client.workflow.start(INTERPRETER_WORKFLOW_TYPE, {
@@ -197,15 +195,7 @@ export class RunsService {
           [MEMO_KEYS.requestId]: requestId,
           ...(request.trigger ? { [MEMO_KEYS.causationId]: request.trigger.event.id } : {}),
         },
-        typedSearchAttributes: [
-          { key: SA.definition, value: definition.name },
-          { key: SA.version, value: definition.version },
-          { key: SA.lane, value: definition.lane },
-          { key: SA.tenant, value: principal.tenant },
-          { key: SA.startedBy, value: principal.principal },
-          { key: SA.correlationId, value: request.correlationId },
-          ...(request.trigger ? [{ key: SA.causationId, value: request.trigger.event.id }] : []),
-        ],
+        typedSearchAttributes: runSearchAttributes(definition, who),
         ...(priority ? { priority: { priorityKey: PRIORITY_KEYS[priority] } } : {}),
       });
     } catch (error) {
@@ -326,10 +316,9 @@ export class RunsService {
 
   /** Runs of the caller's tenant, newest first, optionally filtered. */
   async list(tenant: string, filter: { definition?: string; status?: RunStatus; limit: number }): Promise<RunSummary[]> {
-    const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
     // A run that continued as new is one run to its caller: list only the latest link of each chain.
-    const clauses = [`WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`, `${SA.tenant.name} = '${esc(tenant)}'`, `ExecutionStatus != 'ContinuedAsNew'`];
-    if (filter.definition) clauses.push(`${SA.definition.name} = '${esc(filter.definition)}'`);
+    const clauses = [`WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`, `${SA.tenant.name} = '${quoteable(tenant)}'`, `ExecutionStatus != 'ContinuedAsNew'`];
+    if (filter.definition) clauses.push(`${SA.definition.name} = '${quoteable(filter.definition)}'`);
     if (filter.status) clauses.push(`ExecutionStatus = '${STATUS_QUERY_VALUE[filter.status]}'`);
     const runs: RunSummary[] = [];
     for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: filter.limit })) {
@@ -385,11 +374,10 @@ export class RunsService {
 
   /** Pending approvals the principal may decide, across the tenant's running runs. */
   async inbox(principal: Principal, limit = 100): Promise<InboxItem[]> {
-    const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-    const keys = [`user:${principal.principal}`, ...principal.groups.map((g) => `group:${g}`)].map((k) => `'${esc(k)}'`);
+    const keys = [`user:${principal.principal}`, ...principal.groups.map((g) => `group:${g}`)].map((k) => `'${quoteable(k)}'`);
     const query = [
       `WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`,
-      `${SA.tenant.name} = '${esc(principal.tenant)}'`,
+      `${SA.tenant.name} = '${quoteable(principal.tenant)}'`,
       `ExecutionStatus = 'Running'`,
       `${SA.pendingApprovers.name} IN (${keys.join(', ')})`,
     ].join(' AND ');
@@ -426,11 +414,10 @@ export class RunsService {
 
   /** Signals an event to the tenant's running runs with this correlation id (except `skip`). */
   async deliver(tenant: string, correlationId: string, name: string, event: unknown, skip: ReadonlySet<string>): Promise<Array<{ runId: string }>> {
-    const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
     const query = [
       `WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`,
-      `${SA.tenant.name} = '${esc(tenant)}'`,
-      `${SA.correlationId.name} = '${esc(correlationId)}'`,
+      `${SA.tenant.name} = '${quoteable(tenant)}'`,
+      `${SA.correlationId.name} = '${quoteable(correlationId)}'`,
       `ExecutionStatus = 'Running'`,
     ].join(' AND ');
     const delivered: Array<{ runId: string }> = [];

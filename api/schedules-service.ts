@@ -2,9 +2,8 @@ import { ScheduleNotFoundError, type Client, type ScheduleDescription, type Sche
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { sha256Hex } from '../common/canonical-json.ts';
 import type { Logger } from '../common/logger.ts';
-import { SA } from '../common/search-attributes.ts';
-import { walkSteps } from '../interpreter/compile.ts';
 import type { Definition } from '../interpreter/schema.ts';
+import { pinRunDependencies, runInputFor, runSearchAttributes } from './run-inputs.ts';
 import type { RunInput } from '../workflows/types.ts';
 import type { ApiKeyStore } from './auth.ts';
 import type { DefinitionsStore, StoredDefinition } from './definitions-store.ts';
@@ -40,19 +39,6 @@ export interface ScheduleView {
   recentRuns: Array<{ scheduledAt: string; startedAt: string; runId: string; status?: string }>;
   missedCatchupWindow: number;
   skippedOverlap: number;
-}
-
-/** Groups named by approval steps, for the run's approval directory. */
-function approverGroups(definitions: readonly Definition[]): string[] {
-  const groups = new Set<string>();
-  for (const definition of definitions) {
-    walkSteps(definition.steps, '', (step) => {
-      if (step.type !== 'approval') return;
-      for (const g of step.approvers.groups ?? []) groups.add(g);
-      for (const g of step.escalation?.approvers.groups ?? []) groups.add(g);
-    });
-  }
-  return [...groups];
 }
 
 /**
@@ -111,21 +97,10 @@ export class SchedulesService {
   }
 
   private async optionsFor(id: string, definition: StoredDefinition, trigger: ScheduleTrigger, index: number): Promise<ScheduleOptions> {
-    const subDefinitions = await this.definitions.subDefinitions(definition.tenant, definition.body);
-    const directory = this.keys.groupMembers(definition.tenant, approverGroups([definition.body, ...Object.values(subDefinitions).map((d) => d.definition)]));
+    const pins = await pinRunDependencies(this.definitions, this.keys, definition.tenant, definition.body);
     const correlationId = id;
-    const input: RunInput = {
-      definition: definition.body,
-      definitionHash: definition.hash,
-      input: trigger.input ?? null,
-      lane: definition.lane,
-      tenant: definition.tenant,
-      startedBy: 'schedule',
-      correlationId,
-      ...(this.options.continueAsNewAfterEvents ? { continueAsNewAfterEvents: this.options.continueAsNewAfterEvents } : {}),
-      ...(Object.keys(subDefinitions).length > 0 ? { subDefinitions } : {}),
-      ...(Object.keys(directory).length > 0 ? { directory } : {}),
-    };
+    const who = { tenant: definition.tenant, startedBy: 'schedule', correlationId };
+    const input = runInputFor(definition, trigger.input, who, pins, this.options.continueAsNewAfterEvents);
     const priority = definition.body.priority;
     return {
       scheduleId: id,
@@ -145,14 +120,7 @@ export class SchedulesService {
         workflowExecutionTimeout: (definition.body.resource_limits?.max_execution_time ?? this.options.executionTimeoutSeconds) * 1000,
         staticSummary: `${definition.name}@${definition.version} (schedule trigger ${index})`,
         memo: { [MEMO_KEYS.correlationId]: correlationId },
-        typedSearchAttributes: [
-          { key: SA.definition, value: definition.name },
-          { key: SA.version, value: definition.version },
-          { key: SA.lane, value: definition.lane },
-          { key: SA.tenant, value: definition.tenant },
-          { key: SA.startedBy, value: 'schedule' },
-          { key: SA.correlationId, value: correlationId },
-        ],
+        typedSearchAttributes: runSearchAttributes(definition, who),
         ...(priority ? { priority: { priorityKey: PRIORITY_KEYS[priority] } } : {}),
       },
       policies: {

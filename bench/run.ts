@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { catalogNames, createActivityCatalog } from '../activities/catalog.ts';
 import { loadConfig } from '../common/config.ts';
 import { INTERPRETER_WORKFLOW_TYPE, RUN_STATE_QUERY, workflowTaskQueue } from '../common/constants.ts';
@@ -35,6 +35,7 @@ import { freePort } from '../embedded/ports.ts';
 import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
 import { PURE_STEPS_PER_TASK, type RunState } from '../interpreter/engine.ts';
 import { validateDefinition, type ValidationContext } from '../interpreter/validate.ts';
+import { buildWorkflowBundle } from '../workers/bundle.ts';
 import { createLaneWorkers, type LaneWorkers } from '../workers/lane-worker.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import type { PinnedDefinition, RunInput, RunResult } from '../workflows/types.ts';
@@ -925,17 +926,7 @@ async function runBench(logger: Logger) {
     const catalog = createActivityCatalog(config);
 
     const bundleStarted = performance.now();
-    const bundle = await bundleWorkflowCode({
-      workflowsPath: ENTRY,
-      logger: {
-        log: () => undefined,
-        trace: () => undefined,
-        debug: (m: string) => logger.debug(m),
-        info: (m: string) => logger.debug(m),
-        warn: (m: string, meta?: Record<string, unknown>) => logger.warn(meta ?? {}, m),
-        error: (m: string, meta?: Record<string, unknown>) => logger.error(meta ?? {}, m),
-      },
-    });
+    const bundle = await buildWorkflowBundle(logger, ENTRY);
     const bundleMs = performance.now() - bundleStarted;
 
     native = await NativeConnection.connect({ address: server.address });

@@ -1,7 +1,10 @@
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from './constants.ts';
 
-/** Typed keys for the platform's search attributes (client side; workflows use the names). */
+/**
+ * Typed keys for the platform's search attributes, for clients and workflows alike (this module
+ * imports only sandbox-safe code).
+ */
 export const SA = {
   definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition.name, SearchAttributeType.KEYWORD),
   version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version.name, SearchAttributeType.KEYWORD),

@@ -235,6 +235,19 @@ export function walkSteps(
   });
 }
 
+/** Groups named by the approval steps (and escalations) of these definitions. */
+export function approverGroups(definitions: readonly Definition[]): string[] {
+  const groups = new Set<string>();
+  for (const definition of definitions) {
+    walkSteps(definition.steps, '', (step) => {
+      if (step.type !== 'approval') return;
+      for (const g of step.approvers.groups ?? []) groups.add(g);
+      for (const g of step.escalation?.approvers.groups ?? []) groups.add(g);
+    });
+  }
+  return [...groups];
+}
+
 /** The nested step lists of a step, with their field path relative to the step. */
 export function childLists(step: Step): Array<[string, Step[]]> {
   const lists: Array<[string, Step[]]> = [];

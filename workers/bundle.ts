@@ -10,10 +10,10 @@ export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.ts', im
  * Bundles the workflow code (seconds of webpack): done once per process, or once ahead of time
  * (`WORKFLOW_BUNDLE_PATH`) and shared by every worker the supervisor starts.
  */
-export async function buildWorkflowBundle(logger?: Logger): Promise<WorkflowBundleWithSourceMap> {
+export async function buildWorkflowBundle(logger?: Logger, workflowsPath: string = WORKFLOWS_ENTRY): Promise<WorkflowBundleWithSourceMap> {
   const started = Date.now();
   const bundle = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_ENTRY,
+    workflowsPath,
     // The bundler prints webpack progress at info level; keep our logs quiet unless debugging.
     ...(logger
       ? {

@@ -16,8 +16,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import { applyDecision, approvalsCounted, judge, pendingApproverKeys, type DecisionAttempt } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
@@ -32,6 +31,7 @@ import {
   type RunState,
 } from '../interpreter/engine.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
+import { SA } from '../common/search-attributes.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery, runStateQuery } from './definitions.ts';
 import type { AuditEntry, RunInput, RunResult } from './types.ts';
 
@@ -46,16 +46,6 @@ const DEFAULT_CONTINUE_AS_NEW_EVENTS = 10_000;
 /** Undelivered events kept for later wait_for_event steps; the oldest are dropped beyond this. */
 const MAX_BUFFERED_EVENTS = 1000;
 
-const SA_KEYS = {
-  definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition.name, SearchAttributeType.KEYWORD),
-  version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version.name, SearchAttributeType.KEYWORD),
-  lane: defineSearchAttributeKey(SEARCH_ATTRIBUTES.lane.name, SearchAttributeType.KEYWORD),
-  tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant.name, SearchAttributeType.KEYWORD),
-  startedBy: defineSearchAttributeKey(SEARCH_ATTRIBUTES.startedBy.name, SearchAttributeType.KEYWORD),
-  correlationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.correlationId.name, SearchAttributeType.KEYWORD),
-  causationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.causationId.name, SearchAttributeType.KEYWORD),
-  pendingApprovers: defineSearchAttributeKey(SEARCH_ATTRIBUTES.pendingApprovers.name, SearchAttributeType.KEYWORD_LIST),
-};
 
 /** Reads the attempt count our activity wrapper attaches to every failure it raises. */
 function attemptsOf(failure: ActivityFailure, call: ActivityCall): number | undefined {
@@ -194,7 +184,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     const keys = pendingApproverKeys(state.approvals);
     if (keys.join('\n') === lastApproverKeys) return;
     lastApproverKeys = keys.join('\n');
-    upsertSearchAttributes([{ key: SA_KEYS.pendingApprovers, value: keys }]);
+    upsertSearchAttributes([{ key: SA.pendingApprovers, value: keys }]);
   };
   lastApproverKeys = pendingApproverKeys(state.approvals).join('\n');
 
@@ -310,13 +300,13 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
           args: [childInput],
           staticSummary: `${key} (step ${call.stepId} of ${workflowId})`,
           typedSearchAttributes: [
-            { key: SA_KEYS.definition, value: pinned.definition.name },
-            { key: SA_KEYS.version, value: pinned.definition.version },
-            { key: SA_KEYS.lane, value: args.lane },
-            { key: SA_KEYS.tenant, value: args.tenant },
-            { key: SA_KEYS.startedBy, value: args.startedBy },
-            { key: SA_KEYS.correlationId, value: args.correlationId },
-            { key: SA_KEYS.causationId, value: workflowId },
+            { key: SA.definition, value: pinned.definition.name },
+            { key: SA.version, value: pinned.definition.version },
+            { key: SA.lane, value: args.lane },
+            { key: SA.tenant, value: args.tenant },
+            { key: SA.startedBy, value: args.startedBy },
+            { key: SA.correlationId, value: args.correlationId },
+            { key: SA.causationId, value: workflowId },
           ],
         });
         return result.output;

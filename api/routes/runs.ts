@@ -7,9 +7,8 @@ import { HttpProblem } from '../problem.ts';
 import type { RunsService } from '../runs-service.ts';
 import { randomUUID } from 'node:crypto';
 import type { AuditStore } from '../../activities/platform/audit.ts';
-import { walkSteps } from '../../interpreter/compile.ts';
-import type { Definition } from '../../interpreter/schema.ts';
 import type { ApiKeyStore } from '../auth.ts';
+import { pinRunDependencies } from '../run-inputs.ts';
 import { decisionSchema, idempotencyKeySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
 
 export interface RunRoutesDeps {
@@ -82,11 +81,9 @@ export function runRoutes(deps: RunRoutesDeps): Router {
         [{ path: body.version === undefined ? '/definition' : '/version', message: 'not registered' }],
       );
     }
-    const subDefinitions = await deps.definitions.subDefinitions(principal.tenant, definition.body);
     const started = await deps.runs.start({
       definition,
-      subDefinitions,
-      directory: deps.keys.groupMembers(principal.tenant, approverGroups([definition.body, ...Object.values(subDefinitions).map((d) => d.definition)])),
+      pins: await pinRunDependencies(deps.definitions, deps.keys, principal.tenant, definition.body),
       input: body.input,
       idempotencyKey: body.idempotencyKey ?? header,
       requestedVersion: body.version,
@@ -163,15 +160,3 @@ export function runRoutes(deps: RunRoutesDeps): Router {
   return router;
 }
 
-/** Groups named by the approval steps of these definitions. */
-function approverGroups(definitions: readonly Definition[]): string[] {
-  const groups = new Set<string>();
-  for (const definition of definitions) {
-    walkSteps(definition.steps, '', (step) => {
-      if (step.type !== 'approval') return;
-      for (const g of step.approvers.groups ?? []) groups.add(g);
-      for (const g of step.escalation?.approvers.groups ?? []) groups.add(g);
-    });
-  }
-  return [...groups];
-}

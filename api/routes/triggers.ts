@@ -1,12 +1,12 @@
 import { Router } from 'express';
 import { createPatch } from 'rfc6902';
-import { compileDefinition, walkSteps } from '../../interpreter/compile.ts';
+import { compileDefinition } from '../../interpreter/compile.ts';
 import { evaluate } from '../../interpreter/expressions.ts';
-import type { Definition } from '../../interpreter/schema.ts';
 import { principalOf, requireRole, type ApiKeyStore } from '../auth.ts';
 import type { DefinitionsStore, DefinitionStatus } from '../definitions-store.ts';
 import { parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
+import { pinRunDependencies } from '../run-inputs.ts';
 import type { RunsService } from '../runs-service.ts';
 import type { SchedulesService } from '../schedules-service.ts';
 import { backfillSchema, cloudEventSchema, diffQuerySchema, scheduleNoteSchema } from '../schemas.ts';
@@ -17,18 +17,6 @@ export interface TriggerRoutesDeps {
   runs: RunsService;
   schedules: SchedulesService;
   keys: ApiKeyStore;
-}
-
-function approverGroups(definitions: readonly Definition[]): string[] {
-  const groups = new Set<string>();
-  for (const definition of definitions) {
-    walkSteps(definition.steps, '', (step) => {
-      if (step.type !== 'approval') return;
-      for (const g of step.approvers.groups ?? []) groups.add(g);
-      for (const g of step.escalation?.approvers.groups ?? []) groups.add(g);
-    });
-  }
-  return [...groups];
 }
 
 /** Event-triggered runs, schedules, and the definition lifecycle (deprecate, retire, diff). */
@@ -61,12 +49,10 @@ export function triggerRoutes(deps: TriggerRoutesDeps): Router {
         }
       });
       if (!matches) continue;
-      const subDefinitions = await deps.definitions.subDefinitions(principal.tenant, definition.body);
       // The run id derives from the event id and the definition: a redelivered event starts nothing new.
       const run = await deps.runs.start({
         definition,
-        subDefinitions,
-        directory: deps.keys.groupMembers(principal.tenant, approverGroups([definition.body, ...Object.values(subDefinitions).map((d) => d.definition)])),
+        pins: await pinRunDependencies(deps.definitions, deps.keys, principal.tenant, definition.body),
         input: event.data ?? null,
         idempotencyKey: `event:${event.source}:${event.id}`,
         requestedVersion: undefined,
