@@ -16,6 +16,7 @@ export function createActivityCatalog(config: Pick<Config, 'HTTP_FETCH_ALLOWED_H
   const catalog: ActivityCatalog = {
     skills: [...createSkillRegistry(config), ...(extra.skills ?? [])],
     integrations: [...createIntegrationRegistry(config), ...(extra.integrations ?? [])],
+    models: [...(extra.models ?? [])],
     agents: [...(extra.agents ?? [])],
   };
   for (const [family, specs] of Object.entries(catalog)) {
@@ -33,6 +34,7 @@ export function catalogNames(catalog: ActivityCatalog): Record<ActivityKind, Set
   return {
     skills: new Set(catalog.skills.map((s) => s.name)),
     integrations: new Set(catalog.integrations.map((s) => s.name)),
+    models: new Set(catalog.models.map((s) => s.name)),
     agents: new Set(catalog.agents.map((s) => s.name)),
   };
 }

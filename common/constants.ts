@@ -8,7 +8,7 @@
 export const INTERPRETER_WORKFLOW_TYPE = 'interpreter';
 
 /** Kinds of activity task queue a lane owns. */
-export const ACTIVITY_KINDS = ['skills', 'integrations', 'agents'] as const;
+export const ACTIVITY_KINDS = ['skills', 'integrations', 'models', 'agents'] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
 /** The workflow task queue of a lane, e.g. `prod-critical.workflows`. */

@@ -21,7 +21,7 @@ export const STEP_DEFAULTS = {
 } as const;
 
 /** The activity families, each on its own task queue per lane. */
-export type ActivityFamily = 'skills' | 'integrations' | 'agents';
+export type ActivityFamily = 'skills' | 'integrations' | 'models' | 'agents';
 
 /** The retry policy a step runs with, after defaults and the hard cap. */
 export interface EffectiveRetry {
