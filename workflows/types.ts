@@ -1,6 +1,7 @@
 import type { RefusalCode } from '../interpreter/approvals.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
+import type { AgentDefinition } from '../activities/agents/types.ts';
 
 /** A definition a run may start as a child (sub_workflow), pinned by its hash. */
 export interface PinnedDefinition {
@@ -33,8 +34,32 @@ export interface RunInput {
   continueAsNewAfterEvents?: number;
   /** Members of the groups the definition's approval steps name, captured at start (for signals). */
   directory?: Record<string, string[]>;
+  /**
+   * The registry agents the run's agent steps use, pinned at start: such a step runs as a child
+   * workflow `agent`. Agent steps naming no pinned agent call the activity of that name.
+   */
+  agents?: Record<string, AgentDefinition>;
+  /** Per-skill defaults (`<family>:<name>`), from the registry at start; a step's own values win. */
+  activityDefaults?: Record<string, ActivityDefaults>;
+  /** Emit lifecycle events (set for every run the API starts; histories from before it lack them). */
+  recordEvents?: boolean;
   /** Set by continue-as-new: the state, undelivered events and unwritten audit entries carried over. */
-  resume?: { state: RunState; events: RunEvent[]; audit?: AuditEntry[]; auditSeq?: number; seenEvents?: string[] };
+  resume?: {
+    state: RunState;
+    events: RunEvent[];
+    audit?: AuditEntry[];
+    auditSeq?: number;
+    seenEvents?: string[];
+    /** Lifecycle events not yet written, and the last sequence number used. */
+    lifecycle?: LifecycleEvent[];
+    lifecycleSeq?: number;
+  };
+}
+
+/** A skill's registered defaults, applied when a step sets no timeout or retry of its own. */
+export interface ActivityDefaults {
+  timeoutSeconds?: number;
+  retry?: { maxAttempts?: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maxIntervalSeconds?: number };
 }
 
 /** One line of the approval audit trail, written to PostgreSQL by the platform activity. */
