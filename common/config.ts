@@ -41,6 +41,11 @@ export const configSchema = z.object({
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),
+  /** Agent definitions (JSON or YAML) for the agent registry; see docs/agents.md. */
+  AGENTS_FILE: z.string().optional(),
+  /** MCP servers agents' tools may call, as JSON `{"<name>": {"url": ..., "headers": ...}}`; or MCP_SERVERS_FILE. */
+  MCP_SERVERS: z.string().optional(),
+  MCP_SERVERS_FILE: z.string().optional(),
   RUN_EXECUTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(7 * 24 * 3600),
   /** Runs continue as new once their history holds this many events (or when Temporal suggests it). */
   RUN_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).max(50_000).default(10_000),
