@@ -98,6 +98,7 @@ export const LIFECYCLE_EVENT_TYPES = [
   'workflow.approval.decided',
   'workflow.run.completed',
   'workflow.run.failed',
+  'workflow.run.cancelled',
 ] as const;
 export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
 
