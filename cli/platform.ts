@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { startApi } from '../api/server.ts';
-import { ConfigError, loadConfig, type Config } from '../common/config.ts';
+import { ConfigError, LANE_WORKER_KINDS, loadConfig, type Config, type LaneWorkerKind } from '../common/config.ts';
 import { migrate } from '../common/db.ts';
 import { createLogger } from '../common/logger.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
@@ -50,9 +50,10 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('worker')
-    .description('Run the workers of one lane (or several, comma-separated)')
+    .description('Run the workers of one lane (or several, comma-separated), all its task queues or some kinds')
     .requiredOption('--lane <lanes>', 'lane name(s), e.g. prod-critical')
-    .action(async (options: { lane: string }) => {
+    .option('--kinds <kinds>', `task queues to serve, comma-separated: ${LANE_WORKER_KINDS.join(', ')} (default: all)`)
+    .action(async (options: { lane: string; kinds?: string }) => {
       const cfg = config();
       const lanes = options.lane.split(',').map((l) => l.trim()).filter(Boolean);
       const unknown = lanes.filter((l) => !cfg.LANES.includes(l));
@@ -60,9 +61,15 @@ async function main(argv: string[]): Promise<void> {
         process.stderr.write(`unknown lane(s) ${unknown.join(', ')}; configured lanes (LANES): ${cfg.LANES.join(', ')}\n`);
         process.exit(2);
       }
-      const logger = createLogger(`worker:${lanes.join(',')}`, cfg.LOG_LEVEL);
+      const kinds = options.kinds?.split(',').map((k) => k.trim()).filter(Boolean);
+      const badKinds = (kinds ?? []).filter((k) => !(LANE_WORKER_KINDS as readonly string[]).includes(k));
+      if (kinds?.length === 0 || badKinds.length > 0) {
+        process.stderr.write(`unknown kind(s) ${badKinds.join(', ') || '(none given)'}; kinds: ${LANE_WORKER_KINDS.join(', ')}\n`);
+        process.exit(2);
+      }
+      const logger = createLogger(`worker:${lanes.join(',')}${kinds ? `:${kinds.join(',')}` : ''}`, cfg.LOG_LEVEL);
       exitWhenSupervisorDies(() => process.kill(process.pid, 'SIGTERM'));
-      await runWorkerProcess(cfg, lanes, logger);
+      await runWorkerProcess(cfg, lanes, logger, kinds as LaneWorkerKind[] | undefined);
     });
 
   program

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACTIVITY_KINDS } from './constants.ts';
 
 /**
  * Every setting the platform reads from the environment, parsed once through zod. Workflow code
@@ -13,6 +14,48 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const laneName = z.string().regex(/^[a-z][a-z0-9-]{0,40}$/, 'lane names are lower-case kebab-case');
+
+/**
+ * What a lane's workers limit, each on its own task queue: `workflows` (concurrent workflow tasks),
+ * the activity kinds of ACTIVITY_KINDS, and `platform` (the platform's own activities).
+ */
+export const LANE_WORKER_KINDS = ['workflows', ...ACTIVITY_KINDS, 'platform'] as const;
+export type LaneWorkerKind = (typeof LANE_WORKER_KINDS)[number];
+export type LaneLimits = Record<LaneWorkerKind, number>;
+
+/** Limits of a lane nothing else names. workflows and skills are the SDK's own defaults. */
+export const BASE_LANE_LIMITS: LaneLimits = { workflows: 40, skills: 100, integrations: 50, models: 4, agents: 10, platform: 10 };
+
+/** Built-in limits per lane name, over BASE_LANE_LIMITS: experimental work gets a small share. */
+export const DEFAULT_LANE_LIMITS: Readonly<Record<string, Partial<LaneLimits>>> = {
+  experimental: { workflows: 10, skills: 10, integrations: 10, models: 1, agents: 2, platform: 5 },
+};
+
+/** `LANE_LIMITS`: `{"<lane>" | "*": {"<kind>": <max concurrent tasks>}}`, JSON. */
+const laneLimitsSchema = z.record(
+  z.union([z.literal('*'), laneName]),
+  z
+    .object({
+      // The SDK polls the workflow queue (and the sticky one) with at least 2 slots.
+      workflows: z.number().int().min(2).max(10_000),
+      skills: z.number().int().min(1).max(10_000),
+      integrations: z.number().int().min(1).max(10_000),
+      models: z.number().int().min(1).max(10_000),
+      agents: z.number().int().min(1).max(10_000),
+      platform: z.number().int().min(1).max(10_000),
+    } satisfies Record<LaneWorkerKind, z.ZodType>)
+    .partial()
+    .strict(),
+);
+
+const json = z.string().transform((text, ctx) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not valid JSON: ${(error as Error).message}` });
+    return z.NEVER;
+  }
+});
 
 export const configSchema = z.object({
   API_HOST: z.string().default('127.0.0.1'),
@@ -38,6 +81,8 @@ export const configSchema = z.object({
   LANES: csv.pipe(z.array(laneName).min(1)).default(['prod-critical', 'experimental']),
   /** Lane of definitions that name none; the first of LANES when unset. */
   DEFAULT_LANE: laneName.optional(),
+  /** Per-lane, per-kind worker concurrency over the defaults (see laneLimits, docs/lanes.md). */
+  LANE_LIMITS: json.pipe(laneLimitsSchema).optional(),
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),
@@ -46,10 +91,31 @@ export const configSchema = z.object({
   /** MCP servers agents' tools may call, as JSON `{"<name>": {"url": ..., "headers": ...}}`; or MCP_SERVERS_FILE. */
   MCP_SERVERS: z.string().optional(),
   MCP_SERVERS_FILE: z.string().optional(),
+  /** Model routing table (JSON or YAML file) for `model` steps and agents; see docs/models.md. */
+  MODEL_ROUTES_FILE: z.string().optional(),
+  /** The routing table inline, as JSON (instead of MODEL_ROUTES_FILE). */
+  MODEL_ROUTES: z.string().optional(),
+  /** Ollama's native API, for routes that name no baseUrl. */
+  OLLAMA_BASE_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:11434'),
+  /** An OpenAI-compatible API (ending in /v1), for routes that name no baseUrl. */
+  OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
+  /** Serves Prometheus metrics at http://<host>:METRICS_PORT/metrics when set (common/metrics.ts). */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_EXECUTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(7 * 24 * 3600),
   /** Runs continue as new once their history holds this many events (or when Temporal suggests it). */
   RUN_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).max(50_000).default(10_000),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
+  /** Lifecycle-event webhooks (docs/lifecycle-events.md): attempts before a delivery is dead-lettered. */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  /** First retry delay; doubles per attempt (with jitter) up to WEBHOOK_RETRY_MAX_MS. */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
+  WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
+  /** Per-request timeout of a webhook POST. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
+  /** How often the dispatcher looks for due deliveries besides being woken by NOTIFY. */
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
+  /** Hosts (`host`, `host:port`, `*.domain`) webhook URLs may point at; empty = any host. */
+  WEBHOOK_ALLOWED_HOSTS: csv.default([]),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -76,7 +142,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid configuration:\n  DEFAULT_LANE: "${config.DEFAULT_LANE}" is not one of LANES (${config.LANES.join(', ')})`,
     );
   }
+  const strangers = Object.keys(config.LANE_LIMITS ?? {}).filter((l) => l !== '*' && !config.LANES.includes(l));
+  if (strangers.length > 0) {
+    throw new ConfigError(
+      `invalid configuration:\n  LANE_LIMITS: ${strangers.map((l) => `"${l}"`).join(', ')} not in LANES (${config.LANES.join(', ')})`,
+    );
+  }
   return config;
+}
+
+/**
+ * The worker limits of one lane: BASE_LANE_LIMITS, then the lane name's DEFAULT_LANE_LIMITS, then
+ * LANE_LIMITS["*"], then LANE_LIMITS[lane]; each level overrides only the kinds it names.
+ */
+export function laneLimits(config: Pick<Config, 'LANE_LIMITS'>, lane: string): LaneLimits {
+  return {
+    ...BASE_LANE_LIMITS,
+    ...DEFAULT_LANE_LIMITS[lane],
+    ...config.LANE_LIMITS?.['*'],
+    ...config.LANE_LIMITS?.[lane],
+  };
 }
 
 /** The Temporal Web address links point at; the dev server's UI by default. */

@@ -45,6 +45,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     args.push('--db-filename', options.dbFile);
   }
   for (const flag of searchAttributeFlags()) args.push('--search-attribute', flag);
+  // Task queue priority (the definitions' `priority`) needs the priority-aware matcher. It is the
+  // default in recent servers (1.31 on); set here so older dev servers order by priority too.
+  args.push('--dynamic-config-value', 'matching.useNewMatcher=true');
 
   const log = options.logger;
   // Detached: a terminal's Ctrl-C reaches the supervisor only, which stops Temporal after the workers drained.

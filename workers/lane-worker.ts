@@ -1,8 +1,9 @@
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { createSkillActivities } from '../activities/skills/activities.ts';
-import type { Config } from '../common/config.ts';
+import { LANE_WORKER_KINDS, laneLimits, type Config, type LaneLimits, type LaneWorkerKind } from '../common/config.ts';
 import { AuditStore, createPlatformActivities } from '../activities/platform/audit.ts';
+import { RunEventStore } from '../activities/platform/events.ts';
 import { createPool, type Pool } from '../common/db.ts';
 import { ACTIVITY_KINDS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
@@ -12,8 +13,10 @@ export interface LaneWorkersOptions {
   config: Config;
   lane: string;
   logger: Logger;
-  /** The prebuilt workflow bundle (code or file path). */
-  workflowBundle: WorkflowBundleOption;
+  /** The prebuilt workflow bundle (code or file path); needed when `kinds` includes `workflows`. */
+  workflowBundle?: WorkflowBundleOption;
+  /** Which of the lane's task queues this process serves (`worker --kinds`); all of them by default. */
+  kinds?: readonly LaneWorkerKind[];
   /** Reuse a connection (tests); otherwise one is opened from config and closed on shutdown. */
   connection?: NativeConnection;
   /** What the activity workers run; the installation's built-ins by default. */
@@ -24,6 +27,8 @@ export interface LaneWorkersOptions {
 export interface LaneWorkers {
   lane: string;
   taskQueues: string[];
+  /** Max concurrent tasks per served kind (LANE_LIMITS over the defaults). */
+  limits: Partial<LaneLimits>;
   /** Resolves when every worker has shut down. */
   run(): Promise<void>;
   shutdown(): void;
@@ -31,8 +36,8 @@ export interface LaneWorkers {
 
 /**
  * Creates the lane's workflow worker (the interpreter) and one activity worker per family
- * (skills, integrations, agents). Each family has its own task queue so a slow kind cannot starve
- * another.
+ * (skills, integrations, models, agents, platform), or only those of `kinds`. Each family has its
+ * own task queue and its own concurrency limit (laneLimits) so a slow kind cannot starve another.
  */
 export async function createLaneWorkers(options: LaneWorkersOptions): Promise<LaneWorkers> {
   const { config, lane } = options;
@@ -45,24 +50,39 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   const namespace = config.TEMPORAL_NAMESPACE;
   const identity = `${lane}@${process.pid}`;
 
-  const workflowWorker = await Worker.create({
-    connection,
-    namespace,
-    identity,
-    taskQueue: workflowTaskQueue(lane),
-    workflowBundle: options.workflowBundle,
-  });
+  // Each kind's worker takes at most its lane's limit of tasks at once; the rest wait in that
+  // lane's own queue, where no other lane's worker polls.
+  const kinds = new Set<LaneWorkerKind>(options.kinds ?? LANE_WORKER_KINDS);
+  const allLimits = laneLimits(config, lane);
+  const limits: Partial<LaneLimits> = {};
+  const workers: Worker[] = [];
+  const taskQueues: string[] = [];
+  if (kinds.has('workflows')) {
+    if (!options.workflowBundle) throw new Error(`lane ${lane}: serving its workflows needs the workflow bundle`);
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        identity,
+        taskQueue: workflowTaskQueue(lane),
+        workflowBundle: options.workflowBundle,
+        maxConcurrentWorkflowTaskExecutions: allLimits.workflows,
+      }),
+    );
+    taskQueues.push(workflowTaskQueue(lane));
+    limits.workflows = allLimits.workflows;
+  }
   const catalog = options.catalog ?? createActivityCatalog(config);
-  const workers = [workflowWorker];
-  const taskQueues = [workflowTaskQueue(lane)];
   for (const kind of ACTIVITY_KINDS) {
-    if (catalog[kind].length === 0) continue;
+    if (!kinds.has(kind) || catalog[kind].length === 0) continue;
+    limits[kind] = allLimits[kind];
     workers.push(
       await Worker.create({
         connection,
         namespace,
         identity,
         taskQueue: activityTaskQueue(lane, kind),
+        maxConcurrentActivityTaskExecutions: allLimits[kind],
         activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
       }),
     );
@@ -70,7 +90,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   }
   // The platform's own activities (the approval audit trail) need the database.
   let pool: Pool | undefined;
-  if (config.DATABASE_URL) {
+  if (kinds.has('platform') && config.DATABASE_URL) {
+    limits.platform = allLimits.platform;
     pool = createPool(config.DATABASE_URL, 2);
     workers.push(
       await Worker.create({
@@ -78,19 +99,26 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         namespace,
         identity,
         taskQueue: platformTaskQueue(lane),
-        activities: createPlatformActivities(new AuditStore(pool)),
+        maxConcurrentActivityTaskExecutions: allLimits.platform,
+        activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool)),
       }),
     );
     taskQueues.push(platformTaskQueue(lane));
-  } else {
+  } else if (kinds.has('platform')) {
     logger.warn('DATABASE_URL is not set: no worker for the approval audit trail on this lane');
+  }
+
+  if (workers.length === 0) {
+    if (ownsConnection) await connection.close();
+    throw new Error(`lane ${lane}: nothing to serve for kinds ${[...kinds].join(', ')}`);
   }
 
   return {
     lane,
     taskQueues,
+    limits,
     async run() {
-      logger.info({ taskQueues, namespace }, 'lane workers polling');
+      logger.info({ taskQueues, namespace, limits }, 'lane workers polling');
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {
