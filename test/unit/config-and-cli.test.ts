@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, temporalUiUrl } from '../../common/config.ts';
+import { BASE_LANE_LIMITS, ConfigError, LANE_WORKER_KINDS, laneLimits, loadConfig, temporalUiUrl } from '../../common/config.ts';
 import { MISSING_CLI_MESSAGE, TemporalCliNotFoundError, resolveTemporalCli } from '../../embedded/temporal-cli.ts';
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
@@ -88,6 +88,41 @@ describe('loadConfig', () => {
   test('temporalUiUrl defaults to the dev server UI and drops a trailing slash', () => {
     assert.equal(temporalUiUrl(loadConfig({})), 'http://127.0.0.1:8233');
     assert.equal(temporalUiUrl(loadConfig({ TEMPORAL_UI_URL: 'https://ui.example.com/' })), 'https://ui.example.com');
+  });
+});
+
+describe('LANE_LIMITS', () => {
+  test('without it, experimental gets a small share and other lanes the base limits', () => {
+    const config = loadConfig({});
+    assert.equal(config.LANE_LIMITS, undefined);
+    assert.deepEqual(laneLimits(config, 'prod-critical'), BASE_LANE_LIMITS);
+    const experimental = laneLimits(config, 'experimental');
+    assert.deepEqual(Object.keys(experimental).sort(), [...LANE_WORKER_KINDS].sort());
+    for (const kind of LANE_WORKER_KINDS) {
+      assert.ok(experimental[kind] <= BASE_LANE_LIMITS[kind], `experimental ${kind} exceeds the base limit`);
+    }
+    assert.equal(experimental.models, 1);
+  });
+
+  test('"*" applies to every lane and a lane entry overrides it, kind by kind', () => {
+    const config = loadConfig({
+      LANES: 'prod-critical,experimental,batch',
+      LANE_LIMITS: JSON.stringify({ '*': { models: 2 }, experimental: { skills: 1, workflows: 50 }, batch: { models: 8 } }),
+    });
+    assert.deepEqual(laneLimits(config, 'experimental'), { workflows: 50, skills: 1, integrations: 10, models: 2, agents: 2, platform: 5 });
+    assert.deepEqual(laneLimits(config, 'prod-critical'), { ...BASE_LANE_LIMITS, models: 2 });
+    assert.deepEqual(laneLimits(config, 'batch'), { ...BASE_LANE_LIMITS, models: 8 });
+  });
+
+  test('bad JSON, unknown lanes, unknown kinds and out-of-range limits are refused', () => {
+    assert.match(configError({ LANE_LIMITS: '{experimental: 1}' }).message, /LANE_LIMITS: not valid JSON/);
+    assert.match(configError({ LANE_LIMITS: '{"prod": {"skills": 1}}' }).message, /LANE_LIMITS: "prod" not in LANES \(prod-critical, experimental\)/);
+    assert.match(configError({ LANE_LIMITS: '{"experimental": {"gpus": 1}}' }).message, /LANE_LIMITS\.experimental.*gpus/);
+    assert.match(configError({ LANE_LIMITS: '{"experimental": {"skills": 0}}' }).message, /LANE_LIMITS\.experimental\.skills/);
+    assert.match(configError({ LANE_LIMITS: '{"experimental": {"skills": 1.5}}' }).message, /LANE_LIMITS\.experimental\.skills/);
+    // The SDK needs two workflow task slots (normal and sticky queue).
+    assert.match(configError({ LANE_LIMITS: '{"experimental": {"workflows": 1}}' }).message, /LANE_LIMITS\.experimental\.workflows/);
+    assert.match(configError({ LANE_LIMITS: '["experimental"]' }).message, /LANE_LIMITS/);
   });
 });
 

@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { apiKeysSchema } from '../../api/auth.ts';
-import { configSchema, loadConfig, type Config } from '../../common/config.ts';
+import { LANE_WORKER_KINDS, configSchema, loadConfig, type Config } from '../../common/config.ts';
 import { SEARCH_ATTRIBUTES } from '../../common/constants.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -333,6 +333,21 @@ test('the expected services exist, with one worker per configured lane', () => {
     for (const lane of loadConfig(envOf(s)).LANES) {
       assert.ok(served.has(lane), `${name} configures lane "${lane}" but no worker service serves it`);
     }
+  }
+});
+
+test('every kind of every lane is served by a worker service (worker --kinds, all by default)', () => {
+  const served = new Set<string>();
+  for (const [name, s] of workerServices) {
+    const args = argsOf(s.command);
+    const i = args.findIndex((a) => a === '--kinds' || a.startsWith('--kinds='));
+    const arg = i < 0 ? undefined : (args[i] as string);
+    const kinds = arg === undefined ? [...LANE_WORKER_KINDS] : (arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : (args[i + 1] ?? '')).split(',').map((k) => k.trim());
+    for (const kind of kinds) assert.ok((LANE_WORKER_KINDS as readonly string[]).includes(kind), `${name}: unknown kind "${kind}"`);
+    for (const lane of lanesOf(args)) for (const kind of kinds) served.add(`${lane}.${kind}`);
+  }
+  for (const lane of loadConfig(envOf(service('api'))).LANES) {
+    for (const kind of LANE_WORKER_KINDS) assert.ok(served.has(`${lane}.${kind}`), `no worker service serves ${lane}.${kind}`);
   }
 });
 
