@@ -1,5 +1,6 @@
 import type { Config } from '../common/config.ts';
 import type { ActivityKind } from '../common/constants.ts';
+import { createMcpActivities, loadMcpServers } from './agents/mcp.ts';
 import { createIntegrationRegistry } from './integrations/registry.ts';
 import { createSkillRegistry } from './skills/registry.ts';
 import type { SkillSpec } from './skills/skill.ts';
@@ -12,12 +13,17 @@ export type ActivityCatalog = Record<ActivityKind, SkillSpec[]>;
  * registry). `extra` adds implementations, e.g. the test suites' stand-ins for the seed documents'
  * skills; a name may appear once per family.
  */
-export function createActivityCatalog(config: Pick<Config, 'HTTP_FETCH_ALLOWED_HOSTS'>, extra: Partial<ActivityCatalog> = {}): ActivityCatalog {
+export function createActivityCatalog(
+  config: Pick<Config, 'HTTP_FETCH_ALLOWED_HOSTS'> & Partial<Pick<Config, 'MCP_SERVERS' | 'MCP_SERVERS_FILE'>>,
+  extra: Partial<ActivityCatalog> = {},
+): ActivityCatalog {
+  // Agents' MCP tools (mcp.callTool, mcp.listTools) run on the agents queue when servers are configured.
+  const mcpServers = loadMcpServers(config);
   const catalog: ActivityCatalog = {
     skills: [...createSkillRegistry(config), ...(extra.skills ?? [])],
     integrations: [...createIntegrationRegistry(config), ...(extra.integrations ?? [])],
     models: [...(extra.models ?? [])],
-    agents: [...(extra.agents ?? [])],
+    agents: [...(Object.keys(mcpServers).length > 0 ? createMcpActivities(mcpServers) : []), ...(extra.agents ?? [])],
   };
   for (const [family, specs] of Object.entries(catalog)) {
     const seen = new Set<string>();
@@ -37,4 +43,26 @@ export function catalogNames(catalog: ActivityCatalog): Record<ActivityKind, Set
     models: new Set(catalog.models.map((s) => s.name)),
     agents: new Set(catalog.agents.map((s) => s.name)),
   };
+}
+
+/** A skill's registered timeout and retry defaults, as runs receive them (`RunInput.activityDefaults`). */
+export interface CatalogDefaults {
+  timeoutSeconds?: number;
+  retry?: { maxAttempts?: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maxIntervalSeconds?: number };
+}
+
+/** Defaults per `<family>:<name>` for every spec that declares some; a step's own values win over them. */
+export function catalogDefaults(catalog: ActivityCatalog): Record<string, CatalogDefaults> {
+  const out: Record<string, CatalogDefaults> = {};
+  for (const [family, specs] of Object.entries(catalog)) {
+    for (const spec of specs) {
+      if (spec.defaults && (spec.defaults.timeoutSeconds !== undefined || spec.defaults.retry !== undefined)) {
+        out[`${family}:${spec.name}`] = {
+          ...(spec.defaults.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.defaults.timeoutSeconds }),
+          ...(spec.defaults.retry === undefined ? {} : { retry: { ...spec.defaults.retry } }),
+        };
+      }
+    }
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 import type { SearchAttributePair } from '@temporalio/common';
+import type { AgentRegistry } from '../activities/agents/registry.ts';
+import type { AgentDefinition } from '../activities/agents/types.ts';
 import { SA } from '../common/search-attributes.ts';
-import { approverGroups } from '../interpreter/compile.ts';
+import { approverGroups, walkSteps } from '../interpreter/compile.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { RunInput } from '../workflows/types.ts';
 import type { ApiKeyStore } from './auth.ts';
@@ -12,12 +14,46 @@ export interface RunPins {
   subDefinitions: NonNullable<RunInput['subDefinitions']>;
   /** Members of the groups its approval steps (and its children's) name. */
   directory: NonNullable<RunInput['directory']>;
+  /** The registry agents its agent steps (and its children's) name. */
+  agents?: Record<string, AgentDefinition>;
+}
+
+/** The agent registry of the API a definitions store serves (set once by startApi). */
+const agentRegistries = new WeakMap<DefinitionsStore, AgentRegistry>();
+
+/** Runs started through this store pin the registry agents their agent steps name. */
+export function useAgentRegistry(definitions: DefinitionsStore, registry: AgentRegistry): void {
+  agentRegistries.set(definitions, registry);
+}
+
+/** The registry agents the agent steps of these definitions name, and the groups their high-risk tools' approvers name. */
+export function agentPins(registry: AgentRegistry | undefined, bodies: readonly Definition[]): { agents: Record<string, AgentDefinition>; groups: string[] } {
+  const agents: Record<string, AgentDefinition> = {};
+  if (!registry) return { agents, groups: [] };
+  for (const body of bodies) {
+    walkSteps(body.steps, '', (step) => {
+      if (step.type !== 'agent') return;
+      const name = step.agent ?? step.agent_ref?.slug;
+      const agent = name === undefined ? undefined : registry.get(name);
+      if (name !== undefined && agent) agents[name] = agent;
+    });
+  }
+  const groups = Object.values(agents).flatMap((a) =>
+    a.tools.flatMap((t) => (t.approvers ?? []).filter((p) => p.startsWith('group:')).map((p) => p.slice('group:'.length))),
+  );
+  return { agents, groups };
 }
 
 export async function pinRunDependencies(definitions: DefinitionsStore, keys: ApiKeyStore, tenant: string, body: Definition): Promise<RunPins> {
   const subDefinitions = await definitions.subDefinitions(tenant, body);
-  const groups = approverGroups([body, ...Object.values(subDefinitions).map((d) => d.definition)]);
-  return { subDefinitions, directory: keys.groupMembers(tenant, groups) };
+  const bodies = [body, ...Object.values(subDefinitions).map((d) => d.definition)];
+  const pinned = agentPins(agentRegistries.get(definitions), bodies);
+  const groups = [...new Set([...approverGroups(bodies), ...pinned.groups])];
+  return {
+    subDefinitions,
+    directory: keys.groupMembers(tenant, groups),
+    ...(Object.keys(pinned.agents).length > 0 ? { agents: pinned.agents } : {}),
+  };
 }
 
 export interface RunIdentity {
@@ -44,9 +80,12 @@ export function runInputFor(
     tenant: who.tenant,
     startedBy: who.startedBy,
     correlationId: who.correlationId,
+    // Every run the API starts emits lifecycle events (GET /v1/runs/{id}/events, webhooks).
+    recordEvents: true,
     ...(continueAsNewAfterEvents ? { continueAsNewAfterEvents } : {}),
     ...(pins && Object.keys(pins.subDefinitions).length > 0 ? { subDefinitions: pins.subDefinitions } : {}),
     ...(pins && Object.keys(pins.directory).length > 0 ? { directory: pins.directory } : {}),
+    ...(pins?.agents && Object.keys(pins.agents).length > 0 ? { agents: pins.agents } : {}),
     ...(who.trigger ? { trigger: who.trigger, causationId: who.trigger.event.id } : {}),
   };
 }

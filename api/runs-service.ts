@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
+import { AGENT_WORKFLOW_TYPE } from '../activities/agents/types.ts';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
@@ -232,10 +233,10 @@ export class RunsService {
     await this.describeOwned(runId, tenant);
   }
 
-  private async describeOwned(runId: string, tenant: string): Promise<WorkflowExecutionDescription> {
+  private async describeOwned(runId: string, tenant: string, types: readonly string[] = [INTERPRETER_WORKFLOW_TYPE]): Promise<WorkflowExecutionDescription> {
     try {
       const desc = await this.client.workflow.getHandle(runId).describe();
-      if (desc.type !== INTERPRETER_WORKFLOW_TYPE || desc.typedSearchAttributes.get(SA.tenant) !== tenant) {
+      if (!types.includes(desc.type) || desc.typedSearchAttributes.get(SA.tenant) !== tenant) {
         throw new HttpProblem(404, 'Not Found', `no run "${runId}"`);
       }
       return desc;
@@ -351,7 +352,8 @@ export class RunsService {
     comment: string | undefined,
     onRefused: (refusal: { code: string; reason: string; definition: { name: string; version: string } }) => Promise<void>,
   ): Promise<ApprovalUpdateResult> {
-    const desc = await this.describeOwned(runId, principal.tenant);
+    // Agent runs (child workflows) take decisions on their high-risk tool calls the same way.
+    const desc = await this.describeOwned(runId, principal.tenant, [INTERPRETER_WORKFLOW_TYPE, AGENT_WORKFLOW_TYPE]);
     const definition = summaryOf(desc).definition;
     const refuse = async (code: string, reason: string): Promise<never> => {
       await onRefused({ code, reason, definition });
@@ -376,7 +378,7 @@ export class RunsService {
   async inbox(principal: Principal, limit = 100): Promise<InboxItem[]> {
     const keys = [`user:${principal.principal}`, ...principal.groups.map((g) => `group:${g}`)].map((k) => `'${quoteable(k)}'`);
     const query = [
-      `WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`,
+      `WorkflowType IN ('${INTERPRETER_WORKFLOW_TYPE}', '${AGENT_WORKFLOW_TYPE}')`,
       `${SA.tenant.name} = '${quoteable(principal.tenant)}'`,
       `ExecutionStatus = 'Running'`,
       `${SA.pendingApprovers.name} IN (${keys.join(', ')})`,

@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { loadAgentRegistry } from '../activities/agents/registry.ts';
+import { MCP_ACTIVITY_NAMES } from '../activities/agents/mcp.ts';
 import { catalogNames, createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { temporalUiUrl, type Config } from '../common/config.ts';
 import { createPool, migrate } from '../common/db.ts';
@@ -7,9 +9,13 @@ import type { Logger } from '../common/logger.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 import { ensureSearchAttributes } from '../common/temporal-setup.ts';
 import { AuditStore } from '../activities/platform/audit.ts';
+import { RunEventStore } from '../activities/platform/events.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import { WebhookStore } from './webhooks/store.ts';
 import { createApp } from './app.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
+import { useAgentRegistry } from './run-inputs.ts';
 import { RunsService } from './runs-service.ts';
 import { SchedulesService } from './schedules-service.ts';
 
@@ -26,15 +32,35 @@ export interface RunningApi {
 export async function startApi(config: Config, logger: Logger, options: { catalog?: ActivityCatalog } = {}): Promise<RunningApi> {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the embedded `up` command provides one)');
   const keys = loadApiKeys(config);
+  const catalog = options.catalog ?? createActivityCatalog(config);
+  // Registry agents run as child workflows; other agent names call the agents activity of that name.
+  const agentRegistry = loadAgentRegistry(config, catalog);
+  const names = catalogNames(catalog);
+  const agentNames = new Set([...[...names.agents].filter((n) => !MCP_ACTIVITY_NAMES.includes(n)), ...agentRegistry.names()]);
   await migrate(config.DATABASE_URL, logger);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const connection = await Connection.connect({ ...temporalConnectionSettings(config), connectTimeout: 10_000 });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const definitions = new DefinitionsStore(pool);
+  useAgentRegistry(definitions, agentRegistry);
   const runs = new RunsService(client, {
     continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
     executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+  });
+
+  // Lifecycle events go out to webhooks from every API replica; SKIP LOCKED keeps them from sending one twice.
+  const webhooks = new WebhookStore(pool);
+  const dispatcher = new WebhookDispatcher({
+    store: webhooks,
+    databaseUrl: config.DATABASE_URL,
+    logger,
+    maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+    retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+    retryMaxMs: config.WEBHOOK_RETRY_MAX_MS,
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    pollMs: config.WEBHOOK_POLL_MS,
+    allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
   });
 
   const app = createApp({
@@ -48,7 +74,10 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       logger,
     }),
     audit: new AuditStore(pool),
-    validation: { ...catalogNames(options.catalog ?? createActivityCatalog(config)), lanes: config.LANES },
+    events: new RunEventStore(pool),
+    webhooks,
+    webhookAllowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+    validation: { ...names, agents: agentNames, lanes: config.LANES },
     defaultLane: config.DEFAULT_LANE,
     defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -67,6 +96,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const port = typeof address === 'object' && address ? address.port : config.API_PORT;
   const url = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${port}`;
   logger.info({ url, docs: `${url}/docs`, keys: keys.size }, 'API listening');
+  dispatcher.start();
 
   return {
     url,
@@ -77,6 +107,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
+      await dispatcher.stop();
       await pool.end();
       await connection.close();
       logger.info('API stopped');

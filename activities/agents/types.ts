@@ -5,6 +5,9 @@
  * enforced by the workflow. Workflows import these types only.
  */
 
+/** The agent child workflow's type (workflows/agent.ts `agent`); stored in histories and visibility. */
+export const AGENT_WORKFLOW_TYPE = 'agent';
+
 export type AgentToolKind = 'skill' | 'integration' | 'mcp';
 
 export interface AgentTool {
