@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import type { AuditStore } from '../activities/platform/audit.ts';
+import type { RunEventStore } from '../activities/platform/events.ts';
 import type { Logger } from '../common/logger.ts';
 import { definitionSchema } from '../interpreter/schema.ts';
 import type { ValidationContext } from '../interpreter/validate.ts';
@@ -16,6 +17,8 @@ import { runRoutes } from './routes/runs.ts';
 import type { RunsService } from './runs-service.ts';
 import type { SchedulesService } from './schedules-service.ts';
 import { triggerRoutes } from './routes/triggers.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import type { WebhookStore } from './webhooks/store.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -24,6 +27,10 @@ export interface AppDeps {
   runs: RunsService;
   schedules: SchedulesService;
   audit: AuditStore;
+  /** Lifecycle events of runs, and webhook subscriptions with the hosts they may point at. */
+  events: RunEventStore;
+  webhooks: WebhookStore;
+  webhookAllowedHosts: readonly string[];
   validation: ValidationContext;
   defaultLane: string;
   defaultExecutionTimeoutSeconds: number;
@@ -83,6 +90,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(definitionRoutes(deps));
   app.use(runRoutes(deps));
   app.use(triggerRoutes(deps));
+  app.use(webhookRoutes(deps));
 
   app.use((req, _res, next) => {
     next(new HttpProblem(404, 'Not Found', `no route for ${req.method} ${req.path}`));

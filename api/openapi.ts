@@ -25,6 +25,15 @@ import {
   stepParamSchema,
   validationResultSchema,
   versionParamSchema,
+  createWebhookSchema,
+  listDeliveriesQuerySchema,
+  listRunEventsQuerySchema,
+  runEventSchema,
+  updateWebhookSchema,
+  webhookDeliveryParamSchema,
+  webhookDeliverySchema,
+  webhookIdParamSchema,
+  webhookSubscriptionSchema,
 } from './schemas.ts';
 
 extendZodWithOpenApi(z);
@@ -38,7 +47,7 @@ function withOpenApi<T extends z.ZodType>(schema: T): T {
   return schema.clone() as T;
 }
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'patch' | 'delete';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -374,6 +383,86 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       202: json('Requested', z.object({ scheduleId: z.string(), backfill: z.object({ start: z.string(), end: z.string() }) })),
       ...errors,
       404: problem('No such schedule (or another tenant\'s)'),
+    },
+  });
+  const RunEvent = registry.register('RunEvent', withOpenApi(runEventSchema));
+  const CreateWebhook = registry.register('CreateWebhook', withOpenApi(createWebhookSchema));
+  const UpdateWebhook = registry.register('UpdateWebhook', withOpenApi(updateWebhookSchema));
+  const Webhook = registry.register('Webhook', withOpenApi(webhookSubscriptionSchema));
+  const WebhookDelivery = registry.register('WebhookDelivery', withOpenApi(webhookDeliverySchema));
+  const adminOnly = problem('The key lacks the role `admin`');
+  route('get', '/v1/runs/{runId}/events', {
+    summary: 'A run\'s lifecycle events, in the order the run emitted them',
+    description:
+      'Recorded durably by the run (`workflow.run.started`, `workflow.step.completed`/`failed`, `workflow.approval.requested`/`decided`, `workflow.run.completed`/`failed`/`cancelled`); the same events subscribed webhooks receive (docs/lifecycle-events.md). Page with `after` = the `next` of the previous page.',
+    tags: ['events'],
+    request: { params: runIdParamSchema, query: listRunEventsQuerySchema },
+    responses: {
+      200: json('Events by seq; `next` is set when the page is full', z.object({ runId: z.string(), events: z.array(RunEvent), next: z.number().int().optional() })),
+      400: errors[400],
+      401: errors[401],
+      404: problem('No such run (or another tenant\'s)'),
+    },
+  });
+  route('post', '/v1/webhooks', {
+    summary: 'Subscribe a URL to lifecycle events',
+    description:
+      'Events are POSTed as CloudEvents 1.0 JSON, signed per Standard Webhooks with the returned `secret` (shown only here), retried with exponential backoff and jitter, then dead-lettered (docs/lifecycle-events.md). Only events recorded after the subscription are delivered.',
+    tags: ['webhooks'],
+    request: { body: { content: { 'application/json': { schema: CreateWebhook } } } },
+    responses: {
+      201: json('Subscribed; `secret` (`whsec_…`) is not shown again', Webhook.extend({ secret: z.string().describe('the signing secret, shown once') })),
+      400: problem('Invalid request (`errors` lists every problem with its JSON path), or the URL\'s host is not in WEBHOOK_ALLOWED_HOSTS'),
+      401: errors[401],
+      403: adminOnly,
+    },
+  });
+  route('get', '/v1/webhooks', {
+    summary: 'The tenant\'s webhook subscriptions (without secrets)',
+    tags: ['webhooks'],
+    responses: { 200: json('Subscriptions, oldest first', z.object({ webhooks: z.array(Webhook) })), 401: errors[401], 403: adminOnly },
+  });
+  route('get', '/v1/webhooks/{webhookId}', {
+    summary: 'One webhook subscription',
+    tags: ['webhooks'],
+    request: { params: webhookIdParamSchema },
+    responses: { 200: json('The subscription', Webhook), 401: errors[401], 403: adminOnly, 404: problem('No such webhook (or another tenant\'s)') },
+  });
+  route('patch', '/v1/webhooks/{webhookId}', {
+    summary: 'Change a webhook subscription: URL, patterns, definition filter, description, enabled',
+    tags: ['webhooks'],
+    request: { params: webhookIdParamSchema, body: { content: { 'application/json': { schema: UpdateWebhook } } } },
+    responses: { 200: json('The subscription', Webhook), ...errors, 403: adminOnly, 404: problem('No such webhook (or another tenant\'s)') },
+  });
+  route('delete', '/v1/webhooks/{webhookId}', {
+    summary: 'Delete a webhook subscription and its deliveries',
+    tags: ['webhooks'],
+    request: { params: webhookIdParamSchema },
+    responses: { 204: { description: 'Deleted' }, 401: errors[401], 403: adminOnly, 404: problem('No such webhook (or another tenant\'s)') },
+  });
+  route('get', '/v1/webhooks/{webhookId}/deliveries', {
+    summary: 'A subscription\'s deliveries; `status=dead` lists the dead letters',
+    description: 'Oldest first. Page with `after` = the `next` of the previous page.',
+    tags: ['webhooks'],
+    request: { params: webhookIdParamSchema, query: listDeliveriesQuerySchema },
+    responses: {
+      200: json('Deliveries; `next` is set when the page is full', z.object({ deliveries: z.array(WebhookDelivery), next: z.string().optional() })),
+      400: errors[400],
+      401: errors[401],
+      403: adminOnly,
+      404: problem('No such webhook (or another tenant\'s)'),
+    },
+  });
+  route('post', '/v1/webhooks/{webhookId}/deliveries/{deliveryId}/retry', {
+    summary: 'Re-queue a dead delivery with a fresh attempt budget',
+    tags: ['webhooks'],
+    request: { params: webhookDeliveryParamSchema },
+    responses: {
+      202: json('Queued: it goes out at once (`status: pending`, `attempts: 0`)', WebhookDelivery),
+      401: errors[401],
+      403: adminOnly,
+      404: problem('No such webhook or delivery'),
+      409: problem('The delivery is not dead'),
     },
   });
   registry.registerPath({

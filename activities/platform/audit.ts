@@ -1,20 +1,15 @@
 import type { Pool } from '../../common/db.ts';
-import type { AuditEntry } from '../../workflows/types.ts';
+import type { AuditEntry, RunEventsBatch } from '../../workflows/types.ts';
+import { insertAuditEntries } from './audit-rows.ts';
+import { RunEventStore } from './events.ts';
 
 /** Writes and reads the approval audit trail (table `approval_audit`). */
 export class AuditStore {
-  constructor(private readonly pool: Pool) {}
+  constructor(readonly pool: Pool) {}
 
   /** Inserts entries; an entry already written (same id, e.g. an activity retry) is left alone. */
   async record(entries: readonly AuditEntry[]): Promise<void> {
-    for (const e of entries) {
-      await this.pool.query(
-        `INSERT INTO approval_audit (id, tenant, run_id, definition, version, step_id, step_path, principal, decision, comment, via, outcome, code, reason, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (id) DO NOTHING`,
-        [e.id, e.tenant, e.runId, e.definition, e.version, e.stepId, e.stepPath ?? null, e.principal, e.decision, e.comment ?? null, e.via, e.outcome, e.code ?? null, e.reason ?? null, e.at],
-      );
-    }
+    await insertAuditEntries(this.pool, entries);
   }
 
   /** A run's trail, oldest first. */
@@ -46,11 +41,19 @@ export class AuditStore {
   }
 }
 
-/** The platform's own activities, on each lane's `platform` queue. */
-export function createPlatformActivities(store: AuditStore) {
+/**
+ * The platform's own activities, on each lane's `platform` queue. Their names are stored in
+ * histories: never rename one. `events` defaults to a store on the audit store's pool.
+ */
+export function createPlatformActivities(store: AuditStore, events: RunEventStore = new RunEventStore(store.pool)) {
   return {
+    /** Approval audit entries of runs that record no lifecycle events (histories from before them). */
     async recordAudit(entries: AuditEntry[]): Promise<void> {
       await store.record(entries);
+    },
+    /** Lifecycle events and audit entries in one transaction; a re-sent batch writes nothing twice. */
+    async recordRunEvents(batch: RunEventsBatch): Promise<void> {
+      await events.record(batch);
     },
   };
 }

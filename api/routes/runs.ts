@@ -7,15 +7,18 @@ import { HttpProblem } from '../problem.ts';
 import type { RunsService } from '../runs-service.ts';
 import { randomUUID } from 'node:crypto';
 import type { AuditStore } from '../../activities/platform/audit.ts';
+import type { RunEventStore } from '../../activities/platform/events.ts';
 import type { ApiKeyStore } from '../auth.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
-import { decisionSchema, idempotencyKeySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
+import { decisionSchema, idempotencyKeySchema, listRunEventsQuerySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
 
 export interface RunRoutesDeps {
   definitions: DefinitionsStore;
   runs: RunsService;
   keys: ApiKeyStore;
   audit: AuditStore;
+  /** Lifecycle events (docs/lifecycle-events.md). */
+  events: RunEventStore;
   defaultExecutionTimeoutSeconds: number;
   temporalUiUrl: string;
   namespace: string;
@@ -146,6 +149,16 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const runId = String(req.params.runId);
     await deps.runs.assertOwned(runId, principal.tenant);
     res.json({ runId, entries: (await deps.audit.forRun(principal.tenant, runId)).map(({ tenant: _t, definition: _d, version: _v, ...entry }) => entry) });
+  });
+
+  router.get('/v1/runs/:runId/events', async (req, res) => {
+    const principal = principalOf(req);
+    const runId = String(req.params.runId);
+    const query = parseOr400(listRunEventsQuerySchema, req.query, 'query');
+    await deps.runs.assertOwned(runId, principal.tenant);
+    const events = (await deps.events.forRun(principal.tenant, runId, query)).map(({ tenant: _t, ...event }) => event);
+    const last = events.at(-1);
+    res.json({ runId, events, ...(events.length === query.limit && last ? { next: last.seq } : {}) });
   });
 
   router.get('/v1/approvals', async (req, res) => {

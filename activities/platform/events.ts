@@ -1,0 +1,117 @@
+import type { Pool } from '../../common/db.ts';
+import type { LifecycleEvent, LifecycleEventType, RunEventsBatch } from '../../workflows/types.ts';
+import { insertAuditEntries } from './audit-rows.ts';
+import { subscriptionWants } from './event-patterns.ts';
+
+/** The channel `recordRunEvents` notifies when it queued deliveries; the API's dispatcher listens. */
+export const WEBHOOK_NOTIFY_CHANNEL = 'webhook_deliveries';
+
+/** What one `record` call wrote (re-sent events and deliveries already queued are not counted). */
+export interface RecordResult {
+  events: number;
+  deliveries: number;
+}
+
+/** A stored lifecycle event as read back. */
+export interface StoredRunEvent extends LifecycleEvent {
+  recordedAt: string;
+}
+
+/** Maps a `run_events` row to the event the workflow wrote. */
+export function runEventFromRow(r: Record<string, any>): StoredRunEvent {
+  const event: StoredRunEvent = {
+    id: r.id,
+    type: r.type as LifecycleEventType,
+    runId: r.run_id,
+    seq: Number(r.seq),
+    tenant: r.tenant,
+    definition: r.definition,
+    version: r.version,
+    correlationId: r.correlation_id,
+    time: new Date(r.time).toISOString(),
+    data: (r.data ?? {}) as Record<string, unknown>,
+    recordedAt: new Date(r.recorded_at).toISOString(),
+  };
+  if (r.causation_id) event.causationId = r.causation_id;
+  return event;
+}
+
+/**
+ * Lifecycle events (table `run_events`) and their webhook outbox (`webhook_deliveries`). Recording
+ * is one transaction: the events, a delivery per new event and matching subscription, the batch's
+ * approval audit entries, and a NOTIFY that wakes the dispatcher once the transaction commits.
+ */
+export class RunEventStore {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Writes a batch. Event ids are stable across activity retries, so a re-sent batch inserts
+   * nothing and, as deliveries are only fanned out for events this call inserted, queues nothing.
+   */
+  async record(batch: RunEventsBatch): Promise<RecordResult> {
+    if (batch.events.length === 0 && batch.audit.length === 0) return { events: 0, deliveries: 0 };
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inserted =
+        batch.events.length === 0
+          ? []
+          : (
+              await client.query<{ id: string; tenant: string; type: string; definition: string }>(
+                `INSERT INTO run_events (id, run_id, seq, type, tenant, definition, version, correlation_id, causation_id, time, data)
+                 SELECT e.id, e."runId", e.seq, e.type, e.tenant, e.definition, e.version, e."correlationId", e."causationId", e.time, COALESCE(e.data, '{}'::jsonb)
+                 FROM jsonb_to_recordset($1::jsonb) AS e(id text, "runId" text, seq integer, type text, tenant text, definition text, version text,
+                                                        "correlationId" text, "causationId" text, time timestamptz, data jsonb)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING id, tenant, type, definition`,
+                [JSON.stringify(batch.events)],
+              )
+            ).rows;
+
+      const subscriptionIds: string[] = [];
+      const eventIds: string[] = [];
+      if (inserted.length > 0) {
+        const tenants = [...new Set(inserted.map((e) => e.tenant))];
+        const subscriptions = await client.query<{ id: string; tenant: string; events: string[]; definitions: string[] | null; enabled: boolean }>(
+          'SELECT id, tenant, events, definitions, enabled FROM webhook_subscriptions WHERE enabled AND tenant = ANY($1::text[]) ORDER BY created_at, id',
+          [tenants],
+        );
+        for (const event of inserted) {
+          for (const subscription of subscriptions.rows) {
+            if (!subscriptionWants(subscription, event)) continue;
+            subscriptionIds.push(subscription.id);
+            eventIds.push(event.id);
+          }
+        }
+      }
+      let deliveries = 0;
+      if (subscriptionIds.length > 0) {
+        const queued = await client.query(
+          `INSERT INTO webhook_deliveries (subscription_id, event_id)
+           SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (subscription_id, event_id) DO NOTHING`,
+          [subscriptionIds, eventIds],
+        );
+        deliveries = queued.rowCount ?? 0;
+        if (deliveries > 0) await client.query('SELECT pg_notify($1, $2)', [WEBHOOK_NOTIFY_CHANNEL, String(deliveries)]);
+      }
+      await insertAuditEntries(client, batch.audit);
+      await client.query('COMMIT');
+      return { events: inserted.length, deliveries };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** A run's events in seq order, after `after` (a seq), at most `limit`. */
+  async forRun(tenant: string, runId: string, options: { after?: number; limit: number }): Promise<StoredRunEvent[]> {
+    const result = await this.pool.query<Record<string, any>>(
+      'SELECT * FROM run_events WHERE tenant = $1 AND run_id = $2 AND seq > $3 ORDER BY seq LIMIT $4',
+      [tenant, runId, options.after ?? 0, options.limit],
+    );
+    return result.rows.map(runEventFromRow);
+  }
+}
