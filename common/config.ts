@@ -86,6 +86,8 @@ export const configSchema = z.object({
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),
+  /** Folder of secret files: `{"secret": "NAME"}` reads `<SECRETS_DIR>/NAME` when env SECRET_NAME is unset. */
+  SECRETS_DIR: z.string().optional(),
   /** Agent definitions (JSON or YAML) for the agent registry; see docs/agents.md. */
   AGENTS_FILE: z.string().optional(),
   /** MCP servers agents' tools may call, as JSON `{"<name>": {"url": ..., "headers": ...}}`; or MCP_SERVERS_FILE. */

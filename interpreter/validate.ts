@@ -23,6 +23,11 @@ export interface ValidationContext {
   lanes: readonly string[];
   /** `name@version` of the registered definitions a sub_workflow may call (the caller's tenant). */
   definitions?: ReadonlySet<string>;
+  /**
+   * Checks the installation adds (e.g. skill inputs against their schemas, activities/input-check.ts);
+   * passed in by the API so this module stays free of I/O. Runs on every well-formed document.
+   */
+  extraChecks?: (definition: Definition) => Problem[];
 }
 
 export type ValidationResult =
@@ -242,6 +247,7 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     const stepId = stepIdAt(definition, p.pointer);
     problems.push(stepId === undefined ? { path: p.pointer, message: p.message } : { path: p.pointer, message: p.message, stepId });
   }
+  if (ctx.extraChecks) problems.push(...ctx.extraChecks(definition));
   return { plan, problems };
 }
 

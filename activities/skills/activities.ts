@@ -1,7 +1,14 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from '../../common/logger.ts';
+import { SecretResolver, redactText, redactValue, type SecretSource } from '../integrations/secrets.ts';
 import type { SkillSpec } from './skill.ts';
 import type { SkillRequest } from './types.ts';
+
+/** The first detail of a failure when it is a plain object (e.g. the HTTP client's `{status}`). */
+function detailsOf(error: ApplicationFailure): Record<string, unknown> {
+  const first = error.details?.[0];
+  return first !== null && typeof first === 'object' && !Array.isArray(first) ? (first as Record<string, unknown>) : {};
+}
 
 export type SkillActivity = (request: SkillRequest) => Promise<unknown>;
 
@@ -15,7 +22,16 @@ function describeZodError(error: { issues: Array<{ path: PropertyKey[]; message:
  * correlation fields, and turns every error into an ApplicationFailure carrying the attempt number
  * so the workflow can report "failed after N attempts".
  */
-export function createSkillActivities(skills: readonly SkillSpec[], logger: Logger): Record<string, SkillActivity> {
+export interface SkillActivitiesOptions {
+  /**
+   * Where `{"secret": "NAME"}` references resolve: env `SECRET_<NAME>`, then `<dir>/<NAME>`.
+   * @default { env: process.env, dir: process.env.SECRETS_DIR } (workers pass config.SECRETS_DIR)
+   */
+  secrets?: SecretSource;
+}
+
+export function createSkillActivities(skills: readonly SkillSpec[], logger: Logger, options: SkillActivitiesOptions = {}): Record<string, SkillActivity> {
+  const secretSource: SecretSource = options.secrets ?? { env: process.env, ...(process.env.SECRETS_DIR ? { dir: process.env.SECRETS_DIR } : {}) };
   const activities: Record<string, SkillActivity> = {};
   for (const skill of skills) {
     activities[skill.name] = async (request: SkillRequest): Promise<unknown> => {
@@ -39,8 +55,11 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
       // Heartbeats are how a cancelled run reaches a running activity (ctx.cancellationSignal);
       // the SDK throttles them and they add no history events.
       const heartbeat = setInterval(() => ctx.heartbeat(), 2000);
+      // Secret references resolve here, inside the attempt; what they resolve to is redacted from
+      // everything that leaves it (output, error messages), so histories and logs never hold it.
+      const secrets = new SecretResolver(secretSource);
       try {
-        const parsed = skill.input.safeParse(request.input);
+        const parsed = skill.input.safeParse(await secrets.resolve(request.input));
         if (!parsed.success) {
           throw ApplicationFailure.nonRetryable(
             `invalid input for skill "${skill.name}": ${describeZodError(parsed.error)}`,
@@ -52,21 +71,23 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
           logger: log,
           signal: ctx.cancellationSignal,
           attempt: info.attempt,
+          heartbeat: (details?: unknown) => ctx.heartbeat(details),
         });
         log.info({ ms: Date.now() - started }, 'skill completed');
-        return output;
+        return redactValue(output, secrets.values);
       } catch (error) {
+        const redact = (text: string) => redactText(text, secrets.values);
         const failure =
           error instanceof ApplicationFailure
             ? ApplicationFailure.create({
-                message: error.message,
+                message: redact(error.message),
                 type: error.type ?? 'Error',
                 nonRetryable: error.nonRetryable ?? false,
                 ...(error.nextRetryDelay === undefined ? {} : { nextRetryDelay: error.nextRetryDelay }),
-                details: [{ attempt: info.attempt }],
+                details: [redactValue({ ...detailsOf(error), attempt: info.attempt }, secrets.values)],
               })
             : ApplicationFailure.create({
-                message: error instanceof Error ? error.message : String(error),
+                message: redact(error instanceof Error ? error.message : String(error)),
                 type: error instanceof Error ? error.name : 'Error',
                 details: [{ attempt: info.attempt }],
               });

@@ -8,6 +8,7 @@ export const echoSkill = defineSkill({
   input: z.record(z.string(), z.unknown()),
   output: z.record(z.string(), z.unknown()),
   sideEffects: false,
+  defaults: { timeoutSeconds: 10, retry: { maxAttempts: 3 } },
   async handler(input) {
     return input;
   },

@@ -1,143 +1,70 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { HttpClient, MAX_RESPONSE_BYTES } from '../integrations/http-client.ts';
 import { defineSkill, type SkillSpec } from './skill.ts';
 
-/** Largest response body the skill keeps; bigger bodies fail the step (Temporal payload limits). */
-export const MAX_RESPONSE_BYTES = 1024 * 1024;
-const MAX_REDIRECTS = 5;
+export { isHostAllowed } from '../integrations/allow-list.ts';
+export { MAX_RESPONSE_BYTES };
 
-const inputSchema = z.strictObject({
+/** A header value: literal text, or `{"secret": "NAME", "prefix"?: "Bearer "}` resolved in the activity. */
+const headerValue = z.string();
+
+export const httpRequestInputSchema = z.strictObject({
   method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
   url: z.url({ protocol: /^https?$/ }),
-  headers: z.record(z.string(), z.string()).optional(),
+  headers: z.record(z.string(), headerValue).optional(),
   /** A string is sent as is; anything else is sent as JSON. */
   body: z.unknown().optional(),
-  /** Seconds before the request is abandoned (the step's own timeout still applies). */
+  /** Seconds before the attempt is abandoned (the step's own timeout still applies). */
   timeout: z.number().positive().max(300).default(10),
-  /** Statuses treated as transient: the attempt fails and Temporal retries it. */
-  retry_on_status: z.array(z.number().int()).default([408, 429, 500, 502, 503, 504]),
+  /** Extra statuses treated as transient (retried); 408, 425, 429 and every 5xx always are. */
+  retry_on_status: z.array(z.number().int().min(400).max(599)).default([]),
+  /** Statuses returned as the output instead of failing the step, e.g. [404] when "absent" is an answer. */
+  accept_status: z.array(z.number().int().min(400).max(599)).default([]),
 });
 
-const outputSchema = z.object({
+export const httpRequestOutputSchema = z.object({
   status: z.number(),
   ok: z.boolean(),
   headers: z.record(z.string(), z.string()),
   data: z.unknown(),
 });
 
-/**
- * Matches a URL's host against the allow-list. Entries are `host`, `host:port` or `*.domain`
- * (any subdomain, not the domain itself).
- */
-export function isHostAllowed(url: URL, allowList: readonly string[]): boolean {
-  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return allowList.some((raw) => {
-    const entry = raw.toLowerCase();
-    const [entryHost = '', entryPort] = entry.startsWith('[')
-      ? [entry.slice(1, entry.indexOf(']')), entry.slice(entry.indexOf(']') + 2) || undefined]
-      : (entry.split(':') as [string, string | undefined]);
-    if (entryPort !== undefined && entryPort !== port) return false;
-    if (entryHost.startsWith('*.')) return host.endsWith(entryHost.slice(1));
-    return host === entryHost;
-  });
+/** The shared HTTP client for an allow-list, so skills and integrations pool connections. */
+export function createHttpClient(allowedHosts: readonly string[], name = 'http'): HttpClient {
+  return new HttpClient({ allowedHosts, name });
 }
 
-async function readBody(response: Response): Promise<unknown> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > MAX_RESPONSE_BYTES) {
-    throw ApplicationFailure.nonRetryable(`response body of ${declared} bytes exceeds ${MAX_RESPONSE_BYTES}`, 'ResponseTooLarge');
-  }
-  const buffer = Buffer.from(await response.arrayBuffer());
-  if (buffer.byteLength > MAX_RESPONSE_BYTES) {
-    throw ApplicationFailure.nonRetryable(`response body exceeds ${MAX_RESPONSE_BYTES} bytes`, 'ResponseTooLarge');
-  }
-  const text = buffer.toString('utf8');
-  const type = response.headers.get('content-type') ?? '';
-  if (/[/+]json\b/i.test(type) && text.length > 0) {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
-  }
-  return text;
-}
-
-/** Builds the `http-fetch` skill for a host allow-list (SSRF guard: nothing else is reachable). */
-export function createHttpFetchSkill(allowedHosts: readonly string[]): SkillSpec<typeof inputSchema, typeof outputSchema> {
+/** Builds the `http-fetch` skill on the integrations HTTP client (allow-list, timeouts, classification). */
+export function createHttpFetchSkill(
+  client: HttpClient | readonly string[],
+): SkillSpec<typeof httpRequestInputSchema, typeof httpRequestOutputSchema> {
+  const http = client instanceof HttpClient ? client : createHttpClient(client, 'http-fetch');
   return defineSkill({
     name: 'http-fetch',
     description:
       'Calls an HTTP(S) URL on an allow-listed host and returns {status, ok, headers, data}; JSON bodies are parsed. ' +
-      'Transient statuses (408, 429, 5xx by default) fail the attempt so it is retried; others are returned.',
-    input: inputSchema,
-    output: outputSchema,
+      '4xx answers fail the step without retry (type HttpNotFound, HttpUnauthorized, ...; accept_status returns them instead); ' +
+      '429 and 503 are retried after Retry-After; 408, 5xx and network errors are retried. ' +
+      'Writes carry an Idempotency-Key; header values may be secret references {"secret": "NAME"}.',
+    input: httpRequestInputSchema,
+    output: httpRequestOutputSchema,
     sideEffects: true,
+    defaults: { timeoutSeconds: 30, retry: { maxAttempts: 5, initialIntervalSeconds: 1, backoffCoefficient: 2, maxIntervalSeconds: 60 } },
     async handler(input, ctx) {
-      let url = new URL(input.url);
-      let method: string = input.method;
-      let body: string | undefined =
-        input.body === undefined ? undefined : typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
-      const headers = new Headers(input.headers);
-      if (body !== undefined && typeof input.body !== 'string' && !headers.has('content-type')) {
-        headers.set('content-type', 'application/json');
-      }
-      if (method !== 'GET' && method !== 'HEAD' && !headers.has('idempotency-key')) {
-        headers.set('idempotency-key', ctx.meta.idempotencyKey);
-      }
-      headers.set('x-correlation-id', ctx.meta.correlationId);
-      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(input.timeout * 1000)]);
-
-      for (let hop = 0; ; hop++) {
-        if (!isHostAllowed(url, allowedHosts)) {
-          throw ApplicationFailure.nonRetryable(
-            `host "${url.host}" is not on the http-fetch allow-list (HTTP_FETCH_ALLOWED_HOSTS)`,
-            'HostNotAllowed',
-          );
-        }
-        const started = Date.now();
-        let response: Response;
-        try {
-          response = await fetch(url, { method, headers, body: body ?? null, redirect: 'manual', signal });
-        } catch (error) {
-          const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
-          ctx.logger.warn({ host: url.host, method, reason }, 'http-fetch network error');
-          throw ApplicationFailure.retryable(`${method} ${url.origin}${url.pathname} failed: ${reason}`, 'NetworkError');
-        }
-        ctx.logger.info({ host: url.host, path: url.pathname, method, status: response.status, ms: Date.now() - started }, 'http-fetch');
-        const location = response.headers.get('location');
-        if (response.status >= 300 && response.status < 400 && location) {
-          if (hop >= MAX_REDIRECTS) throw ApplicationFailure.nonRetryable(`more than ${MAX_REDIRECTS} redirects`, 'TooManyRedirects');
-          const next = new URL(location, url);
-          // Credentials belong to the origin they were given for, as browsers and curl do.
-          if (next.origin !== url.origin) {
-            for (const name of ['authorization', 'cookie', 'proxy-authorization']) headers.delete(name);
-          }
-          url = next;
-          if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
-            method = 'GET';
-            body = undefined;
-            headers.delete('content-type');
-            headers.delete('idempotency-key');
-          }
-          continue;
-        }
-        if (input.retry_on_status.includes(response.status)) {
-          const retryAfter = Number(response.headers.get('retry-after'));
-          throw ApplicationFailure.create({
-            message: `${method} ${url.origin}${url.pathname} answered ${response.status}`,
-            type: `HttpStatus${response.status}`,
-            ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { nextRetryDelay: retryAfter * 1000 } : {}),
-          });
-        }
-        return {
-          status: response.status,
-          ok: response.ok,
-          headers: Object.fromEntries(response.headers.entries()),
-          data: method === 'HEAD' ? null : await readBody(response),
-        };
-      }
+      return http.call({
+        method: input.method,
+        url: input.url,
+        ...(input.headers ? { headers: input.headers } : {}),
+        ...(input.body === undefined ? {} : { body: input.body }),
+        timeoutSeconds: input.timeout,
+        sideEffects: true,
+        idempotencyKey: ctx.meta.idempotencyKey,
+        correlationId: ctx.meta.correlationId,
+        signal: ctx.signal,
+        logger: ctx.logger,
+        acceptStatus: input.accept_status,
+        retryOnStatus: input.retry_on_status,
+      });
     },
   });
 }

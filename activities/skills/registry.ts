@@ -1,14 +1,25 @@
 import type { Config } from '../../common/config.ts';
+import { delaySkill } from './delay.ts';
 import { echoSkill } from './echo.ts';
-import { createHttpFetchSkill } from './http-fetch.ts';
+import { createHttpClient, createHttpFetchSkill } from './http-fetch.ts';
+import { createNotifyWebhookSkill } from './notify-webhook.ts';
 import type { SkillSpec } from './skill.ts';
+import { transformSkill } from './transform.ts';
 
 /**
  * Every skill the workers run. Adding a skill: write one file beside this one that exports a
- * `defineSkill({...})`, then add it to this list.
+ * `defineSkill({...})` (name, description, zod input/output, sideEffects, defaults, handler), then
+ * add it to this list; `npm run docs:skills` regenerates docs/skills.md from it.
  */
 export function createSkillRegistry(config: Pick<Config, 'HTTP_FETCH_ALLOWED_HOSTS'>): SkillSpec[] {
-  return [echoSkill, createHttpFetchSkill(config.HTTP_FETCH_ALLOWED_HOSTS)];
+  const http = createHttpClient(config.HTTP_FETCH_ALLOWED_HOSTS, 'http');
+  return [
+    echoSkill,
+    createHttpFetchSkill(http),
+    transformSkill,
+    delaySkill,
+    createNotifyWebhookSkill(http),
+  ];
 }
 
 /** Names of the registered skills, for registration-time validation. */
