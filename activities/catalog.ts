@@ -66,25 +66,3 @@ export function catalogDefaults(catalog: ActivityCatalog): Record<string, Catalo
   }
   return out;
 }
-
-/** A skill's registered timeout and retry defaults, as runs receive them (`RunInput.activityDefaults`). */
-export interface CatalogDefaults {
-  timeoutSeconds?: number;
-  retry?: { maxAttempts?: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maxIntervalSeconds?: number };
-}
-
-/** Defaults per `<family>:<name>` for every spec that declares some; a step's own values win over them. */
-export function catalogDefaults(catalog: ActivityCatalog): Record<string, CatalogDefaults> {
-  const out: Record<string, CatalogDefaults> = {};
-  for (const [family, specs] of Object.entries(catalog)) {
-    for (const spec of specs) {
-      if (spec.defaults && (spec.defaults.timeoutSeconds !== undefined || spec.defaults.retry !== undefined)) {
-        out[`${family}:${spec.name}`] = {
-          ...(spec.defaults.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.defaults.timeoutSeconds }),
-          ...(spec.defaults.retry === undefined ? {} : { retry: { ...spec.defaults.retry } }),
-        };
-      }
-    }
-  }
-  return out;
-}
