@@ -16,6 +16,9 @@ export function workflowTaskQueue(lane: string): string {
   return `${lane}.workflows`;
 }
 
+/** The activity a `model` step (and an agent's turn) calls on the lane's models queue. */
+export const MODEL_ACTIVITY = 'model.generate';
+
 /** The activity task queue of one kind in a lane, e.g. `prod-critical.skills`. */
 export function activityTaskQueue(lane: string, kind: ActivityKind): string {
   return `${lane}.${kind}`;

@@ -1,4 +1,5 @@
 import { BINDING_NAMES, ROOT_NAMES, type BindingName, type CompileProblem, type CompiledExpression, type NameScope } from './expressions.ts';
+import { MODEL_ACTIVITY } from '../common/constants.ts';
 import { compileCondition, compileValue, pointerSegment, type CompiledValue } from './references.ts';
 import {
   LIMITS,
@@ -65,6 +66,8 @@ export interface CompiledActivityStep extends StepBase {
   fromSignal: boolean;
   outputs: string[];
   guardrails?: Record<string, unknown>;
+  /** What the step (and its per-step policy) left unset: the skill's registered defaults apply there. */
+  defaulted: { timeout: boolean; retry: boolean };
 }
 
 export interface CompiledParallelStep extends StepBase {
@@ -191,6 +194,8 @@ export interface Catalog {
   skills: ReadonlySet<string>;
   integrations: ReadonlySet<string>;
   agents: ReadonlySet<string>;
+  /** Model routes and aliases; model names go unchecked when absent. */
+  models?: ReadonlySet<string>;
   /** `name@version` of the definitions a sub_workflow may call. */
   definitions: ReadonlySet<string>;
 }
@@ -397,12 +402,17 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
   function compileStep(step: Step, pointer: string, where: Where): { step: CompiledStep; exported: Set<string> } {
     const scope = scopeFor(where);
     const policy = perStep[step.id];
-    const isActivity = step.type === 'skill' || step.type === 'integration' || step.type === 'directive' || step.type === 'agent';
+    const isActivity =
+      step.type === 'skill' || step.type === 'integration' || step.type === 'directive' || step.type === 'agent' || step.type === 'model';
     const base: StepBase = {
       id: step.id,
       pointer,
       retry: retryOf(step.retry, policy, isActivity),
       onError: onErrorFor(step, where),
+    };
+    const defaulted = {
+      timeout: step.timeout === undefined,
+      retry: step.retry === undefined && policy?.max_attempts === undefined && policy?.backoff === undefined,
     };
     if (step.if !== undefined) {
       const cond = compileCondition(step.if, scope, `${pointer}/if`, problems);
@@ -452,6 +462,7 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
           fromSignal,
           outputs: step.outputs ?? [],
           ...(step.type === 'agent' && step.guardrails ? { guardrails: step.guardrails as Record<string, unknown> } : {}),
+          defaulted,
         };
         if (catalog) {
           const known = catalog[family];
@@ -463,6 +474,43 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
               message: `unknown ${kind} "${name}"; available: ${[...known].sort().join(', ') || '(none)'}`,
             });
           }
+        }
+        break;
+      }
+      case 'model': {
+        // The request is seed 003's queue payload; prompts are templates, the schema is literal.
+        const { response_schema: responseSchema, ...fields } = {
+          model: step.model,
+          user_prompt: step.user_prompt,
+          ...(step.system_prompt !== undefined ? { system_prompt: step.system_prompt } : {}),
+          ...(step.max_tokens !== undefined ? { max_tokens: step.max_tokens } : {}),
+          ...(step.temperature !== undefined ? { temperature: step.temperature } : {}),
+          ...(step.response_schema !== undefined ? { response_schema: step.response_schema } : {}),
+          ...(step.agent_id !== undefined ? { agent_id: step.agent_id } : {}),
+          ...(step.calling_skill !== undefined ? { calling_skill: step.calling_skill } : {}),
+          priority: step.priority ?? definition.priority ?? 'normal',
+          ...(step.callback !== undefined ? { callback: step.callback } : {}),
+        };
+        const request = compileValue(fields, scope, pointer, problems);
+        compiled = {
+          ...base,
+          kind: 'activity',
+          family: 'models',
+          name: MODEL_ACTIVITY,
+          type: step.type,
+          inputs:
+            responseSchema === undefined || request.kind !== 'object'
+              ? request
+              : { kind: 'object', entries: [...request.entries, ['response_schema', { kind: 'literal', value: responseSchema }]] },
+          fromSignal: false,
+          outputs: step.outputs ?? [],
+          defaulted,
+        };
+        if (catalog?.models && !catalog.models.has(step.model)) {
+          problems.push({
+            pointer: `${pointer}/model`,
+            message: `unknown model "${step.model}"; routes and aliases: ${[...catalog.models].sort().join(', ') || '(none)'}`,
+          });
         }
         break;
       }

@@ -102,6 +102,8 @@ export interface ActivityCall {
   timeoutSeconds: number;
   retry: EffectiveRetry;
   guardrails?: Record<string, unknown>;
+  /** What the step left unset, so the skill's registered defaults may apply (see RunInput.activityDefaults). */
+  defaulted?: { timeout: boolean; retry: boolean };
 }
 
 /** One child run (sub_workflow step). */
@@ -167,6 +169,33 @@ export interface InterpreterPort {
   isCancellation(error: unknown): boolean;
   /** Called whenever the run state changes (e.g. to update current details). */
   onProgress?(state: RunState): void;
+  /** Called when a step that does work (see `SETTLE_REPORTED`) completes, or any step fails. */
+  onStepSettled?(settled: SettledStep): void;
+  /** Called when an approval is requested (again on escalation) and when it is decided. */
+  onApproval?(phase: 'requested' | 'decided', record: ApprovalRecord): void;
+}
+
+/** A step that finished, for lifecycle events. */
+export interface SettledStep {
+  stepId: string;
+  stepPath: string;
+  /** The step's `type` as written. */
+  stepType: string;
+  status: 'completed' | 'failed';
+  error?: StepError;
+  /** Failed, and its error policy let the run go on (`skip`, `custom`). */
+  continued?: boolean;
+}
+
+/**
+ * Steps whose completion is reported: the ones that do work or wait. Pure bookkeeping (`set`,
+ * `conditional`, `switch`, `succeed`) is not, so a 10,000-iteration loop of them reports nothing
+ * per iteration; a failure is reported for every kind.
+ */
+const SETTLE_REPORTED = new Set(['activity', 'sub_workflow', 'approval', 'wait', 'wait_for_event', 'parallel', 'for_each', 'loop']);
+
+function stepTypeOf(step: CompiledStep): string {
+  return step.kind === 'activity' ? step.type : step.kind;
 }
 
 /** Thrown when the run fails; carries the state so callers can report every step. */
@@ -437,6 +466,9 @@ class Execution {
       if (Object.keys(frame.bindings).length > 0) record.bindings = { ...frame.bindings };
       this.state.compensations.push(record);
     }
+    if (this.port.onStepSettled && SETTLE_REPORTED.has(step.kind)) {
+      this.port.onStepSettled({ stepId: step.id, stepPath: frame.path + step.id, stepType: stepTypeOf(step), status: 'completed' });
+    }
     return { output: st.output, ran: true };
   }
 
@@ -458,6 +490,15 @@ class Execution {
     const innermost = error instanceof StepFailure ? error.stepId : step.id;
     st.status = 'failed';
     st.error = innermost === step.id ? stepError : { ...stepError, step: innermost };
+    const continued = step.onError.action === 'skip' || step.onError.action === 'custom';
+    this.port.onStepSettled?.({
+      stepId: step.id,
+      stepPath: frame.path + step.id,
+      stepType: stepTypeOf(step),
+      status: 'failed',
+      error: st.error,
+      ...(continued && !(error instanceof StepFailure && error.rollback) ? { continued: true } : {}),
+    });
     if (error instanceof StepFailure && error.rollback) throw error;
     switch (step.onError.action) {
       case 'skip':
@@ -691,6 +732,7 @@ class Execution {
       };
       if (first.timeoutMs !== undefined) record.deadline = this.iso(now + first.timeoutMs);
       this.state.approvals[path] = record;
+      this.port.onApproval?.('requested', record);
     }
     const rec = record;
     this.port.onApprovalsChanged?.(this.state);
@@ -722,6 +764,7 @@ class Execution {
         if (next.timeoutMs !== undefined) rec.deadline = this.iso(this.port.now() + next.timeoutMs);
         else delete rec.deadline;
         this.port.onApprovalsChanged?.(this.state);
+        this.port.onApproval?.('requested', rec);
         continue;
       }
       rec.timedOut = true;
@@ -730,11 +773,13 @@ class Execution {
       else {
         rec.status = 'failed';
         this.port.onApprovalsChanged?.(this.state);
+        this.port.onApproval?.('decided', rec);
         throw new StepCallError(`approval "${step.id}" timed out with ${approvalsCounted(rec)} of ${rec.quorum} approval(s)`, 'ApprovalTimeout');
       }
       break;
     }
     this.port.onApprovalsChanged?.(this.state);
+    this.port.onApproval?.('decided', rec);
     const output = {
       decision: rec.status === 'approved' ? 'approve' : 'reject',
       approved: rec.status === 'approved',
@@ -766,6 +811,7 @@ class Execution {
       retry: step.retry.linear ? { ...step.retry, maxAttempts: 1 } : step.retry,
     };
     if (step.guardrails) call.guardrails = step.guardrails;
+    if (step.defaulted.timeout || step.defaulted.retry) call.defaulted = step.defaulted;
     const output = await this.waited(this.limited(() => this.port.runActivity(call)));
     const missing = step.outputs.filter(
       (name) => output === null || typeof output !== 'object' || !Object.prototype.hasOwnProperty.call(output, name),

@@ -165,6 +165,34 @@ export const agentStepSchema = agentOwn
     path: ['input'],
   });
 
+/**
+ * A model call (seed 003's queue payload): `model` names a route or alias of the routing table;
+ * the call runs on the lane's models queue and falls back along the route's chain.
+ */
+const modelOwn = z.strictObject({
+  ...common,
+  type: z.literal('model'),
+  /** A route or alias, e.g. `local/qwen-14b`. */
+  model: z.string().min(1).max(200),
+  system_prompt: z.string().max(200_000).optional(),
+  /** The prompt; templates such as `${steps.fetch.output.body}` are resolved at run time. */
+  user_prompt: z.string().min(1).max(200_000),
+  max_tokens: z.number().int().min(1).max(200_000).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  /** A JSON Schema the reply must satisfy; the output's `json` holds the parsed reply. */
+  response_schema: z.record(z.string(), z.unknown()).optional(),
+  /** Who asks (seed 003): logged with the call. */
+  agent_id: z.string().min(1).max(200).optional(),
+  calling_skill: z.string().min(1).max(200).optional(),
+  /** The call's priority; the definition's `priority` by default. */
+  priority: z.enum(['urgent', 'high', 'normal', 'low']).optional(),
+  /** An opaque label echoed in the output and logs (seed 003 `callback`). */
+  callback: z.string().max(2000).optional(),
+  outputs: z.array(z.string().min(1)).optional(),
+});
+export type ModelStep = z.infer<typeof modelOwn> & Compensable;
+export const modelStepSchema = modelOwn.extend(compensable);
+
 const parallelOwn = z.strictObject({
   ...common,
   type: z.literal('parallel'),
@@ -373,6 +401,7 @@ export type Step =
   | IntegrationStep
   | DirectiveStep
   | AgentStep
+  | ModelStep
   | ParallelStep
   | ForEachStep
   | LoopStep
@@ -387,15 +416,14 @@ export type Step =
   | ApprovalStep;
 
 /** Step kinds the schema names but that arrive with their own features. */
-export const RESERVED_STEP_TYPES = {
-  model: 'model steps arrive with model routing; use a skill step until then',
-} as const;
+export const RESERVED_STEP_TYPES: Readonly<Record<string, string>> = {};
 
 export const STEP_TYPES = [
   'skill',
   'integration',
   'directive',
   'agent',
+  'model',
   'parallel',
   'for_each',
   'loop',
@@ -419,6 +447,7 @@ export const stepSchema: z.ZodType<Step> = z.discriminatedUnion(
     integrationStepSchema,
     directiveStepSchema,
     agentStepSchema,
+    modelStepSchema,
     parallelStepSchema,
     forEachStepSchema,
     loopStepSchema,
@@ -437,7 +466,7 @@ export const stepSchema: z.ZodType<Step> = z.discriminatedUnion(
       if (issue.code !== 'invalid_union') return undefined;
       const type: unknown = (issue.input as { type?: unknown } | undefined)?.type;
       if (typeof type === 'string' && type in RESERVED_STEP_TYPES) {
-        return `"${type}" is reserved: ${RESERVED_STEP_TYPES[type as keyof typeof RESERVED_STEP_TYPES]}`;
+        return `"${type}" is reserved: ${RESERVED_STEP_TYPES[type]}`;
       }
       return `unknown step type${typeof type === 'string' ? ` "${type}"` : ''}; step types: ${STEP_TYPES.join(', ')}`;
     },

@@ -19,6 +19,8 @@ export interface ValidationContext {
   integrations: ReadonlySet<string>;
   /** Names of the agents the workers can run. */
   agents: ReadonlySet<string>;
+  /** Model routes and aliases of the routing table; model names go unchecked when absent. */
+  models?: ReadonlySet<string>;
   /** Configured lane names. */
   lanes: readonly string[];
   /** `name@version` of the registered definitions a sub_workflow may call (the caller's tenant). */
@@ -240,6 +242,7 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     skills: ctx.skills,
     integrations: ctx.integrations,
     agents: ctx.agents,
+    ...(ctx.models ? { models: ctx.models } : {}),
     definitions: ctx.definitions ?? new Set(),
   };
   const { plan, problems: compileProblems } = compileDefinition(definition, catalog);

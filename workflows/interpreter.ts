@@ -32,12 +32,23 @@ import {
 } from '../interpreter/engine.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { SA } from '../common/search-attributes.ts';
+import { MAX_ATTEMPTS_CAP } from '../interpreter/schema.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery, runStateQuery } from './definitions.ts';
-import type { AuditEntry, RunInput, RunResult } from './types.ts';
+import type { AgentResult, AgentRunInput } from '../activities/agents/types.ts';
+import type { AuditEntry, LifecycleEvent, LifecycleEventType, RunEventsBatch, RunInput, RunResult } from './types.ts';
 
 interface PlatformActivities {
   recordAudit(entries: AuditEntry[]): Promise<void>;
+  recordRunEvents(batch: RunEventsBatch): Promise<void>;
 }
+
+/** Lifecycle events are written in batches of at most this many. */
+const LIFECYCLE_BATCH = 50;
+/** An unwritten lifecycle event older than this (workflow time) is written at the next step boundary. */
+const LIFECYCLE_MAX_DELAY_MS = 2000;
+
+/** The agent child workflow's type (workflows/agent.ts). */
+const AGENT_WORKFLOW_TYPE = 'agent';
 
 type FamilyActivities = Record<string, (request: SkillRequest) => Promise<unknown>>;
 
@@ -73,6 +84,28 @@ function toStepCallError(failure: ActivityFailure, call: ActivityCall): StepCall
     message = cause.message;
   }
   return new StepCallError(message, type, attemptsOf(failure, call));
+}
+
+/** Applies a skill's registered timeout and retry where its step set none. */
+function withRegisteredDefaults(call: ActivityCall, registry: RunInput['activityDefaults']): ActivityCall {
+  const registered = call.defaulted ? registry?.[`${call.family}:${call.name}`] : undefined;
+  if (!registered || !call.defaulted) return call;
+  const retry = registered.retry;
+  return {
+    ...call,
+    ...(call.defaulted.timeout && registered.timeoutSeconds !== undefined ? { timeoutSeconds: registered.timeoutSeconds } : {}),
+    ...(call.defaulted.retry && retry
+      ? {
+          retry: {
+            ...call.retry,
+            ...(retry.maxAttempts !== undefined ? { maxAttempts: Math.min(retry.maxAttempts, MAX_ATTEMPTS_CAP) } : {}),
+            ...(retry.initialIntervalSeconds !== undefined ? { initialIntervalSeconds: retry.initialIntervalSeconds } : {}),
+            ...(retry.backoffCoefficient !== undefined ? { backoffCoefficient: retry.backoffCoefficient } : {}),
+            ...(retry.maxIntervalSeconds !== undefined ? { maxIntervalSeconds: retry.maxIntervalSeconds } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 function describeProgress(state: RunState): string {
@@ -192,11 +225,14 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   const platform = proxyActivities<PlatformActivities>({
     taskQueue: platformTaskQueue(args.lane),
     startToCloseTimeout: 30_000,
+    // Bounded however it fails (no platform worker, database down): a run never hangs on its records.
+    ...(args.recordEvents ? { scheduleToCloseTimeout: 300_000 } : {}),
     retry: { maximumAttempts: 10, initialInterval: 1000, maximumInterval: 60_000, backoffCoefficient: 2 },
-    summary: 'approval audit trail',
+    summary: args.recordEvents ? 'lifecycle events and audit trail' : 'approval audit trail',
   });
   let finishing = false;
-  const auditWriter = CancellationScope.nonCancellable(async () => {
+  // Runs that record lifecycle events write audit entries with them (eventsWriter below).
+  const auditWriter = args.recordEvents ? Promise.resolve() : CancellationScope.nonCancellable(async () => {
     for (;;) {
       await condition(() => audit.length > 0 || finishing);
       if (audit.length === 0) return;
@@ -212,7 +248,68 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   const drainAudit = async () => {
     finishing = true;
     await auditWriter;
+    await eventsWriter;
   };
+
+  // Lifecycle events (seed 004 §6): numbered per run, written by the same platform activity in
+  // batches. A batch goes out when someone may be waiting on it (an approval, the run's end, a long
+  // wait), when it is full, or when its oldest event is a couple of seconds old; a run of fast steps
+  // thus adds one write, not one per step. Runs started before this existed (no `recordEvents`)
+  // keep their old behaviour, so their histories replay unchanged.
+  const lifecycle: LifecycleEvent[] = [...(args.resume?.lifecycle ?? [])];
+  let lifecycleSeq = args.resume?.lifecycleSeq ?? 0;
+  let flushRequested = false;
+  const emit = (type: LifecycleEventType, data: Record<string, unknown>, urgent = false) => {
+    if (!args.recordEvents) return;
+    lifecycleSeq += 1;
+    lifecycle.push({
+      id: `${workflowInfo().workflowId}/event/${lifecycleSeq}`,
+      type,
+      runId: workflowInfo().workflowId,
+      seq: lifecycleSeq,
+      tenant: args.tenant,
+      definition: args.definition.name,
+      version: args.definition.version,
+      correlationId: args.correlationId,
+      ...(args.causationId ? { causationId: args.causationId } : {}),
+      time: nowIso(),
+      data,
+    });
+    // eslint-disable-next-line no-restricted-properties -- workflow time: deterministic inside workflows
+    if (urgent || lifecycle.length >= LIFECYCLE_BATCH || Date.now() - Date.parse((lifecycle[0] as LifecycleEvent).time) >= LIFECYCLE_MAX_DELAY_MS) {
+      flushRequested = true;
+    }
+  };
+  /** The run is about to wait on something slow: write what is queued meanwhile. */
+  const flushSoon = () => {
+    if (lifecycle.length > 0 || (args.recordEvents && audit.length > 0)) flushRequested = true;
+  };
+  const eventsWriter = args.recordEvents
+    ? CancellationScope.nonCancellable(async () => {
+        for (;;) {
+          await condition(() => ((flushRequested || audit.length > 0) && (lifecycle.length > 0 || audit.length > 0)) || finishing);
+          if (lifecycle.length === 0 && audit.length === 0) return;
+          flushRequested = false;
+          const batch: RunEventsBatch = { events: lifecycle.slice(0, LIFECYCLE_BATCH), audit: audit.slice(0, LIFECYCLE_BATCH) };
+          try {
+            await platform.recordRunEvents(batch);
+          } catch {
+            // Retries are bounded; the events stay in this history and in the run's state.
+          }
+          lifecycle.splice(0, batch.events.length);
+          audit.splice(0, batch.audit.length);
+          if (lifecycle.length > 0 || audit.length > 0) flushRequested = true;
+        }
+      })
+    : Promise.resolve();
+  if (!args.resume) {
+    emit('workflow.run.started', {
+      status: 'running',
+      lane: args.lane,
+      startedBy: args.startedBy,
+      ...(args.trigger ? { trigger: 'event' } : {}),
+    });
+  }
 
   // Every signal without its own handler is an event: its name, and its first argument as payload.
   const events: RunEvent[] = [...(args.resume?.events ?? [])];
@@ -237,7 +334,11 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   const threshold = Math.max(100, Math.min(args.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_EVENTS, DEFAULT_CONTINUE_AS_NEW_EVENTS * 5));
 
   const port: InterpreterPort = {
-    async runActivity(call) {
+    async runActivity(requested) {
+      const call = withRegisteredDefaults(requested, args.activityDefaults);
+      if (call.family === 'models' || call.family === 'agents') flushSoon();
+      const agent = call.family === 'agents' ? args.agents?.[call.name] : undefined;
+      if (agent) return runAgent(call, agent);
       const activities = proxyActivities<FamilyActivities>({
         taskQueue: activityTaskQueue(args.lane, call.family),
         startToCloseTimeout: call.timeoutSeconds * 1000,
@@ -278,6 +379,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     },
 
     async runChild(call) {
+      flushSoon();
       const key = `${call.definition}@${call.version}`;
       const pinned = args.subDefinitions?.[key];
       if (!pinned) throw new StepCallError(`definition ${key} was not resolved when the run started`, 'UnknownDefinition');
@@ -292,6 +394,10 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         ...(args.subDefinitions ? { subDefinitions: args.subDefinitions } : {}),
         ...(args.directory ? { directory: args.directory } : {}),
         ...(args.continueAsNewAfterEvents ? { continueAsNewAfterEvents: args.continueAsNewAfterEvents } : {}),
+        ...(args.agents ? { agents: args.agents } : {}),
+        ...(args.activityDefaults ? { activityDefaults: args.activityDefaults } : {}),
+        // The child's lifecycle events name the step's run as their cause.
+        ...(args.recordEvents ? { recordEvents: true, causationId: workflowId } : {}),
       };
       try {
         const result = await executeChild(interpreter, {
@@ -321,6 +427,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     },
 
     async waitUntil(predicate, timeoutMs) {
+      flushSoon();
       if (timeoutMs === undefined) {
         await condition(predicate);
         return true;
@@ -328,13 +435,17 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       return condition(predicate, timeoutMs);
     },
     onApprovalsChanged: () => syncApprovers(),
-    sleep: (ms) => sleep(ms),
+    sleep: (ms) => {
+      if (ms >= LIFECYCLE_MAX_DELAY_MS) flushSoon();
+      return sleep(ms);
+    },
     yield: () => sleep(1),
     // Workflow time: Temporal makes Date deterministic inside workflows (the time of the current task).
     // eslint-disable-next-line no-restricted-properties
     now: () => Date.now(),
 
     async waitForEvent(predicate, timeoutMs) {
+      flushSoon();
       let index = -1;
       const found = () => {
         index = events.findIndex(predicate);
@@ -357,7 +468,110 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     },
     isCancellation,
     onProgress: (s) => setCurrentDetails(describeProgress(s)),
+    onStepSettled: args.recordEvents
+      ? (settled) => {
+          const { status, error, continued, ...where } = settled;
+          emit(status === 'completed' ? 'workflow.step.completed' : 'workflow.step.failed', {
+            ...where,
+            status,
+            ...(error ? { error } : {}),
+            ...(continued ? { continued } : {}),
+          });
+        }
+      : undefined,
+    onApproval: args.recordEvents
+      ? (phase, record) => {
+          if (phase === 'requested') {
+            emit(
+              'workflow.approval.requested',
+              {
+                stepId: record.stepId,
+                stepPath: record.stepPath,
+                summary: record.summary,
+                approvers: record.approvers,
+                quorum: record.quorum,
+                stage: record.stage,
+                ...(record.deadline ? { deadline: record.deadline } : {}),
+              },
+              true,
+            );
+            return;
+          }
+          const deciding = record.decisions.filter((d) => d.stage === undefined || d.stage === record.stage);
+          emit(
+            'workflow.approval.decided',
+            {
+              stepId: record.stepId,
+              stepPath: record.stepPath,
+              status: record.status,
+              decision: record.status === 'approved' ? 'approve' : record.status === 'rejected' ? 'reject' : 'none',
+              deciders: [...new Set(deciding.map((d) => d.principal))],
+              timedOut: record.timedOut === true,
+              escalated: record.escalated === true,
+            },
+            true,
+          );
+        }
+      : undefined,
   };
+
+  /** An agent step whose agent is in the registry: a child workflow running the agent loop. */
+  async function runAgent(call: ActivityCall, agent: NonNullable<RunInput['agents']>[string]): Promise<unknown> {
+    const g = (call.guardrails ?? {}) as { max_iterations?: number; allowed_tools?: string[]; max_tokens?: number; timeout?: number };
+    const guardrails: AgentRunInput['guardrails'] = {
+      ...(g.max_iterations !== undefined ? { max_iterations: g.max_iterations } : {}),
+      ...(g.allowed_tools !== undefined ? { allowed_tools: g.allowed_tools } : {}),
+      ...(g.max_tokens !== undefined ? { token_budget: g.max_tokens } : {}),
+      ...(g.timeout !== undefined ? { timeout_seconds: g.timeout } : {}),
+    };
+    const input: AgentRunInput = {
+      agent,
+      input: call.input,
+      guardrails,
+      lane: args.lane,
+      tenant: args.tenant,
+      definition: args.definition.name,
+      version: args.definition.version,
+      startedBy: args.startedBy,
+      correlationId: args.correlationId,
+      ...(args.causationId ? { causationId: args.causationId } : {}),
+      parentRunId: workflowId,
+      stepId: call.stepId,
+      stepPath: call.stepPath,
+      ...(args.directory ? { directory: args.directory } : {}),
+    };
+    try {
+      return await executeChild<(input: AgentRunInput) => Promise<AgentResult>>(AGENT_WORKFLOW_TYPE, {
+        workflowId: `${workflowId}/${call.stepPath}`,
+        taskQueue: workflowTaskQueue(args.lane),
+        args: [input],
+        staticSummary: `agent ${agent.name} (step ${call.stepId} of ${workflowId})`,
+        retry: {
+          maximumAttempts: call.retry.maxAttempts,
+          initialInterval: call.retry.initialIntervalSeconds * 1000,
+          maximumInterval: call.retry.maxIntervalSeconds * 1000,
+          backoffCoefficient: call.retry.backoffCoefficient,
+          nonRetryableErrorTypes: call.retry.nonRetryableErrorTypes,
+        },
+        typedSearchAttributes: [
+          { key: SA.definition, value: args.definition.name },
+          { key: SA.version, value: args.definition.version },
+          { key: SA.lane, value: args.lane },
+          { key: SA.tenant, value: args.tenant },
+          { key: SA.startedBy, value: args.startedBy },
+          { key: SA.correlationId, value: args.correlationId },
+          { key: SA.causationId, value: workflowId },
+        ],
+      });
+    } catch (error) {
+      if (error instanceof ChildWorkflowFailure && !isCancellation(error)) {
+        const cause = error.cause;
+        const type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : 'AgentFailed';
+        throw new StepCallError(`agent "${agent.name}" failed: ${cause ? cause.message : error.message}`, type);
+      }
+      throw error;
+    }
+  }
 
   try {
     const output = await executePlan(
@@ -379,6 +593,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       port,
       state,
     );
+    emit('workflow.run.completed', { status: 'completed' });
     await drainAudit();
     return { output, state };
   } catch (error) {
@@ -386,8 +601,19 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       // Write what is queued, then hand anything that arrived meanwhile to the next run.
       finishing = true;
       await auditWriter;
+      await eventsWriter;
       const carried = audit.splice(0);
-      return continueAsNew<typeof interpreter>({ ...args, resume: { state: error.state, events, audit: carried, auditSeq, seenEvents } });
+      const resume: NonNullable<RunInput['resume']> = { state: error.state, events, audit: carried, auditSeq, seenEvents };
+      if (args.recordEvents) Object.assign(resume, { lifecycle: lifecycle.splice(0), lifecycleSeq });
+      return continueAsNew<typeof interpreter>({ ...args, resume });
+    }
+    if (isCancellation(error)) emit('workflow.run.cancelled', { status: 'cancelled' });
+    else {
+      const failed = error instanceof RunFailedError ? error.state.error : undefined;
+      emit('workflow.run.failed', {
+        status: 'failed',
+        error: failed ?? { message: error instanceof Error ? error.message : String(error), type: error instanceof Error ? error.name : 'Error' },
+      });
     }
     await drainAudit();
     if (error instanceof RunFailedError) {

@@ -6,7 +6,7 @@ import { z } from 'zod';
  * (agent_id, calling_skill, model, priority, system_prompt, user_prompt, max_tokens, callback).
  * Workflows import these types only; the activity side parses with the schemas.
  */
-export const MODEL_ACTIVITY = 'model.generate';
+export { MODEL_ACTIVITY } from '../../common/constants.ts';
 
 export const chatMessageSchema = z.strictObject({
   role: z.enum(['system', 'user', 'assistant', 'tool']),
@@ -61,7 +61,14 @@ export const modelResultSchema = z.object({
   provider: z.enum(['ollama', 'openai']),
   providerModel: z.string(),
   /** Routes tried before the one that answered, each with why it was passed over. */
-  fallbacks: z.array(z.object({ route: z.string(), reason: z.string() })),
+  fallbacks: z.array(
+    z.object({
+      route: z.string(),
+      reason: z.string(),
+      /** The reason's class: timeout, stalled, stream, connection, http_5xx, http_408, rate_limited, model_not_found, invalid_output, lane_not_allowed, not_configured. */
+      code: z.string().optional(),
+    }),
+  ),
   usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }),
   latencyMs: z.number(),
   tokensPerSecond: z.number(),

@@ -31,7 +31,9 @@ import {
   type RunContext,
   type RunEvent,
   type RunState,
+  type SettledStep,
 } from '../../interpreter/engine.ts';
+import type { ApprovalRecord } from '../../interpreter/approvals.ts';
 import type { Plan } from '../../interpreter/compile.ts';
 
 /** The fake's cancellation error, standing in for Temporal's CancelledFailure. */
@@ -380,6 +382,19 @@ export class FakePort implements InterpreterPort {
         });
       }
     });
+  }
+
+  /** Steps reported settled (lifecycle events), in order. */
+  settled: SettledStep[] = [];
+  /** Approval lifecycle notices: phase, step path and status at that moment. */
+  approvalPhases: Array<[string, string, string]> = [];
+
+  onStepSettled(settled: SettledStep): void {
+    this.settled.push(settled);
+  }
+
+  onApproval(phase: 'requested' | 'decided', record: ApprovalRecord): void {
+    this.approvalPhases.push([phase, record.stepPath, record.status]);
   }
 
   /** Approvals-changed notifications, in order (the statuses of every approval at that moment). */

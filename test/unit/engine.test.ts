@@ -53,6 +53,8 @@ describe('engine: activity steps', () => {
       input: { url: 'https://api.example.com/data' },
       timeoutSeconds: 45,
       retry: { maxAttempts: 3, initialIntervalSeconds: 1, maxIntervalSeconds: 30, backoffCoefficient: 2, linear: false, nonRetryableErrorTypes: [] },
+      // The step set its timeout but no retry: the skill's registered retry defaults may apply.
+      defaulted: { timeout: false, retry: true },
     });
     assert.deepEqual(analyze?.input, { data: { items: [1, 2, 3] }, env: 'production', run: 'run-42', text: 'n=2', n: 2 });
     assert.equal(analyze?.timeoutSeconds, 30);
@@ -2284,5 +2286,116 @@ describe('the fake port itself (test/support/fake-port.ts)', () => {
     assert.equal(await p.runActivity(call), 'three');
     assert.equal(await p.runActivity(call), 'three');
     assert.deepEqual(p.activities.map((r) => r.attempt), [1, 2, 3, 4]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle hooks (the workflow turns them into workflow.step.* and workflow.approval.* events).
+
+describe('engine: lifecycle hooks', () => {
+  test('steps that do work report completion; pure steps do not; every failure is reported, with `continued` when the run goes on', async () => {
+    const plan = planOf(
+      [
+        skill('a'),
+        { id: 'v', type: 'set', values: { n: 1 } },
+        { id: 'c', type: 'conditional', condition: 'true', then: [skill('b')] },
+        skill('flaky', 'broken'),
+        {
+          id: 'loop',
+          type: 'loop',
+          condition: 'iteration < 2',
+          max_iterations: 5,
+          steps: [skill('inner')],
+        },
+        { id: 'w', type: 'wait', duration: '1s' },
+      ],
+      { error_handling: { per_step: { flaky: { strategy: 'skip' } } } },
+    );
+    const p = port({ activities: { broken: fail('kaput', 'Boom') } });
+    await runToEnd(plan, p);
+    const seen = p.settled.map((s) => `${s.stepPath}:${s.stepType}:${s.status}${s.continued ? ':continued' : ''}`);
+    assert.deepEqual(seen, [
+      'a:skill:completed',
+      'b:skill:completed',
+      'flaky:skill:failed:continued',
+      'loop[0]/inner:skill:completed',
+      'loop[1]/inner:skill:completed',
+      'loop:loop:completed',
+      'w:wait:completed',
+    ]);
+    const failed = p.settled.find((s) => s.status === 'failed');
+    assert.equal(failed?.error?.type, 'Boom');
+    assert.match(failed?.error?.message ?? '', /kaput/);
+  });
+
+  test('a halting failure is reported for the failing step and each enclosing step', async () => {
+    const plan = planOf([{ id: 'par', type: 'parallel', steps: [skill('x', 'broken'), skill('y')] }]);
+    const p = port({ activities: { broken: fail('kaput', 'Boom') } });
+    await runToFailure(plan, p);
+    const failed = p.settled.filter((s) => s.status === 'failed').map((s) => `${s.stepId}:${s.error?.type}`);
+    assert.deepEqual(failed, ['x:Boom', 'par:Boom']);
+  });
+
+  test('approvals report requested (again on escalation) and decided', async () => {
+    const plan = planOf([
+      approval({
+        timeout: 3600,
+        on_timeout: 'escalate',
+        escalation: { approvers: { principals: ['dan'] }, timeout: 3600, on_timeout: 'reject' },
+      }),
+    ]);
+    // Nobody in the first set answers; dan (the escalation set) approves a second after it escalates.
+    const { p, done } = approve(plan, () => [{ afterMs: 3_601_000, principal: 'dan' }]);
+    await done;
+    assert.deepEqual(p.approvalPhases, [
+      ['requested', 'sign-off', 'pending'],
+      ['requested', 'sign-off', 'pending'],
+      ['decided', 'sign-off', 'approved'],
+    ]);
+    assert.deepEqual(p.settled.map((s) => `${s.stepId}:${s.status}`), ['sign-off:completed']);
+  });
+});
+
+describe('engine: model steps', () => {
+  test('a model step calls model.generate on the models family with seed 003\'s fields, templates resolved', async () => {
+    const plan = planOf(
+      [
+        skill('fetch', 'echo', { inputs: { text: 'quarterly numbers' } }),
+        {
+          id: 'draft',
+          type: 'model',
+          model: 'local/qwen-14b',
+          system_prompt: 'You are terse.',
+          user_prompt: 'Summarise: ${steps.fetch.output.text}',
+          max_tokens: 128,
+          response_schema: { type: 'object', properties: { summary: { type: 'string', pattern: '^${x}$' } } },
+          agent_id: 'grants-bot',
+          calling_skill: 'summarise',
+          callback: 'reports/latest',
+          outputs: ['text'],
+        },
+      ],
+      { priority: 'high' },
+    );
+    const p = port({ activities: { 'model.generate': ok({ text: 'ok', route: 'local/qwen-14b' }) } });
+    const { output } = await runToEnd(plan, p);
+    const call = p.activities[1]?.call;
+    assert.equal(call?.family, 'models');
+    assert.equal(call?.name, 'model.generate');
+    assert.equal(call?.type, 'model');
+    assert.deepEqual(call?.input, {
+      model: 'local/qwen-14b',
+      user_prompt: 'Summarise: quarterly numbers',
+      system_prompt: 'You are terse.',
+      max_tokens: 128,
+      agent_id: 'grants-bot',
+      calling_skill: 'summarise',
+      priority: 'high',
+      callback: 'reports/latest',
+      // The schema is passed as written: its strings are never templates.
+      response_schema: { type: 'object', properties: { summary: { type: 'string', pattern: '^${x}$' } } },
+    });
+    assert.deepEqual(call?.defaulted, { timeout: true, retry: true });
+    assert.deepEqual(output, { text: 'ok', route: 'local/qwen-14b' });
   });
 });

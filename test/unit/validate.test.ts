@@ -282,10 +282,29 @@ describe('validateDefinition: problems', () => {
     findProblem(problems, '/steps', new RegExp(`the definition has ${LIMITS.maxSteps + 2} steps \\(nested ones included\\); the limit is ${LIMITS.maxSteps}`));
   });
 
-  test('reserved step types name the feature they wait for; unknown ones list the types', () => {
-    const problems = problemsOf(minimal({ steps: [{ id: 'm', type: 'model' }, { id: 'z', type: 'zzz' }] }));
-    findProblem(problems, '/steps/0/type', new RegExp(`"model" is reserved: ${RESERVED_STEP_TYPES.model}`), 'm');
-    findProblem(problems, '/steps/1/type', new RegExp(`unknown step type "zzz"; step types: ${STEP_TYPES.join(', ')}`), 'z');
+  test('unknown step types list the types; nothing is reserved any longer', () => {
+    assert.deepEqual(RESERVED_STEP_TYPES, {});
+    const problems = problemsOf(minimal({ steps: [{ id: 'z', type: 'zzz' }] }));
+    findProblem(problems, '/steps/0/type', new RegExp(`unknown step type "zzz"; step types: ${STEP_TYPES.join(', ')}`), 'z');
+  });
+
+  test('model steps: the model must be a configured route or alias; prompts may read earlier steps', () => {
+    const withModels: ValidationContext = { ...ctx, models: new Set(['local/qwen-14b', 'default']) };
+    const def = minimal({
+      steps: [
+        skill('fetch'),
+        { id: 'draft', type: 'model', model: 'local/qwen-14b', user_prompt: 'Summarise ${steps.fetch.output}', max_tokens: 200, response_schema: { type: 'object' } },
+        { id: 'bad', type: 'model', model: 'local/gpt-9', user_prompt: '${steps.later.output}' },
+        skill('later'),
+      ],
+    });
+    const problems = validateDefinition(def, withModels);
+    assert.equal(problems.ok, false);
+    if (problems.ok) return;
+    findProblem(problems.problems, '/steps/2/model', /unknown model "local\/gpt-9"; routes and aliases: default, local\/qwen-14b/, 'bad');
+    findProblem(problems.problems, '/steps/2/user_prompt', /later/, 'bad');
+    assert.equal(problems.problems.filter((p) => p.stepId === 'draft').length, 0);
+    findProblem(problemsOf(minimal({ steps: [{ id: 'm', type: 'model', model: 'x' }] })), '/steps/0/user_prompt', /./, 'm');
   });
 
   test('compensation without rollback', () => {
@@ -417,7 +436,7 @@ describe('validateDefinition: problems', () => {
         { id: 'typo', type: 'skil', skil: 'echo' },
         skill('typo2', { skil: 'echo' }),
         { id: 'analyze', type: 'agent', agent: 'ghost-agent' },
-        { id: 'm', type: 'model' },
+        { id: 'm', type: 'model', model: 'local/qwen-14b' },
         skill('report', { retry: { max_attempts: 99 } }),
         skill('reader', { inputs: { x: '${steps.nope.output}' } }),
         { id: 'l', type: 'loop', condition: 'true', steps: [skill('inner')] },
@@ -433,7 +452,7 @@ describe('validateDefinition: problems', () => {
       ['/steps/2/type', /unknown step type "skil"/, 'typo'],
       ['/steps/3', /unknown field: "skil"/, 'typo2'],
       ['/steps/4/agent', /unknown agent "ghost-agent"/, 'analyze'],
-      ['/steps/5/type', /"model" is reserved/, 'm'],
+      ['/steps/5/user_prompt', /expected string/, 'm'],
       ['/steps/6/retry/max_attempts', /<=\s*10/, 'report'],
       ['/steps/7/inputs/x', /there is no step "nope"/, 'reader'],
       ['/steps/8/max_iterations', /a loop needs "max_iterations"/, 'l'],
