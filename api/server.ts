@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadAgentRegistry } from '../activities/agents/registry.ts';
 import { MCP_ACTIVITY_NAMES } from '../activities/agents/mcp.ts';
 import { catalogNames, createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
+import { inputChecker } from '../activities/input-check.ts';
 import { temporalUiUrl, type Config } from '../common/config.ts';
 import { createPool, migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
@@ -77,7 +78,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     events: new RunEventStore(pool),
     webhooks,
     webhookAllowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
-    validation: { ...names, agents: agentNames, lanes: config.LANES },
+    // Inputs of skill and integration steps are checked against the registry's zod schemas at registration.
+    validation: { ...names, agents: agentNames, lanes: config.LANES, extraChecks: inputChecker(catalog) },
     defaultLane: config.DEFAULT_LANE,
     defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
     namespace: config.TEMPORAL_NAMESPACE,
