@@ -39,7 +39,8 @@ const MAX_TOOL_RESULT_CHARS = 20_000;
 const TOOL_TIMEOUT_SECONDS = 120;
 const MODEL_TIMEOUT_SECONDS = 600;
 
-type ModelActivities = Record<string, (request: ModelRequest) => Promise<ModelResult>>;
+/** `model.generate` is registered like a skill: it takes the same envelope. */
+type ModelActivities = Record<string, (request: { input: ModelRequest; meta: SkillRequest['meta'] }) => Promise<ModelResult>>;
 type ToolActivities = Record<string, (request: SkillRequest) => Promise<unknown>>;
 interface PlatformActivities {
   recordAudit(entries: AuditEntry[]): Promise<void>;
@@ -325,7 +326,7 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
       }
     });
 
-  const meta = (stepId: string, callId: string): SkillRequest['meta'] => ({
+  const meta = (stepId: string, key: string): SkillRequest['meta'] => ({
     stepId,
     definition: args.definition,
     version: args.version,
@@ -333,7 +334,7 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
     tenant: args.tenant,
     correlationId: args.correlationId,
     ...(args.causationId ? { causationId: args.causationId } : {}),
-    idempotencyKey: `${workflowId}/tool/${callId}`,
+    idempotencyKey: `${workflowId}/${key}`,
   });
 
   const toolActivity = (kind: AgentTool['kind'], iteration: number, name: string) =>
@@ -387,14 +388,14 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
       const activities = toolActivity('mcp', iteration, tool.name);
       const result = await (activities[MCP_CALL_TOOL] as (r: SkillRequest) => Promise<unknown>)({
         input: { server: tool.server, tool: target, arguments: callArgs },
-        meta: meta(definition.name, callId),
+        meta: meta(args.stepId, `tool/${callId}`),
       });
       const r = result as { isError?: boolean };
       if (r && r.isError) throw new AgentToolError(toolMessageContent(mcpResultText(result)));
       return mcpResultText(result);
     }
     const activities = toolActivity(tool.kind, iteration, tool.name);
-    return (activities[target] as (r: SkillRequest) => Promise<unknown>)({ input: callArgs, meta: meta(definition.name, callId) });
+    return (activities[target] as (r: SkillRequest) => Promise<unknown>)({ input: callArgs, meta: meta(args.stepId, `tool/${callId}`) });
   };
 
   const loop = async (): Promise<AgentResult> => {
@@ -420,7 +421,7 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
       };
       let result: ModelResult;
       try {
-        result = await (model[MODEL_ACTIVITY] as (r: ModelRequest) => Promise<ModelResult>)(request);
+        result = await (model[MODEL_ACTIVITY] as ModelActivities[string])({ input: request, meta: meta(args.stepId, `turn/${iteration}`) });
       } catch (error) {
         if (isCancellation(error)) throw error;
         const f = failureMessage(error);
