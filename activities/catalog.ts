@@ -2,6 +2,7 @@ import type { Config } from '../common/config.ts';
 import type { ActivityKind } from '../common/constants.ts';
 import { createMcpActivities, loadMcpServers } from './agents/mcp.ts';
 import { createIntegrationRegistry } from './integrations/registry.ts';
+import { createModelSkills } from './models/generate.ts';
 import { createSkillRegistry } from './skills/registry.ts';
 import type { SkillSpec } from './skills/skill.ts';
 
@@ -22,7 +23,8 @@ export function createActivityCatalog(
   const catalog: ActivityCatalog = {
     skills: [...createSkillRegistry(config), ...(extra.skills ?? [])],
     integrations: [...createIntegrationRegistry(config), ...(extra.integrations ?? [])],
-    models: [...(extra.models ?? [])],
+    // model.generate over the routing table (validated here, at startup); a test may supply its own.
+    models: [...createModelSkills(config).filter((s) => !extra.models?.some((e) => e.name === s.name)), ...(extra.models ?? [])],
     agents: [...(Object.keys(mcpServers).length > 0 ? createMcpActivities(mcpServers) : []), ...(extra.agents ?? [])],
   };
   for (const [family, specs] of Object.entries(catalog)) {
