@@ -125,10 +125,16 @@ function headerRecord(headers: Dispatcher.ResponseData['headers']): Record<strin
   return out;
 }
 
+/** Drops a body we will not read; undici reports a destroyed body as an error, which nobody awaits. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 async function readBody(body: Dispatcher.ResponseData['body'], headers: Record<string, string>, limit: number): Promise<unknown> {
   const declared = Number(headers['content-length'] ?? '0');
   if (declared > limit) {
-    body.destroy();
+    discard(body);
     throw ApplicationFailure.nonRetryable(`response body of ${declared} bytes exceeds ${limit}`, 'ResponseTooLarge');
   }
   const chunks: Buffer[] = [];
@@ -136,7 +142,7 @@ async function readBody(body: Dispatcher.ResponseData['body'], headers: Record<s
   for await (const chunk of body) {
     size += (chunk as Buffer).byteLength;
     if (size > limit) {
-      body.destroy();
+      discard(body);
       throw ApplicationFailure.nonRetryable(`response body exceeds ${limit} bytes`, 'ResponseTooLarge');
     }
     chunks.push(chunk as Buffer);
@@ -232,7 +238,7 @@ export class HttpClient {
 
       const location = responseHeaders.location;
       if (status >= 300 && status < 400 && location) {
-        response.body.destroy();
+        await response.body.dump({ limit: 64 * 1024 }).catch(() => discard(response.body));
         if (hop >= this.#options.maxRedirects) {
           throw ApplicationFailure.nonRetryable(`more than ${this.#options.maxRedirects} redirects from ${target(new URL(call.url))}`, 'TooManyRedirects');
         }
