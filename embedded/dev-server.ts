@@ -48,6 +48,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   // Task queue priority (the definitions' `priority`) needs the priority-aware matcher. It is the
   // default in recent servers (1.31 on); set here so older dev servers order by priority too.
   args.push('--dynamic-config-value', 'matching.useNewMatcher=true');
+  // Priority orders tasks within a partition: new tasks go to one partition so that a backlog is
+  // dispatched in priority order (a single-node server gains nothing from more). Read partitions
+  // stay at the default so tasks an older start wrote to other partitions still drain.
+  args.push('--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1');
 
   const log = options.logger;
   // Detached: a terminal's Ctrl-C reaches the supervisor only, which stops Temporal after the workers drained.
