@@ -21,7 +21,7 @@ export interface WebhookDispatcherOptions {
   pollMs: number;
   /** Hosts webhook URLs may point at; empty = any. */
   allowedHosts: readonly string[];
-  /** Deliveries claimed (and sent concurrently) per round. @default 16 */
+  /** Deliveries sent at the same time (claimed as room frees up). @default 16 */
   batchSize?: number;
 }
 
@@ -41,6 +41,9 @@ export class WebhookDispatcher {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The earliest retry this dispatcher scheduled: it wakes for it rather than waiting for the poll. */
+  private nextRetryAt = Infinity;
   private listener: pg.Client | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -104,25 +107,36 @@ export class WebhookDispatcher {
   }
 
   private async run(): Promise<void> {
-    const batchSize = this.options.batchSize ?? 16;
+    const concurrency = this.options.batchSize ?? 16;
     // A claim lasts the request timeout plus a margin; after that another dispatcher may retry it.
     const leaseMs = this.options.timeoutMs + 30_000;
     while (this.running) {
       this.woken = false;
+      // A retry that is due now is found by this round's claim.
+      if (this.nextRetryAt <= Date.now()) this.nextRetryAt = Infinity;
+      const room = concurrency - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
-      try {
-        claimed = await this.options.store.claim(batchSize, leaseMs);
-      } catch (error) {
-        this.log.warn({ err: (error as Error).message }, 'could not claim webhook deliveries');
+      if (room > 0) {
+        try {
+          claimed = await this.options.store.claim(room, leaseMs);
+        } catch (error) {
+          this.log.warn({ err: (error as Error).message }, 'could not claim webhook deliveries');
+        }
       }
-      if (claimed.length > 0) {
-        await Promise.all(claimed.map((delivery) => this.deliver(delivery)));
-        if (claimed.length === batchSize) continue;
+      // Sends run side by side; one slow receiver does not hold up the others. A finished send wakes the loop.
+      for (const delivery of claimed) {
+        const sending = this.deliver(delivery).finally(() => {
+          this.inFlight.delete(sending);
+          this.wake();
+        });
+        this.inFlight.add(sending);
       }
       if (!this.running) break;
+      if (claimed.length === room && room > 0) continue;
       if (this.woken) continue;
+      const untilRetry = this.nextRetryAt - Date.now();
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollMs);
+        const timer = setTimeout(resolve, Math.max(0, Math.min(this.options.pollMs, untilRetry)));
         this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
@@ -130,6 +144,7 @@ export class WebhookDispatcher {
       });
       this.wakeUp = undefined;
     }
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private async deliver(delivery: ClaimedDelivery): Promise<void> {
@@ -142,8 +157,9 @@ export class WebhookDispatcher {
       outcome = await this.post(delivery);
     }
     try {
-      if (outcome.disable) await this.options.store.disable(delivery.subscriptionId, outcome.disable);
       const written = await this.options.store.complete(delivery, outcome);
+      if (outcome.disable) await this.options.store.disable(delivery.subscriptionId, outcome.disable);
+      if (written && outcome.retryInMs !== undefined) this.nextRetryAt = Math.min(this.nextRetryAt, Date.now() + outcome.retryInMs + 5);
       const fields = { status: outcome.status, httpStatus: outcome.httpStatus, error: outcome.error, retryInMs: outcome.retryInMs };
       if (!written) log.warn(fields, 'webhook delivery outcome not written: the claim had expired');
       else if (outcome.status === 'dead') log.warn(fields, 'webhook delivery dead-lettered');
