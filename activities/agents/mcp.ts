@@ -11,16 +11,18 @@ import { defineSkill, type SkillSpec } from '../skills/skill.ts';
  * MCP server tools for agents: the activities `mcp.callTool` and `mcp.listTools` on the lane's
  * `agents` queue, talking to servers configured by name (MCP_SERVERS / MCP_SERVERS_FILE) through
  * the official SDK's Client over the Streamable HTTP transport. Header values may reference
- * secrets (`{"env": "NAME"}` or `{"file": "/path"}`) so tokens stay out of config files and logs.
+ * secrets (`{"env": "NAME", "prefix": "Bearer "}` or `{"file": "/path"}`) so tokens stay out of
+ * config files and logs.
  */
 export const MCP_CALL_TOOL = 'mcp.callTool';
 export const MCP_LIST_TOOLS = 'mcp.listTools';
 export const MCP_ACTIVITY_NAMES: readonly string[] = [MCP_CALL_TOOL, MCP_LIST_TOOLS];
 
+/** A header value: literal, or read from an environment variable or a file; `prefix` e.g. `Bearer `. */
 const secretRef = z.union([
   z.string(),
-  z.strictObject({ env: z.string().min(1) }),
-  z.strictObject({ file: z.string().min(1) }),
+  z.strictObject({ env: z.string().min(1), prefix: z.string().max(100).optional() }),
+  z.strictObject({ file: z.string().min(1), prefix: z.string().max(100).optional() }),
 ]);
 
 const serverSchema = z.strictObject({
@@ -69,10 +71,10 @@ function resolveHeaders(name: string, server: McpServerConfig): Record<string, s
     else if ('env' in ref) {
       const value = process.env[ref.env];
       if (value === undefined) throw ApplicationFailure.nonRetryable(`MCP server "${name}": header ${header} references environment variable ${ref.env}, which is not set`, 'McpConfigError');
-      headers[header] = value;
+      headers[header] = `${ref.prefix ?? ''}${value}`;
     } else {
       try {
-        headers[header] = readFileSync(ref.file, 'utf8').trim();
+        headers[header] = `${ref.prefix ?? ''}${readFileSync(ref.file, 'utf8').trim()}`;
       } catch (error) {
         throw ApplicationFailure.nonRetryable(`MCP server "${name}": header ${header} references a secret file that cannot be read: ${(error as Error).message}`, 'McpConfigError');
       }
