@@ -71,7 +71,8 @@ function classify(error: unknown, route: ModelRoute, timedOut: AbortReason | und
   if (error instanceof MalformedToolCall) return new RouteFailure('invalid_output', 'invalid_output', error.message);
   if (error instanceof ProviderHttpError) {
     const { status } = error;
-    const detail = `HTTP ${status}: ${error.message.slice(0, 300)}`;
+    // The openai client prefixes its messages with the status; say it once.
+    const detail = `HTTP ${status}: ${error.message.replace(/^\d{3}\s+/, '').slice(0, 300)}`;
     if (status === 429) return new RouteFailure('unavailable', 'rate_limited', detail, { status, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) });
     if (status >= 500) return new RouteFailure('unavailable', 'http_5xx', detail, { status });
     if (status === 408) return new RouteFailure('unavailable', 'http_408', detail, { status });
@@ -326,7 +327,7 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
   }
 
   const called = failures.filter((f) => f.failure.kind !== 'skipped');
-  const summary = `model "${input.model}": no route answered (${reasons(failures).map((r) => `${r.route}: ${r.reason}`).join('; ')})`;
+  const summary = `model "${input.model}": no route answered (${reasons(failures).map((r) => `${r.route}: ${r.code}: ${r.reason}`).join('; ')})`;
   const details = [{ fallbacks: reasons(failures) }];
   if (called.length === 0) {
     const first = failures[0]!.failure;
