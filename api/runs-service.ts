@@ -230,7 +230,8 @@ export class RunsService {
 
   /** 404 unless the run exists and belongs to the tenant. */
   async assertOwned(runId: string, tenant: string): Promise<void> {
-    await this.describeOwned(runId, tenant);
+    // Agent runs keep an approval trail of their own (high-risk tool calls).
+    await this.describeOwned(runId, tenant, [INTERPRETER_WORKFLOW_TYPE, AGENT_WORKFLOW_TYPE]);
   }
 
   private async describeOwned(runId: string, tenant: string, types: readonly string[] = [INTERPRETER_WORKFLOW_TYPE]): Promise<WorkflowExecutionDescription> {

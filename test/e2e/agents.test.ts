@@ -226,6 +226,29 @@ describe('agents end to end', () => {
     assert.equal(mcp.calls.filter((c) => c.tool === 'create_ticket').length, before + 1);
     const desc = await client.workflow.getHandle(agentId).describe();
     assert.deepEqual(desc.searchAttributes.PendingApprovers ?? [], []);
+    // The decision is in the agent run's audit trail (the refused attempt too, written by the API).
+    const audit = (await platform.api(`/v1/runs/${encodeURIComponent(agentId)}/audit`)).body.entries;
+    assert.deepEqual(
+      audit.map((e: any) => [e.principal, e.decision, e.outcome, e.via]).sort(),
+      [
+        ['bob', 'approve', 'accepted', 'api'],
+        ['dave', 'approve', 'refused', 'api'],
+      ],
+    );
+  });
+
+  test('the Temporal UI path: an approval signal on the agent workflow lets the high-risk tool run', async () => {
+    const before = mcp.calls.filter((c) => c.tool === 'create_ticket').length;
+    llm.script('agent-ticket', toolCalls([{ name: 'create_ticket', arguments: { title: 'Rotate keys' } }]), reply('Opened TICKET-7.'));
+    const runId = await startRun('agent-ticket-3', { agent: 'ticketer' });
+    const agentId = `${runId}/think`;
+    await pendingInInbox(agentId, KEYS.bob);
+    // What the UI's signal form sends; membership of `finance` comes from the directory pinned at start.
+    await client.workflow.getHandle(agentId).signal('approval', { step: 'create_ticket', approver: 'carol', decision: 'approve' });
+    const view = await platform.waitForRun(runId, 60_000);
+    assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    assert.deepEqual(view.steps.find((s: any) => s.id === 'think').output.toolCalls.map((c: any) => c.status), ['ok']);
+    assert.equal(mcp.calls.filter((c) => c.tool === 'create_ticket').length, before + 1);
   });
 
   test('a rejected high-risk call is not run and the model is told it was rejected', async () => {
