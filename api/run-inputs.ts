@@ -1,6 +1,7 @@
 import type { SearchAttributePair } from '@temporalio/common';
 import type { AgentRegistry } from '../activities/agents/registry.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
+import { MODEL_ACTIVITY } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import { approverGroups, walkSteps } from '../interpreter/compile.ts';
 import type { Definition } from '../interpreter/schema.ts';
@@ -16,6 +17,36 @@ export interface RunPins {
   directory: NonNullable<RunInput['directory']>;
   /** The registry agents its agent steps (and its children's) name. */
   agents?: Record<string, AgentDefinition>;
+  /** Registered timeouts and retries of the skills, integrations and models its steps call. */
+  activityDefaults?: NonNullable<RunInput['activityDefaults']>;
+}
+
+/** Registered defaults per `<family>:<name>` of the API a definitions store serves (set once by startApi). */
+const registeredDefaults = new WeakMap<DefinitionsStore, NonNullable<RunInput['activityDefaults']>>();
+
+/** Runs started through this store carry the registered defaults of the activities their steps call. */
+export function useActivityDefaults(definitions: DefinitionsStore, defaults: NonNullable<RunInput['activityDefaults']>): void {
+  registeredDefaults.set(definitions, defaults);
+}
+
+/** The registered defaults of the activities these definitions' steps call. */
+export function defaultsFor(all: NonNullable<RunInput['activityDefaults']> | undefined, bodies: readonly Definition[]): NonNullable<RunInput['activityDefaults']> {
+  const used: NonNullable<RunInput['activityDefaults']> = {};
+  if (!all) return used;
+  const take = (key: string) => {
+    const found = all[key];
+    if (found) used[key] = found;
+  };
+  for (const body of bodies) {
+    walkSteps(body.steps, '', (step) => {
+      if (step.type === 'skill') take(`skills:${step.skill}`);
+      else if (step.type === 'integration') take(`integrations:${step.integration}`);
+      else if (step.type === 'directive') take(`integrations:${step.directive}`);
+      else if (step.type === 'model') take(`models:${MODEL_ACTIVITY}`);
+      else if (step.type === 'agent') take(`agents:${step.agent ?? step.agent_ref?.slug ?? ''}`);
+    });
+  }
+  return used;
 }
 
 /** The agent registry of the API a definitions store serves (set once by startApi). */
@@ -49,10 +80,12 @@ export async function pinRunDependencies(definitions: DefinitionsStore, keys: Ap
   const bodies = [body, ...Object.values(subDefinitions).map((d) => d.definition)];
   const pinned = agentPins(agentRegistries.get(definitions), bodies);
   const groups = [...new Set([...approverGroups(bodies), ...pinned.groups])];
+  const activityDefaults = defaultsFor(registeredDefaults.get(definitions), bodies);
   return {
     subDefinitions,
     directory: keys.groupMembers(tenant, groups),
     ...(Object.keys(pinned.agents).length > 0 ? { agents: pinned.agents } : {}),
+    ...(Object.keys(activityDefaults).length > 0 ? { activityDefaults } : {}),
   };
 }
 
@@ -86,6 +119,7 @@ export function runInputFor(
     ...(pins && Object.keys(pins.subDefinitions).length > 0 ? { subDefinitions: pins.subDefinitions } : {}),
     ...(pins && Object.keys(pins.directory).length > 0 ? { directory: pins.directory } : {}),
     ...(pins?.agents && Object.keys(pins.agents).length > 0 ? { agents: pins.agents } : {}),
+    ...(pins?.activityDefaults && Object.keys(pins.activityDefaults).length > 0 ? { activityDefaults: pins.activityDefaults } : {}),
     ...(who.trigger ? { trigger: who.trigger, causationId: who.trigger.event.id } : {}),
   };
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { loadAgentRegistry } from '../activities/agents/registry.ts';
 import { MCP_ACTIVITY_NAMES } from '../activities/agents/mcp.ts';
-import { catalogNames, createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
+import { catalogDefaults, catalogNames, createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { inputChecker } from '../activities/input-check.ts';
 import { temporalUiUrl, type Config } from '../common/config.ts';
 import { createPool, migrate } from '../common/db.ts';
@@ -16,7 +16,7 @@ import { WebhookStore } from './webhooks/store.ts';
 import { createApp } from './app.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
-import { useAgentRegistry } from './run-inputs.ts';
+import { useActivityDefaults, useAgentRegistry } from './run-inputs.ts';
 import { RunsService } from './runs-service.ts';
 import { SchedulesService } from './schedules-service.ts';
 
@@ -45,6 +45,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const definitions = new DefinitionsStore(pool);
   useAgentRegistry(definitions, agentRegistry);
+  useActivityDefaults(definitions, catalogDefaults(catalog));
   const runs = new RunsService(client, {
     continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
     executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,

@@ -80,11 +80,14 @@ describe('long runs continue as new', () => {
       runs.push({ runId: execution.runId, historyLength: execution.historyLength });
     }
     assert.equal(runs.length, done.continuedAsNew + 1);
-    for (const r of runs) assert.ok(r.historyLength < 100 + 20, `a run of the chain has ${r.historyLength} events`);
+    // (Beyond the threshold: the step in flight, and writing the lifecycle events queued so far before continuing.)
+    for (const r of runs) assert.ok(r.historyLength < 100 + 35, `a run of the chain has ${r.historyLength} events`);
     let activities = 0;
     for (const r of runs) {
       const history = await client.workflow.getHandle(runId, r.runId).fetchHistory();
-      activities += (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).length;
+      activities += (history.events ?? []).filter(
+        (e) => e.activityTaskScheduledEventAttributes && e.activityTaskScheduledEventAttributes.activityType?.name !== 'recordRunEvents',
+      ).length;
     }
     assert.equal(activities, 41, 'first + 40 iterations, none repeated across runs');
 
