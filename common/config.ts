@@ -128,17 +128,6 @@ export const configSchema = z.object({
   WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
   /** Hosts (`host`, `host:port`, `*.domain`) webhook URLs may point at; empty = any host. */
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
-  /** Lifecycle-event webhooks (docs/lifecycle-events.md): attempts before a delivery is dead-lettered. */
-  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
-  /** First retry delay; doubles per attempt (with jitter) up to WEBHOOK_RETRY_MAX_MS. */
-  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
-  WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
-  /** Per-request timeout of a webhook POST. */
-  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
-  /** How often the dispatcher looks for due deliveries besides being woken by NOTIFY. */
-  WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
-  /** Hosts (`host`, `host:port`, `*.domain`) webhook URLs may point at; empty = any host. */
-  WEBHOOK_ALLOWED_HOSTS: csv.default([]),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
