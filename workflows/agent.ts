@@ -15,7 +15,7 @@ import {
 import type { AgentDefinition, AgentGuardrails, AgentResult, AgentRunInput, AgentTool, AgentToolCallRecord } from '../activities/agents/types.ts';
 import type { ChatMessage, ModelRequest, ModelResult, ToolSpec } from '../activities/models/types.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
-import { activityTaskQueue, platformTaskQueue } from '../common/constants.ts';
+import { MODEL_ACTIVITY, activityTaskQueue, platformTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import { applyDecision, approvalsCounted, judge, pendingApproverKeys, type ApprovalRecord, type DecisionAttempt } from '../interpreter/approvals.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery } from './definitions.ts';
@@ -30,8 +30,6 @@ import type { AuditEntry } from './types.ts';
  * update and signal as approval steps, so the API and the Temporal UI work on this workflow id).
  */
 
-/** The models activity (also in common/constants.ts as MODEL_ACTIVITY). */
-const MODEL_ACTIVITY = 'model.generate';
 /** The MCP activity on the agents queue (activities/agents/mcp.ts). */
 const MCP_CALL_TOOL = 'mcp.callTool';
 /** What a tool result may take of the conversation; longer results are cut with a note. */

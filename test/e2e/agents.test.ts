@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { hang, reply, startLlmDouble, toolCalls, type LlmDouble } from '../support/llm-double.ts';
 import { startMcpDouble, type McpDouble } from '../support/mcp-double.ts';
 import { KEYS, startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
@@ -20,6 +21,8 @@ describe('agents end to end', () => {
   let llm: LlmDouble;
   let mcp: McpDouble;
   let dir: string;
+  /** The first test's agent workflow, replayed by a later test. */
+  let happyAgentId: string | undefined;
 
   /** One route (and provider model) per agent so each test scripts its own queue. */
   const MODELS = ['happy', 'loop', 'picky', 'spend', 'slow', 'ticket'];
@@ -121,6 +124,7 @@ describe('agents end to end', () => {
 
     // The MCP double saw the call, with the bearer token from the secret reference and the idempotency key.
     const agentId = `${runId}/think`;
+    happyAgentId = agentId;
     const call = mcp.calls.find((c) => c.tool === 'search_docs');
     assert.deepEqual(call?.arguments, { query: 'guardrails' });
     assert.equal(call?.headers.authorization, 'Bearer mcp-test-token');
@@ -146,6 +150,13 @@ describe('agents end to end', () => {
     const metadata = (await client.workflow.getHandle(agentId).query('__temporal_workflow_metadata')) as { currentDetails?: string };
     assert.match(metadata.currentDetails ?? '', /## agent researcher · model local\/agent-happy\n\*\*answered in 3 turn\(s\)/);
     assert.match(metadata.currentDetails ?? '', /- ✓ `search_docs` \{"query":"guardrails"\} → 2 hits/);
+  });
+
+  test('the agent workflow replays its own history deterministically', async (t) => {
+    if (!happyAgentId) return t.skip('the first test did not run');
+    const history = await client.workflow.getHandle(happyAgentId).fetchHistory();
+    const bundlePath = process.env.WORKFLOW_BUNDLE_PATH as string;
+    await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath } }, history, happyAgentId);
   });
 
   test('max_iterations: a model that never answers ends the run with AgentMaxIterations', async () => {
