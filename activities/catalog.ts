@@ -2,7 +2,7 @@ import type { Config } from '../common/config.ts';
 import type { ActivityKind } from '../common/constants.ts';
 import { createMcpActivities, loadMcpServers } from './agents/mcp.ts';
 import { createIntegrationRegistry } from './integrations/registry.ts';
-import { createModelSkills } from './models/generate.ts';
+import { createModelSkills, modelNamesOf } from './models/generate.ts';
 import { createSkillRegistry } from './skills/registry.ts';
 import type { SkillSpec } from './skills/skill.ts';
 
@@ -42,7 +42,8 @@ export function catalogNames(catalog: ActivityCatalog): Record<ActivityKind, Set
   return {
     skills: new Set(catalog.skills.map((s) => s.name)),
     integrations: new Set(catalog.integrations.map((s) => s.name)),
-    models: new Set(catalog.models.map((s) => s.name)),
+    // A model step names a route or alias of the routing table, not the activity.
+    models: new Set(catalog.models.flatMap((s) => modelNamesOf(s) ?? [s.name])),
     agents: new Set(catalog.agents.map((s) => s.name)),
   };
 }

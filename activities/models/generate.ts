@@ -370,8 +370,18 @@ export function createModelSkills(config: object, options: Omit<ModelGenerateOpt
   return [createModelGenerateSkill({ ...options, table })];
 }
 
+const routeNamesBySkill = new WeakMap<SkillSpec, string[]>();
+
+/**
+ * The route names and aliases a models-family skill answers to (what a `model` step may name), or
+ * undefined for a skill this module did not build. catalogNames() uses it for registration checks.
+ */
+export function modelNamesOf(skill: SkillSpec): string[] | undefined {
+  return routeNamesBySkill.get(skill);
+}
+
 export function createModelGenerateSkill(options: ModelGenerateOptions): SkillSpec<typeof modelRequestSchema, typeof modelResultSchema> {
-  return defineSkill({
+  const skill = defineSkill({
     name: MODEL_ACTIVITY,
     description:
       'Calls a language model through the routing table (route or alias), falling back along the route\'s chain; ' +
@@ -381,4 +391,6 @@ export function createModelGenerateSkill(options: ModelGenerateOptions): SkillSp
     sideEffects: false,
     handler: (input, ctx) => generate(input, ctx, options),
   });
+  routeNamesBySkill.set(skill as SkillSpec, [...Object.keys(options.table.routes), ...Object.keys(options.table.aliases)].sort());
+  return skill;
 }
