@@ -524,6 +524,8 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
     if (Object.keys(approvals).length > 0) syncApprovers();
     if (timedOut) return fail('AgentTimeout', `agent ${definition.name} did not finish within ${guardrails.timeout_seconds}s (turn ${iterations})`);
     if (error instanceof AgentStop) return fail(error.type, error.message);
+    // Cancelled with the parent: decisions made so far still reach the audit trail.
+    await flushAudit();
     throw error;
   }
 }

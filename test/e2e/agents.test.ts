@@ -262,6 +262,22 @@ describe('agents end to end', () => {
     assert.equal(mcp.calls.filter((c) => c.tool === 'create_ticket').length, before + 1);
   });
 
+  test('cancelling the run cancels the agent and closes its pending approval', async () => {
+    llm.script('agent-ticket', toolCalls([{ name: 'create_ticket', arguments: { title: 'Never' } }]));
+    const runId = await startRun('agent-ticket-4', { agent: 'ticketer' });
+    const agentId = `${runId}/think`;
+    await pendingInInbox(agentId, KEYS.bob);
+    const cancelled = await platform.api(`/v1/runs/${runId}/cancel`, { method: 'POST' });
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    const view = await platform.waitForRun(runId, 60_000);
+    assert.equal(view.status, 'cancelled');
+    const desc = await client.workflow.getHandle(agentId).describe();
+    assert.equal(desc.status.name, 'CANCELLED');
+    assert.deepEqual(desc.searchAttributes.PendingApprovers ?? [], []);
+    const inbox = (await platform.api('/v1/approvals', { key: KEYS.bob })).body.approvals.filter((a: any) => a.runId === agentId);
+    assert.deepEqual(inbox, []);
+  });
+
   test('a rejected high-risk call is not run and the model is told it was rejected', async () => {
     const before = mcp.calls.filter((c) => c.tool === 'create_ticket').length;
     llm.script('agent-ticket', toolCalls([{ name: 'create_ticket', arguments: { title: 'Delete prod' } }]), reply('Understood, no ticket.'));
