@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Ajv, type ValidateFunction } from 'ajv';
 import OpenAI from 'openai';
@@ -131,20 +130,6 @@ function schemaErrors(validate: ValidateFunction): string {
     .join('; ');
 }
 
-/** Best effort: progress shows in Temporal Web; outside an activity (unit use) there is nothing to tell. */
-function heartbeat(ctx: SkillContext, details: unknown): void {
-  const withHook = ctx as SkillContext & { heartbeat?: (d?: unknown) => void };
-  if (typeof withHook.heartbeat === 'function') {
-    withHook.heartbeat(details);
-    return;
-  }
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // not inside an activity
-  }
-}
-
 interface Answer {
   reply: ProviderReply;
   json: unknown;
@@ -186,7 +171,8 @@ async function callRoute(
         chunks++;
         clearTimeout(waitTimer);
         waitTimer = setTimeout(expire('idle'), route.timeouts.idleMs);
-        if (chunks % 16 === 1) heartbeat(ctx, { route: route.name, chunks });
+        // Progress shows in Temporal Web; the SDK throttles heartbeats.
+        if (chunks % 16 === 1) ctx.heartbeat({ route: route.name, chunks });
       },
     });
     return { reply, generationMs: reply.generationMs ?? Math.max(1, Date.now() - (firstChunkAt ?? Date.now())) };
