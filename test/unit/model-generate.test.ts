@@ -11,7 +11,7 @@ import { createSkillActivities } from '../../activities/skills/activities.ts';
 import type { SkillRequest } from '../../activities/skills/types.ts';
 import { InMemoryMetricReader, installMetrics } from '../../common/metrics.ts';
 import { freePort } from '../../embedded/ports.ts';
-import { hang, httpError, json, reply, stall, startLlmDouble, toolCalls, type LlmDouble } from '../support/llm-double.ts';
+import { disconnect, hang, httpError, json, reply, stall, startLlmDouble, toolCalls, type LlmDouble } from '../support/llm-double.ts';
 
 /**
  * model.generate as Temporal runs it (the skill wrapper inside a mock activity context) against
@@ -199,6 +199,17 @@ describe('fallback chain', () => {
     const { result, error } = await run({ model: 'local/solo', user_prompt: 'x' });
     assert.equal(error, undefined);
     assert.equal(result?.text, 'one two three four five six');
+  });
+
+  test('a stream cut off mid-way falls back, on both protocols', async () => {
+    llm.script('local-oa', disconnect('a b c d', 2));
+    llm.script('mistral-small', disconnect('a b c d', 2));
+    llm.script('gpt-4o-mini', reply('whole answer'));
+    const { result, error } = await run({ model: 'oa/local', user_prompt: 'x' });
+    assert.equal(error?.type, 'ModelUnavailable', 'oa/local → mistral-small, both cut off; nothing else in that chain');
+    assert.equal(result, undefined);
+    assert.match(error?.message ?? '', /oa\/local: (stream|connection): .*local\/mistral-small: (stream|connection): /);
+    assert.equal(error?.nonRetryable, false);
   });
 
   test('connection refused falls back', async () => {
