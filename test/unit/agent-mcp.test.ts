@@ -11,12 +11,15 @@ describe('MCP activities', () => {
   let mcp: McpDouble;
   let call: SkillSpec;
   let list: SkillSpec;
-  const ctx = (): SkillContext => ({
-    meta: { stepId: 's', definition: 'd', version: '1', lane: 'l', tenant: 't', correlationId: 'c', idempotencyKey: 'run-1/think/tool/call_1' },
-    logger: createLogger('test', 'silent'),
-    signal: new AbortController().signal,
-    attempt: 1,
-  });
+  // `as`: the context may carry more than the MCP handlers use (e.g. a heartbeat function).
+  const ctx = (): SkillContext =>
+    ({
+      meta: { stepId: 's', definition: 'd', version: '1', lane: 'l', tenant: 't', correlationId: 'c', idempotencyKey: 'run-1/think/tool/call_1' },
+      logger: createLogger('test', 'silent'),
+      signal: new AbortController().signal,
+      attempt: 1,
+      heartbeat: () => undefined,
+    }) as SkillContext;
 
   before(async () => {
     mcp = await startMcpDouble({ requireBearer: 'unit-token' });
