@@ -103,16 +103,6 @@ export const configSchema = z.object({
   OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
   /** Serves Prometheus metrics at http://<host>:METRICS_PORT/metrics when set (common/metrics.ts). */
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  /** Model routing table (JSON or YAML file) for `model` steps and agents; see docs/models.md. */
-  MODEL_ROUTES_FILE: z.string().optional(),
-  /** The routing table inline, as JSON (instead of MODEL_ROUTES_FILE). */
-  MODEL_ROUTES: z.string().optional(),
-  /** Ollama's native API, for routes that name no baseUrl. */
-  OLLAMA_BASE_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:11434'),
-  /** An OpenAI-compatible API (ending in /v1), for routes that name no baseUrl. */
-  OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
-  /** Serves Prometheus metrics at http://<host>:METRICS_PORT/metrics when set (common/metrics.ts). */
-  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_EXECUTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(7 * 24 * 3600),
   /** Runs continue as new once their history holds this many events (or when Temporal suggests it). */
   RUN_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).max(50_000).default(10_000),
