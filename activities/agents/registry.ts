@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Config } from '../../common/config.ts';
-import type { ActivityCatalog } from '../catalog.ts';
+import { catalogNames, type ActivityCatalog } from '../catalog.ts';
 import { loadMcpServers, type McpServers } from './mcp.ts';
 import type { AgentDefinition, AgentTool } from './types.ts';
 
@@ -84,6 +84,8 @@ export interface AgentRegistry {
 export interface AgentRegistryContext {
   catalog?: ActivityCatalog;
   mcpServers?: McpServers;
+  /** Model routes and aliases of the routing table. */
+  models?: ReadonlySet<string>;
 }
 
 const pointerOf = (path: ReadonlyArray<PropertyKey>) => path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
@@ -121,6 +123,9 @@ export function validateAgents(raw: unknown[], ctx: AgentRegistryContext = {}, b
     const agent = parsed.data as AgentDefinition;
     if (seen.has(agent.name)) problems.push({ pointer: `${at}/name`, message: `agent "${agent.name}" is already defined at ${base}/${seen.get(agent.name)}` });
     seen.set(agent.name, index);
+    if (ctx.models && !ctx.models.has(agent.model)) {
+      problems.push({ pointer: `${at}/model`, message: `unknown model "${agent.model}"; routes and aliases: ${[...ctx.models].sort().join(', ') || '(none)'}` });
+    }
     const toolNames = new Set<string>();
     agent.tools.forEach((tool, t) => {
       const tp = `${at}/tools/${t}`;
@@ -194,7 +199,8 @@ export function loadAgentRegistry(
   const byName = new Map(BUILTIN_AGENTS.map((a) => [a.name, a]));
   if (config.AGENTS_FILE) {
     const { items, base } = readAgentsFile(config.AGENTS_FILE);
-    const { agents, problems } = validateAgents(items, { ...(catalog ? { catalog } : {}), mcpServers: loadMcpServers(config) }, base);
+    const ctx: AgentRegistryContext = { mcpServers: loadMcpServers(config), ...(catalog ? { catalog, models: catalogNames(catalog).models } : {}) };
+    const { agents, problems } = validateAgents(items, ctx, base);
     if (problems.length > 0) throw new AgentRegistryError(`AGENTS_FILE (${config.AGENTS_FILE})`, problems);
     for (const a of agents) byName.set(a.name, a);
   }

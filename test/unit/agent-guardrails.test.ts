@@ -142,7 +142,7 @@ describe('agent registry', () => {
         { name: 'b', description: 'x', model: 'm', system_prompt: 's', guardrails: { max_iterations: 1000 } },
         { name: 'a', description: 'x', model: 'm', system_prompt: 's', guardrails: { max_iterations: 1 } },
       ],
-      { catalog, mcpServers: {} },
+      { catalog, mcpServers: {}, models: new Set(['m']) },
       '/agents',
     );
     assert.deepEqual(
@@ -160,6 +160,13 @@ describe('agent registry', () => {
     );
     assert.match(problems[0]?.message ?? '', /unknown skill "nope"/);
     assert.match(problems[2]?.message ?? '', /no MCP server "elsewhere" is configured/);
+  });
+
+  test('an agent naming a model the routing table lacks is refused', () => {
+    const { problems } = validateAgents([{ name: 'x', description: 'd', model: 'local/nope', system_prompt: 's', guardrails: { max_iterations: 1 } }], {
+      models: new Set(['local/qwen-14b', 'default']),
+    });
+    assert.deepEqual(problems, [{ pointer: '/0/model', message: 'unknown model "local/nope"; routes and aliases: default, local/qwen-14b' }]);
   });
 
   test('a bad file fails loading with every pointer in the message', () => {
