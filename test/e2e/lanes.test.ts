@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { defineSkill } from '../../activities/skills/skill.ts';
-import { PRIORITY_KEYS, activityTaskQueue, workflowTaskQueue } from '../../common/constants.ts';
+import { PRIORITY_KEYS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../../common/constants.ts';
 import { startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 
 /**
@@ -57,6 +60,41 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('worker --kinds', () => {
+  test('a worker process serves only the kinds it is given, with no workflow bundle', async () => {
+    const lane = `kinds-${randomBytes(3).toString('hex')}`;
+    const cli = fileURLToPath(new URL('../../cli/platform.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--lane', lane, '--kinds', 'skills,integrations'], {
+      env: { ...process.env, TEMPORAL_ADDRESS: temporalAddress(), LANES: lane, LANE_LIMITS: JSON.stringify({ [lane]: { skills: 3 } }), WORKFLOW_BUNDLE_PATH: '', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const connection = await Connection.connect({ address: temporalAddress() });
+    try {
+      const pollers = async (queue: string, type: 1 | 2) =>
+        (await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: queue, kind: 1 }, taskQueueType: type })).pollers ?? [];
+      const identity = `${lane}@${child.pid}`;
+      await until('the skills poller', async () => ((await pollers(activityTaskQueue(lane, 'skills'), 2)).some((p) => p.identity === identity) ? true : undefined), 60_000);
+      assert.ok((await pollers(activityTaskQueue(lane, 'integrations'), 2)).some((p) => p.identity === identity));
+      assert.deepEqual(await pollers(workflowTaskQueue(lane), 1), []);
+      assert.deepEqual(await pollers(platformTaskQueue(lane), 2), []);
+      const polling = output.split('\n').find((l) => l.includes('lane workers polling'));
+      assert.ok(polling, output);
+      const logged = JSON.parse(polling) as { taskQueues: string[]; limits: Record<string, number> };
+      assert.deepEqual(logged.taskQueues, [activityTaskQueue(lane, 'skills'), activityTaskQueue(lane, 'integrations')]);
+      assert.deepEqual(logged.limits, { skills: 3, integrations: 50 });
+      assert.doesNotMatch(output, /bundle/i);
+    } finally {
+      child.kill('SIGTERM');
+      await connection.close();
+    }
+    assert.equal(await exited, 0, output);
+  });
+});
 
 describe('lanes', () => {
   let platform: TestPlatform;
