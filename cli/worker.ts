@@ -2,6 +2,7 @@ import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { Config, LaneWorkerKind } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import { buildWorkflowBundle, prebuiltBundlePath } from '../workers/bundle.ts';
+import { startMetrics } from '../common/metrics.ts';
 import { createLaneWorkers } from '../workers/lane-worker.ts';
 import { installRuntime } from '../workers/runtime.ts';
 
@@ -12,6 +13,12 @@ import { installRuntime } from '../workers/runtime.ts';
  */
 export async function runWorkerProcess(config: Config, lanes: string[], logger: Logger, kinds?: readonly LaneWorkerKind[]): Promise<void> {
   installRuntime(logger);
+  // Model latency, tokens per second and fallbacks (docs/models.md) on METRICS_PORT, when set. One
+  // port per process: a second worker process on the same port runs on without the endpoint.
+  const metrics = await startMetrics(config, logger).catch((error: unknown) => {
+    logger.warn({ err: error instanceof Error ? error.message : String(error), port: config.METRICS_PORT }, 'metrics endpoint not started');
+    return undefined;
+  });
   // A process that serves activity queues only (`--kinds skills,models`) needs no bundle.
   let workflowBundle: WorkflowBundleOption | undefined;
   if (!kinds || kinds.includes('workflows')) {
@@ -21,5 +28,9 @@ export async function runWorkerProcess(config: Config, lanes: string[], logger: 
   const workers = await Promise.all(
     lanes.map((lane) => createLaneWorkers({ config, lane, logger, ...(workflowBundle ? { workflowBundle } : {}), ...(kinds ? { kinds } : {}) })),
   );
-  await Promise.all(workers.map((w) => w.run()));
+  try {
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await metrics?.stop();
+  }
 }

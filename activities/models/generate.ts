@@ -375,6 +375,9 @@ export function createModelGenerateSkill(options: ModelGenerateOptions): SkillSp
     input: modelRequestSchema,
     output: modelResultSchema,
     sideEffects: false,
+    // A step's call covers the whole fallback chain (each route: 120 s to the first token, 600 s in
+    // all by default); a chain that found no route is retried a few times, spaced out.
+    defaults: { timeoutSeconds: 900, retry: { maxAttempts: 3, initialIntervalSeconds: 5, backoffCoefficient: 2, maxIntervalSeconds: 120 } },
     handler: (input, ctx) => generate(input, ctx, options),
   });
   routeNamesBySkill.set(skill as SkillSpec, [...Object.keys(options.table.routes), ...Object.keys(options.table.aliases)].sort());
