@@ -122,7 +122,16 @@ test('up brings the whole platform up, runs a definition, stops on Ctrl-C and ke
   const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
   const history = await new Client({ connection }).workflow.getHandle(runId).fetchHistory();
   await connection.close();
-  const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+  const all = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+  // The run's lifecycle events are written by the platform activity, on its own queue.
+  const platformWrites = all.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordRunEvents');
+  assert.ok(platformWrites.length >= 1);
+  assert.ok(platformWrites.every((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name === 'prod-critical.platform'));
+  assert.deepEqual(
+    platformWrites.map((e) => defaultPayloadConverter.fromPayload(e.userMetadata!.summary!)),
+    platformWrites.map(() => 'lifecycle events and audit trail'),
+  );
+  const scheduled = all.filter((e) => !platformWrites.includes(e));
   assert.deepEqual(scheduled.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name), ['echo', 'echo']);
   assert.deepEqual(
     scheduled.map((e) => defaultPayloadConverter.fromPayload(e.userMetadata!.summary!)),

@@ -47,6 +47,16 @@ export const runOptionsSchema = z.strictObject({
     .optional(),
   /** How the run must end; the recorder refuses to save anything else. */
   expect: z.enum(['completed', 'failed']).optional(),
+  /** RunInput.recordEvents: the run emits lifecycle events (every run the API starts does). */
+  recordEvents: z.boolean().optional(),
+  /** RunInput.agents: registry agents (AgentDefinition) pinned for the run's agent steps. */
+  agents: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+  /**
+   * Scripted behaviours of the loopback LLM server per provider model name (LlmBehaviour objects
+   * of test/support/llm-double.ts, e.g. `{"kind": "error", "status": 500}`); the recorder points
+   * the routing table's Ollama routes at it.
+   */
+  llm: z.record(z.string(), z.array(z.record(z.string(), z.unknown()))).optional(),
 });
 export type GoldenRunOptions = z.infer<typeof runOptionsSchema>;
 

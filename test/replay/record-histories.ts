@@ -40,6 +40,8 @@ import { buildWorkflowBundle } from '../../workers/bundle.ts';
 import { createLaneWorkers } from '../../workers/lane-worker.ts';
 import { installRuntime } from '../../workers/runtime.ts';
 import type { PinnedDefinition, RunInput } from '../../workflows/types.ts';
+import type { AgentDefinition } from '../../activities/agents/types.ts';
+import { startLlmDouble, type LlmBehaviour } from '../support/llm-double.ts';
 import { json, startLoopbackHttp } from '../support/loopback-http.ts';
 import {
   GOLDEN_INPUT,
@@ -71,6 +73,9 @@ const loopback = await startLoopbackHttp({
   },
   '/notes/1': (_req, res) => json(res, 200, { id: 1, text: 'hello ada' }),
 });
+
+/** The loopback LLM server `model` steps and agents call (Ollama's protocol), scripted per golden. */
+const llm = await startLlmDouble();
 
 const logger = createLogger('record', 'warn');
 installRuntime(logger);
@@ -141,7 +146,9 @@ async function sendSignals(golden: Golden, handle: WorkflowHandle): Promise<void
         if (state.currentStep === signal.whenStep && stageReached(state)) break;
         if (state.status !== 'running' || Date.now() > deadline) {
           const stage = signal.whenStage === undefined ? '' : ` at stage ${signal.whenStage}`;
-          throw new Error(`${golden.name}: step "${signal.whenStep}" never ran${stage} (status ${state.status}, current step ${state.currentStep ?? 'none'})`);
+          throw new Error(
+            `${golden.name}: step "${signal.whenStep}" never ran${stage} (status ${state.status}, current step ${state.currentStep ?? 'none'}${state.error ? `, error ${JSON.stringify(state.error)}` : ''})`,
+          );
         }
         await sleep(100);
       }
@@ -160,6 +167,7 @@ try {
     HTTP_FETCH_ALLOWED_HOSTS: loopback.host,
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '2',
+    OLLAMA_BASE_URL: llm.url,
   });
   const auditPool = createPool(database.url, 1);
   const auditStore = new AuditStore(auditPool);
@@ -179,7 +187,12 @@ try {
     for (const h of old) rmSync(join(HISTORIES_DIR, h.file));
 
     const keyOf = (d: unknown) => `${(d as Definition).name}@${(d as Definition).version}`;
-    const ctx: ValidationContext = { ...catalog, lanes: [lane], definitions: new Set(golden.children.map(keyOf)) };
+    const ctx: ValidationContext = {
+      ...catalog,
+      agents: new Set([...catalog.agents, ...Object.keys(golden.run.agents ?? {})]),
+      lanes: [lane],
+      definitions: new Set(golden.children.map(keyOf)),
+    };
     const validated = (raw: unknown, what: string): Definition => {
       const result = validateDefinition(raw, ctx);
       if (!result.ok) throw new Error(`${what} is invalid: ${JSON.stringify(result.problems)}`);
@@ -191,6 +204,7 @@ try {
       const child = validated(raw, `${golden.name}.children.json: ${keyOf(raw)}`);
       subDefinitions[keyOf(child)] = { definition: child, hash: definitionHash(child) };
     }
+    for (const [model, behaviours] of Object.entries(golden.run.llm ?? {})) llm.script(model, ...(behaviours as unknown as LlmBehaviour[]));
     const input: RunInput = {
       definition,
       definitionHash: definitionHash(definition),
@@ -201,6 +215,8 @@ try {
       correlationId: goldenWorkflowId(golden.name),
       ...(golden.children.length > 0 ? { subDefinitions } : {}),
       ...(golden.run.continueAsNewAfterEvents !== undefined ? { continueAsNewAfterEvents: golden.run.continueAsNewAfterEvents } : {}),
+      ...(golden.run.recordEvents ? { recordEvents: true } : {}),
+      ...(golden.run.agents ? { agents: golden.run.agents as unknown as Record<string, AgentDefinition> } : {}),
     };
     const handle = await client.workflow.start(INTERPRETER_WORKFLOW_TYPE, {
       workflowId: goldenWorkflowId(golden.name),
@@ -234,4 +250,5 @@ try {
   await server.stop();
   await database.stop();
   await loopback.close();
+  await llm.close();
 }

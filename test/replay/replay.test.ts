@@ -24,8 +24,8 @@ for (const f of fixtures) byBase.set(f.base, [...(byBase.get(f.base) ?? []), f])
 const events = (f: HistoryFixture): HistoryEvent[] => readHistory(f.file).events;
 const lastType = (f: HistoryFixture): string | undefined => events(f).at(-1)?.eventType;
 
-/** Step kinds no golden can use: no agent implementation is built in, so an agent step does not validate. */
-const UNCOVERABLE: readonly StepType[] = ['agent'];
+/** Step kinds no golden can use (none: registry agents are pinned by the golden's run options). */
+const UNCOVERABLE: readonly StepType[] = [];
 
 test('every golden definition has a committed history', () => {
   const recorded = new Set(fixtures.filter((f) => f.child === undefined).map((f) => f.golden));
@@ -50,7 +50,7 @@ test('continue-as-new chains are complete: runs 1..n, each but the last ends by 
   }
 });
 
-test('the recorded goldens cover every step kind (agent excepted)', () => {
+test('the recorded goldens cover every step kind', () => {
   const recorded = new Set(fixtures.map((f) => f.golden));
   const used = new Set<StepType>();
   for (const golden of goldens.filter((g) => recorded.has(g.name))) {
@@ -95,6 +95,16 @@ test('the recorded histories show the behaviours the goldens exist for', () => {
     const queue = scheduled?.taskQueue as { name?: string } | undefined;
     return (scheduled?.activityType as { name?: string } | undefined)?.name === 'recordAudit' && queue?.name?.endsWith('.platform') === true;
   });
+  // Lifecycle events, model calls and registry agents.
+  const scheduledAs = (e: HistoryEvent, name: string, queueSuffix: string) => {
+    const scheduled = attrs(e, 'activityTaskScheduledEventAttributes');
+    const queue = scheduled?.taskQueue as { name?: string } | undefined;
+    return (scheduled?.activityType as { name?: string } | undefined)?.name === name && queue?.name?.endsWith(queueSuffix) === true;
+  };
+  has('the lifecycle-events write on the platform queue', (e) => scheduledAs(e, 'recordRunEvents', '.platform'));
+  has('a model call on the models queue', (e) => scheduledAs(e, 'model.generate', '.models'));
+  has('an agent run as a child workflow', (e) => (attrs(e, 'childWorkflowExecutionStartedEventAttributes')?.workflowType as { name?: string } | undefined)?.name === 'agent');
+  has("an agent's tool call on the skills queue", (e, file) => file.includes('.child.') && scheduledAs(e, 'echo', '.skills'));
   // Every child a parent started has its own recorded history.
   for (const f of fixtures) {
     for (const e of events(f)) {

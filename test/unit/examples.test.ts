@@ -29,7 +29,9 @@ for (const golden of goldenDefinitions()) {
   ];
   for (const [label, document] of documents) {
     test(`test/fixtures/golden/${label} validates`, () => {
-      const result = validateDefinition(document, { ...ctx, definitions });
+      // The registry agents a golden pins for its run (<name>.run.json `agents`) are known too.
+      const agents = new Set([...ctx.agents, ...Object.keys(golden.run.agents ?? {})]);
+      const result = validateDefinition(document, { ...ctx, agents, definitions });
       assert.deepEqual(result.ok ? [] : result.problems, []);
     });
   }
