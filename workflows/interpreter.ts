@@ -224,7 +224,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   // The audit trail is written by an activity, outside cancellation, in the order it happened.
   const platform = proxyActivities<PlatformActivities>({
     taskQueue: platformTaskQueue(args.lane),
-    startToCloseTimeout: 30_000,
+    // One small transaction: a write lost with a stopped worker is retried after 10 s, not 30.
+    startToCloseTimeout: args.recordEvents ? 10_000 : 30_000,
     // Bounded however it fails (no platform worker, database down): a run never hangs on its records.
     ...(args.recordEvents ? { scheduleToCloseTimeout: 300_000 } : {}),
     retry: { maximumAttempts: 10, initialInterval: 1000, maximumInterval: 60_000, backoffCoefficient: 2 },

@@ -285,6 +285,9 @@ describe('human approvals end to end', () => {
   test('a pending approval survives a worker restart', async () => {
     const runId = await startRun('pay-restart', [approval(), { id: 'after', type: 'skill', skill: 'echo', inputs: { by: '${steps.sign-off.output.deciders[0]}' } }]);
     await pendingApproval(runId);
+    // Restart once the run is idle in its approval (its lifecycle-event write done): a task the
+    // server hands to a worker that is stopping is only retried after its timeout.
+    await quietHistory(runId);
     await platform.restartWorkers();
     assert.equal((await decide(runId, KEYS.bob, 'approve')).status, 200);
     const view = await platform.waitForRun(runId);
