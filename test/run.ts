@@ -7,7 +7,7 @@
  *   npm test -- test/unit          only files under a folder (or name files)
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ async function main(): Promise<number> {
   const server = await startDevServer({ cliPath: resolveTemporalCli(), port: await freePort(), headless: true, logger });
   try {
     const bundlePath = join(work, 'workflow-bundle.js');
+    const tapPath = join(work, 'results.tap');
     writeFileSync(bundlePath, (await buildWorkflowBundle(logger)).code);
     const env = {
       ...process.env,
@@ -48,10 +49,26 @@ async function main(): Promise<number> {
     };
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+      [
+        '--import',
+        'tsx',
+        '--test',
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        // A second reporter to a file, for the closing line's counts.
+        '--test-reporter=tap',
+        `--test-reporter-destination=${tapPath}`,
+        '--test-concurrency=2',
+        ...files,
+      ],
       { cwd: ROOT, env, stdio: 'inherit' },
     );
-    return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+    // The closing line: how many tests ran, and how they ended (from the TAP summary).
+    const tap = existsSync(tapPath) ? readFileSync(tapPath, 'utf8') : '';
+    const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+    process.stdout.write(`\n${count('tests')} tests run: ${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped (${files.length} files)\n`);
+    return code;
   } finally {
     await server.stop();
     rmSync(work, { recursive: true, force: true });
