@@ -42,8 +42,8 @@ export class WebhookDispatcher {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private readonly inFlight = new Set<Promise<void>>();
-  /** The earliest retry this dispatcher scheduled: it wakes for it rather than waiting for the poll. */
-  private nextRetryAt = Infinity;
+  /** The retries this dispatcher scheduled (epoch ms): it wakes for each rather than waiting for the poll. */
+  private retryTimes: number[] = [];
   private listener: pg.Client | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -112,8 +112,9 @@ export class WebhookDispatcher {
     const leaseMs = this.options.timeoutMs + 30_000;
     while (this.running) {
       this.woken = false;
-      // A retry that is due now is found by this round's claim.
-      if (this.nextRetryAt <= Date.now()) this.nextRetryAt = Infinity;
+      // Retries due now are found by this round's claim; later ones stay scheduled.
+      const now = Date.now();
+      this.retryTimes = this.retryTimes.filter((t) => t > now);
       const room = concurrency - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
       if (room > 0) {
@@ -134,7 +135,7 @@ export class WebhookDispatcher {
       if (!this.running) break;
       if (claimed.length === room && room > 0) continue;
       if (this.woken) continue;
-      const untilRetry = this.nextRetryAt - Date.now();
+      const untilRetry = Math.min(Infinity, ...this.retryTimes) - Date.now();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, Math.min(this.options.pollMs, untilRetry)));
         this.wakeUp = () => {
@@ -159,7 +160,7 @@ export class WebhookDispatcher {
     try {
       const written = await this.options.store.complete(delivery, outcome);
       if (outcome.disable) await this.options.store.disable(delivery.subscriptionId, outcome.disable);
-      if (written && outcome.retryInMs !== undefined) this.nextRetryAt = Math.min(this.nextRetryAt, Date.now() + outcome.retryInMs + 5);
+      if (written && outcome.retryInMs !== undefined) this.retryTimes.push(Date.now() + outcome.retryInMs + 5);
       const fields = { status: outcome.status, httpStatus: outcome.httpStatus, error: outcome.error, retryInMs: outcome.retryInMs };
       if (!written) log.warn(fields, 'webhook delivery outcome not written: the claim had expired');
       else if (outcome.status === 'dead') log.warn(fields, 'webhook delivery dead-lettered');
