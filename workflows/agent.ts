@@ -7,7 +7,6 @@ import {
   isCancellation,
   proxyActivities,
   setCurrentDetails,
-  setHandler,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
@@ -17,8 +16,8 @@ import type { ChatMessage, ModelRequest, ModelResult, ToolSpec } from '../activi
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { MODEL_ACTIVITY, activityTaskQueue, platformTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
-import { applyDecision, approvalsCounted, judge, pendingApproverKeys, type ApprovalRecord, type DecisionAttempt } from '../interpreter/approvals.ts';
-import { approvalSignal, approvalUpdate, pendingApprovalsQuery } from './definitions.ts';
+import { pendingApproverKeys, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { installApprovalHandlers } from './approval-handlers.ts';
 import type { AuditEntry } from './types.ts';
 
 /**
@@ -243,66 +242,16 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
   const approvals: Record<string, ApprovalRecord> = {};
   const directory = args.directory ?? {};
   const audit: AuditEntry[] = [];
-  let auditSeq = 0;
   // eslint-disable-next-line no-restricted-properties -- workflow time: deterministic inside workflows
   const nowIso = () => new Date(Date.now()).toISOString();
-  const recordAudit = (attempt: DecisionAttempt, outcome: AuditEntry['outcome'], extra: Partial<AuditEntry>) => {
-    auditSeq += 1;
-    audit.push({
-      id: `${workflowId}/approval/${auditSeq}`,
-      runId: workflowId,
-      tenant: args.tenant,
-      definition: args.definition,
-      version: args.version,
-      stepId: attempt.step,
-      principal: attempt.principal,
-      decision: attempt.decision,
-      ...(attempt.comment ? { comment: attempt.comment } : {}),
-      via: attempt.via,
-      outcome,
-      at: nowIso(),
-      ...extra,
-    });
-  };
-  const decide = (attempt: DecisionAttempt) => {
-    const verdict = judge(approvals, attempt, directory);
-    if (!verdict.ok) {
-      if (attempt.via === 'signal') {
-        recordAudit(attempt, 'refused', { code: verdict.code, reason: verdict.reason, ...(verdict.record ? { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath } : {}) });
-      }
-      return verdict;
-    }
-    if (!verdict.duplicate) {
-      applyDecision(verdict.record, attempt, nowIso());
-      recordAudit(attempt, 'accepted', { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath });
-    }
-    return verdict;
-  };
-  setHandler(pendingApprovalsQuery, () => Object.values(approvals).filter((a) => a.status === 'pending'));
-  setHandler(
-    approvalUpdate,
-    (request) => {
-      const verdict = decide({ ...request, via: 'api' });
-      if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
-      const { record } = verdict;
-      return { step: record.stepId, stepPath: record.stepPath, status: record.status, duplicate: verdict.duplicate, approvals: approvalsCounted(record), quorum: record.quorum };
-    },
-    {
-      validator: (request) => {
-        const verdict = judge(approvals, { ...request, via: 'api' }, directory);
-        if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
-      },
-    },
-  );
-  setHandler(approvalSignal, (payload) => {
-    const p = (payload ?? {}) as Partial<{ step: unknown; approver: unknown; decision: unknown; comment: unknown }>;
-    decide({
-      step: typeof p.step === 'string' ? p.step : '',
-      principal: typeof p.approver === 'string' ? p.approver : '',
-      decision: typeof p.decision === 'string' ? p.decision : String(p.decision),
-      ...(typeof p.comment === 'string' && p.comment ? { comment: p.comment } : {}),
-      via: 'signal',
-    });
+  installApprovalHandlers({
+    workflowId,
+    identity: { tenant: args.tenant, definition: args.definition, version: args.version },
+    approvals: () => approvals,
+    directory,
+    audit,
+    auditSeq: 0,
+    nowIso,
   });
   const syncApprovers = () => upsertSearchAttributes([{ key: SA.pendingApprovers, value: pendingApproverKeys(approvals) }]);
   const platform = proxyActivities<PlatformActivities>({

@@ -17,7 +17,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
-import { applyDecision, approvalsCounted, judge, pendingApproverKeys, type DecisionAttempt } from '../interpreter/approvals.ts';
+import { pendingApproverKeys } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -33,7 +33,8 @@ import {
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { SA } from '../common/search-attributes.ts';
 import { MAX_ATTEMPTS_CAP } from '../interpreter/schema.ts';
-import { approvalSignal, approvalUpdate, pendingApprovalsQuery, runStateQuery } from './definitions.ts';
+import { installApprovalHandlers } from './approval-handlers.ts';
+import { runStateQuery } from './definitions.ts';
 import type { AgentResult, AgentRunInput } from '../activities/agents/types.ts';
 import type { AuditEntry, LifecycleEvent, LifecycleEventType, RunEventsBatch, RunInput, RunResult } from './types.ts';
 
@@ -84,6 +85,17 @@ function toStepCallError(failure: ActivityFailure, call: ActivityCall): StepCall
     message = cause.message;
   }
   return new StepCallError(message, type, attemptsOf(failure, call));
+}
+
+/** A step's effective retry as a Temporal retry policy. */
+function retryPolicyOf(retry: ActivityCall['retry']) {
+  return {
+    maximumAttempts: retry.maxAttempts,
+    initialInterval: retry.initialIntervalSeconds * 1000,
+    maximumInterval: retry.maxIntervalSeconds * 1000,
+    backoffCoefficient: retry.backoffCoefficient,
+    nonRetryableErrorTypes: retry.nonRetryableErrorTypes,
+  };
 }
 
 /** Applies a skill's registered timeout and retry where its step set none. */
@@ -138,79 +150,22 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   const state = args.resume?.state ?? initialRunState(plan, args.definition.context?.mutable ?? {});
   state.approvals ??= {};
   setHandler(runStateQuery, () => state);
-  setHandler(pendingApprovalsQuery, () => Object.values(state.approvals).filter((a) => a.status === 'pending'));
 
   // Approvals: the update (API) answers at once through its validator, so a refused attempt adds
   // nothing to history; the signal (Temporal UI) is in history either way, and a refused one is
   // recorded. Every decision and every refused signal goes to the audit trail in PostgreSQL.
   const directory = args.directory ?? {};
   const audit: AuditEntry[] = [...(args.resume?.audit ?? [])];
-  let auditSeq = args.resume?.auditSeq ?? 0;
   // eslint-disable-next-line no-restricted-properties -- workflow time: deterministic inside workflows
   const nowIso = () => new Date(Date.now()).toISOString();
-  const recordAudit = (attempt: DecisionAttempt, outcome: AuditEntry['outcome'], extra: Partial<AuditEntry>) => {
-    auditSeq += 1;
-    audit.push({
-      id: `${workflowInfo().workflowId}/approval/${auditSeq}`,
-      runId: workflowInfo().workflowId,
-      tenant: args.tenant,
-      definition: args.definition.name,
-      version: args.definition.version,
-      stepId: attempt.step,
-      principal: attempt.principal,
-      decision: attempt.decision,
-      ...(attempt.comment ? { comment: attempt.comment } : {}),
-      via: attempt.via,
-      outcome,
-      at: nowIso(),
-      ...extra,
-    });
-  };
-  const decide = (attempt: DecisionAttempt) => {
-    const verdict = judge(state.approvals, attempt, directory);
-    if (!verdict.ok) {
-      if (attempt.via === 'signal') {
-        recordAudit(attempt, 'refused', { code: verdict.code, reason: verdict.reason, ...(verdict.record ? { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath } : {}) });
-      }
-      return verdict;
-    }
-    if (!verdict.duplicate) {
-      applyDecision(verdict.record, attempt, nowIso());
-      recordAudit(attempt, 'accepted', { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath });
-    }
-    return verdict;
-  };
-  setHandler(
-    approvalUpdate,
-    (request) => {
-      const verdict = decide({ ...request, via: 'api' });
-      if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
-      const { record } = verdict;
-      return {
-        step: record.stepId,
-        stepPath: record.stepPath,
-        status: record.status,
-        duplicate: verdict.duplicate,
-        approvals: approvalsCounted(record),
-        quorum: record.quorum,
-      };
-    },
-    {
-      validator: (request) => {
-        const verdict = judge(state.approvals, { ...request, via: 'api' }, directory);
-        if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
-      },
-    },
-  );
-  setHandler(approvalSignal, (payload) => {
-    const p = (payload ?? {}) as Partial<{ step: unknown; approver: unknown; decision: unknown; comment: unknown }>;
-    decide({
-      step: typeof p.step === 'string' ? p.step : '',
-      principal: typeof p.approver === 'string' ? p.approver : '',
-      decision: typeof p.decision === 'string' ? p.decision : String(p.decision),
-      ...(typeof p.comment === 'string' && p.comment ? { comment: p.comment } : {}),
-      via: 'signal',
-    });
+  const handlers = installApprovalHandlers({
+    workflowId: workflowInfo().workflowId,
+    identity: { tenant: args.tenant, definition: args.definition.name, version: args.definition.version },
+    approvals: () => state.approvals,
+    directory,
+    audit,
+    auditSeq: args.resume?.auditSeq ?? 0,
+    nowIso,
   });
   let lastApproverKeys = '';
   const syncApprovers = () => {
@@ -334,6 +289,17 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   // Bounded both ways: too low and a run would continue as new without progressing.
   const threshold = Math.max(100, Math.min(args.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_EVENTS, DEFAULT_CONTINUE_AS_NEW_EVENTS * 5));
 
+  /** A child run's search attributes: its definition, this run's identity, and this run as its cause. */
+  const childSearchAttributes = (definition: string, version: string) => [
+    { key: SA.definition, value: definition },
+    { key: SA.version, value: version },
+    { key: SA.lane, value: args.lane },
+    { key: SA.tenant, value: args.tenant },
+    { key: SA.startedBy, value: args.startedBy },
+    { key: SA.correlationId, value: args.correlationId },
+    { key: SA.causationId, value: workflowId },
+  ];
+
   const port: InterpreterPort = {
     async runActivity(requested) {
       const call = withRegisteredDefaults(requested, args.activityDefaults);
@@ -346,13 +312,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         // Heartbeats carry cancellation to running activities; a stuck worker is noticed well
         // before the start-to-close timeout.
         heartbeatTimeout: Math.min(call.timeoutSeconds, 30) * 1000,
-        retry: {
-          maximumAttempts: call.retry.maxAttempts,
-          initialInterval: call.retry.initialIntervalSeconds * 1000,
-          maximumInterval: call.retry.maxIntervalSeconds * 1000,
-          backoffCoefficient: call.retry.backoffCoefficient,
-          nonRetryableErrorTypes: call.retry.nonRetryableErrorTypes,
-        },
+        retry: retryPolicyOf(call.retry),
         summary: `step ${call.stepId}`,
       });
       // The proxy yields a function for any name; a name no worker registered fails the activity.
@@ -406,15 +366,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
           taskQueue: workflowTaskQueue(args.lane),
           args: [childInput],
           staticSummary: `${key} (step ${call.stepId} of ${workflowId})`,
-          typedSearchAttributes: [
-            { key: SA.definition, value: pinned.definition.name },
-            { key: SA.version, value: pinned.definition.version },
-            { key: SA.lane, value: args.lane },
-            { key: SA.tenant, value: args.tenant },
-            { key: SA.startedBy, value: args.startedBy },
-            { key: SA.correlationId, value: args.correlationId },
-            { key: SA.causationId, value: workflowId },
-          ],
+          typedSearchAttributes: childSearchAttributes(pinned.definition.name, pinned.definition.version),
         });
         return result.output;
       } catch (error) {
@@ -547,22 +499,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         taskQueue: workflowTaskQueue(args.lane),
         args: [input],
         staticSummary: `agent ${agent.name} (step ${call.stepId} of ${workflowId})`,
-        retry: {
-          maximumAttempts: call.retry.maxAttempts,
-          initialInterval: call.retry.initialIntervalSeconds * 1000,
-          maximumInterval: call.retry.maxIntervalSeconds * 1000,
-          backoffCoefficient: call.retry.backoffCoefficient,
-          nonRetryableErrorTypes: call.retry.nonRetryableErrorTypes,
-        },
-        typedSearchAttributes: [
-          { key: SA.definition, value: args.definition.name },
-          { key: SA.version, value: args.definition.version },
-          { key: SA.lane, value: args.lane },
-          { key: SA.tenant, value: args.tenant },
-          { key: SA.startedBy, value: args.startedBy },
-          { key: SA.correlationId, value: args.correlationId },
-          { key: SA.causationId, value: workflowId },
-        ],
+        retry: retryPolicyOf(call.retry),
+        typedSearchAttributes: childSearchAttributes(args.definition.name, args.definition.version),
       });
     } catch (error) {
       if (error instanceof ChildWorkflowFailure && !isCancellation(error)) {
@@ -604,7 +542,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       await auditWriter;
       await eventsWriter;
       const carried = audit.splice(0);
-      const resume: NonNullable<RunInput['resume']> = { state: error.state, events, audit: carried, auditSeq, seenEvents };
+      const resume: NonNullable<RunInput['resume']> = { state: error.state, events, audit: carried, auditSeq: handlers.auditSeq(), seenEvents };
       if (args.recordEvents) Object.assign(resume, { lifecycle: lifecycle.splice(0), lifecycleSeq });
       return continueAsNew<typeof interpreter>({ ...args, resume });
     }
