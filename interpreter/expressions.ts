@@ -1,4 +1,5 @@
 import jexlModule from 'jexl';
+import JexlLexer, { type JexlToken } from 'jexl/dist/Lexer.js';
 import { LIMITS } from './schema.ts';
 
 /**
@@ -143,6 +144,16 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
     doc: 'a shallow merge of objects, later ones winning',
     fn: (...objects: unknown[]) => Object.assign({}, ...objects.filter(isPlainRecord)) as unknown,
   },
+};
+
+// Jexl has no unary minus: its lexer glues a "-" to the number after it where the token before
+// cannot end an operand (an operator, "(", "[", "?", ":", or nothing), and reads it as subtraction
+// anywhere else. The comma is missing from that list (TomFrost/Jexl#97; the fix, #122, is
+// unreleased), so `max(3, -4)` and `[1, -2]` failed to parse while `(-1)` worked. A comma cannot end
+// an operand either; only expressions that failed to parse read differently.
+const readsNegative = JexlLexer.prototype._isNegative;
+JexlLexer.prototype._isNegative = function isNegative(this: JexlLexer, tokens: JexlToken[]): boolean {
+  return tokens.at(-1)?.type === 'comma' || readsNegative.call(this, tokens);
 };
 
 const jexl = new jexlModule.Jexl();

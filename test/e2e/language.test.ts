@@ -305,6 +305,23 @@ describe('definition language end to end', () => {
     );
   });
 
+  // #19 B1: Jexl lexed "-" after a comma as subtraction, so these were refused at registration.
+  test('negative numbers after a comma: function arguments, list items, transform arguments', async () => {
+    const view = await run({
+      name: 'negative-arguments',
+      version: '1.0.0',
+      steps: [{ id: 'noop', type: 'set', values: { unused: true } }],
+      output: {
+        sliced: '${slice(input.list, 0, -1)}',
+        list: '${[1, -2, - 3]}',
+        max: '${max(3, -4)}',
+        piped: '${input.list|slice(-3, -1)}',
+      },
+    }, { list: [1, 2, 3] });
+    assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    assert.deepEqual(view.output, { sliced: [1, 2], list: [1, -2, -3], max: 3, piped: [1, 2] });
+  });
+
   test('wait and wait_for_event: a timer, then a signal that passes the filter (non-matching ones are kept waiting)', async () => {
     await register({
       name: 'await-payment',

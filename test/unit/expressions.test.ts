@@ -178,6 +178,37 @@ describe('expressions: hyphens', () => {
   });
 });
 
+// #19 B1: Jexl's lexer read a "-" after a comma as subtraction, so a negative number as a second
+// argument or list item was a syntax error.
+describe('expressions: negative numbers', () => {
+  const scope = scopeOf([], { variables: ['counter'] });
+  const cases: Array<[string, unknown]> = [
+    ['slice([1,2,3], 0, -1)', [1, 2]],
+    ['[1, -2]', [1, -2]],
+    ['[-1,-2, - 3]', [-1, -2, -3]],
+    ['max(3, -4)', 3],
+    ['min(-3, -4.5)', -4.5],
+    ['[1, 2, 3]|slice(-3, -1)', [1, 2]],
+    ['{a: [0, -1], b: -2}', { a: [0, -1], b: -2 }],
+  ];
+  for (const [source, expected] of cases) {
+    test(`${source} → ${JSON.stringify(expected)}`, () => assert.deepEqual(run(source, scope), expected));
+  }
+
+  test('where "-" can end nothing it negates; after an operand it still subtracts', () => {
+    assert.equal(run('counter -1', scope), 1);
+    assert.equal(run('counter - -1', scope), 3);
+    assert.deepEqual(run('[counter - 1, -1]', scope), [1, -1]);
+    assert.equal(run('max(counter, -1) - 1', scope), 1);
+  });
+
+  test('a "-" before a name is still a syntax error, whatever precedes it (write 0 - x)', () => {
+    for (const source of ['-counter', '[1, -counter]', 'max(1, -counter)']) {
+      assert.match(problemsOf(source, scope)[0]?.message ?? '', /syntax error/, source);
+    }
+  });
+});
+
 describe('expressions: functions', () => {
   test('every registered function is callable both as f(x) and as a transform x|f', () => {
     assert.ok(Object.keys(EXPRESSION_FUNCTIONS).length >= 20);
