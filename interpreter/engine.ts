@@ -167,6 +167,14 @@ export interface InterpreterPort {
   shouldContinueAsNew(): boolean;
   /** True for the port's cancellation errors, which the engine must never swallow. */
   isCancellation(error: unknown): boolean;
+  /** An error of the port's cancellation kind (`isCancellation` holds), for work the engine stops itself. */
+  cancellation(message: string): Error;
+  /**
+   * Temporal's `patched(patchId)`: true when the run may take the behaviour introduced under
+   * `patchId` (a new run, or a history recorded with it); false while replaying a history recorded
+   * before it, which must get the commands it got then. See `PATCHES`.
+   */
+  patched(patchId: string): boolean;
   /** Called whenever the run state changes (e.g. to update current details). */
   onProgress?(state: RunState): void;
   /** Called when a step that does work (see `SETTLE_REPORTED`) completes, or any step fails. */
@@ -303,6 +311,8 @@ class StateStore {
 }
 
 interface Frame {
+  /** Set inside the branches of a `parallel` step that waits for fewer than all of them. */
+  race?: Race;
   states: StateStore;
   bindings: Partial<Record<BindingName, unknown>>;
   /** Prefix of step paths (idempotency keys) in this frame, e.g. `each[3]/`. */
@@ -311,6 +321,42 @@ interface Frame {
   concurrent: boolean;
   /** Progress here lives in the run's own state and can resume after continue-as-new. */
   persistable: boolean;
+}
+
+/**
+ * Changes to the commands the engine emits, each gated with `InterpreterPort.patched` so histories
+ * recorded before it replay unchanged.
+ */
+export const PATCHES = {
+  /**
+   * `parallel` with `wait_for` "any" or N: exactly the first branches to complete win. Before it,
+   * branches finishing in the same workflow task (pure steps, or activity results delivered
+   * together) all ran to the end and were all kept.
+   */
+  parallelFirstWins: 'parallel-first-wins',
+} as const;
+
+/**
+ * A `parallel` step waiting for fewer than all of its branches. A branch wins the moment its own
+ * step completes (synchronously, inside that step's completion), so branches finishing in the same
+ * workflow task cannot all win. Once enough have won, or the step gave up on a failure, the race is
+ * over: no step of another branch starts or completes any more, it is cancelled instead.
+ */
+interface Race {
+  /** The branches' step ids. */
+  branches: ReadonlySet<string>;
+  /** Ids of the branches that won, in the order they completed. */
+  winners: Set<string>;
+  over: boolean;
+  /** Records a win; ends the race when it is the last one needed. */
+  win(branchId: string): void;
+  /** The race of an enclosing `parallel` step whose branch this one runs in. */
+  parent?: Race;
+}
+
+function raceOver(race: Race | undefined): boolean {
+  for (let r = race; r; r = r.parent) if (r.over) return true;
+  return false;
 }
 
 function toStepError(error: unknown): StepError {
@@ -434,6 +480,10 @@ class Execution {
     const st: StepState = resumed ?? { status: 'running' };
     let output: Maybe<unknown>;
     try {
+      if (raceOver(frame.race)) {
+        frame.states.set(step.id, st);
+        throw this.lostRace(step);
+      }
       if (!resumed && step.if && !testCondition(step.if, this.data(frame))) {
         frame.states.set(step.id, { status: 'skipped', output: null });
         return { output: null, ran: false };
@@ -455,9 +505,11 @@ class Execution {
   }
 
   private stepCompleted(step: CompiledStep, frame: Frame, st: StepState, output: unknown): StepResult {
+    if (raceOver(frame.race)) throw this.lostRace(step);
     if (jsonSize(output) > LIMITS.maxStepOutputBytes) {
       throw new StepCallError(`the output is larger than ${LIMITS.maxStepOutputBytes} characters of JSON`, 'OutputTooLarge');
     }
+    this.winBranch(step, frame);
     st.status = 'completed';
     st.output = output ?? null;
     delete st.inIteration;
@@ -470,6 +522,16 @@ class Execution {
       this.port.onStepSettled({ stepId: step.id, stepPath: frame.path + step.id, stepType: stepTypeOf(step), status: 'completed' });
     }
     return { output: st.output, ran: true };
+  }
+
+  /** The cancellation a step of a losing `parallel` branch ends with (see Race). */
+  private lostRace(step: CompiledStep): Error {
+    return this.port.cancellation(`step "${step.id}" was cancelled: its parallel step no longer needs the branch`);
+  }
+
+  /** When `step` is a branch of a race still on, it has just completed: it wins. */
+  private winBranch(step: CompiledStep, frame: Frame): void {
+    if (frame.race?.branches.has(step.id) && !raceOver(frame.race)) frame.race.win(step.id);
   }
 
   /** Applies the step's error policy: returns the step's result when the run goes on, else throws. */
@@ -504,6 +566,7 @@ class Execution {
       case 'skip':
         st.continued = true;
         st.output = null;
+        this.winBranch(step, frame);
         return { output: null, ran: true };
       case 'custom': {
         // The handler runs afresh for every failure (in a loop, a for_each, or a shared handler).
@@ -517,6 +580,7 @@ class Execution {
           st.status = 'completed';
           st.handled = true;
           st.output = output ?? null;
+          this.winBranch(step, frame);
           return { output: st.output, ran: true };
         });
       }
@@ -838,17 +902,36 @@ class Execution {
     let control: unknown;
     const handles: Array<CancellableHandle<unknown>> = [];
     const settled = new Set<number>();
+    const winners = new Set<string>();
     const stopOthers = () => {
       stopping = true;
-      handles.forEach((h, i) => {
-        if (!settled.has(i)) h.cancel();
+      if (race) race.over = true;
+      step.branches.forEach((b, i) => {
+        if (!settled.has(i) && !winners.has(b.id)) handles[i]?.cancel();
       });
     };
+    // "any" and N race (see Race). Runs recorded before that counted a branch only once its result
+    // reached the handlers below, after siblings finishing in the same workflow task had run too.
+    const race: Race | undefined =
+      step.waitFor !== 'all' && this.port.patched(PATCHES.parallelFirstWins)
+        ? {
+            branches: new Set(step.branches.map((b) => b.id)),
+            winners,
+            over: false,
+            win: (id) => {
+              winners.add(id);
+              if (winners.size >= needed) stopOthers();
+            },
+            ...(frame.race ? { parent: frame.race } : {}),
+          }
+        : undefined;
+    if (race) branchFrame.race = race;
     const runs = step.branches.map((branch, i) => {
       const handle = this.port.cancellable(async () => {
         await gate.acquire();
         try {
-          if (stopping) return undefined;
+          // In a race, a branch that lost before it started still starts, to be marked cancelled.
+          if (stopping && !race) return undefined;
           return await this.runStep(branch, branchFrame);
         } finally {
           gate.release();
@@ -862,9 +945,11 @@ class Execution {
           if (r === undefined) return;
           // A branch skipped by its `if` satisfies `all`, but does not win `any` or count towards N.
           if (!r.ran && step.waitFor !== 'all') return;
+          // In a race only the winners count; the race ended itself when the last one won.
+          if (race && !race.winners.has(branch.id)) return;
           results[branch.id] = r.output;
           succeeded += 1;
-          if (succeeded >= needed && settled.size < total) stopOthers();
+          if (!race && succeeded >= needed && settled.size < total) stopOthers();
         },
         (error: unknown) => {
           settled.add(i);
@@ -926,6 +1011,7 @@ class Execution {
           next += 1;
           launchedHere += 1;
           const iterationFrame: Frame = {
+            ...(frame.race ? { race: frame.race } : {}),
             states: frame.states.child(),
             bindings: { ...frame.bindings, item: items[index], index },
             path: `${frame.path}${step.id}[${index}]/`,

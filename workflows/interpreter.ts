@@ -2,12 +2,14 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   ChildWorkflowFailure,
   TimeoutFailure,
   condition,
   continueAsNew,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setDefaultSignalHandler,
@@ -420,6 +422,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       return now.continueAsNewSuggested || now.historyLength >= threshold;
     },
     isCancellation,
+    cancellation: (message) => new CancelledFailure(message),
+    patched: (patchId) => patched(patchId),
     onProgress: (s) => setCurrentDetails(describeProgress(s)),
     onStepSettled: args.recordEvents
       ? (settled) => {

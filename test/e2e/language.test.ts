@@ -305,6 +305,46 @@ describe('definition language end to end', () => {
     );
   });
 
+  // #19 B2: branches finishing in the same workflow task all ran and were all kept. Set branches
+  // always finish together; echo branches do when their results reach the worker together, which
+  // three concurrent runs make likely but cannot force: every run must show exactly one winner.
+  test('parallel wait_for any keeps exactly one winner of three set branches and of three echo branches', async () => {
+    const definition = {
+      name: 'same-task-race',
+      version: '1.0.0',
+      context: { mutable: { winner: null } },
+      steps: [
+        { id: 'sets', type: 'parallel', wait_for: 'any', steps: ['a', 'b', 'c'].map((id) => ({ id: `set-${id}`, type: 'set', values: { winner: id } })) },
+        { id: 'echoes', type: 'parallel', wait_for: 'any', steps: ['a', 'b', 'c'].map((id) => ({ id: `echo-${id}`, type: 'skill', skill: 'echo', inputs: { v: id } })) },
+      ],
+      output: { sets: '${sets}', winner: '${winner}', echoes: '${echoes}' },
+    };
+    await register(definition);
+    const runIds = await Promise.all([1, 2, 3].map(() => start(definition.name)));
+    for (const runId of runIds) {
+      const view = await platform.waitForRun(runId, 60_000);
+      assert.equal(view.status, 'completed', JSON.stringify(view.error));
+      assert.deepEqual(view.output.sets, { 'set-a': { winner: 'a' } }, 'the first set branch wins alone');
+      assert.equal(view.output.winner, 'a', 'the losing set branches never wrote');
+      const echoWinners = Object.keys(view.output.echoes);
+      assert.equal(echoWinners.length, 1, `one echo winner: ${JSON.stringify(view.output.echoes)}`);
+      const [echoWinner] = echoWinners;
+      assert.deepEqual(view.output.echoes[echoWinner as string], { v: (echoWinner as string).slice('echo-'.length) });
+      const statuses = (prefix: string) => ['a', 'b', 'c'].map((id) => step(view, `${prefix}-${id}`).status);
+      assert.deepEqual(statuses('set'), ['completed', 'cancelled', 'cancelled']);
+      assert.deepEqual(
+        statuses('echo').sort(),
+        ['cancelled', 'cancelled', 'completed'],
+        `only the winner completed: ${JSON.stringify(statuses('echo'))}`,
+      );
+      assert.equal(step(view, echoWinner as string).status, 'completed');
+      // The new behaviour is gated with patched(): one patch marker in the run's history.
+      const events = (await client.workflow.getHandle(runId).fetchHistory()).events ?? [];
+      const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+      assert.equal(markers.length, 1, 'one patch marker');
+    }
+  });
+
   // #19 B1: Jexl lexed "-" after a comma as subtraction, so these were refused at registration.
   test('negative numbers after a comma: function arguments, list items, transform arguments', async () => {
     const view = await run({

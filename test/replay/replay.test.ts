@@ -75,6 +75,12 @@ test('the recorded histories show the behaviours the goldens exist for', () => {
   has('the pure-step yield (a 1 ms timer)', (e) => attrs(e, 'timerStartedEventAttributes')?.startToFireTimeout === '0.001s');
   has('an event (signal)', (e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
   has('a cancelled timer (the parallel branch that lost the race, a step timeout)', (e) => e.eventType === 'EVENT_TYPE_TIMER_CANCELED');
+  // PATCHES.parallelFirstWins: a race of branches finishing in the same workflow task (parallel-race).
+  has('the parallel-first-wins patch marker', (e) => {
+    const marker = attrs(e, 'markerRecordedEventAttributes');
+    const data = (marker?.details as { 'patch-data'?: { payloads?: Array<{ data?: string }> } } | undefined)?.['patch-data']?.payloads?.[0]?.data;
+    return marker?.markerName === 'core_patch' && data !== undefined && Buffer.from(data, 'base64').toString().includes('"parallel-first-wins"');
+  });
   has('a timer that fired on a step timeout', (e) => e.eventType === 'EVENT_TYPE_TIMER_FIRED');
   has('a child run', (e) => e.eventType === 'EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED');
   has('a failed run', (e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED');

@@ -13,6 +13,8 @@
  *   sleep, activity, child run and event wait started inside it (or in a cancellable scope nested
  *   in it) with a FakeCancelled error; `nonCancellable` shields what runs inside it, and
  *   `cancelRun` cancels the root scope the way a run cancellation does.
+ * - `patched()` answers true (a new run) except for the patch ids listed in `unpatched` (a run
+ *   replaying a history recorded before the change).
  * - A switch that asks for continue-as-new once N activity calls were made in the current run
  *   (`startNewRun` resets the count, as a new run's fresh history would).
  * - A record of every call.
@@ -119,6 +121,8 @@ export interface FakePortOptions {
    * (e.g. with applyDecision) at a virtual time of its choosing via `port.at(ms, fn)`.
    */
   onApprovalsChanged?: (state: RunState, port: FakePort) => void;
+  /** Patch ids `patched()` answers false for, as when replaying a history recorded before them. */
+  unpatched?: readonly string[];
 }
 
 class Scope {
@@ -465,6 +469,18 @@ export class FakePort implements InterpreterPort {
 
   isCancellation(error: unknown): boolean {
     return error instanceof FakeCancelled;
+  }
+
+  cancellation(message: string): Error {
+    return new FakeCancelled(message);
+  }
+
+  /** Patch ids the engine asked about, in order (each once per call). */
+  readonly patchChecks: string[] = [];
+
+  patched(patchId: string): boolean {
+    this.patchChecks.push(patchId);
+    return !(this.options.unpatched ?? []).includes(patchId);
   }
 
   onProgress(state: RunState): void {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileDefinition, type Plan } from '../../interpreter/compile.ts';
-import { PURE_STEPS_PER_TASK, RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
+import { PATCHES, PURE_STEPS_PER_TASK, RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
 import { LIMITS, definitionSchema } from '../../interpreter/schema.ts';
 import { applyDecision, judge, pendingApproverKeys, type ApprovalRecord, type DecisionAttempt, type Directory, type Verdict } from '../../interpreter/approvals.ts';
 import { FakeCancelled, FakePort, fail, ok, runToEnd, runToFailure, type FakePortOptions } from '../support/fake-port.ts';
@@ -218,6 +218,92 @@ describe('engine: parallel', () => {
     assert.deepEqual(output, { b2: 2, b3: 3 });
     assert.equal(state.steps.b1?.status, 'cancelled');
     assert.equal(p.elapsed, 2000);
+  });
+
+  // Branches that finish in the same workflow task (pure steps, or activities whose results arrive
+  // together) used to all run and all be kept: the first to finish must win alone.
+  test('wait_for any: of three set branches finishing in the same task, the first wins alone', async () => {
+    const plan = planOf([
+      {
+        id: 'race',
+        type: 'parallel',
+        wait_for: 'any',
+        steps: ['a', 'b', 'c'].map((id) => ({ id, type: 'set', values: { winner: id } })),
+      },
+      skill('after', 'echo', { inputs: { race: '${race}', winner: '${winner}' } }),
+    ]);
+    const p = port();
+    const { output, state } = await runToEnd(plan, p, { vars: { winner: null } });
+    assert.deepEqual(p.patchChecks, [PATCHES.parallelFirstWins]);
+    assert.deepEqual(output, { race: { a: { winner: 'a' } }, winner: 'a' });
+    assert.deepEqual(state.vars, { winner: 'a' });
+    assert.deepEqual([state.steps.a?.status, state.steps.b?.status, state.steps.c?.status], ['completed', 'cancelled', 'cancelled']);
+  });
+
+  test('wait_for any: of three activity branches answering at the same moment, exactly one is kept', async () => {
+    const plan = planOf([
+      { id: 'race', type: 'parallel', wait_for: 'any', steps: ['a', 'b', 'c'].map((id) => skill(id, 'echo', { inputs: { v: id } })) },
+    ]);
+    const p = port({ activities: { echo: { respond: (call) => call.input, delayMs: 1000 } } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(output, { a: { v: 'a' } });
+    assert.deepEqual([state.steps.a?.status, state.steps.b?.status, state.steps.c?.status], ['completed', 'cancelled', 'cancelled']);
+    assert.equal(p.elapsed, 1000);
+  });
+
+  test('a losing composite branch stops where it is: a step finishing after the race ended is cancelled, the next never starts', async () => {
+    const plan = planOf([
+      {
+        id: 'race',
+        type: 'parallel',
+        wait_for: 'any',
+        steps: [
+          skill('fast', 'echo', { inputs: { v: 'fast' } }),
+          { id: 'slow', type: 'conditional', condition: 'true', then: [skill('slow-echo', 'echo', { inputs: { v: 'slow' } }), { id: 'mark', type: 'set', values: { marked: true } }] },
+        ],
+      },
+    ]);
+    const p = port({ activities: { echo: { respond: (call) => call.input, delayMs: 1000 } } });
+    const { output, state } = await runToEnd(plan, p, { vars: { marked: false } });
+    assert.deepEqual(output, { fast: { v: 'fast' } });
+    assert.deepEqual(state.vars, { marked: false });
+    assert.deepEqual(['fast', 'slow', 'slow-echo', 'mark'].map((id) => state.steps[id]?.status), ['completed', 'cancelled', 'cancelled', undefined]);
+    assert.deepEqual(p.settled.map((s) => `${s.stepId}:${s.status}`), ['fast:completed', 'race:completed'], 'no completion event for the loser');
+  });
+
+  test('wait_for all never consults the first-wins patch', async () => {
+    const p = port();
+    await runToEnd(planOf([{ id: 'all', type: 'parallel', steps: [skill('a'), skill('b')] }]), p);
+    assert.deepEqual(p.patchChecks, []);
+  });
+
+  test('wait_for N: of branches finishing together, exactly N are kept and the rest are cancelled unstarted', async () => {
+    const plan = planOf([
+      {
+        id: 'two',
+        type: 'parallel',
+        wait_for: 2,
+        steps: [
+          { id: 'a', type: 'set', values: { last: 'a' } },
+          { id: 'b', type: 'conditional', condition: 'true', then: [{ id: 'b1', type: 'set', values: { last: 'b' } }] },
+          { id: 'c', type: 'set', values: { last: 'c' } },
+          { id: 'd', type: 'set', values: { last: 'd' } },
+        ],
+      },
+    ]);
+    const { output, state } = await runToEnd(plan, port(), { vars: { last: null } });
+    assert.deepEqual(output, { a: { last: 'a' }, b: { last: 'b' } });
+    assert.deepEqual(state.vars, { last: 'b' });
+    assert.deepEqual(['a', 'b', 'b1', 'c', 'd'].map((id) => state.steps[id]?.status), ['completed', 'completed', 'completed', 'cancelled', 'cancelled']);
+  });
+
+  test('a run recorded before first-wins (unpatched) keeps every branch that finished, as it did then', async () => {
+    const plan = planOf([
+      { id: 'race', type: 'parallel', wait_for: 'any', steps: ['a', 'b', 'c'].map((id) => ({ id, type: 'set', values: { winner: id } })) },
+    ]);
+    const { output, state } = await runToEnd(plan, port({ unpatched: [PATCHES.parallelFirstWins] }), { vars: { winner: null } });
+    assert.deepEqual(output, { a: { winner: 'a' }, b: { winner: 'b' }, c: { winner: 'c' } });
+    assert.deepEqual(state.vars, { winner: 'c' });
   });
 
   test('wait_for any tolerates a failed branch when another completes', async () => {
