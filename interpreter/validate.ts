@@ -190,6 +190,50 @@ export function cronProblem(cron: string): string | undefined {
   return undefined;
 }
 
+/**
+ * User info in an http(s) URL (`https://user:pass@host/`): the HTTP client would drop it without a
+ * word, and a definition must not hold secrets anyway. The authority ends at "/", "?", "#" or
+ * whitespace; a template inside it (`https://${input.user}@host/`) counts too.
+ */
+const URL_USER_INFO = /\bhttps?:\/\/([^\s/?#@]+)@/i;
+
+/** What a step hands to its activity or child run, by field name. */
+function stepInputs(step: Step): Array<[string, unknown]> {
+  switch (step.type) {
+    case 'skill':
+    case 'integration':
+    case 'sub_workflow':
+      return [['inputs', step.inputs]];
+    case 'agent':
+      return [['inputs', step.inputs], ['input', step.input]];
+    case 'directive':
+      return [['payload', step.payload]];
+    default:
+      return [];
+  }
+}
+
+/** Reports every string under `value` that holds a URL with credentials. */
+function urlCredentialProblems(value: unknown, pointer: string, stepId: string, problems: Problem[]): void {
+  if (typeof value === 'string') {
+    const userInfo = URL_USER_INFO.exec(value)?.[1];
+    if (userInfo === undefined) return;
+    const user = userInfo.split(':')[0] ?? '';
+    problems.push({
+      path: pointer,
+      stepId,
+      message:
+        `the URL carries credentials ("${user}${userInfo.includes(':') ? ':…' : ''}@"), which are never sent and do not belong in a definition; ` +
+        'send them in a header whose value is a secret reference, e.g. "headers": {"authorization": {"secret": "API_TOKEN", "prefix": "Bearer "}} ' +
+        '(docs/integrations.md, Secrets)',
+    });
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => urlCredentialProblems(item, `${pointer}/${i}`, stepId, problems));
+  } else if (isRecord(value)) {
+    for (const [key, item] of Object.entries(value)) urlCredentialProblems(item, `${pointer}/${pointerSegment(key)}`, stepId, problems);
+  }
+}
+
 /** The checks that need the whole document: unique ids, limits, known names, references. */
 function documentProblems(definition: Definition, ctx: ValidationContext): { plan: Plan; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -208,6 +252,7 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     if (depth === LIMITS.maxNestingDepth + 1) {
       problems.push({ path: pointer, message: `steps nest ${depth} levels deep here; the limit is ${LIMITS.maxNestingDepth}`, stepId: step.id });
     }
+    for (const [field, value] of stepInputs(step)) urlCredentialProblems(value, `${pointer}/${field}`, step.id, problems);
   };
   walkSteps(definition.steps, '/steps', visit);
   const handling = definition.error_handling;

@@ -334,6 +334,53 @@ describe('validateDefinition: problems', () => {
     findProblem(problems, '/steps/3/items', /unknown name "ghost"/, 'e');
   });
 
+  // #19 B3: the HTTP client dropped user info from a URL without a word.
+  test('credentials in an http(s) URL are refused wherever a step passes them, with the pointer and the secret-reference way', () => {
+    const problems = problemsOf(
+      minimal({
+        steps: [
+          skill('fetch', { skill: 'http-fetch', inputs: { url: 'https://ada:s3cret@api.example.com/v1' } }),
+          { id: 'post', type: 'integration', integration: 'crm.note', inputs: { request: { urls: ['http://ok.example.com/', 'HTTP://bot@hooks.example.com/x?a=b'] } } },
+          { id: 'tell', type: 'directive', directive: 'forum.post.create', payload: { text: 'see https://${input.user}:${input.pass}@files.example.com/' } },
+          { id: 'think', type: 'agent', agent: 'data-analyzer', input: { source: 'https://u:p@data.example.com' } },
+          { id: 'child', type: 'sub_workflow', definition: 'billing', version: '1.0.0', inputs: { hook: 'https://k:v@hook.example.com' } },
+          {
+            id: 'p',
+            type: 'parallel',
+            steps: [skill('deep', { inputs: { nested: { 'a/b': ['x', 'https://me:pw@deep.example.com/'] } } })],
+          },
+        ],
+        error_handling: { default: 'halt', handler: [skill('alert', { inputs: { url: 'https://op:pw@alerts.example.com/' } })] },
+      }),
+    );
+    const found = (path: string, stepId: string) => findProblem(problems, path, /the URL carries credentials/, stepId);
+    const first = found('/steps/0/inputs/url', 'fetch');
+    assert.match(first.message, /\("ada:…@"\)/);
+    assert.doesNotMatch(first.message, /s3cret/, 'the password is not echoed back');
+    assert.match(first.message, /\{"secret": "API_TOKEN", "prefix": "Bearer "\}.*docs\/integrations\.md/);
+    assert.match(found('/steps/1/inputs/request/urls/1', 'post').message, /\("bot@"\)/);
+    found('/steps/2/payload/text', 'tell');
+    found('/steps/3/input/source', 'think');
+    found('/steps/4/inputs/hook', 'child');
+    found('/steps/5/steps/0/inputs/nested/a~1b/1', 'deep');
+    found('/error_handling/handler/0/inputs/url', 'alert');
+    assert.equal(problems.filter((p) => /credentials/.test(p.message)).length, 7, JSON.stringify(problems, null, 2));
+  });
+
+  test('URLs without credentials pass: an "@" in the path, query or fragment, or outside a URL, is not user info', () => {
+    assertValid(
+      minimal({
+        steps: [
+          skill('a', {
+            skill: 'http-fetch',
+            inputs: { url: 'https://api.example.com/users/@ada?mail=ada@example.com#@top', headers: { from: 'ada@example.com' } },
+          }),
+          skill('b', { inputs: { note: 'mail ops@example.com or see ftp://anon:x@files.example.com', empty: 'https://@host.example.com/' } }),
+        ],
+      }),
+    );
+  });
+
   test('forbidden properties are refused at validation', () => {
     for (const condition of ['input.__proto__', 'input["constructor"]', 'input.prototype']) {
       const problems = problemsOf(minimal({ steps: [{ id: 'c', type: 'conditional', condition, then: [skill('d')] }] }));
