@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Ajv, type ValidateFunction } from 'ajv';
 import OpenAI from 'openai';
+import { canonicalJson } from '../../common/canonical-json.ts';
 import { configSchema } from '../../common/config.ts';
 import { modelMetrics } from '../../common/metrics.ts';
 import { defineSkill, type SkillContext, type SkillSpec } from '../skills/skill.ts';
@@ -115,12 +116,35 @@ export function extractJson(text: string): { ok: true; value: unknown } | { ok: 
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 
-function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+/** Distinct response schemas kept compiled; the least recently used one goes first. */
+export const RESPONSE_SCHEMA_CACHE_SIZE = 256;
+const compiled = new Map<string, ValidateFunction>();
+
+/**
+ * The validator of a response schema, compiled once per distinct content (canonical JSON: key
+ * order does not matter). Ajv itself would keep every schema object it ever compiled and refuse a
+ * second schema with the same `$id`, so each schema leaves Ajv's registry as soon as it is
+ * compiled and only this bounded cache holds the result.
+ */
+export function responseSchemaValidator(schema: Record<string, unknown>): ValidateFunction {
+  const key = canonicalJson(schema);
+  const hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
+  let validate: ValidateFunction;
   try {
-    return ajv.compile(schema);
+    validate = ajv.compile(schema);
   } catch (error) {
     throw ApplicationFailure.nonRetryable(`response_schema is not a valid JSON Schema: ${(error as Error).message}`, 'InvalidModelRequest');
+  } finally {
+    ajv.removeSchema(schema);
   }
+  compiled.set(key, validate);
+  if (compiled.size > RESPONSE_SCHEMA_CACHE_SIZE) compiled.delete(compiled.keys().next().value!);
+  return validate;
 }
 
 function schemaErrors(validate: ValidateFunction): string {
@@ -226,7 +250,7 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
     if (error instanceof UnknownModelRoute) throw ApplicationFailure.nonRetryable(error.message, 'UnknownModelRoute');
     throw error;
   }
-  const validate = input.response_schema ? compileSchema(input.response_schema) : undefined;
+  const validate = input.response_schema ? responseSchemaValidator(input.response_schema) : undefined;
   const lane = ctx.meta.lane;
   const failures: Array<{ route: ModelRoute; failure: RouteFailure }> = [];
   const log = ctx.logger.child({

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { pino } from 'pino';
-import { createModelGenerateSkill } from '../../activities/models/generate.ts';
+import { createModelGenerateSkill, RESPONSE_SCHEMA_CACHE_SIZE, responseSchemaValidator } from '../../activities/models/generate.ts';
 import { parseRoutingTable } from '../../activities/models/router.ts';
 import type { ModelRequest, ModelResult } from '../../activities/models/types.ts';
 import { createSkillActivities } from '../../activities/skills/activities.ts';
@@ -317,6 +317,26 @@ describe('structured output', () => {
     assert.equal(invalid.error?.nonRetryable, true);
     assert.match(invalid.error?.message ?? '', /must be <= 10/);
     assert.equal(llm.requests.length, 4);
+  });
+
+  test('a schema with $id works on every call, not only the first', async () => {
+    const withId = { $id: 'https://schemas.example.com/score.json', ...schema };
+    for (const score of [1, 2, 3]) {
+      llm.script('qwen3:14b', json({ score }));
+      const answer = await run({ model: 'default', user_prompt: 'rate it', response_schema: structuredClone(withId) });
+      assert.equal(answer.error, undefined, answer.error?.message);
+      assert.deepEqual(answer.result?.json, { score });
+    }
+  });
+
+  test('a schema is compiled once per distinct content; the cache is bounded', () => {
+    const first = responseSchemaValidator({ type: 'object', required: ['a'], properties: { a: { type: 'string' } } });
+    // Equal content with other key order and another object: the same compiled function.
+    assert.equal(responseSchemaValidator({ properties: { a: { type: 'string' } }, required: ['a'], type: 'object' }), first);
+    assert.equal(first({ a: 'x' }), true);
+    assert.equal(first({ a: 1 }), false);
+    for (let i = 0; i < RESPONSE_SCHEMA_CACHE_SIZE; i += 1) responseSchemaValidator({ type: 'object', properties: { [`p${i}`]: { type: 'integer' } } });
+    assert.notEqual(responseSchemaValidator({ type: 'object', required: ['a'], properties: { a: { type: 'string' } } }), first, 'the oldest entry was evicted');
   });
 
   test('a schema that is not a JSON Schema is refused before any call', async () => {
