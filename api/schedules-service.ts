@@ -16,6 +16,20 @@ export function scheduleIdPrefix(tenant: string, name: string): string {
   return `sched:${tenant}:${name}:`;
 }
 
+/**
+ * The parts of a schedule id, or undefined for an id the platform did not make. Tenant names hold
+ * no `:` (TENANT_PATTERN) and definition names hold none either, so the split is unambiguous.
+ */
+export function parseScheduleId(scheduleId: string): { tenant: string; name: string; trigger: number } | undefined {
+  const match = /^sched:([^:]+):([^:]+):(\d{1,4})$/.exec(scheduleId);
+  return match ? { tenant: match[1]!, name: match[2]!, trigger: Number(match[3]) } : undefined;
+}
+
+/** Whether the tenant owns the schedule: its id parses and names exactly this tenant. */
+export function scheduleOwnedBy(scheduleId: string, tenant: string): boolean {
+  return parseScheduleId(scheduleId)?.tenant === tenant;
+}
+
 const OVERLAP = {
   skip: 'SKIP',
   buffer_one: 'BUFFER_ONE',
@@ -55,9 +69,13 @@ export class SchedulesService {
     private readonly options: { continueAsNewAfterEvents?: number; executionTimeoutSeconds: number; logger: Logger },
   ) {}
 
-  private async existingIds(prefix: string): Promise<string[]> {
+  /** The tenant's schedule ids, of one definition when `name` is given, compared part by part. */
+  private async existingIds(tenant: string, name?: string): Promise<string[]> {
     const ids: string[] = [];
-    for await (const s of this.client.schedule.list()) if (s.scheduleId.startsWith(prefix)) ids.push(s.scheduleId);
+    for await (const s of this.client.schedule.list()) {
+      const parts = parseScheduleId(s.scheduleId);
+      if (parts?.tenant === tenant && (name === undefined || parts.name === name)) ids.push(s.scheduleId);
+    }
     return ids;
   }
 
@@ -67,7 +85,7 @@ export class SchedulesService {
     const active = await this.definitions.latestActive(tenant, name);
     const triggers = (active?.body.triggers ?? []).flatMap((t, i) => (t.type === 'schedule' ? [{ trigger: t, index: i }] : []));
     const wanted = new Map(triggers.map(({ trigger, index }) => [`${prefix}${index}`, { trigger, index }]));
-    for (const id of await this.existingIds(prefix)) {
+    for (const id of await this.existingIds(tenant, name)) {
       if (!wanted.has(id)) {
         await this.client.schedule.getHandle(id).delete();
         this.options.logger.info({ scheduleId: id }, 'schedule deleted');
@@ -134,7 +152,7 @@ export class SchedulesService {
   }
 
   private owned(tenant: string, scheduleId: string): void {
-    if (!scheduleId.startsWith(`sched:${tenant}:`)) throw new HttpProblem(404, 'Not Found', `no schedule "${scheduleId}"`);
+    if (!scheduleOwnedBy(scheduleId, tenant)) throw new HttpProblem(404, 'Not Found', `no schedule "${scheduleId}"`);
   }
 
   private async describe(scheduleId: string): Promise<ScheduleDescription> {
@@ -192,7 +210,7 @@ export class SchedulesService {
 
   async list(tenant: string): Promise<ScheduleView[]> {
     const views: ScheduleView[] = [];
-    for (const id of (await this.existingIds(`sched:${tenant}:`)).sort()) views.push(await this.view(await this.describe(id)));
+    for (const id of (await this.existingIds(tenant)).sort()) views.push(await this.view(await this.describe(id)));
     return views;
   }
 
