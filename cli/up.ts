@@ -63,7 +63,13 @@ export async function up(config: Config, logger: Logger): Promise<void> {
   const startedAt = Date.now();
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, PLATFORM_SUPERVISOR_PID: String(process.pid) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PLATFORM_SUPERVISOR_PID: String(process.pid),
+    // On one's own machine a webhook receiver on localhost is the usual first try; elsewhere
+    // outbound webhooks stay closed unless WEBHOOK_ALLOWED_HOSTS lists the host.
+    WEBHOOK_ALLOW_LOOPBACK: process.env.WEBHOOK_ALLOW_LOOPBACK ?? 'true',
+  };
   /** Services to stop after the children, lowest order first (Temporal before PostgreSQL). */
   const cleanups: Array<{ order: number; run: () => Promise<void> }> = [];
   let stopping = false;

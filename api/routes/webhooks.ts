@@ -8,7 +8,7 @@ import type { WebhookStore } from '../webhooks/store.ts';
 
 export interface WebhookRoutesDeps {
   webhooks: WebhookStore;
-  /** WEBHOOK_ALLOWED_HOSTS: URLs must point at one of these hosts; empty = any. */
+  /** WEBHOOK_ALLOWED_HOSTS (plus loopback on the embedded platform): URLs must point at one of these hosts; empty = none. */
   webhookAllowedHosts: readonly string[];
 }
 
@@ -18,7 +18,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
   const admin = requireRole('admin');
 
   const checkHost = (url: string | undefined) => {
-    if (url === undefined || deps.webhookAllowedHosts.length === 0) return;
+    if (url === undefined) return;
     const parsed = new URL(url);
     if (!isHostAllowed(parsed, deps.webhookAllowedHosts)) {
       throw new HttpProblem(400, 'Invalid request', `webhooks may not point at ${parsed.host}: it is not in WEBHOOK_ALLOWED_HOSTS`, [

@@ -19,7 +19,7 @@ export interface WebhookDispatcherOptions {
   timeoutMs: number;
   /** How often to look for due deliveries when nothing wakes the dispatcher. */
   pollMs: number;
-  /** Hosts webhook URLs may point at; empty = any. */
+  /** Hosts webhook URLs may point at (webhookAllowList); empty = none. */
   allowedHosts: readonly string[];
   /** Deliveries sent at the same time (claimed as room frees up). @default 16 */
   batchSize?: number;
@@ -179,7 +179,7 @@ export class WebhookDispatcher {
     } catch {
       return { status: 'dead', error: 'the subscription URL is not a valid URL' };
     }
-    if (this.options.allowedHosts.length > 0 && !isHostAllowed(url, this.options.allowedHosts)) {
+    if (!isHostAllowed(url, this.options.allowedHosts)) {
       return { status: 'dead', error: `host ${url.host} is not in WEBHOOK_ALLOWED_HOSTS` };
     }
     const { body, headers } = signedDelivery(delivery.secret, delivery.event);

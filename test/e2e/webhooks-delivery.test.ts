@@ -120,7 +120,8 @@ function dispatcher(overrides: Partial<WebhookDispatcherOptions> = {}): WebhookD
     retryMaxMs: 200,
     timeoutMs: 2000,
     pollMs: 60_000,
-    allowedHosts: [],
+    // Every receiver here is a loopback server (any port).
+    allowedHosts: ['127.0.0.1'],
     ...overrides,
   });
   d.start();

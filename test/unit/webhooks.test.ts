@@ -6,6 +6,7 @@ import { buildOpenApiDocument } from '../../api/openapi.ts';
 import { createWebhookSchema, updateWebhookSchema } from '../../api/schemas.ts';
 import { parseRetryAfter, retryDelayMs } from '../../api/webhooks/backoff.ts';
 import { signedDelivery, toCloudEvent } from '../../api/webhooks/cloud-event.ts';
+import { webhookAllowList } from '../../api/webhooks/allow-list.ts';
 import { newWebhookSecret } from '../../api/webhooks/store.ts';
 import { loadConfig } from '../../common/config.ts';
 import type { LifecycleEvent } from '../../workflows/types.ts';
@@ -157,6 +158,14 @@ describe('webhook request schemas', () => {
     assert.equal(config.WEBHOOK_TIMEOUT_MS, 10_000);
     assert.equal(config.WEBHOOK_POLL_MS, 1000);
     assert.deepEqual(config.WEBHOOK_ALLOWED_HOSTS, []);
+    // Closed by default; loopback only where the embedded platform (`up`) allows it.
+    assert.deepEqual(webhookAllowList(config), []);
+    assert.deepEqual(webhookAllowList(loadConfig({ WEBHOOK_ALLOW_LOOPBACK: 'true', WEBHOOK_ALLOWED_HOSTS: 'hooks.example.com' })), [
+      'hooks.example.com',
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+    ]);
     assert.deepEqual(loadConfig({ WEBHOOK_ALLOWED_HOSTS: 'hooks.example.com, 127.0.0.1:9000' }).WEBHOOK_ALLOWED_HOSTS, ['hooks.example.com', '127.0.0.1:9000']);
   });
 });
