@@ -1,4 +1,5 @@
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import type { AuditStore } from '../activities/platform/audit.ts';
@@ -8,10 +9,12 @@ import { definitionSchema } from '../interpreter/schema.ts';
 import type { ValidationContext } from '../interpreter/validate.ts';
 import { authenticate, type ApiKeyStore } from './auth.ts';
 import type { DefinitionsStore } from './definitions-store.ts';
+import { allowedMethods, jsonBody, routeTemplates, urlGuard, type EdgeLimits } from './edge.ts';
 import { problemHandler } from './error-handler.ts';
 import { correlation } from './http.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { HttpProblem } from './problem.ts';
+import { perKeyRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { definitionRoutes } from './routes/definitions.ts';
 import { runRoutes } from './routes/runs.ts';
 import type { RunsService } from './runs-service.ts';
@@ -38,6 +41,10 @@ export interface AppDeps {
   temporalUiUrl: string;
   /** Named readiness checks; each resolves when its dependency answers. */
   readiness: Record<string, () => Promise<unknown>>;
+  /** Body size and depth limits (API_MAX_BODY_BYTES, API_MAX_JSON_DEPTH). */
+  limits: EdgeLimits;
+  /** Per-key request limits (API_RATE_LIMIT, API_RATE_LIMIT_WINDOW_SECONDS). */
+  rateLimit: RateLimitOptions;
 }
 
 /** The JSON Schema of the definition language, generated from the zod schema. */
@@ -54,8 +61,13 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // `<`, `>` and `&` leave as \u escapes in every JSON body, so echoed input never reads as markup.
+  app.set('json escape', true);
+  // nosniff, frame and referrer policies, a CSP that still lets /docs (Swagger UI, same-origin scripts) work.
+  app.use(helmet());
   app.use(correlation(deps.logger));
-  app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
+  const openapi = buildOpenApiDocument();
+  const templates = routeTemplates(openapi.paths as Record<string, Record<string, unknown>>);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -76,7 +88,6 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
-  const openapi = buildOpenApiDocument();
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
@@ -86,13 +97,22 @@ export function createApp(deps: AppDeps): Express {
     res.type('application/schema+json').json(schema);
   });
 
-  app.use('/v1', authenticate(deps.keys));
+  // The key is checked first; only then is the caller counted and, within its limit, its body read.
+  app.use('/v1', authenticate(deps.keys), perKeyRateLimit(deps.rateLimit));
+  app.use(urlGuard(templates));
+  app.use(jsonBody(deps.limits));
   app.use(definitionRoutes(deps));
   app.use(runRoutes(deps));
   app.use(triggerRoutes(deps));
   app.use(webhookRoutes(deps));
 
-  app.use((req, _res, next) => {
+  app.use((req, res, next) => {
+    const methods = allowedMethods(templates, req.path);
+    if (methods.length > 0) {
+      res.set('Allow', methods.join(', '));
+      next(new HttpProblem(405, 'Method Not Allowed', `${req.method} is not supported here; the path supports ${methods.join(', ')}`));
+      return;
+    }
     next(new HttpProblem(404, 'Not Found', `no route for ${req.method} ${req.path}`));
   });
   app.use(problemHandler(deps.logger));

@@ -15,16 +15,24 @@ export interface Principal {
   groups: string[];
 }
 
+/**
+ * Tenant names end up in schedule ids (`sched:<tenant>:<name>:<i>`), visibility queries and run
+ * ids, so they are plain: no `:` (which made `t1` own `t1:x`'s schedules), no spaces, no quotes.
+ */
+export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const TENANT_RULE = 'tenant names are 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';
+const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+
 const keyEntrySchema = z
   .strictObject({
     /** The key itself. Prefer `sha256` in files that are shared or committed. */
     key: z.string().min(16, 'API keys must be at least 16 characters').optional(),
     /** Hex sha256 of the key. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-    principal: z.string().min(1),
+    principal: z.string().min(1).max(200).regex(PRINTABLE, 'principals hold no control characters'),
     roles: z.array(z.enum(ROLES)).min(1),
-    tenant: z.string().min(1).default('default'),
-    groups: z.array(z.string()).default([]),
+    tenant: z.string().regex(TENANT_PATTERN, TENANT_RULE).default('default'),
+    groups: z.array(z.string().min(1).max(200).regex(PRINTABLE, 'groups hold no control characters')).default([]),
   })
   .refine((e) => Boolean(e.key) !== Boolean(e.sha256), 'give exactly one of "key" or "sha256"');
 
@@ -36,13 +44,13 @@ function sha256(text: string): Buffer {
 
 /** Resolves bearer keys to principals. Keys are kept only as sha256 digests in memory. */
 export class ApiKeyStore {
-  private readonly entries: Array<{ digest: Buffer; principal: Principal }>;
+  private readonly entries: Array<{ digest: Buffer; id: string; principal: Principal }>;
 
   constructor(entries: z.infer<typeof apiKeysSchema>) {
-    this.entries = entries.map((e) => ({
-      digest: e.key ? sha256(e.key) : Buffer.from(e.sha256 ?? '', 'hex'),
-      principal: { principal: e.principal, roles: e.roles, tenant: e.tenant, groups: e.groups },
-    }));
+    this.entries = entries.map((e) => {
+      const digest = e.key ? sha256(e.key) : Buffer.from(e.sha256 ?? '', 'hex');
+      return { digest, id: digest.toString('hex').slice(0, 16), principal: { principal: e.principal, roles: e.roles, tenant: e.tenant, groups: e.groups } };
+    });
   }
 
   get size(): number {
@@ -62,10 +70,15 @@ export class ApiKeyStore {
 
   /** Constant-time comparison against every configured key. */
   resolve(key: string): Principal | undefined {
+    return this.resolveEntry(key)?.principal;
+  }
+
+  /** The principal of a key and the key's id (a digest prefix: rate limits count per key, logs never see the key). */
+  resolveEntry(key: string): { id: string; principal: Principal } | undefined {
     const digest = sha256(key);
-    let found: Principal | undefined;
+    let found: { id: string; principal: Principal } | undefined;
     for (const entry of this.entries) {
-      if (timingSafeEqual(entry.digest, digest)) found = entry.principal;
+      if (timingSafeEqual(entry.digest, digest)) found = entry;
     }
     return found;
   }
@@ -101,6 +114,8 @@ export function loadApiKeys(source: { API_KEYS?: string | undefined; API_KEYS_FI
 declare module 'express-serve-static-core' {
   interface Request {
     principal?: Principal;
+    /** The id of the API key that authenticated the request (see ApiKeyStore.resolveEntry). */
+    apiKeyId?: string;
   }
 }
 
@@ -113,12 +128,13 @@ export function authenticate(store: ApiKeyStore) {
       next(new HttpProblem(401, 'Unauthorized', 'send "Authorization: Bearer <api key>"'));
       return;
     }
-    const principal = store.resolve(match[1]);
-    if (!principal) {
+    const entry = store.resolveEntry(match[1]);
+    if (!entry) {
       next(new HttpProblem(401, 'Unauthorized', 'the API key is not valid'));
       return;
     }
-    req.principal = principal;
+    req.principal = entry.principal;
+    req.apiKeyId = entry.id;
     next();
   };
 }

@@ -27,7 +27,7 @@ export function correlation(logger: Logger) {
     res.set('X-Correlation-Id', correlationId);
     const started = Date.now();
     res.on('finish', () => {
-      req.log?.info({ method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started, principal: req.principal?.principal }, 'http');
+      req.log?.info({ method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started, principal: req.principal?.principal, keyId: req.apiKeyId }, 'http');
     });
     next();
   };

@@ -12,6 +12,7 @@ import {
   definitionRecordSchema,
   definitionSummarySchema,
   diffQuerySchema,
+  idempotencyKeySchema,
   inboxItemSchema,
   listRunsQuerySchema,
   nameParamSchema,
@@ -169,8 +170,33 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     401: problem('Missing or invalid API key'),
     403: problem('The key lacks the required role'),
   };
-  const route = (method: Method, path: string, spec: Omit<Parameters<typeof registry.registerPath>[0], 'method' | 'path'>) =>
-    registry.registerPath({ method, path, security: [{ [bearer.name]: [] }], ...spec });
+  const retryAfter = { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer' as const, minimum: 1 } } };
+  // What the edge answers on every authenticated operation, whatever the handler does (api/edge.ts, api/rate-limit.ts).
+  const edgeResponses = (withBody: boolean) => ({
+    400: problem('Invalid request: `errors` lists every problem with its JSON path (a malformed URL or query parameter, a body nested too deep, text PostgreSQL cannot store, a malformed body)'),
+    401: errors[401],
+    ...(withBody
+      ? {
+          413: problem('The body is larger than API_MAX_BODY_BYTES (after decompression)'),
+          415: problem('The body is not UTF-8 application/json, or its Content-Encoding is not supported'),
+        }
+      : {}),
+    429: { ...problem('This API key made more requests than API_RATE_LIMIT in the window; retry after `Retry-After` seconds'), headers: retryAfter },
+    503: { ...problem('Temporal or PostgreSQL is not reachable right now; retry after `Retry-After` seconds'), headers: retryAfter },
+  });
+  type RouteSpec = Omit<Parameters<typeof registry.registerPath>[0], 'method' | 'path'>;
+  const route = (method: Method, path: string, spec: RouteSpec) => {
+    const body = spec.request?.body;
+    registry.registerPath({
+      method,
+      path,
+      security: [{ [bearer.name]: [] }],
+      ...spec,
+      // A body the handler parses is required unless the operation says otherwise.
+      ...(body ? { request: { ...spec.request, body: { required: true, ...body } } } : {}),
+      responses: { ...edgeResponses(Boolean(body)), ...spec.responses },
+    });
+  };
 
   route('post', '/v1/definitions', {
     summary: 'Register a definition version',
@@ -214,7 +240,13 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       'Without `version`, the run uses the highest **active** version. With an idempotency key (body field or `Idempotency-Key` header) the same key returns the same run.',
     tags: ['runs'],
     request: {
-      headers: z.object({ 'Idempotency-Key': z.string().optional(), 'X-Correlation-Id': z.string().optional() }),
+      headers: z.object({
+        'Idempotency-Key': idempotencyKeySchema.optional().describe('the same key returns the same run (also accepted as the `idempotencyKey` field)'),
+        'X-Correlation-Id': z
+          .string()
+          .optional()
+          .describe('1-128 of `A-Z a-z 0-9 . _ : -`: travels into the run; any other value (or none) gets a fresh id; echoed in the response'),
+      }),
       body: { content: { 'application/json': { schema: StartRun } } },
     },
     responses: {

@@ -45,6 +45,17 @@ export const validationResultSchema = z.object({
   errors: z.array(z.object({ path: z.string(), message: z.string(), stepId: z.string().optional() })),
 });
 
+/** Text that identifies something (a name, an id, a filter): no control characters, since it can reach a query. */
+const identifier = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'control characters are not allowed');
+
+/** PostgreSQL's `integer`: cursors over `seq` columns stay inside it. */
+const INT32_MAX = 2_147_483_647;
+
 export const idempotencyKeySchema = z
   .string()
   .min(1)
@@ -52,8 +63,8 @@ export const idempotencyKeySchema = z
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 export const startRunSchema = z.strictObject({
-  definition: z.string().min(1).describe('name of a registered definition'),
-  version: z.string().min(1).optional().describe('defaults to the highest active (not deprecated or retired) version'),
+  definition: identifier(200).describe('name of a registered definition'),
+  version: identifier(200).optional().describe('defaults to the highest active (not deprecated or retired) version'),
   input: z.unknown().optional(),
   idempotencyKey: idempotencyKeySchema.optional().describe('also accepted as the Idempotency-Key header'),
 });
@@ -136,19 +147,19 @@ export const stepParamSchema = z.object({ runId: z.string(), stepId: z.string() 
  * attributes are kept (CloudEvents allows them) and travel with the event.
  */
 export const cloudEventSchema = z.looseObject({
-  id: z.string().min(1).max(200),
-  type: z.string().min(1).max(200),
-  source: z.string().min(1).max(500),
+  id: identifier(200),
+  type: identifier(200),
+  source: identifier(500),
   subject: z.string().max(500).optional(),
   data: z.unknown().optional(),
-  correlationId: z.string().min(1).max(200).optional().describe('delivers the event to running runs with this correlation id'),
+  correlationId: identifier(200).optional().describe('delivers the event to running runs with this correlation id'),
   time: z.string().optional(),
   specversion: z.string().optional(),
   datacontenttype: z.string().optional(),
   dataschema: z.string().optional(),
 });
 
-export const diffQuerySchema = z.strictObject({ from: z.string().min(1), to: z.string().min(1) });
+export const diffQuerySchema = z.strictObject({ from: identifier(200), to: identifier(200) });
 export const scheduleNoteSchema = z.strictObject({ note: z.string().max(500).optional() });
 export const backfillSchema = z.strictObject({
   start: z.iso.datetime({ offset: true }),
@@ -218,7 +229,7 @@ export const runViewSchema = runSummarySchema.extend({
 });
 
 export const listRunsQuerySchema = z.strictObject({
-  definition: z.string().min(1).optional(),
+  definition: identifier(200).optional(),
   status: z.enum(RUN_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
@@ -252,12 +263,13 @@ const webhookUrlSchema = z
     if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: 'must be http: or https:' });
     if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials; verify the signature instead' });
   })
-  .describe('where events are POSTed; its host must be in WEBHOOK_ALLOWED_HOSTS when that is set');
+  .meta({ format: 'uri' })
+  .describe('where events are POSTed; its host must be in WEBHOOK_ALLOWED_HOSTS');
 
 export const createWebhookSchema = z.strictObject({
   url: webhookUrlSchema,
   events: z.array(eventPatternSchema).min(1).max(20).default(['workflow.*']).describe('default `["workflow.*"]`: every lifecycle event'),
-  definitions: z.array(z.string().min(1).max(200)).min(1).max(100).optional().describe('only events of runs of these definitions (names); default every definition'),
+  definitions: z.array(identifier(200)).min(1).max(100).optional().describe('only events of runs of these definitions (names); default every definition'),
   description: z.string().max(500).optional(),
   enabled: z.boolean().optional().describe('default true'),
 });
@@ -266,7 +278,7 @@ export const updateWebhookSchema = z
   .strictObject({
     url: webhookUrlSchema.optional(),
     events: z.array(eventPatternSchema).min(1).max(20).optional(),
-    definitions: z.array(z.string().min(1).max(200)).min(1).max(100).nullable().optional().describe('null: every definition'),
+    definitions: z.array(identifier(200)).min(1).max(100).nullable().optional().describe('null: every definition'),
     description: z.string().max(500).nullable().optional(),
     enabled: z.boolean().optional().describe('true re-enables a subscription its receiver disabled with 410 Gone; its waiting deliveries then go out'),
   })
@@ -326,6 +338,6 @@ export const runEventSchema = z.object({
 });
 
 export const listRunEventsQuerySchema = z.strictObject({
-  after: z.coerce.number().int().min(0).optional().describe('a seq: only events after it (the `next` of the previous page)'),
+  after: z.coerce.number().int().min(0).max(INT32_MAX).optional().describe('a seq: only events after it (the `next` of the previous page)'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });

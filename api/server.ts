@@ -13,6 +13,7 @@ import { AuditStore } from '../activities/platform/audit.ts';
 import { RunEventStore } from '../activities/platform/events.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { WebhookStore } from './webhooks/store.ts';
+import { webhookAllowList } from './webhooks/allow-list.ts';
 import { createApp } from './app.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
@@ -62,7 +63,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     retryMaxMs: config.WEBHOOK_RETRY_MAX_MS,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     pollMs: config.WEBHOOK_POLL_MS,
-    allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+    allowedHosts: webhookAllowList(config),
   });
 
   const app = createApp({
@@ -78,7 +79,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     audit: new AuditStore(pool),
     events: new RunEventStore(pool),
     webhooks,
-    webhookAllowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+    webhookAllowedHosts: webhookAllowList(config),
     // Inputs of skill and integration steps are checked against the registry's zod schemas at registration.
     validation: { ...names, agents: agentNames, lanes: config.LANES, extraChecks: inputChecker(catalog) },
     defaultLane: config.DEFAULT_LANE,
@@ -89,6 +90,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       database: () => definitions.ping(),
       temporal: () => connection.healthService.check({}),
     },
+    limits: { maxBodyBytes: config.API_MAX_BODY_BYTES, maxJsonDepth: config.API_MAX_JSON_DEPTH },
+    rateLimit: { limit: config.API_RATE_LIMIT, windowSeconds: config.API_RATE_LIMIT_WINDOW_SECONDS },
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

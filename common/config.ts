@@ -83,6 +83,13 @@ export const configSchema = z.object({
   DEFAULT_LANE: laneName.optional(),
   /** Per-lane, per-kind worker concurrency over the defaults (see laneLimits, docs/lanes.md). */
   LANE_LIMITS: json.pipe(laneLimitsSchema).optional(),
+  /** Largest request body the API reads, in bytes (after decompression); larger answers 413. */
+  API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Deepest nesting of arrays and objects a request body may have; deeper answers 400. */
+  API_MAX_JSON_DEPTH: z.coerce.number().int().min(8).max(1000).default(64),
+  /** Requests one API key may make per API_RATE_LIMIT_WINDOW_SECONDS on one API process; 0 turns the limit off. */
+  API_RATE_LIMIT: z.coerce.number().int().min(0).default(1200),
+  API_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),
@@ -116,8 +123,10 @@ export const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   /** How often the dispatcher looks for due deliveries besides being woken by NOTIFY. */
   WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
-  /** Hosts (`host`, `host:port`, `*.domain`) webhook URLs may point at; empty = any host. */
+  /** Hosts (`host`, `host:port`, `*.domain`, an IP or CIDR) webhook URLs may point at; empty = none. */
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
+  /** Lets webhooks reach loopback receivers (localhost, 127.0.0.1, [::1]) besides WEBHOOK_ALLOWED_HOSTS; `up` sets it for the embedded platform. */
+  WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
