@@ -6,7 +6,7 @@ import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
-import { approvalsCounted, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { approvalsCounted, hasDecidedCurrentStage, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
 import type { RunResult } from '../workflows/types.ts';
 import type { Principal } from './auth.ts';
@@ -396,7 +396,7 @@ export class RunsService {
         const attempt = { step: record.stepPath, principal: principal.principal, decision: 'approve', groups: principal.groups, via: 'api' as const };
         const verdict = judge({ [record.stepPath]: record }, attempt, {});
         // Not the caller's to decide, or already decided by the caller: not in the inbox.
-        if (!verdict.ok || verdict.duplicate || record.decisions.some((d) => d.principal === principal.principal && (d.stage ?? 0) === record.stage)) continue;
+        if (!verdict.ok || verdict.duplicate || hasDecidedCurrentStage(record, principal.principal)) continue;
         items.push({
           runId: info.workflowId,
           definition: { name: info.typedSearchAttributes.get(SA.definition) ?? '', version: info.typedSearchAttributes.get(SA.version) ?? '' },

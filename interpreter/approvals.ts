@@ -91,9 +91,29 @@ export function findApproval(approvals: Record<string, ApprovalRecord>, step: st
   return byId.length > 0 ? byId[byId.length - 1] : undefined;
 }
 
+/**
+ * THE rule of which decisions count for the current approval stage, used by the engine (output
+ * `deciders`, quorum), the workflow (lifecycle events, update answers) and the API (inbox): a
+ * decision belongs to the stage it was made to, and one recorded without a stage (before stages
+ * existed) belongs to stage 0, never to every stage.
+ */
+export function countsForCurrentStage(record: Pick<ApprovalRecord, 'stage'>, decision: Pick<ApprovalDecision, 'stage'>): boolean {
+  return (decision.stage ?? 0) === record.stage;
+}
+
 /** Decisions that count for the record's current approver set. */
 export function currentDecisions(record: ApprovalRecord): ApprovalDecision[] {
-  return record.decisions.filter((d) => (d.stage ?? 0) === record.stage);
+  return record.decisions.filter((d) => countsForCurrentStage(record, d));
+}
+
+/** Who decided for the current approver set, in order, each once. */
+export function currentDeciders(record: ApprovalRecord): string[] {
+  return [...new Set(currentDecisions(record).map((d) => d.principal))];
+}
+
+/** Whether the principal already decided for the current approver set. */
+export function hasDecidedCurrentStage(record: ApprovalRecord, principal: string): boolean {
+  return currentDecisions(record).some((d) => d.principal === principal);
 }
 
 export function approvesAs(record: ApprovalRecord, attempt: Pick<DecisionAttempt, 'principal' | 'groups'>, directory: Directory): boolean {
@@ -137,7 +157,7 @@ export function judge(approvals: Record<string, ApprovalRecord>, attempt: Decisi
 
 /** Records an accepted decision and settles the approval when it is decided. */
 export function applyDecision(record: ApprovalRecord, attempt: DecisionAttempt, at: string): void {
-  if (currentDecisions(record).some((d) => d.principal === attempt.principal)) return;
+  if (hasDecidedCurrentStage(record, attempt.principal)) return;
   const decision: ApprovalDecision = { principal: attempt.principal, decision: attempt.decision as Decision, at, via: attempt.via, stage: record.stage };
   if (attempt.comment) decision.comment = attempt.comment;
   record.decisions.push(decision);
@@ -161,4 +181,30 @@ export function pendingApproverKeys(approvals: Record<string, ApprovalRecord>): 
     for (const g of a.approvers.groups) keys.add(`group:${g}`);
   }
   return [...keys].sort();
+}
+
+/** The payload of the `workflow.approval.requested` lifecycle event (also after an escalation). */
+export function approvalRequestedEvent(record: ApprovalRecord): Record<string, unknown> {
+  return {
+    stepId: record.stepId,
+    stepPath: record.stepPath,
+    summary: record.summary,
+    approvers: record.approvers,
+    quorum: record.quorum,
+    stage: record.stage,
+    ...(record.deadline ? { deadline: record.deadline } : {}),
+  };
+}
+
+/** The payload of the `workflow.approval.decided` lifecycle event: deciders of the current stage. */
+export function approvalDecidedEvent(record: ApprovalRecord): Record<string, unknown> {
+  return {
+    stepId: record.stepId,
+    stepPath: record.stepPath,
+    status: record.status,
+    decision: record.status === 'approved' ? 'approve' : record.status === 'rejected' ? 'reject' : 'none',
+    deciders: currentDeciders(record),
+    timedOut: record.timedOut === true,
+    escalated: record.escalated === true,
+  };
 }

@@ -1,4 +1,4 @@
-import { approvalsCounted, currentDecisions, type ApprovalRecord } from './approvals.ts';
+import { approvalsCounted, currentDeciders, type ApprovalRecord } from './approvals.ts';
 import type {
   ActivityFamily,
   CompiledActivityStep,
@@ -848,7 +848,7 @@ class Execution {
       decision: rec.status === 'approved' ? 'approve' : 'reject',
       approved: rec.status === 'approved',
       // Who decided it: the current approver set's deciders (every decision stays in `decisions`).
-      deciders: [...new Set(currentDecisions(rec).map((d) => d.principal))],
+      deciders: currentDeciders(rec),
       decisions: rec.decisions,
       comments: rec.decisions.filter((d) => d.comment).map((d) => ({ principal: d.principal, comment: d.comment })),
       timedOut: rec.timedOut === true,

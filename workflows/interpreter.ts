@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
-import { pendingApproverKeys } from '../interpreter/approvals.ts';
+import { approvalDecidedEvent, approvalRequestedEvent, pendingApproverKeys } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -438,36 +438,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       : undefined,
     onApproval: args.recordEvents
       ? (phase, record) => {
-          if (phase === 'requested') {
-            emit(
-              'workflow.approval.requested',
-              {
-                stepId: record.stepId,
-                stepPath: record.stepPath,
-                summary: record.summary,
-                approvers: record.approvers,
-                quorum: record.quorum,
-                stage: record.stage,
-                ...(record.deadline ? { deadline: record.deadline } : {}),
-              },
-              true,
-            );
-            return;
-          }
-          const deciding = record.decisions.filter((d) => d.stage === undefined || d.stage === record.stage);
-          emit(
-            'workflow.approval.decided',
-            {
-              stepId: record.stepId,
-              stepPath: record.stepPath,
-              status: record.status,
-              decision: record.status === 'approved' ? 'approve' : record.status === 'rejected' ? 'reject' : 'none',
-              deciders: [...new Set(deciding.map((d) => d.principal))],
-              timedOut: record.timedOut === true,
-              escalated: record.escalated === true,
-            },
-            true,
-          );
+          if (phase === 'requested') emit('workflow.approval.requested', approvalRequestedEvent(record), true);
+          else emit('workflow.approval.decided', approvalDecidedEvent(record), true);
         }
       : undefined,
   };

@@ -2,8 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   applyDecision,
+  approvalDecidedEvent,
   approvalsCounted,
   approvesAs,
+  currentDeciders,
+  hasDecidedCurrentStage,
   findApproval,
   judge,
   pendingApproverKeys,
@@ -344,6 +347,31 @@ describe('approvals: after an escalation the new approver set decides afresh', (
     assert.equal(legacy.status, 'approved');
     const moved = escalated({ decisions: [{ principal: 'ann', decision: 'approve', at: AT, via: 'api' }] });
     assert.equal(approvalsCounted(moved), 0);
+  });
+
+  test('one rule for every reader: the lifecycle event, the step output, the quorum count and the inbox agree after an escalation', () => {
+    // ann decided before the escalation (one decision stageless, as recorded before stages
+    // existed), dan after it. The workflow's lifecycle event used to count a stageless decision
+    // for every stage (deciders [ann, dan]) while the quorum and the API counted it for stage 0.
+    const r = escalated({
+      approvers: { principals: ['ann', 'dan', 'eve'], groups: [] },
+      quorum: 3,
+      decisions: [
+        { principal: 'ann', decision: 'approve', at: AT, via: 'api' },
+        { principal: 'cat', decision: 'approve', at: AT, via: 'signal', stage: 0 },
+      ],
+    });
+    applyDecision(r, attempt({ principal: 'dan' }), AT);
+    assert.deepEqual(currentDeciders(r), ['dan'], 'the engine\'s output deciders');
+    assert.deepEqual(approvalDecidedEvent(r).deciders, ['dan'], 'the workflow.approval.decided event');
+    assert.equal(approvalsCounted(r), 1, 'the update answer and the inbox count');
+    assert.equal(hasDecidedCurrentStage(r, 'ann'), false, 'the inbox still offers ann the new stage');
+    assert.equal(hasDecidedCurrentStage(r, 'dan'), true);
+    // ann may decide again in stage 1, and then every reader counts her once.
+    assert.equal(accepted(judge(byPath(r), attempt(), {}), r), false);
+    applyDecision(r, attempt(), AT);
+    assert.deepEqual(approvalDecidedEvent(r).deciders, ['dan', 'ann']);
+    assert.equal(approvalsCounted(r), 2);
   });
 });
 
