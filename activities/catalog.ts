@@ -1,5 +1,8 @@
+import { z } from 'zod';
 import type { Config } from '../common/config.ts';
 import type { ActivityKind } from '../common/constants.ts';
+import type { OutputContract } from '../interpreter/output-shapes.ts';
+import type { AgentDefinition } from './agents/types.ts';
 import { createMcpActivities, loadMcpServers } from './agents/mcp.ts';
 import { createIntegrationRegistry } from './integrations/registry.ts';
 import { createModelSkills, modelNamesOf } from './models/generate.ts';
@@ -68,4 +71,53 @@ export function catalogDefaults(catalog: ActivityCatalog): Record<string, Catalo
     }
   }
   return out;
+}
+
+const FAMILY_LABEL: Record<ActivityKind, string> = { skills: 'skill', integrations: 'integration', models: 'model step', agents: 'agent' };
+
+/** A zod schema as the JSON Schema of what it produces (closed objects stay closed). */
+function outputJsonSchema(schema: z.ZodType): Record<string, unknown> | undefined {
+  try {
+    return z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a registry agent's step returns (workflows/agent.ts, AgentResult); `output` follows its output_schema. */
+function agentResultSchema(agent: AgentDefinition): Record<string, unknown> {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      output: agent.output_schema ?? {},
+      text: { type: 'string' },
+      iterations: { type: 'number' },
+      toolCalls: { type: 'array', items: {} },
+      usage: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { inputTokens: { type: 'number' }, outputTokens: { type: 'number' } },
+      },
+      routes: { type: 'array', items: { type: 'string' } },
+    },
+  };
+}
+
+/**
+ * The output contract of every skill, integration, model and agent, keyed `<family>:<name>`, for
+ * the validator's output checks (ValidationContext.outputs). Registry agents run as child
+ * workflows and return an AgentResult whatever activity shares their name.
+ */
+export function outputContracts(catalog: ActivityCatalog, agents: Iterable<AgentDefinition> = []): Map<string, OutputContract> {
+  const contracts = new Map<string, OutputContract>();
+  for (const [family, specs] of Object.entries(catalog) as Array<[ActivityKind, SkillSpec[]]>) {
+    for (const spec of specs) {
+      const schema = outputJsonSchema(spec.output);
+      const label = family === 'models' ? 'the model call' : `${FAMILY_LABEL[family]} "${spec.name}"`;
+      if (schema) contracts.set(`${family}:${spec.name}`, { label, schema });
+    }
+  }
+  for (const agent of agents) contracts.set(`agents:${agent.name}`, { label: `agent "${agent.name}"`, schema: agentResultSchema(agent) });
+  return contracts;
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { loadAgentRegistry } from '../activities/agents/registry.ts';
 import { MCP_ACTIVITY_NAMES } from '../activities/agents/mcp.ts';
-import { catalogDefaults, catalogNames, createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
+import { catalogDefaults, catalogNames, createActivityCatalog, outputContracts, type ActivityCatalog } from '../activities/catalog.ts';
 import { inputChecker } from '../activities/input-check.ts';
 import { temporalUiUrl, type Config } from '../common/config.ts';
 import { createPool, migrate } from '../common/db.ts';
@@ -81,7 +81,14 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     webhooks,
     webhookAllowedHosts: webhookAllowList(config),
     // Inputs of skill and integration steps are checked against the registry's zod schemas at registration.
-    validation: { ...names, agents: agentNames, lanes: config.LANES, extraChecks: inputChecker(catalog) },
+    // Declared outputs and `${step.field}` reads are checked against the registered output schemas.
+    validation: {
+      ...names,
+      agents: agentNames,
+      lanes: config.LANES,
+      extraChecks: inputChecker(catalog),
+      outputs: outputContracts(catalog, agentRegistry.agents.values()),
+    },
     defaultLane: config.DEFAULT_LANE,
     defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
     namespace: config.TEMPORAL_NAMESPACE,

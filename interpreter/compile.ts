@@ -1,5 +1,6 @@
 import { BINDING_NAMES, ROOT_NAMES, type BindingName, type CompileProblem, type CompiledExpression, type NameScope } from './expressions.ts';
 import { MODEL_ACTIVITY } from '../common/constants.ts';
+import { closedFields, type OutputContract, type OutputContracts } from './output-shapes.ts';
 import { compileCondition, compileValue, pointerSegment, type CompiledValue } from './references.ts';
 import {
   LIMITS,
@@ -198,6 +199,32 @@ export interface Catalog {
   models?: ReadonlySet<string>;
   /** `name@version` of the definitions a sub_workflow may call. */
   definitions: ReadonlySet<string>;
+  /** Registered output schemas by `<family>:<name>`: declared outputs and reads of them are checked. */
+  outputs?: OutputContracts;
+}
+
+/** The output contract a step's callee registered, when the catalog knows one. */
+export function outputContractOf(step: Step, outputs: OutputContracts | undefined): OutputContract | undefined {
+  if (!outputs) return undefined;
+  switch (step.type) {
+    case 'skill':
+      return outputs.get(`skills:${step.skill}`);
+    case 'integration':
+      return outputs.get(`integrations:${step.integration}`);
+    case 'directive':
+      return outputs.get(`integrations:${step.directive}`);
+    case 'agent':
+      return outputs.get(`agents:${step.agent ?? step.agent_ref?.slug ?? ''}`);
+    case 'model': {
+      const contract = outputs.get(`models:${MODEL_ACTIVITY}`);
+      // The parsed reply (`json`) follows the step's own response_schema.
+      if (!contract || step.response_schema === undefined) return contract;
+      const properties = { ...(contract.schema.properties as Record<string, unknown> | undefined), json: step.response_schema };
+      return { label: contract.label, schema: { ...contract.schema, properties } };
+    }
+    default:
+      return undefined;
+  }
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -312,6 +339,18 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
   if (errorHandling.handler) collect(errorHandling.handler);
   for (const s of errorHandling.rollback?.steps ?? []) if (typeof s !== 'string') collect([s]);
   const readonlyKeys = new Set(Object.keys(definition.context?.readonly ?? {}));
+  const contracts = new Map<string, OutputContract>();
+  if (catalog?.outputs) {
+    const record = (steps: readonly Step[]) =>
+      walkSteps(steps, '', (step) => {
+        const contract = outputContractOf(step, catalog.outputs);
+        if (contract) contracts.set(step.id, contract);
+      });
+    record(definition.steps);
+    for (const policy of Object.values(perStep)) if (policy.handler) record(policy.handler);
+    if (errorHandling.handler) record(errorHandling.handler);
+    for (const s of errorHandling.rollback?.steps ?? []) if (typeof s !== 'string') record([s]);
+  }
 
   const scopeFor = (where: Where): NameScope => ({
     steps: where.visible,
@@ -323,7 +362,23 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
       const why = where.hidden.get(id);
       return why === undefined ? undefined : `step "${id}" ${why}`;
     },
+    ...(contracts.size > 0 ? { outputOf: (id: string) => contracts.get(id) } : {}),
   });
+
+  /** Declared `outputs` the callee's registered output schema does not have. */
+  const checkDeclaredOutputs = (step: Step, pointer: string) => {
+    const contract = contracts.get(step.id);
+    const fields = contract ? closedFields(contract.schema) : undefined;
+    if (!contract || !fields || !('outputs' in step) || !step.outputs) return;
+    step.outputs.forEach((name, i) => {
+      if (!fields.includes(name)) {
+        problems.push({
+          pointer: `${pointer}/outputs/${i}`,
+          message: `step "${step.id}" declares output "${name}", but ${contract.label} returns no such field; its output has: ${fields.join(', ') || '(no fields)'}`,
+        });
+      }
+    });
+  };
 
   let usesRollback = defaultStrategy === 'rollback' || errorHandling.rollback?.enabled === true;
 
@@ -420,6 +475,9 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
     }
     if (step.timeout !== undefined) base.timeoutSeconds = step.timeout;
     else if (isActivity) base.timeoutSeconds = STEP_DEFAULTS.timeoutSeconds;
+    if (isActivity) checkDeclaredOutputs(step, pointer);
+    // A custom handler's output stands in for a failed step's, so later reads may see either shape.
+    if (base.onError.action === 'custom') contracts.delete(step.id);
     const exported = new Set<string>([step.id]);
     const nestedIds: string[] = [];
     const nested = (steps: readonly Step[], at: string, w: Where, exportInner: boolean): CompiledStep[] => {

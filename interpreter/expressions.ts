@@ -1,5 +1,6 @@
 import jexlModule from 'jexl';
 import JexlLexer, { type JexlToken } from 'jexl/dist/Lexer.js';
+import { missingField, type OutputContract } from './output-shapes.ts';
 import { LIMITS } from './schema.ts';
 
 /**
@@ -43,6 +44,8 @@ export interface NameScope {
   bindings: ReadonlySet<BindingName>;
   /** Where step ids are placed relative to this point, for clearer messages about invisible ones. */
   whyInvisible?: (stepId: string) => string | undefined;
+  /** The registered output contract of a step, when known: reads of fields it lacks are errors. */
+  outputOf?: (stepId: string) => OutputContract | undefined;
 }
 
 export interface CompileProblem {
@@ -305,6 +308,85 @@ function checkAst(ast: Ast, scope: NameScope, names: Map<string, CompiledExpress
   }
 }
 
+/**
+ * A property chain (`a.b[0]["c"]`) down to its root name, with the statically known keys in
+ * order (undefined for a computed one), or undefined when `ast` is not such a chain.
+ */
+function chainOf(ast: Ast): { root: string; keys: Array<string | number | undefined>; computed: Ast[] } | undefined {
+  const keys: Array<string | number | undefined> = [];
+  const computed: Ast[] = [];
+  let node: Ast = ast;
+  for (;;) {
+    if (node.type === 'Identifier' && node.from) {
+      keys.unshift(node.value);
+      node = node.from;
+    } else if (node.type === 'FilterExpression' && !node.relative) {
+      const key = node.expr.type === 'Literal' && (typeof node.expr.value === 'string' || typeof node.expr.value === 'number') ? node.expr.value : undefined;
+      if (key === undefined) computed.push(node.expr);
+      keys.unshift(key);
+      node = node.subject;
+    } else break;
+  }
+  if (keys.length === 0 || node.type !== 'Identifier' || node.from || node.relative) return undefined;
+  return { root: node.value, keys, computed };
+}
+
+/**
+ * Reads of step outputs whose fields the step's registered output schema does not have:
+ * `fetch.body`, `steps.fetch.output.body`, `steps["fetch"].output.body`.
+ */
+function checkOutputReads(ast: Ast, scope: NameScope, names: ReadonlyMap<string, string>, report: (m: string) => void): void {
+  const outputOf = scope.outputOf;
+  if (!outputOf) return;
+  const chain = ast.type === 'Identifier' || ast.type === 'FilterExpression' ? chainOf(ast) : undefined;
+  if (chain) {
+    let stepId: string | undefined;
+    let path: Array<string | number | undefined> = [];
+    if (chain.root === 'steps' && names.get('steps') === 'root' && typeof chain.keys[0] === 'string' && chain.keys[1] === 'output') {
+      [stepId, path] = [chain.keys[0], chain.keys.slice(2)];
+    } else if (names.get(chain.root) === 'step') {
+      [stepId, path] = [chain.root, chain.keys];
+    }
+    const contract = stepId === undefined ? undefined : outputOf(stepId);
+    const why = contract ? missingField(contract, path) : undefined;
+    if (why) report(`step "${stepId}": ${why}`);
+    for (const inner of chain.computed) checkOutputReads(inner, scope, names, report);
+    return;
+  }
+  switch (ast.type) {
+    case 'UnaryExpression':
+      checkOutputReads(ast.right, scope, names, report);
+      return;
+    case 'BinaryExpression':
+      checkOutputReads(ast.left, scope, names, report);
+      checkOutputReads(ast.right, scope, names, report);
+      return;
+    case 'ConditionalExpression':
+      checkOutputReads(ast.test, scope, names, report);
+      if (ast.consequent) checkOutputReads(ast.consequent, scope, names, report);
+      checkOutputReads(ast.alternate, scope, names, report);
+      return;
+    case 'FilterExpression':
+      // A relative filter (`list[.x > 1]`) reads the items, not outputs; its subject may.
+      checkOutputReads(ast.subject, scope, names, report);
+      return;
+    case 'Identifier':
+      if (ast.from) checkOutputReads(ast.from, scope, names, report);
+      return;
+    case 'ArrayLiteral':
+      for (const item of ast.value) checkOutputReads(item, scope, names, report);
+      return;
+    case 'ObjectLiteral':
+      for (const item of Object.values(ast.value)) checkOutputReads(item, scope, names, report);
+      return;
+    case 'FunctionCall':
+      for (const arg of ast.args ?? []) checkOutputReads(arg, scope, names, report);
+      return;
+    default:
+      return;
+  }
+}
+
 function bindingWhere(name: BindingName): string {
   switch (name) {
     case 'item':
@@ -345,6 +427,7 @@ export function compileExpression(source: string, scope: NameScope, pointer: str
   }
   const names = new Map<string, CompiledExpression['names'][number]['kind']>();
   checkAst(expression._getAst() as Ast, scope, names, report);
+  if (problems.length === before) checkOutputReads(expression._getAst() as Ast, scope, names, report);
   if (problems.length > before) return undefined;
   return { source, text, names: [...names].map(([name, kind]) => ({ name, kind })), expression };
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { compileDefinition, walkSteps, type Catalog, type Plan } from './compile.ts';
+import type { OutputContracts } from './output-shapes.ts';
 import { pointerSegment } from './references.ts';
 import { LIMITS, STEP_ID_PATTERN, definitionSchema, stepSchema, unwrapDefinition, type Definition, type Step } from './schema.ts';
 
@@ -25,6 +26,11 @@ export interface ValidationContext {
   lanes: readonly string[];
   /** `name@version` of the registered definitions a sub_workflow may call (the caller's tenant). */
   definitions?: ReadonlySet<string>;
+  /**
+   * Registered output schemas by `<family>:<name>` (activities/catalog.ts, outputContracts): a
+   * step's declared `outputs` and every `${step-id.field}` read of them are checked against these.
+   */
+  outputs?: OutputContracts;
   /**
    * Checks the installation adds (e.g. skill inputs against their schemas, activities/input-check.ts);
    * passed in by the API so this module stays free of I/O. Runs on every well-formed document.
@@ -289,6 +295,7 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     agents: ctx.agents,
     ...(ctx.models ? { models: ctx.models } : {}),
     definitions: ctx.definitions ?? new Set(),
+    ...(ctx.outputs ? { outputs: ctx.outputs } : {}),
   };
   const { plan, problems: compileProblems } = compileDefinition(definition, catalog);
   for (const p of compileProblems) {

@@ -3,13 +3,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
+import { catalogNames, createActivityCatalog, outputContracts } from '../../activities/catalog.ts';
 import type { Definition } from '../../interpreter/schema.ts';
 import { validateDefinition } from '../../interpreter/validate.ts';
 import { goldenDefinitions } from '../replay/golden.ts';
 
 /** Every definition the docs and the README hand to users validates against the real registry. */
-const ctx = { ...catalogNames(createActivityCatalog({ HTTP_FETCH_ALLOWED_HOSTS: [] })), lanes: ['prod-critical', 'experimental'] };
+const catalog = createActivityCatalog({ HTTP_FETCH_ALLOWED_HOSTS: [] });
+// Declared outputs and reads of them are checked against the registered output schemas too.
+const ctx = { ...catalogNames(catalog), lanes: ['prod-critical', 'experimental'], outputs: outputContracts(catalog) };
 
 const examplesDir = fileURLToPath(new URL('../../docs/examples', import.meta.url));
 for (const file of readdirSync(examplesDir).filter((f) => f.endsWith('.json'))) {
