@@ -6,7 +6,7 @@ import type { AuditStore } from '../activities/platform/audit.ts';
 import type { RunEventStore } from '../activities/platform/events.ts';
 import type { Logger } from '../common/logger.ts';
 import { definitionSchema } from '../interpreter/schema.ts';
-import type { ValidationContext } from '../interpreter/validate.ts';
+import type { ValidationContext, WorkerAgreement } from '../interpreter/validate.ts';
 import { authenticate, type ApiKeyStore } from './auth.ts';
 import type { DefinitionsStore } from './definitions-store.ts';
 import { allowedMethods, jsonBody, routeTemplates, urlGuard, type EdgeLimits } from './edge.ts';
@@ -35,6 +35,8 @@ export interface AppDeps {
   webhooks: WebhookStore;
   webhookAllowedHosts: readonly string[];
   validation: ValidationContext;
+  /** What a lane's workers reported running, so registration refuses what they lack. */
+  workerAgreement?: (lane: string) => Promise<WorkerAgreement | undefined>;
   defaultLane: string;
   defaultExecutionTimeoutSeconds: number;
   namespace: string;

@@ -9,6 +9,8 @@ import { createPool, migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 import { ensureSearchAttributes } from '../common/temporal-setup.ts';
+import { ACTIVITY_KINDS } from '../common/constants.ts';
+import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
 import { AuditStore } from '../activities/platform/audit.ts';
 import { RunEventStore } from '../activities/platform/events.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
@@ -45,6 +47,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const definitions = new DefinitionsStore(pool);
+  const workerCatalog = new WorkerCatalogStore(pool);
+  const ownEntries = Object.fromEntries(ACTIVITY_KINDS.map((family) => [family, familyEntries(catalog, family)]));
   useAgentRegistry(definitions, agentRegistry);
   useActivityDefaults(definitions, catalogDefaults(catalog));
   const runs = new RunsService(client, {
@@ -88,6 +92,11 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       lanes: config.LANES,
       extraChecks: inputChecker(catalog),
       outputs: outputContracts(catalog, agentRegistry.agents.values()),
+    },
+    workerAgreement: async (lane) => {
+      if (!config.LANES.includes(lane)) return undefined;
+      const reported = await workerCatalog.forLane(lane);
+      return { lane, reported, own: ownEntries };
     },
     defaultLane: config.DEFAULT_LANE,
     defaultExecutionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,

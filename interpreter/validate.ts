@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { compileDefinition, walkSteps, type Catalog, type Plan } from './compile.ts';
+import { MODEL_ACTIVITY } from '../common/constants.ts';
 import type { OutputContracts } from './output-shapes.ts';
 import { pointerSegment } from './references.ts';
 import { LIMITS, STEP_ID_PATTERN, definitionSchema, stepSchema, unwrapDefinition, type Definition, type Step } from './schema.ts';
@@ -32,10 +33,63 @@ export interface ValidationContext {
    */
   outputs?: OutputContracts;
   /**
+   * What the activity workers of the definition's lane reported running (common/worker-catalog.ts),
+   * with the API's own fingerprints: a callee the API knows but those workers lack (or run with
+   * another output schema) is refused. Families with no report are not judged.
+   */
+  workers?: WorkerAgreement;
+  /**
    * Checks the installation adds (e.g. skill inputs against their schemas, activities/input-check.ts);
    * passed in by the API so this module stays free of I/O. Runs on every well-formed document.
    */
   extraChecks?: (definition: Definition) => Problem[];
+}
+
+type CatalogFamily = 'skills' | 'integrations' | 'models' | 'agents';
+
+/** The lane's worker report against the API's catalog, name -> output-schema fingerprint per family. */
+export interface WorkerAgreement {
+  lane: string;
+  reported: Partial<Record<CatalogFamily, { entries: Record<string, string>; reportedAt: string }>>;
+  own: Partial<Record<CatalogFamily, Record<string, string>>>;
+}
+
+const FAMILY_NOUN: Record<CatalogFamily, string> = { skills: 'skill', integrations: 'integration', models: 'model activity', agents: 'agent activity' };
+
+/** Why the lane's workers cannot run what a step calls, when the API's catalog has it but theirs does not. */
+function workerProblem(agreement: WorkerAgreement, family: CatalogFamily, name: string): string | undefined {
+  const own = agreement.own[family]?.[name];
+  const report = agreement.reported[family];
+  if (own === undefined || report === undefined) return undefined;
+  const theirs = report.entries[name];
+  const noun = FAMILY_NOUN[family];
+  if (theirs === undefined) {
+    const names = Object.keys(report.entries).sort();
+    return (
+      `${noun} "${name}" is in the API's catalog, but the workers of lane "${agreement.lane}" do not run it ` +
+      `(their last report, ${report.reportedAt}: ${names.join(', ') || '(none)'}); deploy workers that have it, or use a lane whose workers do`
+    );
+  }
+  if (theirs !== own) {
+    return `the workers of lane "${agreement.lane}" run another version of ${noun} "${name}" (its output schema differs from the API's); deploy the same catalog to both`;
+  }
+  return undefined;
+}
+
+/** The activity a step calls, by family, for the worker-agreement check. */
+function calledActivity(step: Step): [CatalogFamily, string, string] | undefined {
+  switch (step.type) {
+    case 'skill':
+      return ['skills', step.skill, 'skill'];
+    case 'integration':
+      return ['integrations', step.integration, 'integration'];
+    case 'directive':
+      return ['integrations', step.directive, 'directive'];
+    case 'model':
+      return ['models', MODEL_ACTIVITY, 'model'];
+    default:
+      return undefined;
+  }
 }
 
 export type ValidationResult =
@@ -259,6 +313,9 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
       problems.push({ path: pointer, message: `steps nest ${depth} levels deep here; the limit is ${LIMITS.maxNestingDepth}`, stepId: step.id });
     }
     for (const [field, value] of stepInputs(step)) urlCredentialProblems(value, `${pointer}/${field}`, step.id, problems);
+    const called = ctx.workers ? calledActivity(step) : undefined;
+    const why = called && ctx.workers ? workerProblem(ctx.workers, called[0], called[1]) : undefined;
+    if (why && called) problems.push({ path: `${pointer}/${called[2]}`, message: why, stepId: step.id });
   };
   walkSteps(definition.steps, '/steps', visit);
   const handling = definition.error_handling;
@@ -267,6 +324,8 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
   }
   if (handling?.handler) walkSteps(handling.handler, '/error_handling/handler', visit, 2);
   (handling?.rollback?.steps ?? []).forEach((entry, i) => {
+    const why = typeof entry === 'string' && ctx.workers ? workerProblem(ctx.workers, 'skills', entry) : undefined;
+    if (why) problems.push({ path: `/error_handling/rollback/steps/${i}`, message: why });
     if (typeof entry !== 'string') walkSteps([entry], '/error_handling/rollback/steps', (s, p, d) => visit(s, p.replace(/\/steps\/0/, `/steps/${i}`), d + 1));
   });
   if (count > LIMITS.maxSteps) {

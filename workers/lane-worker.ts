@@ -4,7 +4,8 @@ import { createSkillActivities } from '../activities/skills/activities.ts';
 import { LANE_WORKER_KINDS, laneLimits, type Config, type LaneLimits, type LaneWorkerKind } from '../common/config.ts';
 import { AuditStore, createPlatformActivities } from '../activities/platform/audit.ts';
 import { RunEventStore } from '../activities/platform/events.ts';
-import { createPool, type Pool } from '../common/db.ts';
+import { createPool, migrate, type Pool } from '../common/db.ts';
+import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
 import { ACTIVITY_KINDS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
@@ -88,6 +89,9 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
     );
     taskQueues.push(activityTaskQueue(lane, kind));
   }
+  // The API checks definitions against what this lane's workers run (common/worker-catalog.ts).
+  const served = ACTIVITY_KINDS.filter((kind) => kinds.has(kind) && catalog[kind].length > 0);
+  if (served.length > 0 && config.DATABASE_URL) await reportCatalog(config.DATABASE_URL, lane, served, catalog, identity, logger);
   // The platform's own activities (the approval audit trail) need the database.
   let pool: Pool | undefined;
   if (kinds.has('platform') && config.DATABASE_URL) {
@@ -133,4 +137,29 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
       }
     },
   };
+}
+
+/**
+ * Records what this process's activity workers run, per family, for the API's registration check.
+ * Best effort: a worker that cannot reach the database still serves its queues (the API then has
+ * no report for the lane and does not judge it).
+ */
+async function reportCatalog(
+  databaseUrl: string,
+  lane: string,
+  families: readonly (typeof ACTIVITY_KINDS)[number][],
+  catalog: ActivityCatalog,
+  identity: string,
+  logger: Logger,
+): Promise<void> {
+  const pool = createPool(databaseUrl, 1);
+  try {
+    await migrate(databaseUrl, logger);
+    const store = new WorkerCatalogStore(pool);
+    for (const family of families) await store.report(lane, family, familyEntries(catalog, family), identity);
+  } catch (error) {
+    logger.warn({ err: error }, 'could not report the worker catalog; the API will not check definitions against this lane');
+  } finally {
+    await pool.end();
+  }
 }

@@ -1,5 +1,6 @@
 import { Router } from 'express';
-import { subWorkflowReferences, validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
+import { unwrapDefinition } from '../../interpreter/schema.ts';
+import { subWorkflowReferences, validateDefinition, type ValidationContext, type WorkerAgreement } from '../../interpreter/validate.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
 import { HttpProblem } from '../problem.ts';
@@ -10,6 +11,8 @@ export interface DefinitionRoutesDeps {
   schedules: SchedulesService;
   validation: ValidationContext;
   defaultLane: string;
+  /** What the workers of a lane reported running, against the API's catalog (api/server.ts). */
+  workerAgreement?: (lane: string) => Promise<WorkerAgreement | undefined>;
 }
 
 export function definitionRecord(d: StoredDefinition) {
@@ -32,10 +35,16 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
   const router = Router();
 
   /** The installation's names plus the sub_workflow definitions this document calls that exist. */
-  const contextFor = async (tenant: string, body: unknown): Promise<ValidationContext> => ({
-    ...deps.validation,
-    definitions: await deps.definitions.existing(tenant, subWorkflowReferences(body)),
-  });
+  const contextFor = async (tenant: string, body: unknown): Promise<ValidationContext> => {
+    const raw = unwrapDefinition(body) as { lane?: unknown } | null;
+    const lane = raw !== null && typeof raw === 'object' && typeof raw.lane === 'string' ? raw.lane : deps.defaultLane;
+    const workers = deps.workerAgreement ? await deps.workerAgreement(lane) : undefined;
+    return {
+      ...deps.validation,
+      definitions: await deps.definitions.existing(tenant, subWorkflowReferences(body)),
+      ...(workers ? { workers } : {}),
+    };
+  };
 
   router.post('/v1/definitions/validate', requireRole('submit'), async (req, res) => {
     const result = validateDefinition(req.body, await contextFor(principalOf(req).tenant, req.body));

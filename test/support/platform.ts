@@ -61,6 +61,8 @@ export interface TestPlatformOptions {
   env?: Record<string, string>;
   /** Extra skills, integrations and agents the workers run (and the validator knows). */
   catalog?: Partial<ActivityCatalog>;
+  /** Extra specs only the API knows (workers deployed without them): the catalog-agreement case. */
+  apiOnlyCatalog?: Partial<ActivityCatalog>;
 }
 
 /** The Temporal dev server the test runner started. */
@@ -141,7 +143,15 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
   let running = workers.map((w) => w.run());
   let api: RunningApi;
   try {
-    api = await startApi(config, logger, { catalog });
+    const apiCatalog = options.apiOnlyCatalog
+      ? createActivityCatalog(config, {
+          ...options.catalog,
+          ...Object.fromEntries(
+            Object.entries(options.apiOnlyCatalog).map(([family, specs]) => [family, [...(options.catalog?.[family as keyof ActivityCatalog] ?? []), ...(specs ?? [])]]),
+          ),
+        })
+      : catalog;
+    api = await startApi(config, logger, { catalog: apiCatalog });
   } catch (error) {
     for (const w of workers) w.shutdown();
     await Promise.allSettled(running);

@@ -145,7 +145,7 @@ describe('references to step outputs', () => {
 
 describe('where the output may be something else', () => {
   test("a step with a custom error handler may carry the handler's output, so reads of it are not judged", () => {
-    const raw = {
+    const raw: Json = {
       ...def(fetchStep(), echo('use', { source: "${fetch.source|default('live')}" })),
       error_handling: { per_step: { fetch: { strategy: 'custom', handler: [echo('fallback', { source: 'fallback' })] } } },
     };

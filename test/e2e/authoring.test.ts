@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { z } from 'zod';
+import { defineSkill } from '../../activities/skills/skill.ts';
+import { json, startLoopbackHttp, type LoopbackHttp } from '../support/loopback-http.ts';
+import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+
+/**
+ * Authoring against the real platform (issue 15): declared outputs and reads of them checked at
+ * registration, and the API refusing what the lane's workers cannot run. Only the HTTP API that
+ * http-fetch calls is a loopback double.
+ */
+
+/** A skill the API's catalog has but the workers were deployed without. */
+const apiOnlySkill = defineSkill({
+  name: 'enrich',
+  description: 'Only the API knows this one.',
+  input: z.record(z.string(), z.unknown()),
+  output: z.object({ score: z.number() }),
+  sideEffects: false,
+  async handler() {
+    return { score: 1 };
+  },
+});
+
+describe('authoring: outputs and catalog agreement', () => {
+  let platform: TestPlatform;
+  let remote: LoopbackHttp;
+
+  before(async () => {
+    remote = await startLoopbackHttp({ '/status': (_req, res) => json(res, 200, { healthy: true }) });
+    platform = await startTestPlatform({
+      database: 'pglite',
+      env: { HTTP_FETCH_ALLOWED_HOSTS: remote.host },
+      apiOnlyCatalog: { skills: [apiOnlySkill] },
+    });
+  });
+
+  after(async () => {
+    await platform?.stop();
+    await remote?.close();
+  });
+
+  const fetchStatus = (outputs: string[]) => ({
+    name: 'check-status',
+    version: '1.0.0',
+    steps: [
+      { id: 'fetch', type: 'skill', skill: 'http-fetch', inputs: { url: `${remote.url}/status` }, outputs },
+      { id: 'report', type: 'skill', skill: 'echo', inputs: { code: '${fetch.status}', healthy: '${fetch.data.healthy}' } },
+    ],
+  });
+
+  test("the issue's example: outputs [status, body] on http-fetch is refused at registration with the fields that exist", async () => {
+    const refused = await platform.api('/v1/definitions', { method: 'POST', json: fetchStatus(['status', 'body']) });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(
+      refused.body.errors.map((e: { path: string }) => e.path),
+      ['/steps/0/outputs/1'],
+    );
+    assert.match(refused.body.errors[0].message, /declares output "body", but skill "http-fetch" returns no such field; its output has: status, ok, headers, data/);
+    const validated = await platform.api('/v1/definitions/validate', { method: 'POST', json: fetchStatus(['status', 'body']) });
+    assert.equal(validated.body.valid, false);
+
+    // Reading a field that does not exist is refused the same way.
+    const base = fetchStatus(['status']);
+    const reads = { ...base, steps: [base.steps[0], { id: 'report', type: 'skill', skill: 'echo', inputs: { body: '${fetch.body}' } }] };
+    const readRefused = await platform.api('/v1/definitions', { method: 'POST', json: reads });
+    assert.equal(readRefused.status, 400);
+    assert.equal(readRefused.body.errors[0].path, '/steps/1/inputs/body');
+    assert.match(readRefused.body.errors[0].message, /step "fetch": skill "http-fetch" returns no field "body"/);
+  });
+
+  test('with the fields that exist, it registers and the run gets what was declared', async () => {
+    const created = await platform.api('/v1/definitions', { method: 'POST', json: fetchStatus(['status', 'data']) });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'check-status', input: {} } });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const run = await platform.waitForRun(started.body.runId);
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    assert.deepEqual(run.steps.find((s: { id: string }) => s.id === 'report').output, { code: 200, healthy: true });
+  });
+
+  test('a skill the API knows but the lane workers lack is refused at registration, naming the lane and what its workers run', async () => {
+    const definition = { name: 'needs-enrich', version: '1.0.0', steps: [{ id: 'score', type: 'skill', skill: 'enrich', inputs: {} }] };
+    const refused = await platform.api('/v1/definitions', { method: 'POST', json: definition });
+    assert.equal(refused.status, 400);
+    const [problem] = refused.body.errors;
+    assert.equal(problem.path, '/steps/0/skill');
+    assert.match(problem.message, new RegExp(`skill "enrich" is in the API's catalog, but the workers of lane "${platform.lanes[0]}" do not run it`));
+    assert.match(problem.message, /echo, http-fetch/);
+    const onOtherLane = await platform.api('/v1/definitions/validate', { method: 'POST', json: { ...definition, lane: platform.lanes[1] } });
+    assert.equal(onOtherLane.body.valid, false);
+    assert.match(onOtherLane.body.errors[0].message, new RegExp(`lane "${platform.lanes[1]}"`));
+  });
+});
