@@ -15,6 +15,7 @@ import { correlation } from './http.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { HttpProblem } from './problem.ts';
 import { perKeyRateLimit, type RateLimitOptions } from './rate-limit.ts';
+import { authoringRoutes } from './routes/authoring.ts';
 import { definitionRoutes } from './routes/definitions.ts';
 import { runRoutes } from './routes/runs.ts';
 import type { RunsService } from './runs-service.ts';
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(urlGuard(templates));
   app.use(jsonBody(deps.limits));
   app.use(definitionRoutes(deps));
+  app.use(authoringRoutes(deps));
   app.use(runRoutes(deps));
   app.use(triggerRoutes(deps));
   app.use(webhookRoutes(deps));

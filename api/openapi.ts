@@ -234,6 +234,32 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     request: { params: versionParamSchema },
     responses: { 200: json('The version', DefinitionRecord), 401: errors[401], 404: problem('No such version') },
   });
+  const Graph = z
+    .object({
+      name: z.string(),
+      version: z.string(),
+      format: z.literal('mermaid'),
+      mermaid: z.string().describe('A Mermaid flowchart (`flowchart TD`): every step kind, branches, loops, parallel, approvals, error paths and the rollback path'),
+      nodes: z.record(z.string(), z.string()).describe('The Mermaid node id of every step, by step id'),
+    })
+    .openapi('DefinitionGraph');
+  route('get', '/v1/definitions/{name}/versions/{version}/graph', {
+    summary: 'The definition as a Mermaid flowchart',
+    description: 'Paste `mermaid` into any Mermaid renderer (GitHub Markdown, mermaid.live, the Mermaid CLI). See docs/authoring.md for the shapes and edges.',
+    tags: ['definitions'],
+    request: { params: versionParamSchema },
+    responses: { 200: json('The diagram', Graph), 401: errors[401], 404: problem('No such version') },
+  });
+  route('get', '/v1/runs/{runId}/graph', {
+    summary: 'The run’s definition as a Mermaid flowchart, each step coloured by its status',
+    tags: ['runs'],
+    request: { params: runIdParamSchema },
+    responses: {
+      200: json('The diagram with a class per step status (completed, failed, running, skipped, cancelled)', Graph.extend({ runId: z.string(), status: z.string(), steps: z.record(z.string(), z.string()) })),
+      401: errors[401],
+      404: problem('No such run'),
+    },
+  });
   route('post', '/v1/runs', {
     summary: 'Start a run',
     description:

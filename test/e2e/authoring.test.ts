@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { z } from 'zod';
 import { defineSkill } from '../../activities/skills/skill.ts';
 import { json, startLoopbackHttp, type LoopbackHttp } from '../support/loopback-http.ts';
+import { parseFlowchart } from '../support/mermaid.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 /**
@@ -91,5 +92,44 @@ describe('authoring: outputs and catalog agreement', () => {
     const onOtherLane = await platform.api('/v1/definitions/validate', { method: 'POST', json: { ...definition, lane: platform.lanes[1] } });
     assert.equal(onOtherLane.body.valid, false);
     assert.match(onOtherLane.body.errors[0].message, new RegExp(`lane "${platform.lanes[1]}"`));
+  });
+
+  test('GET .../graph answers a Mermaid flowchart of a registered version, and of a run with each step coloured by its status', async () => {
+    const definition = {
+      name: 'graph-me',
+      version: '1.0.0',
+      steps: [
+        { id: 'fetch', type: 'skill', skill: 'http-fetch', inputs: { url: `${remote.url}/status` } },
+        {
+          id: 'healthy',
+          type: 'conditional',
+          condition: 'fetch.data.healthy == true',
+          then: [{ id: 'fine', type: 'set', values: { verdict: 'ok' } }],
+          else: [{ id: 'page', type: 'skill', skill: 'echo', inputs: { text: 'down' } }],
+        },
+      ],
+    };
+    assert.equal((await platform.api('/v1/definitions', { method: 'POST', json: definition })).status, 201);
+    const graph = await platform.api('/v1/definitions/graph-me/versions/1.0.0/graph');
+    assert.equal(graph.status, 200);
+    assert.equal(graph.body.format, 'mermaid');
+    const chart = await parseFlowchart(graph.body.mermaid);
+    assert.equal(chart.vertices.get(graph.body.nodes.healthy)?.type, 'diamond');
+    assert.deepEqual(
+      chart.edges.filter((e) => e.start === graph.body.nodes.healthy).map((e) => e.text).sort(),
+      ['else', 'then'],
+    );
+    assert.equal((await platform.api('/v1/definitions/graph-me/versions/9.9.9/graph')).status, 404);
+
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'graph-me', input: {} } });
+    const run = await platform.waitForRun(started.body.runId);
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    const runGraph = await platform.api(`/v1/runs/${encodeURIComponent(started.body.runId)}/graph`);
+    assert.equal(runGraph.status, 200, JSON.stringify(runGraph.body));
+    assert.deepEqual(runGraph.body.steps, { fetch: 'completed', healthy: 'completed', fine: 'completed' });
+    const coloured = await parseFlowchart(runGraph.body.mermaid);
+    assert.deepEqual(coloured.vertices.get(runGraph.body.nodes.fetch)?.classes, ['completed']);
+    assert.deepEqual(coloured.vertices.get(runGraph.body.nodes.page)?.classes, []);
+    assert.equal((await platform.api('/v1/runs/no-such-run/graph')).status, 404);
   });
 });
