@@ -6,6 +6,7 @@ import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
+import { signDecisionToken, type DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import { approvalsCounted, hasDecidedCurrentStage, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
 import type { RunResult } from '../workflows/types.ts';
@@ -47,6 +48,11 @@ export interface StartRunRequest {
 }
 
 /** One entry of an approver's inbox. */
+/** How long the proof of an API decision is valid: it travels straight to the workflow. */
+const API_PROOF_TTL_MS = 5 * 60_000;
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
 export interface InboxItem {
   runId: string;
   definition: { name: string; version: string };
@@ -58,6 +64,10 @@ export interface InboxItem {
   quorum: number;
   approvals: number;
   startedBy: string;
+  token?: string;
+  tokenExpiresAt?: string;
+  signal?: { name: 'approval'; input: { step: string; approver: string; decision: 'approve'; token: string } };
+  cli?: string;
 }
 
 const REFUSAL_STATUS: Record<string, number> = { not_found: 404, forbidden: 403, self_approval: 403, conflict: 409, invalid: 400 };
@@ -154,7 +164,17 @@ function isRunState(value: unknown): value is RunState {
 export class RunsService {
   constructor(
     private readonly client: Client,
-    private readonly options: { queryTimeoutMs?: number; continueAsNewAfterEvents?: number; executionTimeoutSeconds?: number } = {},
+    private readonly options: {
+      queryTimeoutMs?: number;
+      continueAsNewAfterEvents?: number;
+      executionTimeoutSeconds?: number;
+      /** Signs the proof of every API decision and the inbox's decision tokens (docs/approvals.md). */
+      decisionKeys?: DecisionKeys;
+      /** How long an inbox decision token is valid (default one day). */
+      tokenTtlSeconds?: number;
+      /** The namespace the inbox's CLI command names. */
+      namespace?: string;
+    } = {},
   ) {}
 
   get defaultExecutionTimeoutSeconds(): number {
@@ -364,11 +384,29 @@ export class RunsService {
     };
     if (runStatusOf(desc.status.name) !== 'running') return refuse('conflict', `run "${runId}" is ${runStatusOf(desc.status.name)}; its approvals are closed`);
     try {
+      // The proof that this decision comes from the API, for this caller: the workflow has it
+      // verified (runs started before decision proofs ignore it).
+      const keys = this.options.decisionKeys;
+      const proof = keys
+        ? await signDecisionToken(keys, {
+            run: runId,
+            step,
+            principal: principal.principal,
+            groups: principal.groups,
+            channel: 'api',
+            decision,
+            exp: Date.now() + API_PROOF_TTL_MS,
+          })
+        : undefined;
       return await this.client.workflow.getHandle(runId).executeUpdate(approvalUpdate, {
-        args: [{ step, decision, ...(comment ? { comment } : {}), principal: principal.principal, groups: principal.groups }],
+        args: [{ step, decision, ...(comment ? { comment } : {}), principal: principal.principal, groups: principal.groups, ...(proof ? { proof } : {}) }],
       });
     } catch (error) {
       const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type === 'unproven') {
+        // The workflow recorded it; the API and the workers disagree on the signing key.
+        throw new HttpProblem(500, 'Internal Server Error', `the workers could not verify the API's decision proof (${cause.message}); check that APPROVAL_SIGNING_KEY is the same on the API and the workers`);
+      }
       if (cause instanceof ApplicationFailure && cause.type && cause.type in REFUSAL_STATUS) return refuse(cause.type, cause.message);
       if (error instanceof WorkflowNotFoundError) return refuse('conflict', `run "${runId}" is no longer running; its approvals are closed`);
       throw error;
@@ -408,11 +446,40 @@ export class RunsService {
           quorum: record.quorum,
           approvals: approvalsCounted(record),
           startedBy: record.startedBy,
+          ...(await this.decisionToken(info.workflowId, record, principal)),
         });
       }
       if (items.length >= limit) break;
     }
     return items.sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
+  }
+
+  /**
+   * The caller's decision token for a pending step, and the signal that carries it: bound to the
+   * run, the step path, its approver set and the caller, valid for tokenTtlSeconds.
+   */
+  private async decisionToken(runId: string, record: ApprovalRecord, principal: Principal): Promise<Partial<InboxItem>> {
+    const keys = this.options.decisionKeys;
+    if (!keys) return {};
+    const exp = Date.now() + (this.options.tokenTtlSeconds ?? 86_400) * 1000;
+    const token = await signDecisionToken(keys, {
+      run: runId,
+      step: record.stepPath,
+      stage: record.stage,
+      principal: principal.principal,
+      groups: principal.groups,
+      channel: 'signal',
+      exp,
+    });
+    const input = { step: record.stepPath, approver: principal.principal, decision: 'approve' as const, token };
+    const cli = [
+      'temporal workflow signal',
+      ...(this.options.namespace && this.options.namespace !== 'default' ? [`--namespace ${shellQuote(this.options.namespace)}`] : []),
+      `--workflow-id ${shellQuote(runId)}`,
+      '--name approval',
+      `--input ${shellQuote(JSON.stringify(input))}`,
+    ].join(' ');
+    return { token, tokenExpiresAt: new Date(exp).toISOString(), signal: { name: 'approval', input }, cli };
   }
 
   /** Signals an event to the tenant's running runs with this correlation id (except `skip`). */

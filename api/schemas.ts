@@ -94,7 +94,7 @@ export const approvalRecordSchema = z.object({
       decision: z.enum(['approve', 'reject']),
       comment: z.string().optional(),
       at: z.string(),
-      via: z.enum(['api', 'signal']),
+      via: z.enum(['api', 'signal', 'update']),
       stage: z.number().int().optional().describe('the approver set it was made to: 0, or 1 after an escalation'),
     }),
   ),
@@ -123,6 +123,13 @@ export const inboxItemSchema = z.object({
   quorum: z.number().int(),
   approvals: z.number().int(),
   startedBy: z.string(),
+  token: z.string().optional().describe('the caller\'s decision token for this step: signed, bound to the run, the step, its approver set and the caller, valid until tokenExpiresAt'),
+  tokenExpiresAt: z.string().optional(),
+  signal: z
+    .object({ name: z.literal('approval'), input: z.object({ step: z.string(), approver: z.string(), decision: z.enum(['approve', 'reject']), token: z.string() }) })
+    .optional()
+    .describe('ready to paste into Temporal Web\'s Send a Signal form (signal name and Data, json/plain); change decision to "reject" to reject'),
+  cli: z.string().optional().describe('the same signal as a temporal CLI command'),
 });
 
 export const auditEntrySchema = z.object({
@@ -133,7 +140,7 @@ export const auditEntrySchema = z.object({
   principal: z.string(),
   decision: z.string(),
   comment: z.string().optional(),
-  via: z.enum(['api', 'signal']),
+  via: z.enum(['api', 'signal', 'update']).describe('update: a decideApproval update that did not come from the API (Temporal Web, the CLI)'),
   outcome: z.enum(['accepted', 'refused']),
   code: z.string().optional(),
   reason: z.string().optional(),

@@ -1,3 +1,4 @@
+import { DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { loadAgentRegistry } from '../activities/agents/registry.ts';
@@ -54,6 +55,9 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const runs = new RunsService(client, {
     continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
     executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+    decisionKeys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
+    tokenTtlSeconds: config.APPROVAL_TOKEN_TTL,
+    namespace: config.TEMPORAL_NAMESPACE,
   });
 
   // Lifecycle events go out to webhooks from every API replica; SKIP LOCKED keeps them from sending one twice.

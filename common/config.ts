@@ -90,6 +90,15 @@ export const configSchema = z.object({
   /** Requests one API key may make per API_RATE_LIMIT_WINDOW_SECONDS on one API process; 0 turns the limit off. */
   API_RATE_LIMIT: z.coerce.number().int().min(0).default(1200),
   API_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /**
+   * Key of the decision tokens that prove who decides an approval (docs/approvals.md, trust
+   * model): the same on the API and every worker. Unset: a random key kept in the database.
+   */
+  APPROVAL_SIGNING_KEY: z.string().min(32, 'APPROVAL_SIGNING_KEY needs at least 32 characters').optional(),
+  /** Accept approval signals and updates without a decision token, trusting Temporal's own authorization (workers). */
+  APPROVAL_TRUST_TEMPORAL: bool.default(false),
+  /** How long a decision token from the inbox is valid, in seconds. */
+  APPROVAL_TOKEN_TTL: z.coerce.number().int().min(60).max(31_622_400).default(86_400),
   API_KEYS: z.string().optional(),
   API_KEYS_FILE: z.string().optional(),
   HTTP_FETCH_ALLOWED_HOSTS: csv.default([]),

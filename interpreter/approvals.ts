@@ -6,7 +6,12 @@
  */
 
 export type Decision = 'approve' | 'reject';
-export type DecisionChannel = 'api' | 'signal';
+/**
+ * How a decision reached the run: `api` (the API's update, with its proof), `signal` (the
+ * `approval` signal from Temporal Web or the CLI), or `update` (a `decideApproval` update that
+ * carried no valid API proof: sent from Temporal Web or the CLI, not through the API).
+ */
+export type DecisionChannel = 'api' | 'signal' | 'update';
 
 export interface ApproverSetSpec {
   principals: string[];
@@ -36,7 +41,7 @@ export interface RefusedAttempt {
   reason: string;
 }
 
-export type RefusalCode = 'not_found' | 'forbidden' | 'self_approval' | 'conflict' | 'invalid';
+export type RefusalCode = 'not_found' | 'forbidden' | 'self_approval' | 'conflict' | 'invalid' | 'unproven';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'failed' | 'cancelled';
 
@@ -207,4 +212,59 @@ export function approvalDecidedEvent(record: ApprovalRecord): Record<string, unk
     timedOut: record.timedOut === true,
     escalated: record.escalated === true,
   };
+}
+
+/**
+ * What a decision token says (activities/platform/decision-tokens.ts signs and verifies it; the
+ * workflow checks what it is bound to with checkProof). `exp` is epoch milliseconds.
+ */
+export interface DecisionClaims {
+  /** The run (workflow id, stable across continue-as-new). */
+  run: string;
+  /** The step as the API was asked (id or path) for `api`, the step path for `signal`. */
+  step: string;
+  /** The approver set the token is for (signal tokens): 0, or 1 after an escalation. */
+  stage?: number;
+  principal: string;
+  /** The groups the API key vouched for when the token was issued. */
+  groups: string[];
+  channel: 'api' | 'signal';
+  /** The decision an API proof was issued for; signal tokens leave it to the approver. */
+  decision?: Decision;
+  exp: number;
+}
+
+/** The answer of the `verifyDecisionToken` activity. */
+export type ProofCheck =
+  | { valid: true; claims: DecisionClaims }
+  | {
+      valid: false;
+      reason: string;
+      /** The workers trust Temporal's own authorization (APPROVAL_TRUST_TEMPORAL) for attempts without a token. */
+      trustTemporal?: boolean;
+    };
+
+/**
+ * Whether verified claims prove this attempt: the same run, step (by the name sent or the path of
+ * the record it names), approver set, principal, channel and decision, and not expired at `nowMs`
+ * (workflow time). Returns the refusal reason, or undefined when they do.
+ */
+export function checkProof(
+  claims: DecisionClaims,
+  attempt: { runId: string; step: string; principal?: string; decision: string; channel: 'api' | 'signal'; nowMs: number },
+  approvals: Record<string, ApprovalRecord>,
+): string | undefined {
+  if (claims.channel !== attempt.channel) return `the decision token is for the ${claims.channel} path, not the ${attempt.channel} path`;
+  if (claims.run !== attempt.runId) return `the decision token is for run "${claims.run}", not this run`;
+  if (attempt.principal !== undefined && attempt.principal !== claims.principal) {
+    return `the decision token is ${claims.principal}'s, not ${attempt.principal}'s`;
+  }
+  const record = findApproval(approvals, attempt.step);
+  if (claims.step !== attempt.step && claims.step !== record?.stepPath) return `the decision token is for step "${claims.step}", not "${attempt.step}"`;
+  if (claims.stage !== undefined && record && claims.stage !== record.stage) {
+    return `the decision token is for approver set ${claims.stage} of step "${record.stepId}", which has moved to set ${record.stage}`;
+  }
+  if (claims.decision !== undefined && claims.decision !== attempt.decision) return `the decision token is for "${claims.decision}", not "${attempt.decision}"`;
+  if (claims.exp <= attempt.nowMs) return `the decision token expired at ${new Date(claims.exp).toISOString()}`;
+  return undefined;
 }

@@ -3,6 +3,7 @@ import { createActivityCatalog, type ActivityCatalog } from '../activities/catal
 import { createSkillActivities } from '../activities/skills/activities.ts';
 import { LANE_WORKER_KINDS, laneLimits, type Config, type LaneLimits, type LaneWorkerKind } from '../common/config.ts';
 import { AuditStore, createPlatformActivities } from '../activities/platform/audit.ts';
+import { DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import { RunEventStore } from '../activities/platform/events.ts';
 import { createPool, migrate, type Pool } from '../common/db.ts';
 import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
@@ -104,7 +105,10 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         identity,
         taskQueue: platformTaskQueue(lane),
         maxConcurrentActivityTaskExecutions: allLimits.platform,
-        activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool)),
+        activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool), {
+          keys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
+          trustTemporal: config.APPROVAL_TRUST_TEMPORAL,
+        }),
       }),
     );
     taskQueues.push(platformTaskQueue(lane));

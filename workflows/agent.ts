@@ -252,6 +252,7 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
     audit,
     auditSeq: 0,
     nowIso,
+    platformQueue: platformTaskQueue(args.lane),
   });
   const syncApprovers = () => upsertSearchAttributes([{ key: SA.pendingApprovers, value: pendingApproverKeys(approvals) }]);
   const platform = proxyActivities<PlatformActivities>({

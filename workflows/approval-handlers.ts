@@ -1,10 +1,41 @@
-import { ApplicationFailure, setHandler } from '@temporalio/workflow';
-import { applyDecision, approvalsCounted, judge, type ApprovalRecord, type DecisionAttempt, type Directory } from '../interpreter/approvals.ts';
-import { approvalSignal, approvalUpdate, pendingApprovalsQuery } from './definitions.ts';
+import { ApplicationFailure, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  applyDecision,
+  approvalsCounted,
+  checkProof,
+  judge,
+  type ApprovalRecord,
+  type DecisionAttempt,
+  type Directory,
+  type ProofCheck,
+  type Verdict,
+} from '../interpreter/approvals.ts';
+import { approvalSignal, approvalUpdate, pendingApprovalsQuery, type ApprovalUpdateArgs } from './definitions.ts';
 import type { AuditEntry } from './types.ts';
 
 /** What an audit entry needs besides the attempt: the run's identity. */
 export type AuditIdentity = Pick<AuditEntry, 'tenant' | 'definition' | 'version'>;
+
+/**
+ * Runs started before decision proofs existed (and their replays) keep trusting the principal an
+ * update or a signal names; every run started since checks a decision token (docs/approvals.md,
+ * trust model).
+ */
+export const DECISION_PROOFS_PATCH = 'approval-decision-proofs';
+
+interface ProofActivities {
+  verifyDecisionToken(token: unknown): Promise<ProofCheck>;
+}
+
+/** The last refused attempt, for the run's current details in Temporal Web. */
+export interface LastRefusal {
+  principal: string;
+  step: string;
+  via: DecisionAttempt['via'];
+  code: string;
+  reason: string;
+  at: string;
+}
 
 /**
  * The approval side of a workflow (interpreter runs and agent runs alike): the `decideApproval`
@@ -12,6 +43,13 @@ export type AuditIdentity = Pick<AuditEntry, 'tenant' | 'definition' | 'version'
  * `approval` signal (Temporal UI; in history either way, a refused one is recorded), and the
  * `pendingApprovals` query. Every accepted decision and every refused signal is appended to
  * `audit`, numbered `<workflowId>/approval/<n>` from `auditSeq`; returns the next number's getter.
+ *
+ * Since DECISION_PROOFS_PATCH every attempt must prove its sender: the update carries the API's
+ * signed proof, the signal a decision token from the inbox. The platform activity
+ * `verifyDecisionToken` checks the signature (the key never enters the workflow); checkProof binds
+ * the claims to this run, step, approver set, principal and workflow time. An unproven attempt is
+ * refused as `unproven` and recorded with its true channel (`update` for a `decideApproval` that
+ * did not come from the API).
  */
 export function installApprovalHandlers(options: {
   workflowId: string;
@@ -22,9 +60,30 @@ export function installApprovalHandlers(options: {
   auditSeq: number;
   /** Workflow time, ISO-8601. */
   nowIso: () => string;
-}): { auditSeq(): number } {
+  /** The lane's platform queue, where `verifyDecisionToken` runs. */
+  platformQueue: string;
+  /** Called after every accepted decision or refusal (the run's current details). */
+  onChange?: () => void;
+}): { auditSeq(): number; lastRefusal(): LastRefusal | undefined } {
   const { workflowId, identity, approvals, directory, audit, nowIso } = options;
   let auditSeq = options.auditSeq;
+  let lastRefusal: LastRefusal | undefined;
+  const proofs = patched(DECISION_PROOFS_PATCH);
+  const verifier = proxyActivities<ProofActivities>({
+    taskQueue: options.platformQueue,
+    startToCloseTimeout: 10_000,
+    // Bounded: with no platform worker the attempt is refused as unproven after a minute.
+    scheduleToCloseTimeout: 60_000,
+    retry: { maximumAttempts: 5, initialInterval: 1000, maximumInterval: 10_000, backoffCoefficient: 2 },
+    summary: 'verify the decision token',
+  });
+  const verify = async (token: unknown): Promise<ProofCheck> => {
+    try {
+      return await verifier.verifyDecisionToken(token);
+    } catch (error) {
+      return { valid: false, reason: `the decision token could not be verified: ${(error as Error).message}` };
+    }
+  };
   const recordAudit = (attempt: DecisionAttempt, outcome: AuditEntry['outcome'], extra: Partial<AuditEntry>) => {
     auditSeq += 1;
     audit.push({
@@ -41,52 +100,122 @@ export function installApprovalHandlers(options: {
       ...extra,
     });
   };
-  const decide = (attempt: DecisionAttempt) => {
+  const noteRefusal = (attempt: DecisionAttempt, code: string, reason: string) => {
+    lastRefusal = { principal: attempt.principal, step: attempt.step, via: attempt.via, code, reason, at: nowIso() };
+    options.onChange?.();
+  };
+  /** Refuses an attempt that could not prove its sender: recorded with its true channel. */
+  const refuseUnproven = (attempt: DecisionAttempt, reason: string): Verdict => {
+    const record = approvals()[attempt.step] ?? Object.values(approvals()).find((a) => a.stepId === attempt.step);
+    recordAudit(attempt, 'refused', { code: 'unproven', reason, ...(record ? { stepId: record.stepId, stepPath: record.stepPath } : {}) });
+    noteRefusal(attempt, 'unproven', reason);
+    return { ok: false, code: 'unproven', reason };
+  };
+  const decide = (attempt: DecisionAttempt, auditRefusal: boolean) => {
     const verdict = judge(approvals(), attempt, directory);
     if (!verdict.ok) {
-      if (attempt.via === 'signal') {
+      if (auditRefusal) {
         recordAudit(attempt, 'refused', { code: verdict.code, reason: verdict.reason, ...(verdict.record ? { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath } : {}) });
       }
+      noteRefusal(attempt, verdict.code, verdict.reason);
       return verdict;
     }
     if (!verdict.duplicate) {
       applyDecision(verdict.record, attempt, nowIso());
       recordAudit(attempt, 'accepted', { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath });
+      options.onChange?.();
     }
     return verdict;
   };
-  setHandler(pendingApprovalsQuery, () => Object.values(approvals()).filter((a) => a.status === 'pending'));
+  const answer = (verdict: Verdict) => {
+    if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
+    const { record } = verdict;
+    return {
+      step: record.stepId,
+      stepPath: record.stepPath,
+      status: record.status,
+      duplicate: verdict.duplicate,
+      approvals: approvalsCounted(record),
+      quorum: record.quorum,
+    };
+  };
+  const nowMs = () => Date.parse(nowIso());
+
+  /** The update path with proofs: verify, bind, then the rules (state may have moved meanwhile). */
+  const decideUpdate = async (request: ApprovalUpdateArgs) => {
+    const claimed: DecisionAttempt = {
+      step: typeof request.step === 'string' ? request.step : '',
+      principal: typeof request.principal === 'string' ? request.principal : '',
+      decision: typeof request.decision === 'string' ? request.decision : String(request.decision),
+      ...(typeof request.comment === 'string' && request.comment ? { comment: request.comment } : {}),
+      ...(Array.isArray(request.groups) ? { groups: request.groups.filter((g): g is string => typeof g === 'string') } : {}),
+      via: 'update',
+    };
+    const check = await verify(request.proof);
+    if (!check.valid) {
+      if (check.trustTemporal && request.proof === undefined) return answer(decide(claimed, true));
+      return answer(refuseUnproven(claimed, `${check.reason}: a decideApproval update is the API's own; decide through the API, or by the approval signal with a decision token`));
+    }
+    const unbound = checkProof(check.claims, { runId: workflowId, step: claimed.step, principal: claimed.principal, decision: claimed.decision, channel: 'api', nowMs: nowMs() }, approvals());
+    if (unbound) return answer(refuseUnproven(claimed, unbound));
+    // Proven: the API's refusals it writes to the audit trail itself.
+    return answer(decide({ ...claimed, groups: check.claims.groups, via: 'api' }, false));
+  };
+
+  setHandler(pendingApprovalsQuery, () => Object.values(approvals()).filter((a) => a.status === 'pending'), {
+    description: 'The approvals this run waits for: step, path, summary, approvers, quorum, decisions so far and deadline.',
+  });
   setHandler(
     approvalUpdate,
     (request) => {
-      const verdict = decide({ ...request, via: 'api' });
-      if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
-      const { record } = verdict;
-      return {
-        step: record.stepId,
-        stepPath: record.stepPath,
-        status: record.status,
-        duplicate: verdict.duplicate,
-        approvals: approvalsCounted(record),
-        quorum: record.quorum,
-      };
+      if (proofs) return decideUpdate(request);
+      return answer(decide({ ...request, via: 'api' }, false));
     },
     {
       validator: (request) => {
+        // With proofs, an update without one (Temporal Web, the CLI) goes on to be refused and recorded.
+        if (proofs && (request === null || typeof request !== 'object' || request.proof === undefined)) return;
         const verdict = judge(approvals(), { ...request, via: 'api' }, directory);
         if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
       },
+      description:
+        'API only: POST /v1/runs/{runId}/approvals/{stepId} sends it with a signed proof of the caller. Sent from Temporal Web or the CLI it is refused and recorded as refused; use the approval signal with a decision token instead.',
     },
   );
-  setHandler(approvalSignal, (payload) => {
-    const p = (payload ?? {}) as Partial<{ step: unknown; approver: unknown; decision: unknown; comment: unknown }>;
-    decide({
-      step: typeof p.step === 'string' ? p.step : '',
-      principal: typeof p.approver === 'string' ? p.approver : '',
-      decision: typeof p.decision === 'string' ? p.decision : String(p.decision),
-      ...(typeof p.comment === 'string' && p.comment ? { comment: p.comment } : {}),
-      via: 'signal',
-    });
-  });
-  return { auditSeq: () => auditSeq };
+  setHandler(
+    approvalSignal,
+    async (payload) => {
+      const p = (payload ?? {}) as Partial<{ step: unknown; approver: unknown; decision: unknown; comment: unknown; token: unknown }>;
+      const named: DecisionAttempt = {
+        step: typeof p.step === 'string' ? p.step : '',
+        principal: typeof p.approver === 'string' ? p.approver : '',
+        decision: typeof p.decision === 'string' ? p.decision : String(p.decision),
+        ...(typeof p.comment === 'string' && p.comment ? { comment: p.comment } : {}),
+        via: 'signal',
+      };
+      if (!proofs) {
+        decide(named, true);
+        return;
+      }
+      const check = await verify(p.token);
+      if (!check.valid) {
+        if (check.trustTemporal && p.token === undefined) decide(named, true);
+        else refuseUnproven({ ...named, principal: named.principal || 'unknown' }, `${check.reason}: paste the signal payload your inbox (GET /v1/approvals) offers`);
+        return;
+      }
+      const attempt: DecisionAttempt = { ...named, step: named.step || check.claims.step, principal: named.principal || check.claims.principal };
+      const unbound = checkProof(
+        check.claims,
+        { runId: workflowId, step: attempt.step, principal: attempt.principal, decision: attempt.decision, channel: 'signal', nowMs: nowMs() },
+        approvals(),
+      );
+      if (unbound) refuseUnproven(attempt, unbound);
+      else decide({ ...attempt, groups: check.claims.groups }, true);
+    },
+    {
+      description:
+        'Decide a pending approval. Input (json/plain), as GET /v1/approvals offers it: {"step": "<step id or path>", "decision": "approve" | "reject", "comment"?: "<text>", "token": "<your decision token>"}. Check the outcome in the pendingApprovals query or the audit trail.',
+    },
+  );
+  return { auditSeq: () => auditSeq, lastRefusal: () => lastRefusal };
 }

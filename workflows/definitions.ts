@@ -9,12 +9,16 @@ export const runStateQuery = defineQuery<RunState>(RUN_STATE_QUERY);
 /** Returns the approvals the run is waiting on. */
 export const pendingApprovalsQuery = defineQuery<ApprovalRecord[]>(PENDING_APPROVALS_QUERY);
 
-/** What an approver types in the Temporal UI's signal form (the approver is named, not proven). */
+/**
+ * What an approver pastes in the Temporal UI's signal form: the inbox offers it ready-made. The
+ * `token` proves the approver (runs started before decision proofs trust `approver` instead).
+ */
 export interface ApprovalSignalPayload {
-  step: string;
-  approver: string;
+  step?: string;
+  approver?: string;
   decision: Decision;
   comment?: string;
+  token?: string;
 }
 export const approvalSignal = defineSignal<[ApprovalSignalPayload]>(APPROVAL_SIGNAL);
 
@@ -25,6 +29,8 @@ export interface ApprovalUpdateArgs {
   comment?: string;
   principal: string;
   groups: string[];
+  /** The API's signed proof of principal and groups (activities/platform/decision-tokens.ts). */
+  proof?: string;
 }
 export interface ApprovalUpdateResult {
   step: string;

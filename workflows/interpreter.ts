@@ -168,6 +168,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     audit,
     auditSeq: args.resume?.auditSeq ?? 0,
     nowIso,
+    platformQueue: platformTaskQueue(args.lane),
   });
   let lastApproverKeys = '';
   const syncApprovers = () => {

@@ -1,4 +1,4 @@
-import type { RefusalCode } from '../interpreter/approvals.ts';
+import type { DecisionChannel, RefusalCode } from '../interpreter/approvals.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
@@ -75,7 +75,7 @@ export interface AuditEntry {
   principal: string;
   decision: string;
   comment?: string;
-  via: 'api' | 'signal';
+  via: DecisionChannel;
   outcome: 'accepted' | 'refused';
   code?: RefusalCode;
   reason?: string;

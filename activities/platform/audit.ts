@@ -1,6 +1,8 @@
 import type { Pool } from '../../common/db.ts';
+import type { ProofCheck } from '../../interpreter/approvals.ts';
 import type { AuditEntry, RunEventsBatch } from '../../workflows/types.ts';
 import { insertAuditEntries } from './audit-rows.ts';
+import { DecisionKeys, verifyDecisionToken } from './decision-tokens.ts';
 import { RunEventStore } from './events.ts';
 
 /** Writes and reads the approval audit trail (table `approval_audit`). */
@@ -45,8 +47,22 @@ export class AuditStore {
  * The platform's own activities, on each lane's `platform` queue. Their names are stored in
  * histories: never rename one. `events` defaults to a store on the audit store's pool.
  */
-export function createPlatformActivities(store: AuditStore, events: RunEventStore = new RunEventStore(store.pool)) {
+export function createPlatformActivities(
+  store: AuditStore,
+  events: RunEventStore = new RunEventStore(store.pool),
+  proofs: { keys?: DecisionKeys; trustTemporal?: boolean } = {},
+) {
+  const keys = proofs.keys ?? new DecisionKeys(store.pool);
   return {
+    /**
+     * Checks a decision token's signature for the workflow, which checks what it is bound to. With
+     * APPROVAL_TRUST_TEMPORAL, an attempt without a token is trusted as Temporal let it through.
+     */
+    async verifyDecisionToken(token: unknown): Promise<ProofCheck> {
+      const check = await verifyDecisionToken(keys, token);
+      if (!check.valid && token === undefined && proofs.trustTemporal) return { ...check, trustTemporal: true };
+      return check;
+    },
     /** Approval audit entries of runs that record no lifecycle events (histories from before them). */
     async recordAudit(entries: AuditEntry[]): Promise<void> {
       await store.record(entries);

@@ -254,8 +254,10 @@ describe('agents end to end', () => {
     const runId = await startRun('agent-ticket-3', { agent: 'ticketer' });
     const agentId = `${runId}/think`;
     await pendingInInbox(agentId, KEYS.bob);
-    // What the UI's signal form sends; membership of `finance` comes from the directory pinned at start.
-    await client.workflow.getHandle(agentId).signal('approval', { step: 'create_ticket', approver: 'carol', decision: 'approve' });
+    // What the UI's signal form sends: the payload carol's inbox offers, with her decision token.
+    const offered = await pendingInInbox(agentId, KEYS.carol);
+    assert.equal(offered.signal.input.approver, 'carol');
+    await client.workflow.getHandle(agentId).signal('approval', offered.signal.input);
     const view = await platform.waitForRun(runId, 60_000);
     assert.equal(view.status, 'completed', JSON.stringify(view.error));
     assert.deepEqual(view.steps.find((s: any) => s.id === 'think').output.toolCalls.map((c: any) => c.status), ['ok']);

@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { DecisionKeys, signDecisionToken } from '../../activities/platform/decision-tokens.ts';
+import { createPool, type Pool } from '../../common/db.ts';
 import { resolveTemporalCli } from '../../embedded/temporal-cli.ts';
 import { KEYS, startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 
@@ -17,15 +19,18 @@ const run = promisify(execFile);
 describe('human approvals end to end', () => {
   let platform: TestPlatform;
   let client: Client;
+  let pool: Pool;
   /** Decision → next step start, in ms, for every API approval that let a run go on. */
   const latencies: number[] = [];
 
   before(async () => {
     platform = await startTestPlatform({ database: 'postgres' });
     client = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
+    pool = createPool(platform.config.DATABASE_URL!, 1);
   });
 
   after(async () => {
+    await pool?.end();
     await client?.connection.close();
     await platform?.stop();
   });
@@ -107,6 +112,11 @@ describe('human approvals end to end', () => {
       inbox.map((a) => [a.step, a.summary, a.quorum, a.approvals, a.startedBy]),
       [['sign-off', 'Pay 120 EUR to ACME', 1, 0, 'sam']],
     );
+    // With bob's decision token, as a ready-to-paste signal and as a CLI command.
+    assert.match(inbox[0].token, /^dt1\.[\w-]+\.[\w-]+$/);
+    assert.deepEqual(inbox[0].signal, { name: 'approval', input: { step: 'sign-off', approver: 'bob', decision: 'approve', token: inbox[0].token } });
+    assert.ok(Date.parse(inbox[0].tokenExpiresAt) > Date.now());
+    assert.match(inbox[0].cli, /^temporal workflow signal --workflow-id '.+' --name approval --input '\{"step":"sign-off"/);
     assert.equal((await platform.api('/v1/approvals', { key: KEYS.dave })).body.approvals.filter((a: any) => a.runId === runId).length, 0);
     const desc = await client.workflow.getHandle(runId).describe();
     assert.deepEqual(desc.searchAttributes.PendingApprovers, ['group:finance']);
@@ -125,10 +135,10 @@ describe('human approvals end to end', () => {
 
     const audit = (await platform.api(`/v1/runs/${runId}/audit`)).body.entries;
     assert.deepEqual(audit.map((e: any) => [e.principal, e.decision, e.outcome, e.via, e.comment]), [['bob', 'approve', 'accepted', 'api', 'invoice checked']]);
-    // The run blocked without any activity of its own: only the echo after it, and the writes of its
-    // lifecycle events (which carry the audit entries).
+    // The run blocked without any activity of its own: only the echo after it, the writes of its
     const activities = (await historyOf(runId)).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
-    assert.deepEqual([...new Set(activities)].sort(), ['echo', 'recordRunEvents']);
+    // lifecycle events (which carry the audit entries), and the check of the API's decision proof.
+    assert.deepEqual([...new Set(activities)].sort(), ['echo', 'recordRunEvents', 'verifyDecisionToken']);
     const cleared = await client.workflow.getHandle(runId).describe();
     assert.deepEqual(cleared.searchAttributes.PendingApprovers ?? [], []);
   });
@@ -245,28 +255,107 @@ describe('human approvals end to end', () => {
     assert.deepEqual([view.approvals[0].escalated, view.approvals[0].stage, view.approvals[0].decisions[0].principal], [true, 1, 'abby']);
   });
 
-  test('the Temporal UI path: the signal as the UI sends it decides, and a refused one is recorded', async () => {
+  /** Sends the `approval` signal with the real temporal CLI, as Temporal Web's form does. */
+  const signalCli = (runId: string, payload: unknown) =>
+    run(resolveTemporalCli(), ['workflow', 'signal', '--address', temporalAddress(), '--workflow-id', runId, '--name', 'approval', '--input', JSON.stringify(payload)]);
+
+  async function inboxItem(runId: string, key: string): Promise<any> {
+    for (let i = 0; i < 100; i += 1) {
+      const found = (await platform.api('/v1/approvals', { key })).body.approvals.find((a: any) => a.runId === runId);
+      if (found) return found;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no inbox entry for ${runId}`);
+  }
+
+  async function auditOf(runId: string, count: number): Promise<any[]> {
+    let audit: any[] = [];
+    for (let i = 0; i < 100 && audit.length < count; i += 1) {
+      audit = (await platform.api(`/v1/runs/${runId}/audit`)).body.entries;
+      if (audit.length < count) await new Promise((r) => setTimeout(r, 100));
+    }
+    return audit;
+  }
+
+  test('the Temporal UI path: the signal the inbox offers decides; one without a token is refused and recorded', async () => {
     const runId = await startRun('pay-signal', [approval(), { id: 'after', type: 'skill', skill: 'echo' }]);
     await pendingApproval(runId);
-    const signal = (payload: unknown) =>
-      run(resolveTemporalCli(), ['workflow', 'signal', '--address', temporalAddress(), '--workflow-id', runId, '--name', 'approval', '--input', JSON.stringify(payload)]);
-    await signal({ step: 'sign-off', approver: 'dave', decision: 'approve' });
-    await signal({ step: 'sign-off', approver: 'carol', decision: 'approve', comment: 'approved from the UI' });
+    await signalCli(runId, { step: 'sign-off', approver: 'dave', decision: 'approve' });
+    const offered = await inboxItem(runId, KEYS.carol);
+    await signalCli(runId, { ...offered.signal.input, comment: 'approved from the UI' });
     const view = await platform.waitForRun(runId);
     assert.equal(view.status, 'completed', JSON.stringify(view.error));
     assert.deepEqual(view.approvals[0].decisions.map((d: any) => [d.principal, d.via, d.comment]), [['carol', 'signal', 'approved from the UI']]);
-    let audit: any[] = [];
-    for (let i = 0; i < 50 && audit.length < 2; i += 1) {
-      audit = (await platform.api(`/v1/runs/${runId}/audit`)).body.entries;
-      if (audit.length < 2) await new Promise((r) => setTimeout(r, 100));
-    }
+    const audit = await auditOf(runId, 2);
     assert.deepEqual(
       audit.map((e: any) => [e.principal, e.outcome, e.via, e.code ?? null]),
       [
-        ['dave', 'refused', 'signal', 'forbidden'],
+        ['dave', 'refused', 'signal', 'unproven'],
         ['carol', 'accepted', 'signal', null],
       ],
     );
+    assert.match(audit[0].reason, /^no decision token: paste the signal payload your inbox \(GET \/v1\/approvals\) offers$/);
+  });
+
+  test('every decision proves its sender: forged updates and signals are refused and audited as refused with their true channel', async () => {
+    const runId = await startRun('pay-forged', [approval({ quorum: 2 }), { id: 'after', type: 'skill', skill: 'echo', inputs: { by: '${steps.sign-off.output.deciders}' } }]);
+    const otherRun = await startRun('pay-forged-other', [approval()]);
+    await pendingApproval(runId);
+    await pendingApproval(otherRun);
+    const handle = client.workflow.getHandle(runId);
+    // A decideApproval update from Temporal Web or the CLI: mallory claims finance, bob is claimed
+    // with a made-up proof. Both fail, and the audit says they came as an update, not from the API.
+    for (const forged of [
+      { step: 'sign-off', decision: 'approve', principal: 'mallory', groups: ['finance'] },
+      { step: 'sign-off', decision: 'approve', principal: 'bob', groups: ['finance'], proof: 'dt1.e30.AAAA' },
+    ]) {
+      await assert.rejects(handle.executeUpdate('decideApproval', { args: [forged] }), (error: any) => {
+        assert.equal(error.cause?.type, 'unproven', String(error));
+        return true;
+      });
+    }
+    const bob = await inboxItem(runId, KEYS.bob);
+    const bobElsewhere = await inboxItem(otherRun, KEYS.bob);
+    // Tokens signed with the platform's own key but bound elsewhere: another step, expired.
+    const keys = new DecisionKeys(pool);
+    const claims = { run: runId, step: 'sign-off', stage: 0, principal: 'carol', groups: ['finance'], channel: 'signal' as const, exp: Date.now() + 60_000 };
+    const otherStep = await signDecisionToken(keys, { ...claims, step: 'pay' });
+    const expired = await signDecisionToken(keys, { ...claims, exp: Date.now() - 1000 });
+    const signals: Array<[unknown, RegExp]> = [
+      [{ step: 'sign-off', approver: 'carol', decision: 'approve' }, /^no decision token/],
+      [{ ...bob.signal.input, approver: 'carol' }, /^the decision token is bob's, not carol's$/],
+      [{ ...bobElsewhere.signal.input, step: 'sign-off' }, /^the decision token is for run ".+", not this run$/],
+      [{ step: 'sign-off', decision: 'approve', token: otherStep }, /^the decision token is for step "pay", not "sign-off"$/],
+      [{ step: 'sign-off', decision: 'approve', token: expired }, /^the decision token expired at /],
+      [{ ...bob.signal.input, token: `${bob.token.slice(0, -4)}AAAA` }, /^the decision token's signature is not valid/],
+    ];
+    for (const [payload] of signals) await signalCli(runId, payload);
+    // Nothing counted: the step still waits with no decision.
+    const still = await pendingApproval(runId);
+    assert.deepEqual(still.decisions, []);
+    const audit = await auditOf(runId, 2 + signals.length);
+    assert.deepEqual(
+      audit.map((e: any) => [e.principal, e.outcome, e.via, e.code]),
+      [
+        ['mallory', 'refused', 'update', 'unproven'],
+        ['bob', 'refused', 'update', 'unproven'],
+        ['carol', 'refused', 'signal', 'unproven'],
+        ['carol', 'refused', 'signal', 'unproven'],
+        ['bob', 'refused', 'signal', 'unproven'],
+        ['carol', 'refused', 'signal', 'unproven'],
+        ['carol', 'refused', 'signal', 'unproven'],
+        ['bob', 'refused', 'signal', 'unproven'],
+      ],
+    );
+    for (const [i, [, reason]] of signals.entries()) assert.match(audit[2 + i].reason, reason);
+    // The real paths still work, mixed: bob through the API, carol by her inbox's signal.
+    assert.equal((await decide(runId, KEYS.bob, 'approve')).status, 200);
+    await signalCli(runId, (await inboxItem(runId, KEYS.carol)).signal.input);
+    const view = await platform.waitForRun(runId);
+    assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    assert.deepEqual(view.output, { by: ['bob', 'carol'] });
+    assert.deepEqual(view.approvals[0].decisions.map((d: any) => [d.principal, d.via]), [['bob', 'api'], ['carol', 'signal']]);
+    await platform.api(`/v1/runs/${otherRun}/cancel`, { method: 'POST' });
   });
 
   test('decision to next step: the history orders them, over repeated runs (p50 in the diagnostics)', async (t) => {

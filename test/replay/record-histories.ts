@@ -24,6 +24,8 @@ import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@t
 import { NativeConnection } from '@temporalio/worker';
 import { catalogNames, createActivityCatalog } from '../../activities/catalog.ts';
 import { AuditStore } from '../../activities/platform/audit.ts';
+import { DecisionKeys, signDecisionToken } from '../../activities/platform/decision-tokens.ts';
+import type { DecisionClaims } from '../../interpreter/approvals.ts';
 import { definitionHash } from '../../api/definitions-store.ts';
 import { loadConfig } from '../../common/config.ts';
 import { createPool, migrate } from '../../common/db.ts';
@@ -153,9 +155,22 @@ async function sendSignals(golden: Golden, handle: WorkflowHandle): Promise<void
         await sleep(100);
       }
     }
-    await handle.signal(signal.name, signal.payload ?? null);
+    await handle.signal(signal.name, await withSignedToken(handle.workflowId, signal.payload ?? null));
   }
 }
+
+/**
+ * A payload whose `token` is `{"$sign": {...claims}}` gets a decision token signed with the
+ * platform's key in the recorder's database, bound to this run (`run` and `exp` filled in).
+ */
+async function withSignedToken(workflowId: string, payload: unknown): Promise<unknown> {
+  const token = (payload as { token?: { $sign?: Partial<DecisionClaims> } } | null)?.token;
+  if (!token?.$sign) return payload;
+  const claims = { run: workflowId, groups: [], channel: 'signal', exp: Date.now() + 3_600_000, ...token.$sign } as DecisionClaims;
+  return { ...(payload as object), token: await signDecisionToken(decisionKeys, claims) };
+}
+
+let decisionKeys: DecisionKeys;
 
 try {
   const lane = 'golden';
@@ -171,6 +186,7 @@ try {
   });
   const auditPool = createPool(database.url, 1);
   const auditStore = new AuditStore(auditPool);
+  decisionKeys = new DecisionKeys(auditPool);
   const native = await NativeConnection.connect({ address: server.address });
   const workers = await createLaneWorkers({ config, lane, logger, workflowBundle: await buildWorkflowBundle(logger), connection: native });
   const running = workers.run();
