@@ -109,6 +109,8 @@ export interface CompiledSwitchStep extends StepBase {
 export interface CompiledWaitStep extends StepBase {
   kind: 'wait';
   durationMs?: number;
+  /** A templated duration, computed when the step starts (seconds, duration text or ISO 8601). */
+  duration?: CompiledValue;
   until?: CompiledValue;
 }
 
@@ -134,7 +136,8 @@ export interface CompiledSubWorkflowStep extends StepBase {
 export interface CompiledFailStep extends StepBase {
   kind: 'fail';
   error: CompiledValue;
-  errorType: string;
+  /** A fixed type, or a template computed when the step fails. */
+  errorType: string | CompiledValue;
 }
 
 export interface CompiledSucceedStep extends StepBase {
@@ -230,6 +233,29 @@ export function outputContractOf(step: Step, outputs: OutputContracts | undefine
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Milliseconds of a duration: seconds as a number, or text such as `1h30m`. */
+const ISO_DURATION = /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+
+/**
+ * A duration computed at run time, in milliseconds: seconds (a number), duration text (`90s`,
+ * `1h30m`) or ISO 8601 (`PT1M30S`, `P1D`). Throws a message for anything else, or a negative or
+ * too long wait.
+ */
+export function runtimeDurationMs(value: unknown): number {
+  let ms: number | undefined;
+  if (typeof value === 'number' && Number.isFinite(value)) ms = Math.round(value * 1000);
+  else if (typeof value === 'string') {
+    const iso = ISO_DURATION.exec(value);
+    if (iso && value !== 'P' && !value.endsWith('T')) {
+      const [d, h, m, sec] = iso.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number];
+      ms = Math.round((((d * 24 + h) * 60 + m) * 60 + sec) * 1000);
+    } else if (/^(\d+(\.\d+)?(ms|s|m|h|d)\s*)+$/.test(value)) ms = durationMs(value);
+  }
+  if (ms === undefined) throw new Error(`${JSON.stringify(value)} is not a duration (seconds, text such as "90s", or ISO 8601 such as "PT30S")`);
+  if (ms < 0) throw new Error(`the duration ${JSON.stringify(value)} is negative`);
+  if (ms > MAX_WAIT_SECONDS * 1000) throw new Error(`the wait is longer than ${MAX_WAIT_SECONDS / 86_400} days`);
+  return ms;
+}
+
 export function durationMs(duration: number | string): number {
   if (typeof duration === 'number') return Math.round(duration * 1000);
   let total = 0;
@@ -652,6 +678,10 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
         break;
       }
       case 'wait':
+        if (typeof step.duration === 'string' && step.duration.startsWith('${')) {
+          compiled = { ...base, kind: 'wait', duration: compileValue(step.duration, scope, `${pointer}/duration`, problems) };
+          break;
+        }
         if (step.duration !== undefined && durationMs(step.duration) > MAX_WAIT_SECONDS * 1000) {
           problems.push({ pointer: `${pointer}/duration`, message: `the wait is longer than ${MAX_WAIT_SECONDS / 86_400} days` });
         }
@@ -695,7 +725,10 @@ export function compileDefinition(definition: Definition, catalog?: Catalog): { 
           ...base,
           kind: 'fail',
           error: compileValue(step.error, scope, `${pointer}/error`, problems),
-          errorType: step.error_type ?? 'WorkflowFailed',
+          errorType:
+            step.error_type?.startsWith('${') === true
+              ? compileValue(step.error_type, scope, `${pointer}/error_type`, problems)
+              : (step.error_type ?? 'WorkflowFailed'),
         };
         break;
       case 'approval': {

@@ -11,6 +11,7 @@ import type {
   EffectiveRetry,
   Plan,
 } from './compile.ts';
+import { runtimeDurationMs } from './compile.ts';
 import { ExpressionError, evaluate, type BindingName, type EvaluationData } from './expressions.ts';
 import { resolveValue, testCondition } from './references.ts';
 import { LIMITS } from './schema.ts';
@@ -704,6 +705,14 @@ class Execution {
         return this.runSwitch(step, frame, st, resuming);
       case 'wait': {
         let ms = step.durationMs ?? 0;
+        if (step.duration) {
+          const value = resolveValue(step.duration, this.data(frame));
+          try {
+            ms = runtimeDurationMs(value);
+          } catch (error) {
+            throw new StepCallError((error as Error).message, 'InvalidDuration');
+          }
+        }
         if (step.until) {
           const when = resolveValue(step.until, this.data(frame));
           const at = typeof when === 'number' ? when : Date.parse(String(when));
@@ -755,7 +764,8 @@ class Execution {
       }
       case 'fail': {
         const message = resolveValue(step.error, this.data(frame));
-        throw new StepCallError(typeof message === 'string' ? message : JSON.stringify(message), step.errorType);
+        const type = typeof step.errorType === 'string' ? step.errorType : resolveValue(step.errorType, this.data(frame));
+        throw new StepCallError(typeof message === 'string' ? message : JSON.stringify(message), typeof type === 'string' && type !== '' ? type : 'WorkflowFailed');
       }
       case 'succeed': {
         const output = step.output === undefined ? undefined : resolveValue(step.output, this.data(frame));

@@ -143,6 +143,18 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
   min: { doc: 'smallest of numbers (or of one list)', fn: (...v: unknown[]) => Math.min(...numbers(v)) },
   max: { doc: 'largest of numbers (or of one list)', fn: (...v: unknown[]) => Math.max(...numbers(v)) },
   sum: { doc: 'sum of a list of numbers', fn: (...v: unknown[]) => numbers(v).reduce((a, b) => a + b, 0) },
+  concat: {
+    doc: 'one list of the items of several lists, in order (a value that is not a list counts as one item)',
+    fn: (...lists: unknown[]) => lists.flatMap((l) => (Array.isArray(l) ? l : l === undefined ? [] : [l])),
+  },
+  put: {
+    doc: 'a copy of an object with one field set (any key; a value that is not an object counts as {})',
+    fn: (o: unknown, key: unknown, value: unknown) => ({ ...(isPlainRecord(o) ? o : {}), [String(key)]: value }),
+  },
+  typeOf: {
+    doc: 'the JSON type of a value: "string", "number", "boolean", "null", "array", "object", or "missing" when there is no value',
+    fn: (v: unknown) => (v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v),
+  },
   merge: {
     doc: 'a shallow merge of objects, later ones winning',
     fn: (...objects: unknown[]) => Object.assign({}, ...objects.filter(isPlainRecord)) as unknown,

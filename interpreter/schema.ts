@@ -286,10 +286,17 @@ export const durationSchema = z.union([
   z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d)\s*)+$/, 'durations are seconds or text such as "90s", "5m", "1h30m", "2d"'),
 ]);
 
+/** A whole template, `${...}`: the value is computed when the step runs. */
+const wholeTemplate = z.string().max(LIMITS.maxExpressionLength).regex(/^\$\{[\s\S]+\}$/);
+
 const waitOwn = z.strictObject({
   ...common,
   type: z.literal('wait'),
-  duration: durationSchema.optional(),
+  /**
+   * Seconds, duration text, or a template (`${input.delay}`) that yields seconds, duration text or
+   * an ISO-8601 duration (`PT1M30S`), computed when the step starts.
+   */
+  duration: z.union([durationSchema, wholeTemplate]).optional(),
   /** An ISO-8601 timestamp, or a template that yields one. */
   until: z.string().min(1).max(LIMITS.maxExpressionLength).optional(),
 });
@@ -340,7 +347,8 @@ const failOwn = z.strictObject({
   type: z.literal('fail'),
   /** The failure message (templates allowed). */
   error: z.string().min(1).max(2000),
-  error_type: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/).optional(),
+  /** The error's type, or a template that yields one (`${error.type}` re-raises a caught error). */
+  error_type: z.union([z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/), wholeTemplate]).optional(),
 });
 export type FailStep = z.infer<typeof failOwn> & Compensable;
 export const failStepSchema = failOwn.extend(compensable);

@@ -661,6 +661,19 @@ describe('engine: wait', () => {
     assert.equal(p.activities[0]?.startedAt, 5_400_000);
   });
 
+  test('a templated duration is computed when the step starts: seconds, duration text or ISO 8601; 0 does not sleep', async () => {
+    const plan = planOf([{ id: 'w', type: 'wait', duration: '${input.delay}' }]);
+    for (const [delay, ms] of [[90, [90_000]], ['1m30s', [90_000]], ['PT1M30S', [90_000]], ['P1DT1H', [90_000_000]], [0, []]] as const) {
+      const p = port();
+      await runToEnd(plan, p, { ctx: { input: { delay } } });
+      assert.deepEqual(p.sleeps.map((s) => s.ms), ms, `delay ${JSON.stringify(delay)}`);
+    }
+    for (const delay of [-1, 'soon', 'P', 'PT', true]) {
+      const error = await runToFailure(plan, port(), { ctx: { input: { delay } } });
+      assert.equal(error.state.steps.w?.error?.type, 'InvalidDuration', `delay ${JSON.stringify(delay)}`);
+    }
+  });
+
   test('a numeric duration is seconds', async () => {
     const p = port();
     await runToEnd(planOf([{ id: 'w', type: 'wait', duration: 2.5 }]), p);
@@ -791,6 +804,17 @@ describe('engine: set, sub_workflow, fail, succeed', () => {
     assert.deepEqual(error.state.error, { message: 'bad code 42', type: 'BadCode', step: 'stop' });
     assert.deepEqual(error.state.steps.never, { status: 'pending' });
     assert.equal(error.state.status, 'failed');
+  });
+
+  test('a templated error_type is computed when the step fails (a handler re-raises a caught error as it was)', async () => {
+    const plan = planOf([{ id: 'boom', type: 'fail', error: 'disk full', error_type: 'DiskFull' }], {
+      error_handling: {
+        per_step: { boom: { strategy: 'custom', handler: [{ id: 'rethrow', type: 'fail', error: 'again: ${error.message}', error_type: '${error.type}' }] } },
+      },
+    });
+    const error = await runToFailure(plan, port());
+    assert.equal(error.state.error?.type, 'DiskFull');
+    assert.equal(error.state.error?.message, 'again: disk full');
   });
 
   test('fail without error_type uses WorkflowFailed', async () => {

@@ -505,3 +505,33 @@ describe('conditions: compileCondition / testCondition', () => {
     assert.equal(problems[0]?.pointer, '/steps/4/condition');
   });
 });
+
+describe('expression functions for typed data: typeOf, concat, put', () => {
+  const run = (source: string, data: Record<string, unknown> = {}) => {
+    const problems: CompileProblem[] = [];
+    const scope: NameScope = { steps: new Set(), allSteps: new Set(), variables: new Set(['x', 'list', 'obj']), readonly: new Set(), bindings: new Set() };
+    const compiled = compileExpression(source, scope, '/x', problems);
+    assert.deepEqual(problems, []);
+    const evaluation: EvaluationData = { input: {}, context: { readonly: {}, mutable: data }, steps: {}, run: {}, signal: undefined, bindings: {} };
+    return evaluate(compiled as CompiledExpression, evaluation);
+  };
+  test('typeOf names the JSON type, and "missing" when there is no value', () => {
+    assert.equal(run('typeOf(x)', { x: '42' }), 'string');
+    assert.equal(run('typeOf(x)', { x: 42 }), 'number');
+    assert.equal(run('typeOf(x)', { x: null }), 'null');
+    assert.equal(run('typeOf(x)', { x: [] }), 'array');
+    assert.equal(run('typeOf(x)', { x: {} }), 'object');
+    assert.equal(run('typeOf(x)', { x: false }), 'boolean');
+    assert.equal(run('typeOf(obj.nothing)', { obj: {} }), 'missing');
+    // a strict comparison: the string "42" is not the number 42
+    assert.equal(run('typeOf(x) == "number" && x == 42', { x: '42' }), false);
+  });
+  test('concat joins lists (a non-list is one item); put sets any key on a copy', () => {
+    assert.deepEqual(run('concat(list, [x], 3)', { list: [[1], 2], x: [4] }), [[1], 2, [4], 3]);
+    const obj = { a: 1 };
+    assert.deepEqual(run('put(obj, "b-c", list)', { obj, list: [1] }), { a: 1, 'b-c': [1] });
+    assert.deepEqual(obj, { a: 1 }, 'the original is unchanged');
+    assert.deepEqual(run('put(x, "k", 1)', { x: 'not an object' }), { k: 1 });
+  });
+});
+
