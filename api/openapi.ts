@@ -25,6 +25,8 @@ import {
   startRunSchema,
   stepParamSchema,
   validationResultSchema,
+  importRequestSchema,
+  importResultSchema,
   versionParamSchema,
   createWebhookSchema,
   listDeliveriesQuerySchema,
@@ -100,6 +102,8 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   );
   const DefinitionSummary = registry.register('DefinitionSummary', withOpenApi(definitionSummarySchema));
   const ValidationResult = registry.register('ValidationResult', withOpenApi(validationResultSchema));
+  const ImportRequest = registry.register('ImportRequest', withOpenApi(importRequestSchema));
+  const ImportResult = registry.register('ImportResult', withOpenApi(importResultSchema));
   const StartRun = registry.register('StartRun', withOpenApi(startRunSchema));
   const StartRunResponse = registry.register('StartRunResponse', withOpenApi(startRunResponseSchema));
   const Run = registry.register('Run', withOpenApi(runViewSchema));
@@ -209,6 +213,20 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       200: json('Identical version already registered (its schedules are reconciled again)', DefinitionRecordWithSchedules),
       ...errors,
       409: problem('name@version exists with other content'),
+    },
+  });
+  route('post', '/v1/definitions/import', {
+    summary: "Convert another engine's definition (Amazon States Language) to a native one, and register it when asked",
+    description:
+      'Answers the native definition and a report of every construct mapped. A source with any construct that has no exact equivalent is a 422 listing each one (its JSON path in the source and why); nothing is half-converted. With `register: true` the result is registered as `POST /v1/definitions` would (201 created, 200 identical, 409 other content). See docs/importers.md.',
+    tags: ['definitions'],
+    request: { body: { content: { 'application/json': { schema: ImportRequest } } } },
+    responses: {
+      200: json('Converted (and, with register, already registered identically)', ImportResult),
+      201: json('Converted and registered', ImportResult),
+      ...errors,
+      409: problem('register: name@version exists with other content'),
+      422: problem('The source has constructs without an exact equivalent, or the result is not a valid definition'),
     },
   });
   route('post', '/v1/definitions/validate', {

@@ -45,6 +45,28 @@ export const validationResultSchema = z.object({
   errors: z.array(z.object({ path: z.string(), message: z.string(), stepId: z.string().optional() })),
 });
 
+export const importRequestSchema = z.strictObject({
+  format: z.enum(['asl']).describe('asl: Amazon States Language (Step Functions), JSONPath states'),
+  source: z
+    .union([z.string().max(256 * 1024), z.record(z.string(), z.unknown())])
+    .describe('the document: JSON, JSON5 or YAML text, or the parsed object'),
+  name: z.string().max(100).optional().describe('the native definition name (default: from the Comment, else "imported")'),
+  version: z.string().max(100).optional().describe('its version (default 1.0.0)'),
+  resources: z
+    .record(z.string().max(2048), z.string().max(200))
+    .optional()
+    .describe('Task Resource (exact, or a prefix ending in *) → the skill that runs it'),
+  maxTransitions: z.number().int().min(1).max(100_000).optional().describe('bound on state transitions per machine (default 10,000)'),
+  register: z.boolean().optional().describe('register the converted definition (as POST /v1/definitions would)'),
+});
+
+const importEntrySchema = z.object({ path: z.string(), construct: z.string(), detail: z.string() });
+export const importResultSchema = z.object({
+  definition: z.record(z.string(), z.unknown()).describe('the native definition'),
+  report: z.object({ mapped: z.array(importEntrySchema), refused: z.array(importEntrySchema) }),
+  registered: z.boolean(),
+});
+
 /** Text that identifies something (a name, an id, a filter): no control characters, since it can reach a query. */
 const identifier = (max: number) =>
   z

@@ -3,7 +3,10 @@ import { unwrapDefinition } from '../../interpreter/schema.ts';
 import { subWorkflowReferences, validateDefinition, type ValidationContext, type WorkerAgreement } from '../../interpreter/validate.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
+import { importDefinition, ImportSourceError, type ImportResult } from '../../importers/index.ts';
+import { parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
+import { importRequestSchema } from '../schemas.ts';
 import type { SchedulesService } from '../schedules-service.ts';
 
 export interface DefinitionRoutesDeps {
@@ -51,11 +54,11 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     res.json(result.ok ? { valid: true, errors: [] } : { valid: false, errors: result.problems });
   });
 
-  router.post('/v1/definitions', requireRole('submit'), async (req, res) => {
-    const principal = principalOf(req);
-    const result = validateDefinition(req.body, await contextFor(principal.tenant, req.body));
+  /** Validates and registers; answers the status (201 created, 200 identical) and the record. */
+  const register = async (principal: ReturnType<typeof principalOf>, body: unknown, invalidStatus: number) => {
+    const result = validateDefinition(body, await contextFor(principal.tenant, body));
     if (!result.ok) {
-      throw new HttpProblem(400, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
+      throw new HttpProblem(invalidStatus, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
     }
     const { definition } = result;
     const outcome = await deps.definitions.register(principal.tenant, definition, definition.lane ?? deps.defaultLane, principal.principal);
@@ -70,7 +73,47 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     // Schedule triggers become Temporal Schedules for the newest active version (a re-post retries this).
     const schedules = await deps.schedules.reconcile(principal.tenant, definition.name);
     const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
-    res.status(outcome.outcome === 'created' ? 201 : 200).location(location).json({ ...definitionRecord(outcome.definition), schedules });
+    return { status: outcome.outcome === 'created' ? 201 : 200, location, record: { ...definitionRecord(outcome.definition), schedules } };
+  };
+
+  router.post('/v1/definitions', requireRole('submit'), async (req, res) => {
+    const { status, location, record } = await register(principalOf(req), req.body, 400);
+    res.status(status).location(location).json(record);
+  });
+
+  // Another engine's definition, converted (and registered when asked). A source that cannot be
+  // converted exactly is refused with every construct at fault, never half-converted.
+  router.post('/v1/definitions/import', requireRole('submit'), async (req, res) => {
+    const body = parseOr400(importRequestSchema, req.body);
+    let result: ImportResult;
+    try {
+      result = importDefinition(body.format, body.source, {
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.version !== undefined ? { version: body.version } : {}),
+        ...(body.resources !== undefined ? { resources: body.resources } : {}),
+        ...(body.maxTransitions !== undefined ? { maxTransitions: body.maxTransitions } : {}),
+      });
+    } catch (error) {
+      if (error instanceof ImportSourceError) throw new HttpProblem(400, 'Invalid source', error.message, [{ path: '/source', message: error.message }]);
+      throw error;
+    }
+    const report = { mapped: result.mapped, refused: result.refused };
+    if (!result.definition) {
+      throw new HttpProblem(
+        422,
+        'Cannot import',
+        `${result.refused.length} construct(s) of the source have no exact equivalent`,
+        result.refused.map((r) => ({ path: `/source${r.path}`, message: `${r.construct}: ${r.detail}` })),
+      );
+    }
+    if (!body.register) {
+      const check = validateDefinition(result.definition, await contextFor(principalOf(req).tenant, result.definition));
+      if (!check.ok) throw new HttpProblem(422, 'Invalid definition', `the converted definition has ${check.problems.length} problem(s)`, check.problems);
+      res.json({ definition: check.definition, report, registered: false });
+      return;
+    }
+    const { status, location, record } = await register(principalOf(req), result.definition, 422);
+    res.status(status).location(location).json({ definition: record.definition, report, registered: true });
   });
 
   router.get('/v1/definitions', async (req, res) => {

@@ -1,0 +1,656 @@
+/**
+ * Amazon States Language (Step Functions) → a native definition.
+ *
+ * A state machine is a graph of named states joined by `Next`; the native language is structured
+ * (lists of steps, composites). The translation keeps the machine's own semantics:
+ *
+ * - Every machine (the top level, each Parallel branch, each Map iteration) has its own variables:
+ *   `_d<k>` is the JSON document flowing between its states, `_s<k>` the state to run next.
+ *   Internal names start with `_`; ASL variables (`Assign`) become `v_<name>`.
+ * - A machine whose states form one chain (each state has one successor, no Choice, no Catch, no
+ *   state entered twice) becomes those steps in order. Any other machine becomes a bounded
+ *   `loop` over a `switch` on `_s<k>`, one case per state, so every jump (a Choice, a Catch, a
+ *   backward `Next`) is exact.
+ * - JSONPath data flow (InputPath, Parameters, ResultSelector, ResultPath, OutputPath, ItemsPath,
+ *   ItemSelector) becomes expressions over `_d<k>`; Choice rules become typed comparisons
+ *   (`NumericEquals` is false for the string "42", as on AWS).
+ *
+ * Anything that cannot be mapped exactly is refused with its JSON path and the reason; an import
+ * with a refusal produces no definition, because a definition that runs differently from its
+ * source is worse than none.
+ *
+ * Pure: no I/O. The API parses the source text and registers the result.
+ */
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Obj = Record<string, unknown>;
+type Step = Record<string, unknown>;
+
+export interface AslImportOptions {
+  /** The native definition's name (default: a slug of the machine's Comment, else "imported"). */
+  name?: string;
+  version?: string;
+  /** Task `Resource` (an ARN, exactly, or a prefix ending in `*`) → the skill that runs it. */
+  resources?: Record<string, string>;
+  /** Bound of the loop a non-linear machine runs in: state transitions per machine entry. */
+  maxTransitions?: number;
+}
+
+export interface ImportEntry {
+  /** JSON Pointer into the source document. */
+  path: string;
+  construct: string;
+  /** What it became (mapped) or why not (refused). */
+  detail: string;
+}
+
+export interface ImportResult {
+  definition?: Obj;
+  mapped: ImportEntry[];
+  refused: ImportEntry[];
+}
+
+const END = '__end';
+const STATE_TYPES = new Set(['Pass', 'Task', 'Choice', 'Wait', 'Succeed', 'Fail', 'Parallel', 'Map']);
+const RESERVED_IDS = new Set(['input', 'context', 'steps', 'run', 'signal', 'vars', 'item', 'index', 'iteration', 'error', 'event']);
+
+/** Fields each state type may carry; anything else is refused rather than ignored. */
+const STATE_FIELDS: Record<string, string[]> = {
+  common: ['Type', 'Comment', 'Next', 'End', 'InputPath', 'OutputPath', 'Assign', 'QueryLanguage'],
+  Pass: ['Result', 'ResultPath', 'Parameters'],
+  Task: ['Resource', 'Parameters', 'ResultSelector', 'ResultPath', 'Retry', 'Catch', 'TimeoutSeconds', 'HeartbeatSeconds'],
+  Choice: ['Choices', 'Default'],
+  Wait: ['Seconds', 'SecondsPath', 'Timestamp', 'TimestampPath'],
+  Succeed: [],
+  Fail: ['Error', 'Cause', 'ErrorPath', 'CausePath'],
+  Parallel: ['Branches', 'Parameters', 'ResultSelector', 'ResultPath', 'Retry', 'Catch'],
+  Map: ['ItemProcessor', 'Iterator', 'ItemsPath', 'ItemSelector', 'Parameters', 'MaxConcurrency', 'ResultSelector', 'ResultPath', 'Retry', 'Catch', 'ToleratedFailurePercentage', 'ToleratedFailureCount'],
+};
+
+class Refusal extends Error {
+  constructor(
+    readonly path: string,
+    readonly construct: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function seg(s: string | number): string {
+  return String(s).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** A string literal inside an expression. */
+function str(s: string): string {
+  if (/["\\\u0000-\u001f]/.test(s)) throw new Error(`the text ${JSON.stringify(s)} holds a quote, backslash or control character`);
+  return `"${s}"`;
+}
+
+/** A JSON literal inside an expression (Jexl has no null literal: null is refused where it would be needed). */
+function literal(v: unknown, path: string): string {
+  if (typeof v === 'string') return str(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map((x, i) => literal(x, `${path}/${i}`)).join(', ')}]`;
+  if (isObj(v)) {
+    // Jexl's object literals take names as keys, not strings.
+    return Object.entries(v).reduce((acc, [k, x]) => `put(${acc}, ${str(k)}, ${literal(x, `${path}/${seg(k)}`)})`, '{}');
+  }
+  throw new Refusal(path, 'literal', 'a null literal cannot be compared in an expression');
+}
+
+interface Machine {
+  k: number;
+  /** For a Map iteration: the machine whose `$$.Map.Item` this is. */
+  mapItem?: number;
+}
+
+class Translator {
+  readonly mapped: ImportEntry[] = [];
+  readonly refused: ImportEntry[] = [];
+  readonly variables = new Map<string, Json>();
+  readonly perStep: Record<string, unknown> = {};
+  private machines = 0;
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly options: AslImportOptions) {}
+
+  v(name: string, initial: Json = null): string {
+    if (!this.variables.has(name)) this.variables.set(name, initial);
+    return name;
+  }
+
+  newMachine(mapItem?: number): Machine {
+    const k = this.machines++;
+    return mapItem === undefined ? { k } : { k, mapItem };
+  }
+
+  id(base: string): string {
+    let slug = base.replace(/[^A-Za-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48) || 'state';
+    if (!/^[A-Za-z]/.test(slug)) slug = `s-${slug}`;
+    if (RESERVED_IDS.has(slug)) slug = `state-${slug}`;
+    let id = slug;
+    for (let n = 2; this.ids.has(id); n++) id = `${slug}-${n}`;
+    this.ids.add(id);
+    return id;
+  }
+
+  /**
+   * A JSONPath (the subset ASL's paths use: `$`, `.name`, `['name']`, `[n]`; `$$.` for the
+   * context object; `$name` for a variable) as an expression over `base`.
+   */
+  path(path: unknown, base: string, m: Machine, at: string): string {
+    if (typeof path !== 'string') throw new Refusal(at, 'path', 'a path is a string starting with "$"');
+    let rest: string;
+    let expr: string;
+    if (path.startsWith('$$.')) {
+      const ctx = path.slice(3);
+      if (ctx === 'Map.Item.Value' || ctx.startsWith('Map.Item.Value.') || ctx.startsWith('Map.Item.Value[')) {
+        if (m.mapItem === undefined) throw new Refusal(at, 'context object', '$$.Map.Item is only defined in a Map\'s ItemSelector');
+        expr = this.v(`_item${m.mapItem}`);
+        rest = ctx.slice('Map.Item.Value'.length);
+      } else if (ctx === 'Map.Item.Index') {
+        if (m.mapItem === undefined) throw new Refusal(at, 'context object', '$$.Map.Item is only defined in a Map\'s ItemSelector');
+        return this.v(`_idx${m.mapItem}`);
+      } else if (ctx === 'Execution.Input' || ctx.startsWith('Execution.Input.') || ctx.startsWith('Execution.Input[')) {
+        expr = 'input';
+        rest = ctx.slice('Execution.Input'.length);
+      } else {
+        throw new Refusal(at, 'context object', `the context field ${JSON.stringify(path)} has no equivalent (supported: $$.Execution.Input, $$.Map.Item.Value, $$.Map.Item.Index)`);
+      }
+    } else if (/^\$[A-Za-z_]/.test(path)) {
+      const name = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(path)?.[1] ?? '';
+      expr = this.v(`v_${name}`);
+      rest = path.slice(1 + name.length);
+    } else if (path.startsWith('$')) {
+      expr = base;
+      rest = path.slice(1);
+    } else {
+      throw new Refusal(at, 'path', `${JSON.stringify(path)} is not a path (paths start with "$")`);
+    }
+    const segment = /^(?:\.([A-Za-z_][A-Za-z0-9_-]*)|\['([^'\\]*)'\]|\["([^"\\]*)"\]|\[(\d+)\])/;
+    while (rest.length > 0) {
+      const match = segment.exec(rest);
+      if (!match) {
+        throw new Refusal(at, 'path', `${JSON.stringify(path)}: only plain fields and indexes are supported in paths (no wildcards, filters, slices or "..")`);
+      }
+      const key = match[1] ?? match[2] ?? match[3];
+      expr += key !== undefined ? `[${str(key)}]` : `[${match[4]}]`;
+      rest = rest.slice(match[0].length);
+    }
+    return expr;
+  }
+
+  /**
+   * A payload template (Parameters, ItemSelector, ResultSelector) as a native value: fields whose
+   * name ends in `.$` take a path's value, every other field is a literal.
+   */
+  payload(value: unknown, base: string, m: Machine, at: string): unknown {
+    if (Array.isArray(value)) return value.map((x, i) => this.payload(x, base, m, `${at}/${i}`));
+    if (isObj(value)) {
+      const out: Obj = {};
+      for (const [key, x] of Object.entries(value)) {
+        if (key.endsWith('.$')) {
+          if (typeof x === 'string' && x.startsWith('States.')) {
+            throw new Refusal(`${at}/${seg(key)}`, 'intrinsic function', `intrinsic functions such as ${x.split('(')[0]} are not mapped yet`);
+          }
+          out[key.slice(0, -2)] = `\${${this.path(x, base, m, `${at}/${seg(key)}`)}}`;
+        } else {
+          out[key] = this.payload(x, base, m, `${at}/${seg(key)}`);
+        }
+      }
+      return out;
+    }
+    return this.constant(value, at);
+  }
+
+  /** A literal JSON value kept as it is (a string holding "${" would read as a template: refused). */
+  constant(value: unknown, at: string): unknown {
+    if (typeof value === 'string' && value.includes('${')) throw new Refusal(at, 'literal', 'a literal holding "${" would be read as a template');
+    if (Array.isArray(value)) return value.map((x, i) => this.constant(x, `${at}/${i}`));
+    if (isObj(value)) return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, this.constant(x, `${at}/${seg(k)}`)]));
+    return value;
+  }
+
+  /** ResultPath: where the result goes in the state's raw input. */
+  resultPath(resultPath: unknown, raw: string, result: string, at: string): string {
+    if (resultPath === undefined || resultPath === '$') return result;
+    if (resultPath === null) return raw;
+    if (typeof resultPath !== 'string' || !resultPath.startsWith('$.')) throw new Refusal(at, 'ResultPath', 'ResultPath is null, "$" or "$.field..." (fields only)');
+    const keys = resultPath.slice(2).split('.');
+    if (keys.some((k) => !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k))) throw new Refusal(at, 'ResultPath', 'only plain field names are supported in ResultPath');
+    const build = (i: number, at: string): string => {
+      const key = keys[i] as string;
+      const here = `${at}[${str(key)}]`;
+      return `put(${at}, ${str(key)}, ${i === keys.length - 1 ? result : build(i + 1, here)})`;
+    };
+    return build(0, raw);
+  }
+
+  /** `${...}` around an expression. */
+  t(expr: string): string {
+    return `\${${expr}}`;
+  }
+
+  inputPath(state: Obj, m: Machine, at: string): unknown {
+    if (state.InputPath === null) return {};
+    return this.t(state.InputPath === undefined ? `_d${m.k}` : this.path(state.InputPath, `_d${m.k}`, m, `${at}/InputPath`));
+  }
+
+  /** The values that end a state: ResultSelector, Assign, ResultPath, OutputPath, then the next state. */
+  finish(state: Obj, m: Machine, at: string, next: string | undefined, opts: { selector?: boolean } = {}): Obj {
+    const k = m.k;
+    const values: Obj = {};
+    if (opts.selector && state.ResultSelector !== undefined) values[this.v(`_r${k}`)] = this.payload(state.ResultSelector, `_r${k}`, m, `${at}/ResultSelector`);
+    Object.assign(values, this.assign(state.Assign, `_r${k}`, m, `${at}/Assign`));
+    values[this.v(`_o${k}`)] = this.t(this.resultPath(state.ResultPath, `_d${k}`, `_r${k}`, `${at}/ResultPath`));
+    values[`_d${k}`] = state.OutputPath === null ? {} : this.t(state.OutputPath === undefined ? `_o${k}` : this.path(state.OutputPath, `_o${k}`, m, `${at}/OutputPath`));
+    if (next !== undefined) values[`_s${k}`] = next;
+    return values;
+  }
+
+  assign(assign: unknown, base: string, m: Machine, at: string): Obj {
+    if (assign === undefined) return {};
+    if (!isObj(assign)) throw new Refusal(at, 'Assign', 'Assign is an object');
+    const out: Obj = {};
+    for (const [key, value] of Object.entries(assign)) {
+      const name = key.endsWith('.$') ? key.slice(0, -2) : key;
+      if (!/^[A-Za-z_][A-Za-z0-9_]{0,61}$/.test(name)) throw new Refusal(`${at}/${seg(key)}`, 'Assign', `the variable name ${JSON.stringify(name)} is not supported`);
+      if (key.endsWith('.$') && typeof value === 'string' && value.startsWith('States.')) {
+        throw new Refusal(`${at}/${seg(key)}`, 'intrinsic function', 'intrinsic functions are not mapped yet');
+      }
+      out[this.v(`v_${name}`)] = key.endsWith('.$') ? this.t(this.path(value, base, m, `${at}/${seg(key)}`)) : this.payload(value, base, m, `${at}/${seg(key)}`);
+    }
+    return out;
+  }
+
+  /** A Choice rule as a typed condition over the state's effective input. */
+  rule(rule: unknown, m: Machine, at: string): string {
+    if (!isObj(rule)) throw new Refusal(at, 'Choice rule', 'a rule is an object');
+    if (Array.isArray(rule.And)) return `(${rule.And.map((r, i) => this.rule(r, m, `${at}/And/${i}`)).join(' && ')})`;
+    if (Array.isArray(rule.Or)) return `(${rule.Or.map((r, i) => this.rule(r, m, `${at}/Or/${i}`)).join(' || ')})`;
+    if (rule.Not !== undefined) return `!${this.rule(rule.Not, m, `${at}/Not`)}`;
+    if (rule.Condition !== undefined) throw new Refusal(`${at}/Condition`, 'JSONata condition', 'JSONata is not supported');
+    const x = this.path(rule.Variable, `_in${m.k}`, m, `${at}/Variable`);
+    const ops = Object.keys(rule).filter((key) => !['Variable', 'Next', 'Assign', 'Comment'].includes(key));
+    if (ops.length !== 1) throw new Refusal(at, 'Choice rule', 'a rule has exactly one comparison');
+    const op = ops[0] as string;
+    const operand = rule[op];
+    const where = `${at}/${op}`;
+    const typed: Record<string, string> = { String: 'string', Numeric: 'number', Boolean: 'boolean' };
+    const is = (type: string) => `typeOf(${x}) == ${str(type)}`;
+    const tests: Record<string, string> = { IsNull: is('null'), IsString: is('string'), IsNumeric: is('number'), IsBoolean: is('boolean'), IsPresent: `typeOf(${x}) != "missing"` };
+    if (op in tests) {
+      if (typeof operand !== 'boolean') throw new Refusal(where, op, `${op} takes true or false`);
+      return operand ? `(${tests[op]})` : `!(${tests[op]})`;
+    }
+    const comparison = /^(String|Numeric|Boolean)(Equals|LessThan|LessThanEquals|GreaterThan|GreaterThanEquals)(Path)?$/.exec(op);
+    if (!comparison) throw new Refusal(where, op, `the comparison ${op} is not mapped yet (mapped: String/Numeric/Boolean Equals and orderings, their Path forms, IsNull, IsPresent, IsString, IsNumeric, IsBoolean, And, Or, Not)`);
+    const [, kind, relation, byPath] = comparison as unknown as [string, string, string, string | undefined];
+    if (kind === 'Boolean' && relation !== 'Equals') throw new Refusal(where, op, `${op} does not exist`);
+    const type = typed[kind] as string;
+    let other: string;
+    if (byPath) {
+      const y = this.path(operand, `_in${m.k}`, m, where);
+      other = y;
+      const symbol = { Equals: '==', LessThan: '<', LessThanEquals: '<=', GreaterThan: '>', GreaterThanEquals: '>=' }[relation];
+      return `(${is(type)} && typeOf(${y}) == ${str(type)} && ${x} ${symbol} ${other})`;
+    }
+    if ((type === 'string' && typeof operand !== 'string') || (type === 'number' && typeof operand !== 'number') || (type === 'boolean' && typeof operand !== 'boolean')) {
+      throw new Refusal(where, op, `${op} compares with a ${type}`);
+    }
+    other = literal(operand, where);
+    const symbol = { Equals: '==', LessThan: '<', LessThanEquals: '<=', GreaterThan: '>', GreaterThanEquals: '>=' }[relation];
+    return `(${is(type)} && ${x} ${symbol} ${other})`;
+  }
+
+  /** Catch and Retry of a Task, Parallel or Map on its native step. */
+  errors(state: Obj, stepId: string, m: Machine, at: string, step: Step): { guard?: string } {
+    if (Array.isArray(state.Retry) && state.Retry.length > 0) {
+      if (state.Retry.length > 1) throw new Refusal(`${at}/Retry`, 'Retry', 'more than one retrier is not mapped yet');
+      const retrier = state.Retry[0] as Obj;
+      const errorsOf = retrier.ErrorEquals;
+      if (!Array.isArray(errorsOf) || !(errorsOf.length === 1 && errorsOf[0] === 'States.ALL')) {
+        throw new Refusal(`${at}/Retry/0/ErrorEquals`, 'Retry', 'a retrier for some errors only is not mapped yet (States.ALL is)');
+      }
+      const maxAttempts = typeof retrier.MaxAttempts === 'number' ? retrier.MaxAttempts : 3;
+      const rate = typeof retrier.BackoffRate === 'number' ? retrier.BackoffRate : 2;
+      if (rate !== 1 && rate !== 2) throw new Refusal(`${at}/Retry/0/BackoffRate`, 'Retry', 'BackoffRate 1 (fixed) and 2 (exponential) are mapped');
+      if (maxAttempts + 1 > 10) throw new Refusal(`${at}/Retry/0/MaxAttempts`, 'Retry', 'at most 9 retries (10 attempts) are allowed here');
+      step.retry = {
+        max_attempts: maxAttempts + 1,
+        backoff: rate === 1 ? 'fixed' : 'exponential',
+        initial_interval: typeof retrier.IntervalSeconds === 'number' ? retrier.IntervalSeconds : 1,
+        ...(typeof retrier.MaxDelaySeconds === 'number' ? { max_interval: retrier.MaxDelaySeconds } : {}),
+      };
+      this.mapped.push({ path: `${at}/Retry`, construct: 'Retry', detail: `the retry policy of step "${stepId}"` });
+    }
+    if (!Array.isArray(state.Catch) || state.Catch.length === 0) return {};
+    const k = m.k;
+    const caught = this.v(`_c${k}`, false);
+    const cases = state.Catch.map((catcher: unknown, i: number) => {
+      const where = `${at}/Catch/${i}`;
+      if (!isObj(catcher) || !Array.isArray(catcher.ErrorEquals) || typeof catcher.Next !== 'string') throw new Refusal(where, 'Catch', 'a catcher has ErrorEquals and Next');
+      const names = catcher.ErrorEquals as unknown[];
+      const when = names.includes('States.ALL') ? 'true' : `contains(${literal(names, `${where}/ErrorEquals`)}, error.type)`;
+      const values: Obj = { [caught]: true, [`_r${k}`]: { Error: this.t('error.type'), Cause: this.t('error.message') } };
+      Object.assign(values, this.assign(catcher.Assign, `_r${k}`, m, `${where}/Assign`));
+      values[`_o${k}`] = this.t(this.resultPath(catcher.ResultPath, `_d${k}`, `_r${k}`, `${where}/ResultPath`));
+      values[`_d${k}`] = this.t(`_o${k}`);
+      values[`_s${k}`] = catcher.Next;
+      return { when, steps: [{ id: this.id(`${stepId}-catch-${i}`), type: 'set', values }] };
+    });
+    this.perStep[stepId] = {
+      strategy: 'custom',
+      handler: [
+        {
+          id: this.id(`${stepId}-catch`),
+          type: 'switch',
+          cases,
+          // Not caught: the same error goes on up, type and message kept.
+          default: [{ id: this.id(`${stepId}-rethrow`), type: 'fail', error: this.t('error.message'), error_type: this.t('error.type') }],
+        },
+      ],
+    };
+    this.mapped.push({ path: `${at}/Catch`, construct: 'Catch', detail: `a custom error handler on step "${stepId}"` });
+    return { guard: `!${caught}` };
+  }
+
+  /** The native steps of one state; a non-linear machine ends each with the next state's name. */
+  state(name: string, state: Obj, m: Machine, at: string, linear: boolean, machineStates: Obj): Step[] {
+    const k = m.k;
+    if (state.QueryLanguage === 'JSONata') throw new Refusal(`${at}/QueryLanguage`, 'JSONata', 'JSONata states are not supported: only JSONPath');
+    const type = state.Type;
+    if (typeof type !== 'string' || !STATE_TYPES.has(type)) throw new Refusal(`${at}/Type`, String(type), `the state type ${JSON.stringify(type)} is not supported`);
+    for (const key of Object.keys(state)) {
+      if (!STATE_FIELDS.common?.includes(key) && !STATE_FIELDS[type]?.includes(key)) throw new Refusal(`${at}/${seg(key)}`, `${type}.${key}`, `the field ${key} is not mapped for a ${type} state`);
+    }
+    const terminal = type === 'Choice' || type === 'Succeed' || type === 'Fail';
+    let next: string | undefined;
+    if (!terminal) {
+      if (state.End === true) next = END;
+      else if (typeof state.Next === 'string' && state.Next in machineStates) next = state.Next;
+      else throw new Refusal(at, type, 'a state needs "End": true or a "Next" naming a state of the same machine');
+    }
+    const nextValue = linear ? undefined : next;
+    const id = this.id(name);
+    const _in = this.v(`_in${k}`);
+    const _r = this.v(`_r${k}`);
+    this.v(`_o${k}`);
+    const steps: Step[] = [];
+    switch (type) {
+      case 'Pass': {
+        const result = state.Result !== undefined ? this.constant(state.Result, `${at}/Result`) : state.Parameters !== undefined ? this.payload(state.Parameters, _in, m, `${at}/Parameters`) : this.t(_in);
+        steps.push({ id, type: 'set', description: `Pass state "${name}"`, values: { [_in]: this.inputPath(state, m, at), [_r]: result, ...this.finish(state, m, at, nextValue) } });
+        break;
+      }
+      case 'Succeed':
+        steps.push({ id, type: 'set', description: `Succeed state "${name}"`, values: { [_in]: this.inputPath(state, m, at), [`_d${k}`]: state.OutputPath === null ? {} : this.t(state.OutputPath === undefined ? _in : this.path(state.OutputPath, _in, m, `${at}/OutputPath`)), ...(linear ? {} : { [`_s${k}`]: END }) } });
+        break;
+      case 'Fail': {
+        const error = typeof state.ErrorPath === 'string' ? this.t(this.path(state.ErrorPath, `_d${k}`, m, `${at}/ErrorPath`)) : typeof state.Error === 'string' ? state.Error : 'States.Fail';
+        const cause = typeof state.CausePath === 'string' ? this.t(this.path(state.CausePath, `_d${k}`, m, `${at}/CausePath`)) : typeof state.Cause === 'string' ? state.Cause : typeof state.Error === 'string' ? state.Error : 'States.Fail';
+        if (typeof error === 'string' && !error.startsWith('${') && !/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/.test(error)) throw new Refusal(`${at}/Error`, 'Fail', `the error name ${JSON.stringify(error)} is not a valid error type here (letters, digits, "_", ".", "-")`);
+        steps.push({ id, type: 'fail', description: `Fail state "${name}"`, error: this.constant(cause, `${at}/Cause`), error_type: error });
+        break;
+      }
+      case 'Wait': {
+        const w = this.v(`_w${k}`);
+        const prep: Obj = { [_in]: this.inputPath(state, m, at) };
+        const wait: Step = { id: this.id(`${name}-wait`), type: 'wait' };
+        const checks: Step[] = [];
+        if (typeof state.Seconds === 'number') {
+          if (!Number.isInteger(state.Seconds) || state.Seconds < 0) throw new Refusal(`${at}/Seconds`, 'Wait', 'Seconds is a whole number ≥ 0');
+          wait.duration = `${state.Seconds}s`;
+        } else if (typeof state.Timestamp === 'string') {
+          wait.until = this.constant(state.Timestamp, `${at}/Timestamp`);
+        } else if (state.SecondsPath !== undefined) {
+          prep[w] = this.t(this.path(state.SecondsPath, _in, m, `${at}/SecondsPath`));
+          const shown = `${String(state.SecondsPath)} == \${json(${w})}`;
+          checks.push(
+            { id: this.id(`${name}-not-long`), type: 'fail', if: `typeOf(${w}) != "number" || ${w} != floor(${w})`, error_type: 'States.Runtime', error: `An error occurred while executing the state '${name}'. The SecondsPath parameter cannot be parsed as a long value: ${shown}` },
+            { id: this.id(`${name}-negative`), type: 'fail', if: `${w} < 0`, error_type: 'States.Runtime', error: `An error occurred while executing the state '${name}'. The SecondsPath parameter references a negative value: ${shown}` },
+          );
+          wait.duration = this.t(w);
+        } else if (state.TimestampPath !== undefined) {
+          wait.until = this.t(this.path(state.TimestampPath, _in, m, `${at}/TimestampPath`));
+        } else {
+          throw new Refusal(at, 'Wait', 'a Wait state has one of Seconds, SecondsPath, Timestamp, TimestampPath');
+        }
+        const out: Obj = { [`_d${k}`]: state.OutputPath === null ? {} : this.t(state.OutputPath === undefined ? _in : this.path(state.OutputPath, _in, m, `${at}/OutputPath`)) };
+        if (nextValue !== undefined) out[`_s${k}`] = nextValue;
+        steps.push({ id, type: 'set', description: `Wait state "${name}": its input`, values: prep }, ...checks, wait, { id: this.id(`${name}-out`), type: 'set', values: out });
+        break;
+      }
+      case 'Choice': {
+        if (!Array.isArray(state.Choices) || state.Choices.length === 0) throw new Refusal(`${at}/Choices`, 'Choice', 'a Choice state needs Choices');
+        const matched = this.v(`_m${k}`);
+        const rules = state.Choices.map((rule, i) => this.rule(rule, m, `${at}/Choices/${i}`));
+        const pick = rules.reduceRight((rest, cond, i) => `${cond} ? ${i} : ${rest}`, '-1');
+        const output = state.OutputPath === null ? {} : this.t(state.OutputPath === undefined ? _in : this.path(state.OutputPath, _in, m, `${at}/OutputPath`));
+        steps.push({ id, type: 'set', description: `Choice state "${name}"`, values: { [_in]: this.inputPath(state, m, at), [matched]: this.t(pick), [`_d${k}`]: output } });
+        const cases = state.Choices.map((rule: unknown, i: number) => {
+          const r = rule as Obj;
+          if (typeof r.Next !== 'string' || !(r.Next in machineStates)) throw new Refusal(`${at}/Choices/${i}/Next`, 'Choice', 'each rule has a Next naming a state of the same machine');
+          return { equals: i, steps: [{ id: this.id(`${name}-rule-${i}`), type: 'set', values: { ...this.assign(r.Assign, _in, m, `${at}/Choices/${i}/Assign`), [`_s${k}`]: r.Next } }] };
+        });
+        let fallback: Step;
+        if (typeof state.Default === 'string') {
+          if (!(state.Default in machineStates)) throw new Refusal(`${at}/Default`, 'Choice', 'Default names a state of the same machine');
+          fallback = { id: this.id(`${name}-default`), type: 'set', values: { ...this.assign(state.Assign, _in, m, `${at}/Assign`), [`_s${k}`]: state.Default } };
+        } else {
+          fallback = { id: this.id(`${name}-no-match`), type: 'fail', error_type: 'States.NoChoiceMatched', error: `No Matches! (state '${name}')` };
+        }
+        steps.push({ id: this.id(`${name}-next`), type: 'switch', value: matched, cases, default: [fallback] });
+        break;
+      }
+      case 'Task': {
+        const resource = state.Resource;
+        const skill = typeof resource === 'string' ? this.skillFor(resource) : undefined;
+        if (skill === undefined) throw new Refusal(`${at}/Resource`, 'Task', `no skill is mapped for the resource ${JSON.stringify(resource)}: pass "resources": {"<resource>": "<skill>"}`);
+        const inputs = state.Parameters !== undefined ? this.payload(state.Parameters, _in, m, `${at}/Parameters`) : undefined;
+        if (inputs !== undefined && !isObj(inputs)) throw new Refusal(`${at}/Parameters`, 'Task', 'a Task\'s Parameters must be an object (a skill takes named inputs)');
+        const call: Step = { id: this.id(`${name}-call`), type: 'skill', skill, inputs: inputs ?? { input: this.t(_in) } };
+        if (typeof state.TimeoutSeconds === 'number') call.timeout = state.TimeoutSeconds;
+        const { guard } = this.errors(state, call.id as string, m, at, call);
+        steps.push({ id, type: 'set', description: `Task state "${name}": its input`, values: { [_in]: this.inputPath(state, m, at), ...(guard ? { [`_c${k}`]: false } : {}) } }, call);
+        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: { [_r]: this.t(`steps[${str(call.id as string)}].output`), ...this.finish(state, m, at, nextValue, { selector: true }) } });
+        this.mapped.push({ path: `${at}/Resource`, construct: 'Task', detail: `skill "${skill}"${inputs === undefined ? ' with the state input as {"input": ...}' : ''}` });
+        break;
+      }
+      case 'Parallel': {
+        if (!Array.isArray(state.Branches) || state.Branches.length === 0) throw new Refusal(`${at}/Branches`, 'Parallel', 'a Parallel state needs Branches');
+        const prep: Obj = { [_in]: this.inputPath(state, m, at) };
+        const branchInput = state.Parameters !== undefined ? this.payload(state.Parameters, _in, m, `${at}/Parameters`) : this.t(_in);
+        const branchMachines: Machine[] = [];
+        const branchSteps = state.Branches.map((branch: unknown, i: number) => {
+          const bm = this.newMachine();
+          branchMachines.push(bm);
+          prep[this.v(`_d${bm.k}`)] = branchInput;
+          return this.machine(branch, bm, `${at}/Branches/${i}`, `${name}-branch-${i + 1}`, prep);
+        });
+        const run: Step = { id: this.id(`${name}-branches`), type: 'parallel', wait_for: 'all', steps: branchSteps };
+        const { guard } = this.errors(state, run.id as string, m, at, run);
+        if (guard) prep[`_c${k}`] = false;
+        steps.push({ id, type: 'set', description: `Parallel state "${name}": each branch's input`, values: prep }, run);
+        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: { [_r]: this.t(`[${branchMachines.map((b) => `_d${b.k}`).join(', ')}]`), ...this.finish(state, m, at, nextValue, { selector: true }) } });
+        break;
+      }
+      case 'Map': {
+        const processor = (state.ItemProcessor ?? state.Iterator) as unknown;
+        const where = state.ItemProcessor !== undefined ? `${at}/ItemProcessor` : `${at}/Iterator`;
+        if (!isObj(processor)) throw new Refusal(at, 'Map', 'a Map state needs ItemProcessor (or Iterator)');
+        const config = processor.ProcessorConfig;
+        if (isObj(config) && config.Mode !== undefined && config.Mode !== 'INLINE') throw new Refusal(`${where}/ProcessorConfig/Mode`, 'Map', 'only INLINE maps are supported (a distributed map reads items from S3)');
+        if (state.ToleratedFailurePercentage !== undefined || state.ToleratedFailureCount !== undefined) throw new Refusal(at, 'Map', 'tolerated failures are not mapped yet');
+        const items = this.v(`_items${k}`);
+        const acc = this.v(`_acc${k}`);
+        const im = this.newMachine(k);
+        const item = this.v(`_item${k}`);
+        const idx = this.v(`_idx${k}`);
+        const prep: Obj = {
+          [_in]: this.inputPath(state, m, at),
+          [items]: this.t(state.ItemsPath === undefined ? _in : this.path(state.ItemsPath, _in, m, `${at}/ItemsPath`)),
+          [acc]: [],
+        };
+        const selector = state.ItemSelector ?? state.Parameters;
+        const first: Obj = {
+          [item]: this.t('item'),
+          [idx]: this.t('index'),
+          [this.v(`_d${im.k}`)]: selector !== undefined ? this.payload(selector, _in, im, state.ItemSelector !== undefined ? `${at}/ItemSelector` : `${at}/Parameters`) : this.t('item'),
+        };
+        const body = this.machineSteps(processor, im, where, first);
+        const each: Step = {
+          id: this.id(`${name}-items`),
+          type: 'for_each',
+          items: this.t(items),
+          max_concurrency: 1,
+          steps: [
+            { id: this.id(`${name}-item`), type: 'set', values: first },
+            ...body,
+            // An iteration that always fails has nothing to collect (a step after it could never run).
+            ...(endsInFail(body) ? [] : [{ id: this.id(`${name}-collect`), type: 'set', values: { [acc]: this.t(`concat(${acc}, [_d${im.k}])`) } }]),
+          ],
+        };
+        const { guard } = this.errors(state, each.id as string, m, at, each);
+        if (guard) prep[`_c${k}`] = false;
+        if (typeof state.MaxConcurrency === 'number' && state.MaxConcurrency !== 1) {
+          this.mapped.push({ path: `${at}/MaxConcurrency`, construct: 'Map.MaxConcurrency', detail: 'iterations run one at a time (each iteration writes the run\'s variables)' });
+        }
+        steps.push({ id, type: 'set', description: `Map state "${name}": its items`, values: prep }, each);
+        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: { [_r]: this.t(acc), ...this.finish(state, m, at, nextValue, { selector: true }) } });
+        break;
+      }
+    }
+    this.mapped.push({ path: at, construct: `${type} state`, detail: `step "${id}"${steps.length > 1 ? ` and ${steps.length - 1} more` : ''}` });
+    return steps;
+  }
+
+  /** Runs one translation, recording a refusal instead of stopping, so every problem is reported. */
+  guarded(translate: () => Step[]): Step[] {
+    try {
+      return translate();
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      this.refused.push({ path: error.path, construct: error.construct, detail: error.message });
+      return [];
+    }
+  }
+
+  skillFor(resource: string): string | undefined {
+    for (const [pattern, skill] of Object.entries(this.options.resources ?? {})) {
+      if (pattern === resource || (pattern.endsWith('*') && resource.startsWith(pattern.slice(0, -1)))) return skill;
+    }
+    return undefined;
+  }
+
+  /**
+   * The states of one machine as native steps. `init` receives the machine's start (`_s<k>`) when
+   * the machine needs the dispatch loop.
+   */
+  machineSteps(machine: unknown, m: Machine, at: string, init: Obj): Step[] {
+    if (!isObj(machine) || typeof machine.StartAt !== 'string' || !isObj(machine.States)) throw new Refusal(at, 'state machine', 'a state machine has StartAt and States');
+    if (machine.QueryLanguage === 'JSONata') throw new Refusal(`${at}/QueryLanguage`, 'JSONata', 'JSONata state machines are not supported: only JSONPath');
+    const states = machine.States;
+    if (!(machine.StartAt in states)) throw new Refusal(`${at}/StartAt`, 'StartAt', `no state is named ${JSON.stringify(machine.StartAt)}`);
+    for (const key of Object.keys(machine)) {
+      if (!['StartAt', 'States', 'Comment', 'QueryLanguage', 'ProcessorConfig', 'TimeoutSeconds', 'Version'].includes(key)) throw new Refusal(`${at}/${seg(key)}`, key, `the field ${key} is not mapped`);
+    }
+    // One chain from StartAt, every state on it, no Choice and no Catch: the states in order.
+    const chain: string[] = [];
+    let cursor: string | undefined = machine.StartAt;
+    let linear = true;
+    while (cursor !== undefined) {
+      const s = states[cursor] as Obj;
+      if (chain.includes(cursor) || !isObj(s) || s.Type === 'Choice' || (Array.isArray(s.Catch) && s.Catch.length > 0)) {
+        linear = false;
+        break;
+      }
+      chain.push(cursor);
+      cursor = s.End === true || s.Type === 'Succeed' || s.Type === 'Fail' ? undefined : typeof s.Next === 'string' ? s.Next : undefined;
+    }
+    if (linear && chain.length !== Object.keys(states).length) linear = false;
+    const k = m.k;
+    this.v(`_d${k}`);
+    if (linear) {
+      return chain.flatMap((name) => this.guarded(() => this.state(name, states[name] as Obj, m, `${at}/States/${seg(name)}`, true, states)));
+    }
+    init[this.v(`_s${k}`, END)] = machine.StartAt;
+    const cases = Object.entries(states).map(([name, s]) => ({ equals: name, steps: this.guarded(() => this.state(name, s as Obj, m, `${at}/States/${seg(name)}`, false, states)) }));
+    const bound = this.options.maxTransitions ?? 10_000;
+    return [
+      {
+        id: this.id(`machine-${k}`),
+        type: 'loop',
+        description: `State machine ${k}: runs the state named by _s${k} until one ends it (at most ${bound} transitions)`,
+        condition: `_s${k} != "${END}"`,
+        max_iterations: bound,
+        steps: [{ id: this.id(`machine-${k}-state`), type: 'switch', value: `_s${k}`, cases }],
+      },
+    ];
+  }
+
+  /** One branch of a Parallel: a single native step (a block when the branch has several). */
+  machine(machine: unknown, m: Machine, at: string, name: string, init: Obj): Step {
+    const steps = this.machineSteps(machine, m, at, init);
+    if (steps.length === 1) return steps[0] as Step;
+    return { id: this.id(name), type: 'conditional', description: `Branch ${name}: its states in order`, condition: 'true', then: steps };
+  }
+}
+
+function endsInFail(steps: Step[]): boolean {
+  const last = steps.at(-1);
+  return last !== undefined && last.type === 'fail' && last.if === undefined;
+}
+
+function slugName(text: unknown): string {
+  const slug = typeof text === 'string' ? text.replace(/[^A-Za-z0-9._ -]+/g, ' ').trim().replace(/\s+/g, '-').slice(0, 100) : '';
+  return /^[A-Za-z0-9]/.test(slug) ? slug.toLowerCase() : 'imported';
+}
+
+/** Converts a parsed ASL document. Never throws for a bad document: refusals are reported. */
+export function importAsl(doc: unknown, options: AslImportOptions = {}): ImportResult {
+  const tr = new Translator(options);
+  try {
+    if (!isObj(doc)) throw new Refusal('', 'document', 'an ASL document is a JSON object with StartAt and States');
+    for (const key of Object.keys(doc)) {
+      if (!['StartAt', 'States', 'Comment', 'Version', 'TimeoutSeconds', 'QueryLanguage'].includes(key)) throw new Refusal(`/${seg(key)}`, key, `the top-level field ${key} is not mapped`);
+    }
+    const top = tr.newMachine();
+    const init: Obj = { [tr.v('_d0')]: '${input|default({})}' };
+    const body = tr.machineSteps(doc, top, '', init);
+    const steps: Step[] = [
+      { id: tr.id('start'), type: 'set', description: 'The execution input is the first state\'s input', values: init },
+      ...body,
+      ...(endsInFail(body) ? [] : [{ id: tr.id('done'), type: 'succeed', description: 'The last state\'s output is the run\'s output', output: '${_d0}' }]),
+    ];
+    if (tr.refused.length > 0) return { mapped: tr.mapped, refused: tr.refused };
+    const definition: Obj = {
+      name: options.name ?? slugName(doc.Comment),
+      version: options.version ?? '1.0.0',
+      description: `Imported from Amazon States Language${typeof doc.Comment === 'string' ? `: ${doc.Comment}` : ''}`.slice(0, 5000),
+      context: { mutable: Object.fromEntries(tr.variables) },
+      steps,
+    };
+    if (typeof doc.TimeoutSeconds === 'number') {
+      definition.resource_limits = { max_execution_time: doc.TimeoutSeconds };
+      tr.mapped.push({ path: '/TimeoutSeconds', construct: 'TimeoutSeconds', detail: 'resource_limits.max_execution_time' });
+    }
+    if (Object.keys(tr.perStep).length > 0) definition.error_handling = { per_step: tr.perStep };
+    return { definition, mapped: tr.mapped, refused: tr.refused };
+  } catch (error) {
+    if (error instanceof Refusal) {
+      tr.refused.push({ path: error.path, construct: error.construct, detail: error.message });
+      return { mapped: tr.mapped, refused: tr.refused };
+    }
+    if (error instanceof Error && /holds a quote/.test(error.message)) {
+      tr.refused.push({ path: '', construct: 'text', detail: error.message });
+      return { mapped: tr.mapped, refused: tr.refused };
+    }
+    throw error;
+  }
+}
