@@ -31,6 +31,7 @@ COPY cli ./cli
 COPY common ./common
 COPY db ./db
 COPY embedded ./embedded
+COPY importers ./importers
 COPY interpreter ./interpreter
 COPY workers ./workers
 COPY workflows ./workflows

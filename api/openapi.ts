@@ -216,7 +216,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     },
   });
   route('post', '/v1/definitions/import', {
-    summary: "Convert another engine's definition (Amazon States Language) to a native one, and register it when asked",
+    summary: "Convert another engine's definition (Amazon States Language, Serverless Workflow 1.0) to a native one, and register it when asked",
     description:
       'Answers the native definition and a report of every construct mapped. A source with any construct that has no exact equivalent is a 422 listing each one (its JSON path in the source and why); nothing is half-converted. With `register: true` the result is registered as `POST /v1/definitions` would (201 created, 200 identical, 409 other content). See docs/importers.md.',
     tags: ['definitions'],

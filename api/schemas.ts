@@ -46,7 +46,9 @@ export const validationResultSchema = z.object({
 });
 
 export const importRequestSchema = z.strictObject({
-  format: z.enum(['asl']).describe('asl: Amazon States Language (Step Functions), JSONPath states'),
+  format: z
+    .enum(['asl', 'serverless-workflow'])
+    .describe('asl: Amazon States Language (Step Functions), JSONPath states; serverless-workflow: Serverless Workflow 1.0 (Open Workflow Specification)'),
   source: z
     .union([z.string().max(256 * 1024), z.record(z.string(), z.unknown())])
     .describe('the document: JSON, JSON5 or YAML text, or the parsed object'),
@@ -56,7 +58,11 @@ export const importRequestSchema = z.strictObject({
     .record(z.string().max(2048), z.string().max(200))
     .optional()
     .describe('Task Resource (exact, or a prefix ending in *) → the skill that runs it'),
-  maxTransitions: z.number().int().min(1).max(100_000).optional().describe('bound on state transitions per machine (default 10,000)'),
+  baseUrls: z
+    .record(z.string().max(2048), z.url({ protocol: /^https?$/ }))
+    .optional()
+    .describe('serverless-workflow: base URL overrides for call: http endpoints ({"https://api.example.com": "http://staging:8080"})'),
+  maxTransitions: z.number().int().min(1).max(100_000).optional().describe('bound on state (or task) transitions per machine (default 10,000)'),
   register: z.boolean().optional().describe('register the converted definition (as POST /v1/definitions would)'),
 });
 

@@ -22,9 +22,11 @@
  * Pure: no I/O. The API parses the source text and registers the result.
  */
 
+import { endsInFail, guarded, isObj, Refusal, seg, slugName, StepIds, type ImportEntry, type ImportResult, type Obj, type Step } from './common.ts';
+
+export type { ImportEntry, ImportResult } from './common.ts';
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Obj = Record<string, unknown>;
-type Step = Record<string, unknown>;
 
 export interface AslImportOptions {
   /** The native definition's name (default: a slug of the machine's Comment, else "imported"). */
@@ -36,23 +38,8 @@ export interface AslImportOptions {
   maxTransitions?: number;
 }
 
-export interface ImportEntry {
-  /** JSON Pointer into the source document. */
-  path: string;
-  construct: string;
-  /** What it became (mapped) or why not (refused). */
-  detail: string;
-}
-
-export interface ImportResult {
-  definition?: Obj;
-  mapped: ImportEntry[];
-  refused: ImportEntry[];
-}
-
 const END = '__end';
 const STATE_TYPES = new Set(['Pass', 'Task', 'Choice', 'Wait', 'Succeed', 'Fail', 'Parallel', 'Map']);
-const RESERVED_IDS = new Set(['input', 'context', 'steps', 'run', 'signal', 'vars', 'item', 'index', 'iteration', 'error', 'event']);
 
 /** Fields each state type may carry; anything else is refused rather than ignored. */
 const STATE_FIELDS: Record<string, string[]> = {
@@ -66,24 +53,6 @@ const STATE_FIELDS: Record<string, string[]> = {
   Parallel: ['Branches', 'Parameters', 'ResultSelector', 'ResultPath', 'Retry', 'Catch'],
   Map: ['ItemProcessor', 'Iterator', 'ItemsPath', 'ItemSelector', 'Parameters', 'MaxConcurrency', 'ResultSelector', 'ResultPath', 'Retry', 'Catch', 'ToleratedFailurePercentage', 'ToleratedFailureCount'],
 };
-
-class Refusal extends Error {
-  constructor(
-    readonly path: string,
-    readonly construct: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function seg(s: string | number): string {
-  return String(s).replace(/~/g, '~0').replace(/\//g, '~1');
-}
 
 /** A string literal inside an expression. */
 function str(s: string): string {
@@ -115,7 +84,7 @@ class Translator {
   readonly variables = new Map<string, Json>();
   readonly perStep: Record<string, unknown> = {};
   private machines = 0;
-  private readonly ids = new Set<string>();
+  private readonly ids = new StepIds();
 
   constructor(private readonly options: AslImportOptions) {}
 
@@ -130,13 +99,7 @@ class Translator {
   }
 
   id(base: string): string {
-    let slug = base.replace(/[^A-Za-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48) || 'state';
-    if (!/^[A-Za-z]/.test(slug)) slug = `s-${slug}`;
-    if (RESERVED_IDS.has(slug)) slug = `state-${slug}`;
-    let id = slug;
-    for (let n = 2; this.ids.has(id); n++) id = `${slug}-${n}`;
-    this.ids.add(id);
-    return id;
+    return this.ids.next(base);
   }
 
   /**
@@ -179,7 +142,8 @@ class Translator {
         throw new Refusal(at, 'path', `${JSON.stringify(path)}: only plain fields and indexes are supported in paths (no wildcards, filters, slices or "..")`);
       }
       const key = match[1] ?? match[2] ?? match[3];
-      expr += key !== undefined ? `[${str(key)}]` : `[${match[4]}]`;
+      // get() is total: a missing field on the way gives no value (IsPresent false), not a TypeError.
+      expr = `get(${expr}, ${key !== undefined ? str(key) : match[4]})`;
       rest = rest.slice(match[0].length);
     }
     return expr;
@@ -530,17 +494,6 @@ class Translator {
     return steps;
   }
 
-  /** Runs one translation, recording a refusal instead of stopping, so every problem is reported. */
-  guarded(translate: () => Step[]): Step[] {
-    try {
-      return translate();
-    } catch (error) {
-      if (!(error instanceof Refusal)) throw error;
-      this.refused.push({ path: error.path, construct: error.construct, detail: error.message });
-      return [];
-    }
-  }
-
   skillFor(resource: string): string | undefined {
     for (const [pattern, skill] of Object.entries(this.options.resources ?? {})) {
       if (pattern === resource || (pattern.endsWith('*') && resource.startsWith(pattern.slice(0, -1)))) return skill;
@@ -577,10 +530,10 @@ class Translator {
     const k = m.k;
     this.v(`_d${k}`);
     if (linear) {
-      return chain.flatMap((name) => this.guarded(() => this.state(name, states[name] as Obj, m, `${at}/States/${seg(name)}`, true, states)));
+      return chain.flatMap((name) => guarded(this.refused, () => this.state(name, states[name] as Obj, m, `${at}/States/${seg(name)}`, true, states)));
     }
     init[this.v(`_s${k}`, END)] = machine.StartAt;
-    const cases = Object.entries(states).map(([name, s]) => ({ equals: name, steps: this.guarded(() => this.state(name, s as Obj, m, `${at}/States/${seg(name)}`, false, states)) }));
+    const cases = Object.entries(states).map(([name, s]) => ({ equals: name, steps: guarded(this.refused, () => this.state(name, s as Obj, m, `${at}/States/${seg(name)}`, false, states)) }));
     const bound = this.options.maxTransitions ?? 10_000;
     return [
       {
@@ -600,16 +553,6 @@ class Translator {
     if (steps.length === 1) return steps[0] as Step;
     return { id: this.id(name), type: 'conditional', description: `Branch ${name}: its states in order`, condition: 'true', then: steps };
   }
-}
-
-function endsInFail(steps: Step[]): boolean {
-  const last = steps.at(-1);
-  return last !== undefined && last.type === 'fail' && last.if === undefined;
-}
-
-function slugName(text: unknown): string {
-  const slug = typeof text === 'string' ? text.replace(/[^A-Za-z0-9._ -]+/g, ' ').trim().replace(/\s+/g, '-').slice(0, 100) : '';
-  return /^[A-Za-z0-9]/.test(slug) ? slug.toLowerCase() : 'imported';
 }
 
 /** Converts a parsed ASL document. Never throws for a bad document: refusals are reported. */

@@ -4,11 +4,13 @@
  */
 import JSON5 from 'json5';
 import { parse as parseYaml } from 'yaml';
-import { importAsl, type AslImportOptions, type ImportResult } from './asl.ts';
+import { importAsl, type AslImportOptions } from './asl.ts';
+import type { ImportResult } from './common.ts';
+import { importServerlessWorkflow, type ServerlessWorkflowImportOptions } from './serverless-workflow.ts';
 
-export type { ImportEntry, ImportResult } from './asl.ts';
+export type { ImportEntry, ImportResult } from './common.ts';
 
-export const IMPORT_FORMATS = ['asl'] as const;
+export const IMPORT_FORMATS = ['asl', 'serverless-workflow'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 export class ImportSourceError extends Error {}
@@ -32,10 +34,12 @@ export function parseSource(source: unknown): unknown {
   }
 }
 
-export function importDefinition(format: ImportFormat, source: unknown, options: AslImportOptions): ImportResult {
+export function importDefinition(format: ImportFormat, source: unknown, options: AslImportOptions & ServerlessWorkflowImportOptions): ImportResult {
   const doc = parseSource(source);
   switch (format) {
     case 'asl':
       return importAsl(doc, options);
+    case 'serverless-workflow':
+      return importServerlessWorkflow(doc, options);
   }
 }

@@ -147,6 +147,25 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
     doc: 'one list of the items of several lists, in order (a value that is not a list counts as one item)',
     fn: (...lists: unknown[]) => lists.flatMap((l) => (Array.isArray(l) ? l : l === undefined ? [] : [l])),
   },
+  add: {
+    doc: 'jq\'s "+": null (or no value) is the identity, numbers add, strings join, lists concatenate, objects merge; other pairs fail',
+    fn: (a: unknown, b: unknown) => {
+      if (a === null || a === undefined) return b ?? null;
+      if (b === null || b === undefined) return a;
+      if (typeof a === 'number' && typeof b === 'number') return a + b;
+      if (typeof a === 'string' && typeof b === 'string') return a + b;
+      if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+      if (isPlainRecord(a) && isPlainRecord(b)) return { ...a, ...b };
+      throw new Error(`cannot add ${Array.isArray(a) ? 'a list' : typeof a} and ${Array.isArray(b) ? 'a list' : typeof b}`);
+    },
+  },
+  get: {
+    doc: 'a field of an object or an item of a list (an own field only; no value when absent)',
+    fn: (o: unknown, key: unknown) => {
+      if (Array.isArray(o)) return typeof key === 'number' ? o[key < 0 ? o.length + key : key] : undefined;
+      return isPlainRecord(o) && Object.prototype.hasOwnProperty.call(o, String(key)) ? o[String(key)] : undefined;
+    },
+  },
   put: {
     doc: 'a copy of an object with one field set (any key; a value that is not an object counts as {})',
     fn: (o: unknown, key: unknown, value: unknown) => ({ ...(isPlainRecord(o) ? o : {}), [String(key)]: value }),

@@ -92,6 +92,7 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
         ...(body.version !== undefined ? { version: body.version } : {}),
         ...(body.resources !== undefined ? { resources: body.resources } : {}),
         ...(body.maxTransitions !== undefined ? { maxTransitions: body.maxTransitions } : {}),
+        ...(body.baseUrls !== undefined ? { baseUrls: body.baseUrls } : {}),
       });
     } catch (error) {
       if (error instanceof ImportSourceError) throw new HttpProblem(400, 'Invalid source', error.message, [{ path: '/source', message: error.message }]);

@@ -1,0 +1,78 @@
+/** What both importers share: the report's shape, refusals, JSON Pointer segments and step ids. */
+
+export type Obj = Record<string, unknown>;
+export type Step = Record<string, unknown>;
+
+export interface ImportEntry {
+  /** JSON Pointer into the source document. */
+  path: string;
+  construct: string;
+  /** What it became (mapped) or why not (refused). */
+  detail: string;
+}
+
+export interface ImportResult {
+  definition?: Obj;
+  mapped: ImportEntry[];
+  refused: ImportEntry[];
+}
+
+/** A construct without an exact native equivalent: reported with its path, never half-converted. */
+export class Refusal extends Error {
+  constructor(
+    readonly path: string,
+    readonly construct: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Escapes one JSON Pointer segment (RFC 6901). */
+export function seg(s: string | number): string {
+  return String(s).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+const RESERVED_IDS = new Set(['input', 'context', 'steps', 'run', 'signal', 'vars', 'item', 'index', 'iteration', 'error', 'event']);
+
+/** Unique native step ids derived from the source's names (`_` never appears: it marks variables). */
+export class StepIds {
+  private readonly used = new Set<string>();
+
+  next(base: string): string {
+    let slug = base.replace(/[^A-Za-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48) || 'step';
+    if (!/^[A-Za-z]/.test(slug)) slug = `s-${slug}`;
+    if (RESERVED_IDS.has(slug)) slug = `step-${slug}`;
+    let id = slug;
+    for (let n = 2; this.used.has(id); n++) id = `${slug}-${n}`;
+    this.used.add(id);
+    return id;
+  }
+}
+
+/** A native name for a definition from free text. */
+export function slugName(text: unknown, fallback = 'imported'): string {
+  const slug = typeof text === 'string' ? text.replace(/[^A-Za-z0-9._ -]+/g, ' ').trim().replace(/\s+/g, '-').slice(0, 100) : '';
+  return /^[A-Za-z0-9]/.test(slug) ? slug.toLowerCase() : fallback;
+}
+
+/** True when the list ends with a fail step that always fails (a step after it could never run). */
+export function endsInFail(steps: Step[]): boolean {
+  const last = steps.at(-1);
+  return last !== undefined && last.type === 'fail' && last.if === undefined;
+}
+
+/** Runs one translation, recording a refusal instead of stopping, so every problem is reported. */
+export function guarded(refused: ImportEntry[], translate: () => Step[]): Step[] {
+  try {
+    return translate();
+  } catch (error) {
+    if (!(error instanceof Refusal)) throw error;
+    refused.push({ path: error.path, construct: error.construct, detail: error.message });
+    return [];
+  }
+}
