@@ -22,23 +22,16 @@
  * Pure: no I/O. The API parses the source text and registers the result.
  */
 
-import { endsInFail, guarded, isObj, Refusal, seg, slugName, StepIds, type ImportEntry, type ImportResult, type Obj, type Step } from './common.ts';
+import { dispatchLoop, END, endsInFail, guarded, isObj, Refusal, seg, slugName, TranslatorBase, type ImportOptionsBase, type ImportResult, type Obj, type Step } from './common.ts';
 
 export type { ImportEntry, ImportResult } from './common.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export interface AslImportOptions {
-  /** The native definition's name (default: a slug of the machine's Comment, else "imported"). */
-  name?: string;
-  version?: string;
+export interface AslImportOptions extends ImportOptionsBase {
   /** Task `Resource` (an ARN, exactly, or a prefix ending in `*`) → the skill that runs it. */
   resources?: Record<string, string>;
-  /** Bound of the loop a non-linear machine runs in: state transitions per machine entry. */
-  maxTransitions?: number;
 }
-
-const END = '__end';
 const STATE_TYPES = new Set(['Pass', 'Task', 'Choice', 'Wait', 'Succeed', 'Fail', 'Parallel', 'Map']);
 
 /** Fields each state type may carry; anything else is refused rather than ignored. */
@@ -78,28 +71,16 @@ interface Machine {
   mapItem?: number;
 }
 
-class Translator {
-  readonly mapped: ImportEntry[] = [];
-  readonly refused: ImportEntry[] = [];
-  readonly variables = new Map<string, Json>();
-  readonly perStep: Record<string, unknown> = {};
+class Translator extends TranslatorBase<Json> {
   private machines = 0;
-  private readonly ids = new StepIds();
 
-  constructor(private readonly options: AslImportOptions) {}
-
-  v(name: string, initial: Json = null): string {
-    if (!this.variables.has(name)) this.variables.set(name, initial);
-    return name;
+  constructor(private readonly options: AslImportOptions) {
+    super();
   }
 
   newMachine(mapItem?: number): Machine {
     const k = this.machines++;
     return mapItem === undefined ? { k } : { k, mapItem };
-  }
-
-  id(base: string): string {
-    return this.ids.next(base);
   }
 
   /**
@@ -534,17 +515,7 @@ class Translator {
     }
     init[this.v(`_s${k}`, END)] = machine.StartAt;
     const cases = Object.entries(states).map(([name, s]) => ({ equals: name, steps: guarded(this.refused, () => this.state(name, s as Obj, m, `${at}/States/${seg(name)}`, false, states)) }));
-    const bound = this.options.maxTransitions ?? 10_000;
-    return [
-      {
-        id: this.id(`machine-${k}`),
-        type: 'loop',
-        description: `State machine ${k}: runs the state named by _s${k} until one ends it (at most ${bound} transitions)`,
-        condition: `_s${k} != "${END}"`,
-        max_iterations: bound,
-        steps: [{ id: this.id(`machine-${k}-state`), type: 'switch', value: `_s${k}`, cases }],
-      },
-    ];
+    return [dispatchLoop(this.ids, k, 'State machine', cases, this.options.maxTransitions)];
   }
 
   /** One branch of a Parallel: a single native step (a block when the branch has several). */

@@ -76,3 +76,49 @@ export function guarded(refused: ImportEntry[], translate: () => Step[]): Step[]
     return [];
   }
 }
+
+/** What `_s<k>` holds once a machine (or task list) has ended. */
+export const END = '__end';
+
+/** Options every importer takes. */
+export interface ImportOptionsBase {
+  /** The native definition's name (default: from the source). */
+  name?: string;
+  version?: string;
+  /** Bound of the loop a machine with jumps runs in: transitions per entry (default 10,000). */
+  maxTransitions?: number;
+}
+
+/**
+ * The dispatch loop of a machine with jumps: a bounded `loop` over a `switch` on `_s<k>`, one case
+ * per state (or task), until a state sets `_s<k>` to END.
+ */
+export function dispatchLoop(ids: StepIds, k: number, what: string, cases: Array<{ equals: string; steps: Step[] }>, bound = 10_000): Step {
+  return {
+    id: ids.next(`machine-${k}`),
+    type: 'loop',
+    description: `${what} ${k}: runs the one named by _s${k} until one ends it (at most ${bound} transitions)`,
+    condition: `_s${k} != "${END}"`,
+    max_iterations: bound,
+    steps: [{ id: ids.next(`machine-${k}-next`), type: 'switch', value: `_s${k}`, cases }],
+  };
+}
+
+/** The bookkeeping both translators keep: the report, the run's variables, error handlers, step ids. */
+export class TranslatorBase<V = unknown> {
+  readonly mapped: ImportEntry[] = [];
+  readonly refused: ImportEntry[] = [];
+  readonly variables = new Map<string, V>();
+  readonly perStep: Record<string, unknown> = {};
+  readonly ids = new StepIds();
+
+  /** Declares a variable (in context.mutable, with its initial value) and returns its name. */
+  v(name: string, initial: V = null as V): string {
+    if (!this.variables.has(name)) this.variables.set(name, initial);
+    return name;
+  }
+
+  id(base: string): string {
+    return this.ids.next(base);
+  }
+}

@@ -18,19 +18,13 @@
  *
  * Pure: no I/O.
  */
-import { endsInFail, guarded, isObj, Refusal, seg, slugName, StepIds, type ImportEntry, type ImportResult, type Obj, type Step } from './common.ts';
+import { dispatchLoop, END, endsInFail, guarded, isObj, Refusal, seg, slugName, TranslatorBase, type ImportOptionsBase, type ImportResult, type Obj, type Step } from './common.ts';
 import { JqUnsupported, translateJq } from './jq.ts';
 
-export interface ServerlessWorkflowImportOptions {
-  name?: string;
-  version?: string;
+export interface ServerlessWorkflowImportOptions extends ImportOptionsBase {
   /** Base URL overrides for `call: http` endpoints: `{"https://petstore.swagger.io": "http://mirror:8080"}`. */
   baseUrls?: Record<string, string>;
-  /** Bound of the loop a task list with jumps runs in: task transitions per entry. */
-  maxTransitions?: number;
 }
-
-const END = '__end';
 const TASK_FIELDS = ['if', 'input', 'output', 'export', 'then', 'metadata'];
 const ERRORS_BASE = 'https://serverlessworkflow.io/spec/1.0.0/errors';
 
@@ -67,23 +61,12 @@ function errorKind(type: string): string {
   return type.replace(/\/+$/, '').split('/').pop() ?? type;
 }
 
-class Translator {
-  readonly mapped: ImportEntry[] = [];
-  readonly refused: ImportEntry[] = [];
-  readonly variables = new Map<string, unknown>([['_null', null], ['_ctx', {}], ['_err', null], ['_ran', []]]);
-  readonly perStep: Record<string, unknown> = {};
+class Translator extends TranslatorBase<unknown> {
   private machines = 0;
-  private readonly ids = new StepIds();
 
-  constructor(private readonly options: ServerlessWorkflowImportOptions) {}
-
-  v(name: string, initial: unknown = null): string {
-    if (!this.variables.has(name)) this.variables.set(name, initial);
-    return name;
-  }
-
-  id(base: string): string {
-    return this.ids.next(base);
+  constructor(private readonly options: ServerlessWorkflowImportOptions) {
+    super();
+    for (const [name, initial] of [['_null', null], ['_ctx', {}], ['_err', null], ['_ran', []]] as const) this.v(name, initial);
   }
 
   machine(parent: Machine | undefined, extraVars: Array<[string, string]> = [], top = false): Machine {
@@ -149,17 +132,8 @@ class Translator {
     });
     if (linear) return translated.flatMap((t) => t.steps);
     init[this.v(`_s${m.k}`, END)] = (entries[0] as [string, Obj])[0];
-    const bound = this.options.maxTransitions ?? 10_000;
-    return [
-      {
-        id: this.id(`tasks-${m.k}`),
-        type: 'loop',
-        description: `Task list ${m.k}: runs the task named by _s${m.k} until the list ends (at most ${bound} transitions)`,
-        condition: `_s${m.k} != "${END}"`,
-        max_iterations: bound,
-        steps: [{ id: this.id(`tasks-${m.k}-task`), type: 'switch', value: `_s${m.k}`, cases: translated.map((t) => ({ equals: t.name, steps: t.steps.length > 0 ? t.steps : [{ id: this.id(`${t.name}-refused`), type: 'set', values: { [`_s${m.k}`]: END } }] })) }],
-      },
-    ];
+    const cases = translated.map((t) => ({ equals: t.name, steps: t.steps.length > 0 ? t.steps : [{ id: this.id(`${t.name}-refused`), type: 'set', values: { [`_s${m.k}`]: END } }] }));
+    return [dispatchLoop(this.ids, m.k, 'Task list', cases, this.options.maxTransitions)];
   }
 
   /**
