@@ -83,6 +83,8 @@ export function problemHandler(logger: Logger) {
     const log = req.log ?? logger;
     if (problem.status >= 500) log.error({ err: error }, 'request failed');
     if (problem.status === 503 && !res.get('retry-after')) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    // A problem that knows when to come back (a full admission queue, api/admission.ts) says so.
+    if (typeof problem.extra?.retryAfterSeconds === 'number' && !res.get('retry-after')) res.set('Retry-After', String(problem.extra.retryAfterSeconds));
     res
       .status(problem.status)
       .type('application/problem+json')

@@ -295,9 +295,14 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     },
     responses: {
       201: json('Started', StartRunResponse),
-      200: json('An earlier request with this idempotency key started the run', StartRunResponse),
+      202: json('Accepted and deferred (`status: deferred`): its lane is deferrable and congestion was measured; it starts in order as capacity frees (docs/lanes.md "Admission")', StartRunResponse),
+      200: json('An earlier request with this idempotency key started (or deferred) the run', StartRunResponse),
       ...errors,
       404: problem('No such definition or version'),
+      429: {
+        ...problem('The API key exceeded API_RATE_LIMIT, or the lane\'s queue of deferred starts is full (ADMISSION_QUEUE_MAX); retry after `Retry-After` seconds'),
+        headers: retryAfter,
+      },
       409: problem(
         'Idempotency key reused with a different request; or the version asked for is deprecated or retired, or no version is active (unless the idempotency key already started a run: then 200 with that run)',
       ),
@@ -321,6 +326,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     request: { params: runIdParamSchema },
     responses: {
       202: json('Cancellation requested', z.object({ runId: z.string(), status: z.literal('cancelling') })),
+      200: json('A deferred run was taken out of its admission queue: it never starts', z.object({ runId: z.string(), status: z.literal('cancelled') })),
       401: errors[401],
       403: errors[403],
       404: problem('No such run'),
@@ -409,7 +415,8 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     tags: ['events'],
     request: { body: { content: { 'application/json': { schema: CloudEvent } } } },
     responses: {
-      201: json('At least one run was created', EventResult),
+      201: json('At least one run was created and started', EventResult),
+      202: json('Runs were created, every one deferred by the admission stage (`status: deferred`)', EventResult),
       200: json('No run was created (nothing matched, or a redelivery)', EventResult),
       ...errors,
       409: problem('An event with the same `source` and `id` but other `data` already started a run (`title: "Idempotency key reused"`, with `runId`)'),

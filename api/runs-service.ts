@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { AGENT_WORKFLOW_TYPE } from '../activities/agents/types.ts';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
@@ -14,16 +14,18 @@ import type { Principal } from './auth.ts';
 import { runInputFor, runSearchAttributes, type RunIdentity, type RunPins } from './run-inputs.ts';
 import type { StoredDefinition } from './definitions-store.ts';
 import { HttpProblem } from './problem.ts';
+import { startFromSpec, type Admission } from './admission.ts';
+import type { DeferredRun, StartSpec } from './admission-store.ts';
 
 /** Escapes a value for a single-quoted string in a visibility query. */
 function quoteable(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
 }
 
-export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
+export const RUN_STATUSES = ['deferred', 'running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-const STATUS_QUERY_VALUE: Record<RunStatus, string> = {
+const STATUS_QUERY_VALUE: Record<Exclude<RunStatus, 'deferred'>, string> = {
   running: 'Running',
   completed: 'Completed',
   failed: 'Failed',
@@ -99,6 +101,8 @@ export interface RunView extends RunSummary {
   approvals?: ApprovalRecord[];
   output?: unknown;
   error?: { message: string; type?: string; step?: string; attempts?: number };
+  /** A deferred run: why, since when, how many of its lane's deferred starts go first. */
+  admission?: { reason: string; deferredAt: string; position?: number; attempts?: number; lastError?: string };
 }
 
 /** Maps Temporal's execution status names to the API's lower-case values. */
@@ -160,6 +164,38 @@ function isRunState(value: unknown): value is RunState {
   return Boolean(value && typeof value === 'object' && Array.isArray((value as RunState).order) && (value as RunState).steps);
 }
 
+function idempotencyConflict(runId: string): HttpProblem {
+  return new HttpProblem(
+    409,
+    'Idempotency key reused',
+    `the idempotency key already started run ${runId} with a different version or input`,
+    [{ path: '/idempotencyKey', message: 'already used for a different request' }],
+    { runId },
+  );
+}
+
+/** A deferred start as a run: not in Temporal yet, waiting in its lane's admission queue. */
+function deferredView(run: DeferredRun & { position?: number }): RunView {
+  return {
+    runId: run.runId,
+    status: 'deferred',
+    definition: run.definition,
+    lane: run.lane,
+    startedAt: undefined,
+    closedAt: undefined,
+    startedBy: run.startedBy,
+    correlationId: run.correlationId,
+    historyLength: 0,
+    admission: {
+      reason: run.reason,
+      deferredAt: run.enqueuedAt,
+      ...(run.position === undefined ? {} : { position: run.position }),
+      ...(run.attempts > 0 ? { attempts: run.attempts } : {}),
+      ...(run.lastError ? { lastError: run.lastError } : {}),
+    },
+  };
+}
+
 /** Starts, reads, lists and cancels runs: the API's view of the interpreter's executions. */
 export class RunsService {
   constructor(
@@ -175,6 +211,8 @@ export class RunsService {
       /** The namespace the inbox's CLI command names. */
       namespace?: string;
     } = {},
+    /** The admission stage (api/admission.ts); without one every start goes straight to Temporal. */
+    private readonly admission?: Admission,
   ) {}
 
   get defaultExecutionTimeoutSeconds(): number {
@@ -200,39 +238,43 @@ export class RunsService {
     };
     const args = runInputFor(definition, request.input, who, request.pins, this.options.continueAsNewAfterEvents);
     const priority = definition.body.priority;
-    try {
-      await this.client.workflow.start(INTERPRETER_WORKFLOW_TYPE, {
-        workflowId: runId,
-        taskQueue: workflowTaskQueue(definition.lane),
-        args: [args],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        workflowExecutionTimeout: request.executionTimeoutSeconds * 1000,
-        staticSummary: `${definition.name}@${definition.version}`,
-        staticDetails: `Started by ${principal.principal} (tenant ${principal.tenant}), correlation id ${request.correlationId}`,
-        memo: {
-          [MEMO_KEYS.requestHash]: requestHash,
-          [MEMO_KEYS.correlationId]: request.correlationId,
-          [MEMO_KEYS.requestId]: requestId,
-          ...(request.trigger ? { [MEMO_KEYS.causationId]: request.trigger.event.id } : {}),
-        },
-        typedSearchAttributes: runSearchAttributes(definition, who),
-        ...(priority ? { priority: { priorityKey: PRIORITY_KEYS[priority] } } : {}),
+    const spec: StartSpec = {
+      workflowId: runId,
+      taskQueue: workflowTaskQueue(definition.lane),
+      args: [args],
+      executionTimeoutMs: request.executionTimeoutSeconds * 1000,
+      staticSummary: `${definition.name}@${definition.version}`,
+      staticDetails: `Started by ${principal.principal} (tenant ${principal.tenant}), correlation id ${request.correlationId}`,
+      memo: {
+        [MEMO_KEYS.requestHash]: requestHash,
+        [MEMO_KEYS.correlationId]: request.correlationId,
+        [MEMO_KEYS.requestId]: requestId,
+        ...(request.trigger ? { [MEMO_KEYS.causationId]: request.trigger.event.id } : {}),
+      },
+      searchAttributes: runSearchAttributes(definition, who),
+      ...(priority ? { priorityKey: PRIORITY_KEYS[priority] } : {}),
+    };
+    if (this.admission) {
+      const verdict = await this.admission.admit({
+        spec,
+        keyed: request.idempotencyKey !== undefined,
+        lane: definition.lane,
+        priorityKey: PRIORITY_KEYS[priority ?? 'normal'],
+        tenant: principal.tenant,
+        definition: { name: definition.name, version: definition.version },
+        startedBy: principal.principal,
+        correlationId: request.correlationId,
+        requestHash,
+        reason: '',
       });
-    } catch (error) {
-      // A closed run already holds this id (REJECT_DUPLICATE): the key was used before.
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      if (verdict.deferred) {
+        if (verdict.existing && verdict.existing.requestHash !== requestHash) throw idempotencyConflict(runId);
+        return { runId, created: verdict.created, status: 'deferred' };
+      }
     }
+    await startFromSpec(this.client, spec);
     const desc = await this.client.workflow.getHandle(runId).describe();
-    if (desc.memo?.[MEMO_KEYS.requestHash] !== requestHash) {
-      throw new HttpProblem(
-        409,
-        'Idempotency key reused',
-        `the idempotency key already started run ${runId} with a different version or input`,
-        [{ path: '/idempotencyKey', message: 'already used for a different request' }],
-        { runId },
-      );
-    }
+    if (desc.memo?.[MEMO_KEYS.requestHash] !== requestHash) throw idempotencyConflict(runId);
     return { runId, created: desc.memo?.[MEMO_KEYS.requestId] === requestId, status: runStatusOf(desc.status.name) };
   }
 
@@ -243,8 +285,8 @@ export class RunsService {
       const desc = await this.describeOwned(runId, tenant);
       return { runId, status: runStatusOf(desc.status.name) };
     } catch (error) {
-      if (error instanceof HttpProblem && error.status === 404) return undefined;
-      throw error;
+      if (!(error instanceof HttpProblem && error.status === 404)) throw error;
+      return (await this.admission?.store.get(tenant, runId)) ? { runId, status: 'deferred' } : undefined;
     }
   }
 
@@ -287,7 +329,14 @@ export class RunsService {
 
   /** A run with every step's status and output, its output or its error. */
   async get(runId: string, tenant: string): Promise<RunView> {
-    const desc = await this.describeOwned(runId, tenant);
+    let desc: WorkflowExecutionDescription;
+    try {
+      desc = await this.describeOwned(runId, tenant);
+    } catch (error) {
+      const deferred = error instanceof HttpProblem && error.status === 404 ? await this.admission?.store.get(tenant, runId) : undefined;
+      if (!deferred) throw error;
+      return deferredView(deferred);
+    }
     const view: RunView = {
       ...summaryOf(desc),
       startedBy: desc.typedSearchAttributes.get(SA.startedBy),
@@ -338,6 +387,20 @@ export class RunsService {
 
   /** Runs of the caller's tenant, newest first, optionally filtered. */
   async list(tenant: string, filter: { definition?: string; status?: RunStatus; limit: number }): Promise<RunSummary[]> {
+    // Deferred runs have not started: they are the newest, listed first.
+    const deferred =
+      this.admission && (filter.status === undefined || filter.status === 'deferred')
+        ? (await this.admission.store.list(tenant, filter.definition, filter.limit)).map((d) => {
+            const { runId, status, definition, lane, startedAt, closedAt } = deferredView(d);
+            return { runId, status, definition, lane, startedAt, closedAt };
+          })
+        : [];
+    if (filter.status === 'deferred' || deferred.length >= filter.limit) return deferred.slice(0, filter.limit);
+    const started = await this.listStarted(tenant, { ...filter, status: filter.status, limit: filter.limit - deferred.length });
+    return [...deferred, ...started];
+  }
+
+  private async listStarted(tenant: string, filter: { definition?: string; status?: Exclude<RunStatus, 'deferred'> | undefined; limit: number }): Promise<RunSummary[]> {
     // A run that continued as new is one run to its caller: list only the latest link of each chain.
     const clauses = [`WorkflowType = '${INTERPRETER_WORKFLOW_TYPE}'`, `${SA.tenant.name} = '${quoteable(tenant)}'`, `ExecutionStatus != 'ContinuedAsNew'`];
     if (filter.definition) clauses.push(`${SA.definition.name} = '${quoteable(filter.definition)}'`);
@@ -505,6 +568,8 @@ export class RunsService {
 
   /** Requests cancellation; the run ends `cancelled` once the workflow observes it. */
   async cancel(runId: string, tenant: string): Promise<RunStatus> {
+    // A deferred run never starts once it leaves the queue (a dispatcher holding it starts it: then it is cancelled below).
+    if (await this.admission?.store.remove(tenant, runId)) return 'deferred';
     const desc = await this.describeOwned(runId, tenant);
     const status = runStatusOf(desc.status.name);
     if (status !== 'running') throw new HttpProblem(409, 'Conflict', `run "${runId}" is already ${status}`);

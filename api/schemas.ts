@@ -260,6 +260,16 @@ export const runViewSchema = runSummarySchema.extend({
   error: z
     .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional() })
     .optional(),
+  admission: z
+    .object({
+      reason: z.string().describe('why the admission stage deferred the start (the measurement that said congested)'),
+      deferredAt: z.string(),
+      position: z.number().int().optional().describe('how many deferred starts of the lane go before this one'),
+      attempts: z.number().int().optional().describe('failed attempts to start it (Temporal unreachable); it keeps its place'),
+      lastError: z.string().optional(),
+    })
+    .optional()
+    .describe('status `deferred` only: accepted, waiting in its lane\'s admission queue (docs/lanes.md "Admission")'),
   links: runLinksSchema,
 });
 

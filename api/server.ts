@@ -17,6 +17,8 @@ import { RunEventStore } from '../activities/platform/events.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { WebhookStore } from './webhooks/store.ts';
 import { webhookAllowList } from './webhooks/allow-list.ts';
+import { Admission, admissionSettings } from './admission.ts';
+import { AdmissionStore } from './admission-store.ts';
 import { createApp } from './app.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
@@ -52,13 +54,19 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const ownEntries = Object.fromEntries(ACTIVITY_KINDS.map((family) => [family, familyEntries(catalog, family)]));
   useAgentRegistry(definitions, agentRegistry);
   useActivityDefaults(definitions, catalogDefaults(catalog));
-  const runs = new RunsService(client, {
-    continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
-    executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
-    decisionKeys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
-    tokenTtlSeconds: config.APPROVAL_TOKEN_TTL,
-    namespace: config.TEMPORAL_NAMESPACE,
-  });
+  // Starts of deferrable lanes pass the admission stage; its dispatcher runs in every API process.
+  const admission = new Admission(client, new AdmissionStore(pool), admissionSettings(config), logger);
+  const runs = new RunsService(
+    client,
+    {
+      continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
+      executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+      decisionKeys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
+      tokenTtlSeconds: config.APPROVAL_TOKEN_TTL,
+      namespace: config.TEMPORAL_NAMESPACE,
+    },
+    admission,
+  );
 
   // Lifecycle events go out to webhooks from every API replica; SKIP LOCKED keeps them from sending one twice.
   const webhooks = new WebhookStore(pool);
@@ -123,6 +131,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const url = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${port}`;
   logger.info({ url, docs: `${url}/docs`, keys: keys.size }, 'API listening');
   dispatcher.start();
+  admission.start();
 
   return {
     url,
@@ -134,6 +143,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
         setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
       await dispatcher.stop();
+      await admission.stop();
       await pool.end();
       await connection.close();
       logger.info('API stopped');

@@ -136,6 +136,31 @@ export const configSchema = z.object({
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
   /** Lets webhooks reach loopback receivers (localhost, 127.0.0.1, [::1]) besides WEBHOOK_ALLOWED_HOSTS; `up` sets it for the embedded platform. */
   WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
+  /**
+   * Admission (api/admission.ts, docs/lanes.md "Admission"): lanes whose starts may be deferred
+   * under congestion. Every other lane is protected: its starts are never deferred, and its task
+   * queues are what congestion is measured on. `none`: no lane is deferred.
+   */
+  ADMISSION_DEFERRABLE_LANES: csv
+    .transform((lanes) => (lanes.length === 1 && lanes[0] === 'none' ? [] : lanes))
+    .pipe(z.array(laneName))
+    .default(['experimental']),
+  /** Deferred starts one deferrable lane may hold; one more answers 429 with Retry-After. */
+  ADMISSION_QUEUE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Starts per second a deferrable lane sends to Temporal (per API process), directly or from its queue. */
+  ADMISSION_START_RATE: z.coerce.number().positive().max(10_000).default(5),
+  /** Starts a deferrable lane may send at once above ADMISSION_START_RATE (token bucket size). */
+  ADMISSION_START_BURST: z.coerce.number().int().min(1).max(10_000).default(5),
+  /** A protected lane is congested when one of its task queues holds more tasks than this. */
+  ADMISSION_PROTECTED_BACKLOG_MAX: z.coerce.number().int().min(0).default(10),
+  /** ... or when its oldest task waited longer than this (schedule-to-start), in ms. */
+  ADMISSION_PROTECTED_BACKLOG_AGE_MS: z.coerce.number().int().min(0).default(500),
+  /** ... or when more of its runs started in the last second than this (per API process). */
+  ADMISSION_PROTECTED_START_RATE: z.coerce.number().int().min(1).default(20),
+  /** A deferrable lane gets no new starts while one of its own task queues holds more tasks than this. */
+  ADMISSION_LANE_BACKLOG_MAX: z.coerce.number().int().min(0).default(50),
+  /** How long one measurement of the task queues (DescribeTaskQueue) is used, in ms. */
+  ADMISSION_PROBE_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -160,6 +185,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!config.LANES.includes(config.DEFAULT_LANE)) {
     throw new ConfigError(
       `invalid configuration:\n  DEFAULT_LANE: "${config.DEFAULT_LANE}" is not one of LANES (${config.LANES.join(', ')})`,
+    );
+  }
+  const unknownDeferrable = config.ADMISSION_DEFERRABLE_LANES.filter((l) => !config.LANES.includes(l));
+  // The default names `experimental`; a deployment whose lanes are named otherwise defers nothing.
+  if (unknownDeferrable.length > 0 && cleaned.ADMISSION_DEFERRABLE_LANES !== undefined) {
+    throw new ConfigError(
+      `invalid configuration:\n  ADMISSION_DEFERRABLE_LANES: ${unknownDeferrable.map((l) => `"${l}"`).join(', ')} not in LANES (${config.LANES.join(', ')})`,
     );
   }
   const strangers = Object.keys(config.LANE_LIMITS ?? {}).filter((l) => l !== '*' && !config.LANES.includes(l));

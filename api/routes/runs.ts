@@ -95,8 +95,9 @@ export function runRoutes(deps: RunRoutesDeps): Router {
       executionTimeoutSeconds: definition.body.resource_limits?.max_execution_time ?? deps.defaultExecutionTimeoutSeconds,
     });
     req.log?.info({ runId: started.runId, created: started.created, definition: definition.name, version: definition.version }, 'run start');
+    // A deferred run is accepted, not started: 202, and GET on its link shows it `deferred`.
     res
-      .status(started.created ? 201 : 200)
+      .status(started.created ? (started.status === 'deferred' ? 202 : 201) : 200)
       .location(links(started.runId).self)
       .json({ runId: started.runId, status: started.status, created: started.created, links: links(started.runId) });
   });
@@ -166,8 +167,10 @@ export function runRoutes(deps: RunRoutesDeps): Router {
   });
 
   router.post('/v1/runs/:runId/cancel', requireRole('submit'), async (req, res) => {
-    await deps.runs.cancel(String(req.params.runId), principalOf(req).tenant);
-    res.status(202).json({ runId: String(req.params.runId), status: 'cancelling' });
+    const was = await deps.runs.cancel(String(req.params.runId), principalOf(req).tenant);
+    // A deferred run is taken out of its queue: it never starts, and is gone at once.
+    if (was === 'deferred') res.status(200).json({ runId: String(req.params.runId), status: 'cancelled' });
+    else res.status(202).json({ runId: String(req.params.runId), status: 'cancelling' });
   });
 
   return router;

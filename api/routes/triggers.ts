@@ -68,7 +68,8 @@ export function triggerRoutes(deps: TriggerRoutesDeps): Router {
       ? await deps.runs.deliver(principal.tenant, event.correlationId, event.type, event, new Set(started.map((r) => r.runId)))
       : [];
     req.log?.info({ eventId: event.id, type: event.type, started: started.length, delivered: delivered.length }, 'event received');
-    res.status(started.some((r) => r.created) ? 201 : 200).json({ event: { id: event.id, type: event.type, source: event.source }, runs: started, delivered });
+    const created = started.filter((r) => r.created);
+    res.status(created.length === 0 ? 200 : created.every((r) => r.status === 'deferred') ? 202 : 201).json({ event: { id: event.id, type: event.type, source: event.source }, runs: started, delivered });
   });
 
   for (const [action, status] of [

@@ -58,7 +58,8 @@ export interface TestPlatform {
 
 export interface TestPlatformOptions {
   database: 'postgres' | 'pglite';
-  env?: Record<string, string>;
+  /** Extra environment; a function gets the platform's (randomly suffixed) lanes. */
+  env?: Record<string, string> | ((lanes: string[]) => Record<string, string>);
   /** Extra skills, integrations and agents the workers run (and the validator knows). */
   catalog?: Partial<ActivityCatalog>;
   /** Extra specs only the API knows (workers deployed without them): the catalog-agreement case. */
@@ -129,7 +130,7 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     // Tests poll runs in tight loops; the limiter stays in the path, far above what they send.
     API_RATE_LIMIT: '1000000',
-    ...options.env,
+    ...(typeof options.env === 'function' ? options.env(lanes) : options.env),
   });
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   if (!bundlePath) throw new Error('WORKFLOW_BUNDLE_PATH is not set: run tests with `npm test`');
