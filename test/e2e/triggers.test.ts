@@ -73,8 +73,14 @@ describe('triggers and lifecycle end to end', () => {
 
     const paused = await platform.api(`/v1/schedules/${encodeURIComponent(scheduleId)}/pause`, { method: 'POST', json: { note: 'maintenance' } });
     assert.deepEqual([paused.status, paused.body.paused, paused.body.note], [200, true, 'maintenance']);
-    // recentRuns keeps the last 10: on a loaded machine it is already full here, so look for a new run id, not a longer list.
-    const before = new Set(paused.body.recentRuns.map((r: any) => r.runId));
+    // A trigger follows the schedule's overlap policy (skip): on a loaded machine the last scheduled
+    // run may still be running, and the trigger would be skipped. recentRuns keeps the last 10, so
+    // the triggered run is found by a new run id, not by a longer list.
+    const idle = await eventually('the scheduled runs to finish', async () => {
+      const view = (await platform.api(`/v1/schedules/${encodeURIComponent(scheduleId)}`)).body;
+      return view.recentRuns.every((r: any) => r.status !== 'running') ? view : undefined;
+    });
+    const before = new Set(idle.recentRuns.map((r: any) => r.runId));
     assert.equal((await platform.api(`/v1/schedules/${encodeURIComponent(scheduleId)}/trigger`, { method: 'POST' })).status, 202);
     await eventually('the triggered run', async () => {
       const view = (await platform.api(`/v1/schedules/${encodeURIComponent(scheduleId)}`)).body;
