@@ -18,7 +18,31 @@ export interface DevServerOptions {
   logger: Logger;
   /** How long to wait for the frontend to answer. */
   readyTimeoutMs?: number;
+  /**
+   * Extra `--dynamic-config-value` settings; FAST_DEV_SERVER_CONFIG when omitted. `{}` is the stock
+   * dev server (only the task-queue priority settings below, which are always set).
+   */
+  dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
 }
+
+/**
+ * The dev server's queue processors are rate-limited for a shared production cluster: each shard
+ * reads its transfer queue (workflow and activity tasks on their way to matching) at most 20 times
+ * a second, and likewise its timer queue. On one machine with one shard per queue this throttle is
+ * most of a step's latency (bench/RESULTS-devserver.md: `npm run bench:devserver`). Lifting the poll rates
+ * lets a task reach matching as soon as it is written; when nothing is written the processors wait
+ * for a notification, so an idle server does not poll more (idle CPU is measured there too).
+ */
+export const FAST_DEV_SERVER_CONFIG: Readonly<Record<string, number | boolean>> = {
+  'history.transferProcessorMaxPollRPS': 1000,
+  'history.timerProcessorMaxPollRPS': 1000,
+  'history.visibilityProcessorMaxPollRPS': 1000,
+  'history.outboundProcessorMaxPollRPS': 1000,
+  // The per-shard events cache is small; the host-level one is there and off by default.
+  'history.enableHostLevelEventsCache': true,
+  // Concurrent persistence calls per shard (default 1): a step's writes no longer queue behind another run's.
+  'history.shardIOConcurrency': 4,
+};
 
 export interface DevServer {
   address: string;
@@ -52,6 +76,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   // dispatched in priority order (a single-node server gains nothing from more). Read partitions
   // stay at the default so tasks an older start wrote to other partitions still drain.
   args.push('--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1');
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? FAST_DEV_SERVER_CONFIG)) {
+    args.push('--dynamic-config-value', `${key}=${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+  }
 
   const log = options.logger;
   // Detached: a terminal's Ctrl-C reaches the supervisor only, which stops Temporal after the workers drained.
