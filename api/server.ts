@@ -12,6 +12,7 @@ import { temporalConnectionSettings } from '../common/temporal.ts';
 import { ensureSearchAttributes } from '../common/temporal-setup.ts';
 import { ACTIVITY_KINDS } from '../common/constants.ts';
 import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
+import { checkSupervisorState } from '../embedded/supervisor-state.ts';
 import { AuditStore } from '../activities/platform/audit.ts';
 import { RunEventStore } from '../activities/platform/events.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
@@ -117,6 +118,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     readiness: {
       database: () => definitions.ping(),
       temporal: () => connection.healthService.check({}),
+      // Under `up`: every supervised part (Temporal, each lane worker) runs; not while one restarts.
+      ...(config.PLATFORM_SUPERVISOR_STATE ? { supervisor: () => checkSupervisorState(config.PLATFORM_SUPERVISOR_STATE!) } : {}),
     },
     limits: { maxBodyBytes: config.API_MAX_BODY_BYTES, maxJsonDepth: config.API_MAX_JSON_DEPTH },
     rateLimit: { limit: config.API_RATE_LIMIT, windowSeconds: config.API_RATE_LIMIT_WINDOW_SECONDS },

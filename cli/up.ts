@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import type { Logger } from '../common/logger.ts';
 import { startDevServer, type DevServer } from '../embedded/dev-server.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../embedded/pglite.ts';
 import { isListening } from '../embedded/ports.ts';
+import { writeSupervisorState, type ComponentState } from '../embedded/supervisor-state.ts';
 import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
@@ -24,11 +25,22 @@ interface ChildSpec {
   args: string[];
 }
 
+/** A started part: its pid and a promise that resolves when it exits. */
+interface Started {
+  pid?: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Asks it to stop (SIGTERM); `kill` forces it. */
+  terminate(): void;
+  kill(): void;
+}
+
+/** One supervised part of the platform: the Temporal dev server, a lane worker or the API. */
 interface Supervised {
-  spec: ChildSpec;
-  process?: ChildProcess;
-  restarts: number[];
-  exited: Promise<void>;
+  name: string;
+  current?: Started;
+  /** Exit times inside the restart window (the budget counts these). */
+  recentExits: number[];
+  state: ComponentState;
 }
 
 /** Creates the development API key once and keeps it in the data folder. */
@@ -55,17 +67,23 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 /**
  * `up`: the whole platform on embedded defaults in one supervised process tree: a Temporal dev
  * server (SQLite in the data folder, Web UI), PGlite over the PostgreSQL protocol when
- * DATABASE_URL is unset, one worker process per lane and the API. Children that crash are
- * restarted with backoff; SIGINT/SIGTERM stops everything in order (API, workers, Temporal,
- * PostgreSQL). Starting again reuses the data folder, so definitions and runs are kept.
+ * DATABASE_URL is unset, one worker process per lane and the API. A part that dies (the dev
+ * server, a lane worker, the API) is started again with backoff (1 s, doubling to 30 s) within a
+ * restart budget (SUPERVISOR_MAX_RESTARTS per SUPERVISOR_RESTART_WINDOW_SECONDS; past it the
+ * platform stops with code 1); each exit and restart is logged and written to the state file the
+ * API's /readyz reads. The dev server comes back on the same port and SQLite file, so open runs
+ * resume. SIGINT/SIGTERM stops everything in order (API, workers, Temporal, PostgreSQL). Starting
+ * again reuses the data folder, so definitions and runs are kept.
  */
 export async function up(config: Config, logger: Logger): Promise<void> {
   const startedAt = Date.now();
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
+  const stateFile = join(dataDir, 'supervisor-state.json');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PLATFORM_SUPERVISOR_PID: String(process.pid),
+    PLATFORM_SUPERVISOR_STATE: stateFile,
     // On one's own machine a webhook receiver on localhost is the usual first try; elsewhere
     // outbound webhooks stay closed unless WEBHOOK_ALLOWED_HOSTS lists the host.
     WEBHOOK_ALLOW_LOOPBACK: process.env.WEBHOOK_ALLOW_LOOPBACK ?? 'true',
@@ -73,18 +91,37 @@ export async function up(config: Config, logger: Logger): Promise<void> {
   /** Services to stop after the children, lowest order first (Temporal before PostgreSQL). */
   const cleanups: Array<{ order: number; run: () => Promise<void> }> = [];
   let stopping = false;
+  const parts: Supervised[] = [];
+  const publish = () => {
+    try {
+      writeSupervisorState(stateFile, {
+        supervisorPid: process.pid,
+        updatedAt: new Date().toISOString(),
+        components: Object.fromEntries(parts.map((p) => [p.name, p.state])),
+      });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, stateFile }, 'could not write the supervisor state');
+    }
+  };
+  const windowMs = config.SUPERVISOR_RESTART_WINDOW_SECONDS * 1000;
+  /** True unless the embedded dev server is down or coming back (an external Temporal counts as up). */
+  const temporalRunning = () => {
+    const temporal = parts.find((p) => p.name === 'temporal');
+    return !temporal || temporal.state.state === 'running';
+  };
 
-  const stopAll = async (code: number, children: Supervised[]) => {
+  const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     logger.info('stopping platform');
     // API first (no new work), then workers (drain), then the services they use.
-    const api = children.filter((c) => c.spec.name === 'api');
-    const workers = children.filter((c) => c.spec.name !== 'api');
+    const children = parts.filter((p) => p.name !== 'temporal');
+    const api = children.filter((c) => c.name === 'api');
+    const workers = children.filter((c) => c.name !== 'api');
     for (const group of [api, workers]) {
-      for (const c of group) c.process?.kill('SIGTERM');
-      await Promise.race([Promise.all(group.map((c) => c.exited)), sleep(15_000)]);
-      for (const c of group) if (c.process && c.process.exitCode === null) c.process.kill('SIGKILL');
+      for (const c of group) c.current?.terminate();
+      await Promise.race([Promise.all(group.map((c) => c.current?.exited)), sleep(15_000)]);
+      for (const c of group) c.current?.kill();
     }
     for (const cleanup of cleanups.sort((a, b) => a.order - b.order)) {
       await cleanup.run().catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'cleanup failed'));
@@ -93,13 +130,69 @@ export async function up(config: Config, logger: Logger): Promise<void> {
     process.exit(code);
   };
 
-  const children: Supervised[] = [];
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0, children));
+  /**
+   * Keeps one part running: whenever it exits (or a start fails) outside a stop, it is started
+   * again after a backoff, unless it used up its restart budget, which stops the platform.
+   */
+  const supervise = (part: Supervised, start: () => Promise<Started>, first: Started) => {
+    const loop = async () => {
+      let current: Started | undefined = first;
+      for (;;) {
+        let exit: { code: number | null; signal: string | null; error?: string };
+        if (current) {
+          part.current = current;
+          part.state = { ...part.state, state: 'running', ...(current.pid !== undefined ? { pid: current.pid } : {}) };
+          delete part.state.restartAt;
+          publish();
+          exit = await current.exited;
+        } else {
+          exit = { code: null, signal: null, error: 'did not start' };
+        }
+        if (stopping) return;
+        const now = Date.now();
+        part.recentExits = [...part.recentExits.filter((t) => now - t < windowMs), now];
+        part.state.lastExit = { ...exit, at: new Date(now).toISOString() };
+        if (part.recentExits.length > config.SUPERVISOR_MAX_RESTARTS) {
+          part.state.state = 'failed';
+          publish();
+          logger.error(
+            { child: part.name, ...exit, exits: part.recentExits.length, windowSeconds: config.SUPERVISOR_RESTART_WINDOW_SECONDS },
+            'restart budget used up; stopping the platform',
+          );
+          void stopAll(1);
+          return;
+        }
+        const delay = Math.min(30_000, 1000 * 2 ** (part.recentExits.length - 1));
+        part.state = { ...part.state, state: 'restarting', restartAt: new Date(now + delay).toISOString() };
+        publish();
+        logger.warn({ child: part.name, ...exit, restartInMs: delay, restart: part.state.restarts + 1 }, `${part.name} exited; restarting`);
+        await sleep(delay);
+        // Workers and the API connect to Temporal as they start: wait while it is coming back.
+        while (part.name !== 'temporal' && !temporalRunning() && !stopping) await sleep(200);
+        if (stopping) return;
+        part.state.restarts += 1;
+        part.state.state = 'starting';
+        publish();
+        current = await start().catch((error: unknown) => {
+          logger.warn({ child: part.name, err: (error as Error).message }, `${part.name} failed to start`);
+          return undefined;
+        });
+        if (current && stopping) {
+          current.terminate();
+          return;
+        }
+        if (current) logger.info({ child: part.name, pid: current.pid, restart: part.state.restarts }, `${part.name} restarted`);
+      }
+    };
+    void loop();
+  };
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
   try {
     await startEverything();
   } catch (error) {
     logger.error({ err: (error as Error).message }, 'platform failed to start');
-    await stopAll(1, children);
+    await stopAll(1);
   }
 
   async function startEverything(): Promise<void> {
@@ -110,6 +203,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
     }
 
     // Temporal, PostgreSQL and the workflow bundle do not depend on each other: start them together.
+    let devServer: DevServer | undefined;
     const startTemporal = async (): Promise<DevServer | undefined> => {
       // An explicit TEMPORAL_ADDRESS means a running server: start none.
       if (process.env.TEMPORAL_ADDRESS) return undefined;
@@ -119,17 +213,38 @@ export async function up(config: Config, logger: Logger): Promise<void> {
           `port ${config.TEMPORAL_DEV_PORT} is taken: stop what runs there, set TEMPORAL_DEV_PORT, or set TEMPORAL_ADDRESS to use a running Temporal server`,
         );
       }
-      const server = await startDevServer({
+      // Same port, UI port and SQLite file on every start: a restarted server carries on with the runs.
+      const options = {
         cliPath,
         port: config.TEMPORAL_DEV_PORT,
         uiPort: config.TEMPORAL_UI_PORT,
         dbFile: join(dataDir, 'temporal.db'),
         namespace: config.TEMPORAL_NAMESPACE,
         logger: logger.child({ component: 'temporal' }),
+      };
+      devServer = await startDevServer(options);
+      cleanups.push({ order: 1, run: async () => devServer?.stop() });
+      logger.info({ address: devServer.address, ui: devServer.uiUrl, pid: devServer.process.pid }, 'Temporal dev server ready');
+      const asStarted = (server: DevServer): Started => ({
+        pid: server.process.pid,
+        exited: new Promise((resolveExit) => {
+          if (server.process.exitCode !== null || server.process.signalCode !== null) resolveExit({ code: server.process.exitCode, signal: server.process.signalCode });
+          else server.process.once('exit', (code, signal) => resolveExit({ code, signal }));
+        }),
+        terminate: () => void server.stop(),
+        kill: () => server.process.kill('SIGKILL'),
       });
-      cleanups.push({ order: 1, run: () => server.stop() });
-      logger.info({ address: server.address, ui: server.uiUrl }, 'Temporal dev server ready');
-      return server;
+      const part: Supervised = { name: 'temporal', recentExits: [], state: { state: 'running', restarts: 0 } };
+      parts.push(part);
+      supervise(
+        part,
+        async () => {
+          devServer = await startDevServer(options);
+          return asStarted(devServer);
+        },
+        asStarted(devServer),
+      );
+      return devServer;
     };
     const startPostgres = async (): Promise<EmbeddedPostgres | undefined> => {
       if (config.DATABASE_URL) return undefined;
@@ -141,7 +256,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
     const settled = await Promise.allSettled([startTemporal(), startPostgres(), buildWorkflowBundle(logger)] as const);
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const [devServer, postgres, bundle] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    const [, postgres, bundle] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
       DevServer | undefined,
       EmbeddedPostgres | undefined,
       Awaited<ReturnType<typeof buildWorkflowBundle>>,
@@ -160,46 +275,31 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       ...config.LANES.map((lane) => ({ name: `worker:${lane}`, args: ['worker', '--lane', lane] })),
       { name: 'api', args: ['api'] },
     ];
-    const launch = (child: Supervised) => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...child.spec.args], {
+    const launch = (spec: ChildSpec): Started => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...spec.args], {
         cwd: PROJECT_ROOT,
         env,
         stdio: ['ignore', 'inherit', 'inherit'],
         detached: true,
       });
-      child.process = proc;
-      child.exited = new Promise((resolveExit) => {
-        proc.once('exit', (code, signal) => {
-          resolveExit();
-          if (stopping) return;
-          const now = Date.now();
-          child.restarts = child.restarts.filter((t) => now - t < 60_000);
-          child.restarts.push(now);
-          if (child.restarts.length > 5) {
-            logger.error({ child: child.spec.name, code, signal }, 'child keeps crashing; stopping the platform');
-            void stopAll(1, children);
-            return;
-          }
-          const delay = Math.min(30_000, 1000 * 2 ** (child.restarts.length - 1));
-          logger.warn({ child: child.spec.name, code, signal, restartInMs: delay }, 'child exited; restarting');
-          setTimeout(() => {
-            if (!stopping) launch(child);
-          }, delay);
-        });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+        proc.once('exit', (code, signal) => resolveExit({ code, signal }));
       });
+      return {
+        ...(proc.pid !== undefined ? { pid: proc.pid } : {}),
+        exited,
+        terminate: () => void proc.kill('SIGTERM'),
+        kill: () => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+        },
+      };
     };
     for (const spec of specs) {
-      const child: Supervised = { spec, restarts: [], exited: Promise.resolve() };
-      children.push(child);
-      launch(child);
+      const part: Supervised = { name: spec.name, recentExits: [], state: { state: 'running', restarts: 0 } };
+      parts.push(part);
+      supervise(part, async () => launch(spec), launch(spec));
     }
-
-    devServer?.process.once('exit', (code) => {
-      if (!stopping) {
-        logger.error({ code }, 'Temporal dev server exited; stopping the platform');
-        void stopAll(1, children);
-      }
-    });
+    publish();
 
     const apiHost = config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST;
     const apiUrl = `http://${apiHost}:${config.API_PORT}`;

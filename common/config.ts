@@ -78,6 +78,11 @@ export const configSchema = z.object({
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   /** Port of the embedded PostgreSQL (`up` without DATABASE_URL). */
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(5433),
+  /** `up` restarts a part that dies (Temporal, a lane worker, the API) at most this many times per window, then stops the platform. */
+  SUPERVISOR_MAX_RESTARTS: z.coerce.number().int().min(0).max(1000).default(5),
+  SUPERVISOR_RESTART_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Set by `up` for its children: the supervisor's state file, which the API's /readyz reads (`supervisor` check). */
+  PLATFORM_SUPERVISOR_STATE: z.string().optional(),
   LANES: csv.pipe(z.array(laneName).min(1)).default(['prod-critical', 'experimental']),
   /** Lane of definitions that name none; the first of LANES when unset. */
   DEFAULT_LANE: laneName.optional(),
