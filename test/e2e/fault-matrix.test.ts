@@ -251,8 +251,16 @@ test('the API killed during a start burst: clients retrying with their idempoten
       await sleep(200);
     }
   };
-  const burst = Array.from({ length: count }, (_, i) => startOne(i));
-  await sleep(150);
+  // A burst spread over ~0.5 s; the API is killed as soon as the first start has been answered.
+  let first: () => void = () => undefined;
+  const firstAnswered = new Promise<void>((resolve) => (first = resolve));
+  const burst = Array.from({ length: count }, async (_, i) => {
+    await sleep(i * 30);
+    const id = await startOne(i);
+    first();
+    return id;
+  });
+  await firstAnswered;
   process.kill(before.pid!, 'SIGKILL');
   const runIds = await Promise.all(burst);
   assert.ok([...attempts.values()].some((n) => n > 1), 'some starts hit the dead API and were retried');
