@@ -268,3 +268,33 @@ export function checkProof(
   if (claims.exp <= attempt.nowMs) return `the decision token expired at ${new Date(claims.exp).toISOString()}`;
   return undefined;
 }
+
+/** What a refused attempt leaves for the run's current details. */
+export interface RefusalNote {
+  principal: string;
+  step: string;
+  via: DecisionChannel;
+  code: string;
+  reason: string;
+  at: string;
+}
+
+/**
+ * Lines for the run's current details (Temporal Web, User Metadata tab): each pending approval
+ * with its approvers, the approvals so far against the quorum and the deadline, then the last
+ * refused attempt and why.
+ */
+export function describeApprovals(approvals: Record<string, ApprovalRecord>, lastRefusal?: RefusalNote): string[] {
+  const lines: string[] = [];
+  for (const a of Object.values(approvals)) {
+    if (a.status !== 'pending') continue;
+    const who = [...a.approvers.principals.map((p) => `user ${p}`), ...a.approvers.groups.map((g) => `group ${g}`)].join(', ');
+    const when = a.deadline ? `deadline ${a.deadline}` : 'no deadline';
+    lines.push(`⏳ approval ${a.stepPath}${a.stage > 0 ? ' (escalated)' : ''}: ${approvalsCounted(a)} of ${a.quorum} approval(s), approvers ${who}, ${when}`);
+    lines.push(`   decide: the approval signal with the token from GET /v1/approvals, or POST /v1/runs/<runId>/approvals/${a.stepPath}`);
+  }
+  if (lastRefusal) {
+    lines.push(`last refused: ${lastRefusal.principal || 'unknown'} (${lastRefusal.via}) on ${lastRefusal.step || '?'} at ${lastRefusal.at}: ${lastRefusal.code}: ${lastRefusal.reason}`);
+  }
+  return lines;
+}

@@ -142,16 +142,17 @@ export interface CancellableHandle<T> {
 export interface InterpreterPort {
   runActivity(call: ActivityCall): Promise<unknown>;
   runChild(call: ChildCall): Promise<unknown>;
-  sleep(ms: number): Promise<void>;
+  /** `purpose` names what the timer waits for (Temporal Web shows it as the timer's summary). */
+  sleep(ms: number, purpose?: string): Promise<void>;
   /** The run's deterministic clock, in epoch milliseconds. */
   now(): number;
   /** Resolves with the first buffered or future event the predicate accepts; undefined on timeout. */
-  waitForEvent(predicate: (event: RunEvent) => boolean, timeoutMs?: number): Promise<RunEvent | undefined>;
+  waitForEvent(predicate: (event: RunEvent) => boolean, timeoutMs?: number, purpose?: string): Promise<RunEvent | undefined>;
   /**
    * Resolves true once `predicate` holds (checked whenever the workflow wakes, e.g. after a signal
    * or an update), or false when `timeoutMs` passes first.
    */
-  waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<boolean>;
+  waitUntil(predicate: () => boolean, timeoutMs?: number, purpose?: string): Promise<boolean>;
   /** Called when an approval is requested, escalated or settled (e.g. to update search attributes). */
   onApprovalsChanged?(state: RunState): void;
   /** Runs `fn` in a scope that can be cancelled on its own. */
@@ -620,7 +621,7 @@ class Execution {
         const delaySeconds = retry.linear
           ? retry.initialIntervalSeconds * attempt
           : retry.initialIntervalSeconds * retry.backoffCoefficient ** (attempt - 1);
-        await this.waited(this.port.sleep(Math.min(delaySeconds, retry.maxIntervalSeconds) * 1000));
+        await this.waited(this.port.sleep(Math.min(delaySeconds, retry.maxIntervalSeconds) * 1000, `retry of step ${frame.path}${step.id} (attempt ${attempt + 1})`));
         // A retried composite starts over: forget its partial progress.
         this.resetDescendants(step.id, frame);
         st.status = 'running';
@@ -636,7 +637,7 @@ class Execution {
   private async withDeadline<T>(step: CompiledStep, seconds: number, fn: () => Promise<T>): Promise<T> {
     let timedOut = false;
     const work = this.port.cancellable(fn);
-    const timer = this.port.cancellable(() => this.port.sleep(seconds * 1000));
+    const timer = this.port.cancellable(() => this.port.sleep(seconds * 1000, `timeout of step ${step.id} (${seconds} s)`));
     timer.promise.then(
       () => {
         timedOut = true;
@@ -719,7 +720,7 @@ class Execution {
           if (Number.isNaN(at)) throw new StepCallError(`"until" is not a timestamp: ${JSON.stringify(when)}`, 'InvalidTimestamp');
           ms = at - this.port.now();
         }
-        return ms > 0 ? this.waited(this.port.sleep(ms)).then(() => null) : null;
+        return ms > 0 ? this.waited(this.port.sleep(ms, `wait step ${frame.path}${step.id}`)).then(() => null) : null;
       }
       case 'wait_for_event': {
         const arrived = this.waited(this.port.waitForEvent(
@@ -733,6 +734,7 @@ class Execution {
             }
           },
           step.timeoutSeconds === undefined ? undefined : step.timeoutSeconds * 1000,
+          `event "${step.event}" for step ${frame.path}${step.id}`,
         ));
         return arrived.then((event) => {
           if (event === undefined) {
@@ -817,7 +819,7 @@ class Execution {
         decided =
           remaining !== undefined && remaining <= 0
             ? rec.status !== 'pending'
-            : await this.waited(this.port.waitUntil(() => rec.status !== 'pending', remaining));
+            : await this.waited(this.port.waitUntil(() => rec.status !== 'pending', remaining, `deadline of approval ${rec.stepPath}${rec.stage > 0 ? ' (escalation)' : ''}`));
       } catch (error) {
         // A cancelled run (or branch) closes its approval: nobody is asked any longer.
         if (this.port.isCancellation(error) && rec.status === 'pending') {

@@ -8,6 +8,7 @@ import {
   type DecisionAttempt,
   type Directory,
   type ProofCheck,
+  type RefusalNote,
   type Verdict,
 } from '../interpreter/approvals.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery, type ApprovalUpdateArgs } from './definitions.ts';
@@ -28,14 +29,7 @@ interface ProofActivities {
 }
 
 /** The last refused attempt, for the run's current details in Temporal Web. */
-export interface LastRefusal {
-  principal: string;
-  step: string;
-  via: DecisionAttempt['via'];
-  code: string;
-  reason: string;
-  at: string;
-}
+export type LastRefusal = RefusalNote;
 
 /**
  * The approval side of a workflow (interpreter runs and agent runs alike): the `decideApproval`

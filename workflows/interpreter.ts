@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
-import { approvalDecidedEvent, approvalRequestedEvent, pendingApproverKeys } from '../interpreter/approvals.ts';
+import { approvalDecidedEvent, approvalRequestedEvent, describeApprovals, pendingApproverKeys } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -39,6 +39,9 @@ import { installApprovalHandlers } from './approval-handlers.ts';
 import { runStateQuery } from './definitions.ts';
 import type { AgentResult, AgentRunInput } from '../activities/agents/types.ts';
 import type { AuditEntry, LifecycleEvent, LifecycleEventType, RunEventsBatch, RunInput, RunResult } from './types.ts';
+
+/** Runs started since fail with the failing step's own error type instead of `RunFailed`. */
+const STEP_FAILURE_TYPE_PATCH = 'run-failure-step-type';
 
 interface PlatformActivities {
   recordAudit(entries: AuditEntry[]): Promise<void>;
@@ -151,7 +154,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
   }
   const state = args.resume?.state ?? initialRunState(plan, args.definition.context?.mutable ?? {});
   state.approvals ??= {};
-  setHandler(runStateQuery, () => state);
+  setHandler(runStateQuery, () => state, { description: 'The live state of the run: every step\'s status, output and error, the approvals, the loop counters.' });
 
   // Approvals: the update (API) answers at once through its validator, so a refused attempt adds
   // nothing to history; the signal (Temporal UI) is in history either way, and a refused one is
@@ -169,13 +172,23 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     auditSeq: args.resume?.auditSeq ?? 0,
     nowIso,
     platformQueue: platformTaskQueue(args.lane),
+    onChange: () => showDetails(),
   });
+  // Temporal Web's User Metadata tab: the step checklist, what the pending approvals wait for
+  // (approvers, count, deadline) and the last refused attempt with its reason.
+  let progress: RunState | undefined;
+  const showDetails = () =>
+    setCurrentDetails([describeProgress(progress ?? state), ...describeApprovals(state.approvals, handlers.lastRefusal())].join('\n'));
   let lastApproverKeys = '';
   const syncApprovers = () => {
     const keys = pendingApproverKeys(state.approvals);
     if (keys.join('\n') === lastApproverKeys) return;
     lastApproverKeys = keys.join('\n');
     upsertSearchAttributes([{ key: SA.pendingApprovers, value: keys }]);
+  };
+  const syncApproversAndDetails = () => {
+    syncApprovers();
+    showDetails();
   };
   lastApproverKeys = pendingApproverKeys(state.approvals).join('\n');
 
@@ -316,7 +329,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         // before the start-to-close timeout.
         heartbeatTimeout: Math.min(call.timeoutSeconds, 30) * 1000,
         retry: retryPolicyOf(call.retry),
-        summary: `step ${call.stepId}`,
+        summary: `step ${call.stepPath}`,
       });
       // The proxy yields a function for any name; a name no worker registered fails the activity.
       const activity = activities[call.name] as (request: SkillRequest) => Promise<unknown>;
@@ -382,25 +395,25 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       }
     },
 
-    async waitUntil(predicate, timeoutMs) {
+    async waitUntil(predicate, timeoutMs, purpose) {
       flushSoon();
       if (timeoutMs === undefined) {
         await condition(predicate);
         return true;
       }
-      return condition(predicate, timeoutMs);
+      return purpose ? condition(predicate, timeoutMs, { summary: purpose }) : condition(predicate, timeoutMs);
     },
-    onApprovalsChanged: () => syncApprovers(),
-    sleep: (ms) => {
+    onApprovalsChanged: () => syncApproversAndDetails(),
+    sleep: (ms, purpose) => {
       if (ms >= LIFECYCLE_MAX_DELAY_MS) flushSoon();
-      return sleep(ms);
+      return purpose ? sleep(ms, { summary: purpose }) : sleep(ms);
     },
     yield: () => sleep(1),
     // Workflow time: Temporal makes Date deterministic inside workflows (the time of the current task).
     // eslint-disable-next-line no-restricted-properties
     now: () => Date.now(),
 
-    async waitForEvent(predicate, timeoutMs) {
+    async waitForEvent(predicate, timeoutMs, purpose) {
       flushSoon();
       let index = -1;
       const found = () => {
@@ -408,7 +421,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
         return index >= 0;
       };
       if (timeoutMs === undefined) await condition(found);
-      else if (!(await condition(found, timeoutMs))) return undefined;
+      else if (!(await (purpose ? condition(found, timeoutMs, { summary: purpose }) : condition(found, timeoutMs)))) return undefined;
       const [event] = events.splice(index, 1);
       return event;
     },
@@ -425,7 +438,10 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     isCancellation,
     cancellation: (message) => new CancelledFailure(message),
     patched: (patchId) => patched(patchId),
-    onProgress: (s) => setCurrentDetails(describeProgress(s)),
+    onProgress: (s) => {
+      progress = s;
+      showDetails();
+    },
     onStepSettled: args.recordEvents
       ? (settled) => {
           const { status, error, continued, ...where } = settled;
@@ -536,7 +552,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
       throw ApplicationFailure.create({
         nonRetryable: true,
         message: error.message,
-        type: 'RunFailed',
+        // Temporal Web shows the failing step's own error type (NetworkError, ApprovalRejected, …).
+        type: (patched(STEP_FAILURE_TYPE_PATCH) && error.state.error?.type) || 'RunFailed',
         details: [error.state],
       });
     }

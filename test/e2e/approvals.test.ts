@@ -205,6 +205,11 @@ describe('human approvals end to end', () => {
     assert.equal(failed.status, 'failed');
     assert.deepEqual([failed.error.type, failed.error.step], ['ApprovalRejected', 'sign-off']);
     assert.match(failed.error.message, /rejected by bob: wrong vendor/);
+    // Temporal Web shows the step's own error type as the run's failure, not a generic RunFailed.
+    await assert.rejects(client.workflow.getHandle(failing).result(), (error: any) => {
+      assert.equal(error.cause?.type, 'ApprovalRejected', String(error));
+      return true;
+    });
 
     const continuing = await startRun('pay-reject-continue', [
       approval({ on_reject: 'continue' }),
@@ -295,6 +300,46 @@ describe('human approvals end to end', () => {
       ],
     );
     assert.match(audit[0].reason, /^no decision token: paste the signal payload your inbox \(GET \/v1\/approvals\) offers$/);
+  });
+
+  test('Temporal Web explains itself: handler descriptions, current details with approvers, count, deadline and the last refusal, activity summaries with the step path, timers that say what they wait for', async () => {
+    const runId = await startRun('pay-explained', [
+      approval({ quorum: 2, timeout: 3600, on_timeout: 'reject', approvers: { groups: ['finance'], principals: ['abby'] } }),
+      { id: 'after', type: 'skill', skill: 'echo' },
+    ]);
+    await pendingApproval(runId);
+    await signalCli(runId, { step: 'sign-off', approver: 'dave', decision: 'approve' });
+    assert.equal((await decide(runId, KEYS.bob, 'approve')).status, 200);
+    const handle = client.workflow.getHandle(runId);
+    let meta: any;
+    for (let i = 0; i < 100; i += 1) {
+      meta = await handle.query('__temporal_workflow_metadata');
+      if (/last refused/.test(meta.currentDetails ?? '') && /1 of 2/.test(meta.currentDetails ?? '')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const described = (list: any[]) => Object.fromEntries(list.map((d: any) => [d.name, d.description ?? '']));
+    const signals = described(meta.definition.signalDefinitions);
+    const updates = described(meta.definition.updateDefinitions);
+    const queries = described(meta.definition.queryDefinitions);
+    assert.match(signals.approval, /"decision": "approve" \| "reject"/);
+    assert.match(signals.approval, /"token"/);
+    assert.match(updates.decideApproval, /^API only/);
+    assert.match(queries.pendingApprovals, /approvers, quorum/);
+    assert.match(queries.runState, /live state/);
+    const details: string = meta.currentDetails;
+    assert.match(details, /▶ sign-off/);
+    assert.match(details, /⏳ approval sign-off: 1 of 2 approval\(s\), approvers user abby, group finance, deadline \d{4}-\d\d-\d\dT/);
+    assert.match(details, /last refused: dave \(signal\) on sign-off at .+: unproven: no decision token/);
+    // The approval's deadline timer says what it waits for.
+    const events = await historyOf(runId);
+    const text = (p: any) => (p?.data ? JSON.parse(Buffer.from(p.data).toString('utf8')) : undefined);
+    const timer = events.find((e) => e.timerStartedEventAttributes);
+    assert.equal(text(timer?.userMetadata?.summary), 'deadline of approval sign-off');
+    assert.equal((await decide(runId, KEYS.carol, 'approve')).status, 200);
+    assert.equal((await platform.waitForRun(runId)).status, 'completed');
+    // The step's activity is summarised with its step path.
+    const after = (await historyOf(runId)).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'echo');
+    assert.equal(text(after?.userMetadata?.summary), 'step after');
   });
 
   test('every decision proves its sender: forged updates and signals are refused and audited as refused with their true channel', async () => {

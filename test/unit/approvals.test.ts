@@ -6,6 +6,7 @@ import {
   approvalsCounted,
   approvesAs,
   currentDeciders,
+  describeApprovals,
   hasDecidedCurrentStage,
   findApproval,
   judge,
@@ -398,5 +399,22 @@ describe('approvals: pendingApproverKeys', () => {
     r.stage = 1;
     r.approvers = { principals: [], groups: ['leads'] };
     assert.deepEqual(pendingApproverKeys(byPath(r)), ['group:leads']);
+  });
+});
+
+describe('approvals: describeApprovals (the run\'s current details in Temporal Web)', () => {
+  test('each pending approval with its approvers, count against the quorum and deadline; then the last refusal', () => {
+    const waiting = record({ quorum: 2, deadline: '2030-01-02T00:00:00.000Z', decisions: [{ principal: 'ann', decision: 'approve', at: AT, via: 'api', stage: 0 }] });
+    const escalated = record({ stepPath: 'each[1]/sign-off', stage: 1, approvers: { principals: ['cfo'], groups: [] } });
+    const done = record({ stepPath: 'done', status: 'approved' });
+    const lines = describeApprovals(byPath(waiting, escalated, done), { principal: 'dave', step: 'sign-off', via: 'signal', code: 'unproven', reason: 'no decision token', at: AT });
+    assert.deepEqual(lines, [
+      '⏳ approval sign-off: 1 of 2 approval(s), approvers user ann, user ben, user sam, group finance, deadline 2030-01-02T00:00:00.000Z',
+      '   decide: the approval signal with the token from GET /v1/approvals, or POST /v1/runs/<runId>/approvals/sign-off',
+      '⏳ approval each[1]/sign-off (escalated): 0 of 1 approval(s), approvers user cfo, no deadline',
+      '   decide: the approval signal with the token from GET /v1/approvals, or POST /v1/runs/<runId>/approvals/each[1]/sign-off',
+      'last refused: dave (signal) on sign-off at 2030-01-01T00:00:00.000Z: unproven: no decision token',
+    ]);
+    assert.deepEqual(describeApprovals(byPath(done)), []);
   });
 });
