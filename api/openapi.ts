@@ -481,7 +481,14 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     tags: ['events'],
     request: { params: runIdParamSchema, query: listRunEventsQuerySchema },
     responses: {
-      200: json('Events by seq; `next` is set when the page is full', z.object({ runId: z.string(), events: z.array(RunEvent), next: z.number().int().optional() })),
+      200: {
+        description:
+          'Events by seq; `next` is set when the page is full. With `Accept: text/event-stream` the answer is a live progress stream instead (Server-Sent Events, docs/cli.md#the-progress-stream): `run` (the run as it is), `step` (`{stepId, status: started|retrying|waiting|completed|failed|skipped|cancelled, at, elapsedMs?, attempt?, error?, approval?}`), `lifecycle` (a stored event, SSE id = its seq, so `Last-Event-ID` or `after` resumes), then `end` (`{runId, status, output?, error?}`) when the run has closed, after which the server ends the stream.',
+        content: {
+          'application/json': { schema: z.object({ runId: z.string(), events: z.array(RunEvent), next: z.number().int().optional() }) },
+          'text/event-stream': { schema: z.string().describe('Server-Sent Events: `event: run|step|lifecycle|end`, `data: <JSON>`') },
+        },
+      },
       400: errors[400],
       401: errors[401],
       404: problem('No such run (or another tenant\'s)'),

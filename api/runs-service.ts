@@ -49,6 +49,17 @@ export interface StartRunRequest {
   trigger?: { event: { id: string; [key: string]: unknown } };
 }
 
+/** An activity Temporal is running or retrying for a run (describe's pending activities). */
+export interface PendingActivity {
+  activityId: string;
+  activity: string;
+  stepId?: string;
+  attempt: number;
+  maximumAttempts?: number;
+  lastFailure?: string;
+  nextAttemptAt?: string;
+}
+
 /** One entry of an approver's inbox. */
 /** How long the proof of an API decision is valid: it travels straight to the workflow. */
 const API_PROOF_TTL_MS = 5 * 60_000;
@@ -564,6 +575,55 @@ export class RunsService {
       }
     }
     return delivered;
+  }
+
+  /** Step of each activity id, read once from the run's history (the activity summary `step <id>`). */
+  private readonly activitySteps = new Map<string, Map<string, string>>();
+
+  /**
+   * The run's activities Temporal is running or retrying, with the step each belongs to: the only
+   * place a retry shows while it happens (a retried attempt writes nothing to the history).
+   */
+  async pendingActivities(runId: string): Promise<PendingActivity[]> {
+    const handle = this.client.workflow.getHandle(runId);
+    const desc = await handle.describe();
+    const pending = (desc.raw.pendingActivities ?? []) as Array<Record<string, any>>;
+    if (pending.length === 0) {
+      this.activitySteps.delete(runId);
+      return [];
+    }
+    let steps = this.activitySteps.get(runId);
+    if (!steps || pending.some((p) => !steps?.has(String(p.activityId)))) {
+      steps = new Map();
+      const history = await handle.fetchHistory();
+      for (const event of history.events ?? []) {
+        const scheduled = event.activityTaskScheduledEventAttributes;
+        const summary = event.userMetadata?.summary;
+        if (!scheduled?.activityId || !summary) continue;
+        try {
+          const text = this.client.options.loadedDataConverter.payloadConverter.fromPayload<string>(summary as never);
+          if (typeof text === 'string' && text.startsWith('step ')) steps.set(scheduled.activityId, text.slice(5));
+        } catch {
+          // A summary the converter cannot read (another codec): the activity stays unattributed.
+        }
+      }
+      // Bounded: one entry per run being followed right now.
+      if (this.activitySteps.size > 1000) this.activitySteps.clear();
+      this.activitySteps.set(runId, steps);
+    }
+    return pending.map((p) => {
+      const stepId = steps?.get(String(p.activityId));
+      const seconds = (t: any) => (t?.seconds === undefined ? undefined : new Date(Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString());
+      return {
+        activityId: String(p.activityId),
+        activity: String(p.activityType?.name ?? ''),
+        ...(stepId === undefined ? {} : { stepId }),
+        attempt: Number(p.attempt ?? 1),
+        ...(p.maximumAttempts ? { maximumAttempts: Number(p.maximumAttempts) } : {}),
+        ...(p.lastFailure?.message ? { lastFailure: String(p.lastFailure.message) } : {}),
+        ...(seconds(p.nextAttemptScheduleTime) ? { nextAttemptAt: seconds(p.nextAttemptScheduleTime) } : {}),
+      };
+    });
   }
 
   /** Requests cancellation; the run ends `cancelled` once the workflow observes it. */

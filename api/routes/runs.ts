@@ -10,6 +10,7 @@ import type { AuditStore } from '../../activities/platform/audit.ts';
 import type { RunEventStore } from '../../activities/platform/events.ts';
 import type { ApiKeyStore } from '../auth.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
+import { streamRun, wantsEventStream, type RunStreamOptions } from '../run-stream.ts';
 import { decisionSchema, idempotencyKeySchema, listRunEventsQuerySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
 
 export interface RunRoutesDeps {
@@ -22,6 +23,8 @@ export interface RunRoutesDeps {
   defaultExecutionTimeoutSeconds: number;
   temporalUiUrl: string;
   namespace: string;
+  /** Poll and keep-alive intervals of the progress stream. */
+  runStream?: RunStreamOptions;
 }
 
 /** Starting, reading, listing and cancelling runs. */
@@ -157,6 +160,10 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const runId = String(req.params.runId);
     const query = parseOr400(listRunEventsQuerySchema, req.query, 'query');
     await deps.runs.assertOwned(runId, principal.tenant);
+    if (wantsEventStream(req)) {
+      await streamRun(req, res, { runs: deps.runs, events: deps.events, links }, runId, principal.tenant, query.after, deps.runStream);
+      return;
+    }
     const events = (await deps.events.forRun(principal.tenant, runId, query)).map(({ tenant: _t, ...event }) => event);
     const last = events.at(-1);
     res.json({ runId, events, ...(events.length === query.limit && last ? { next: last.seq } : {}) });
