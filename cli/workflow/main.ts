@@ -1,0 +1,288 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ApiClient, CliError, EXIT, resolveConnection, seg } from './client.ts';
+import { parseInput, readDefinitionFile, validateOffline } from './definition-file.ts';
+import { follow } from './follow.ts';
+import { printJson, printTable, since, type Io } from './output.ts';
+
+/**
+ * `workflow`: the product teams' CLI (seed 002). Every command talks to the REST API only; `--json`
+ * prints the API's answer for scripts, otherwise tables. Exit codes are in client.ts (EXIT).
+ */
+
+interface GlobalOptions {
+  url?: string;
+  key?: string;
+  profile?: string;
+  json?: boolean;
+}
+
+function eventLine(e: any): string {
+  const d = e.data ?? {};
+  const step = d.stepPath ?? d.stepId ?? '';
+  const detail =
+    e.type === 'workflow.step.failed'
+      ? `${d.error?.message ?? ''}${d.error?.attempts ? ` (after ${d.error.attempts} attempt(s))` : ''}${d.continued ? ' (the run went on)' : ''}`
+      : e.type === 'workflow.approval.requested'
+        ? `${d.summary ?? ''} (quorum ${d.quorum})`
+        : e.type === 'workflow.approval.decided'
+          ? `${d.status}${d.deciders?.length ? ` by ${d.deciders.map((x: any) => x.principal ?? x).join(', ')}` : ''}`
+          : e.type === 'workflow.run.failed'
+            ? (d.error?.message ?? '')
+            : e.type === 'workflow.run.started'
+              ? `by ${d.startedBy ?? '?'} on ${d.lane ?? '?'}`
+              : '';
+  return `${e.time}  ${e.type.replace(/^workflow\./, '').padEnd(18)}  ${step}${step && detail ? '  ' : ''}${detail}`;
+}
+
+/** Builds the program; `io` is where it writes (tests pass their own). */
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command()
+    .name('workflow')
+    .description('Define, run and watch durable workflows through the platform\'s REST API.')
+    .option('--url <url>', 'API URL (env WORKFLOW_API_URL; default http://127.0.0.1:8080)')
+    .option('--key <key>', 'API key (env WORKFLOW_API_KEY; default: the embedded platform\'s .data/dev-api-key)')
+    .option('--profile <name>', 'profile from the profile file (env WORKFLOW_PROFILE; file WORKFLOW_CONFIG or ~/.config/workflow/config.json)')
+    .option('--json', 'print JSON (the API\'s answers; JSON lines when following)')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+
+  const ctx = (command: Command) => {
+    const options = command.optsWithGlobals<GlobalOptions>();
+    const client = (): ApiClient => new ApiClient(resolveConnection(options, io.env, io.cwd));
+    return { json: Boolean(options.json), client };
+  };
+
+  program
+    .command('list')
+    .description('List the registered workflow definitions')
+    .action(async (_o, command: Command) => {
+      const { json, client } = ctx(command);
+      const body = await client().get('/v1/definitions');
+      if (json) return printJson(io, body);
+      printTable(io, ['NAME', 'LATEST', 'VERSIONS', 'LANE', 'DESCRIPTION'], body.definitions.map((d: any) => [d.name, d.latestVersion, d.versions.length, d.lane, (d.description ?? '').slice(0, 60)]));
+    });
+
+  program
+    .command('runs')
+    .description('List runs, newest first')
+    .option('--definition <name>', 'only runs of this definition')
+    .addOption(new Option('--status <status>', 'only runs in this status').choices(['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out']))
+    .option('--limit <n>', 'at most this many (1-1000)', '20')
+    .action(async (o: { definition?: string; status?: string; limit: string }, command: Command) => {
+      const { json, client } = ctx(command);
+      const query = new URLSearchParams({ limit: o.limit, ...(o.definition ? { definition: o.definition } : {}), ...(o.status ? { status: o.status } : {}) });
+      const body = await client().get(`/v1/runs?${query}`);
+      if (json) return printJson(io, body);
+      printTable(io, ['RUN', 'DEFINITION', 'STATUS', 'STARTED', 'TOOK'], body.runs.map((r: any) => [r.runId, `${r.definition.name}@${r.definition.version}`, r.status, r.startedAt, since(r.startedAt, r.closedAt)]));
+    });
+
+  program
+    .command('validate')
+    .description('Check a definition file offline with the API\'s own validator; --remote asks the server (skills, agents, lanes too)')
+    .argument('<file>', 'definition file (JSON, or YAML by extension; - for stdin)')
+    .option('--remote', 'validate on the server, against its catalog and registered definitions')
+    .action(async (file: string, o: { remote?: boolean }, command: Command) => {
+      const { json, client } = ctx(command);
+      const document = readDefinitionFile(file);
+      const result = o.remote ? (await client().request('/v1/definitions/validate', { json: document })).body : validateOffline(document);
+      if (json) printJson(io, result);
+      else if (result.valid) {
+        io.stdout.write(`${file}: valid${o.remote ? '' : ' (offline: names of skills, agents, models, lanes and sub_workflows are checked by `register` or `validate --remote`)'}\n`);
+      } else {
+        io.stdout.write(`${file}: ${result.errors.length} problem(s)\n`);
+        for (const e of result.errors) io.stdout.write(`  ${e.path || '(document)'}: ${e.message}${e.stepId ? `  [step ${e.stepId}]` : ''}\n`);
+      }
+      setExit(result.valid ? EXIT.ok : EXIT.failed);
+    });
+
+  program
+    .command('register')
+    .description('Register a definition (a new version; the same content again is a no-op)')
+    .argument('<file>', 'definition file (JSON, or YAML by extension; - for stdin)')
+    .action(async (file: string, _o, command: Command) => {
+      const { json, client } = ctx(command);
+      const { status, body } = await client().request('/v1/definitions', { json: readDefinitionFile(file) });
+      if (json) return printJson(io, body);
+      io.stdout.write(`${status === 201 ? 'registered' : 'already registered (same content)'} ${body.name}@${body.version}  lane ${body.lane}  hash ${body.hash.slice(0, 12)}\n`);
+      if (body.schedules?.length) io.stdout.write(`schedules: ${body.schedules.join(', ')}\n`);
+    });
+
+  program
+    .command('run')
+    .description('Start a run of a definition (its newest active version unless --version)')
+    .argument('<name>', 'definition name')
+    .option('--version <version>', 'a registered version')
+    .option('--input <json|file>', 'the run\'s input: JSON text, or a file holding JSON/YAML')
+    .option('--idempotency-key <key>', 'the same key returns the same run')
+    .option('--follow', 'show progress until the run ends; exits 1 unless it completed (Ctrl-C detaches)')
+    .action(async (name: string, o: { version?: string; input?: string; idempotencyKey?: string; follow?: boolean }, command: Command) => {
+      const { json, client } = ctx(command);
+      let input: unknown;
+      try {
+        input = parseInput(o.input);
+      } catch (error) {
+        throw new CliError(`--input is neither JSON nor a readable file: ${(error as Error).message}`, EXIT.usage);
+      }
+      const api = client();
+      const { status, body } = await api.request('/v1/runs', {
+        json: { definition: name, ...(o.version ? { version: o.version } : {}), ...(input === undefined ? {} : { input }), ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}) },
+      });
+      if (json && !o.follow) return printJson(io, body);
+      if (!json) {
+        io.stderr.write(`${status === 201 ? 'started' : 'existing run (same idempotency key)'} ${body.runId}\n  Temporal Web: ${body.links.temporalUi}\n`);
+        if (!o.follow) io.stdout.write(`${body.runId}\n`);
+      }
+      if (o.follow) setExit((await follow(api, body.runId, io, { json })).code);
+    });
+
+  program
+    .command('status')
+    .description('Show a run: status, steps, output or error; exits 1 if it failed or was cancelled')
+    .argument('<runId>')
+    .option('--follow', 'show progress until the run ends (Ctrl-C detaches)')
+    .action(async (runId: string, o: { follow?: boolean }, command: Command) => {
+      const { json, client } = ctx(command);
+      const api = client();
+      if (o.follow) {
+        setExit((await follow(api, runId, io, { json })).code);
+        return;
+      }
+      const run = await api.get(`/v1/runs/${seg(runId)}`);
+      setExit(run.status === 'running' || run.status === 'completed' ? EXIT.ok : EXIT.failed);
+      if (json) return printJson(io, run);
+      io.stdout.write(
+        [
+          `run         ${run.runId}`,
+          `definition  ${run.definition.name}@${run.definition.version}  (lane ${run.lane ?? '?'})`,
+          `status      ${run.status}${run.currentStep ? `  at ${run.currentStep}` : ''}`,
+          `started     ${run.startedAt ?? ''}${run.startedBy ? ` by ${run.startedBy}` : ''}`,
+          ...(run.closedAt ? [`closed      ${run.closedAt}  (${since(run.startedAt, run.closedAt)})`] : [`running for ${since(run.startedAt)}`]),
+          ...(run.error ? [`error       ${run.error.message}${run.error.type ? `  [${run.error.type}]` : ''}`] : []),
+          `Temporal    ${run.links.temporalUi}`,
+          '',
+        ].join('\n'),
+      );
+      if (run.steps) {
+        printTable(io, ['STEP', 'STATUS', 'DETAIL'], run.steps.map((s: any) => [s.id, s.status, s.error ? s.error.message.slice(0, 80) : s.branch ? `branch ${s.branch}` : s.total !== undefined ? `${s.done ?? 0}/${s.total}` : '']));
+      }
+      for (const a of (run.approvals ?? []).filter((x: any) => x.status === 'pending')) {
+        io.stdout.write(`\nwaiting for approval: ${a.stepPath}: ${a.summary}\n  workflow approve ${run.runId} ${a.stepPath}   |   workflow reject ${run.runId} ${a.stepPath}\n`);
+      }
+      if (run.output !== undefined) io.stdout.write(`\noutput\n${JSON.stringify(run.output, null, 2)}\n`);
+    });
+
+  program
+    .command('stop')
+    .description('Cancel a running run (its compensations run; the run ends cancelled)')
+    .argument('<runId>')
+    .action(async (runId: string, _o, command: Command) => {
+      const { json, client } = ctx(command);
+      const { body } = await client().request(`/v1/runs/${seg(runId)}/cancel`, { method: 'POST' });
+      if (json) return printJson(io, body);
+      io.stdout.write(`cancelling ${runId}\n`);
+    });
+
+  program
+    .command('logs')
+    .description('A run\'s lifecycle events: steps completing and failing, approvals, the run\'s end')
+    .argument('<runId>')
+    .option('--follow', 'keep printing events (and retries) until the run ends')
+    .action(async (runId: string, o: { follow?: boolean }, command: Command) => {
+      const { json, client } = ctx(command);
+      const api = client();
+      if (o.follow) {
+        await follow(api, runId, io, { json, logs: true, logLine: eventLine });
+        return;
+      }
+      const events: any[] = [];
+      let after: number | undefined;
+      for (;;) {
+        const page = await api.get(`/v1/runs/${seg(runId)}/events?limit=1000${after === undefined ? '' : `&after=${after}`}`);
+        events.push(...page.events);
+        if (page.next === undefined) break;
+        after = page.next;
+      }
+      if (json) return printJson(io, { runId, events });
+      if (events.length === 0) io.stdout.write('(no events yet)\n');
+      for (const e of events) io.stdout.write(`${eventLine(e)}\n`);
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    program
+      .command(decision)
+      .description(`${decision === 'approve' ? 'Approve' : 'Reject'} an approval step of a run (as the key's principal)`)
+      .argument('<runId>')
+      .argument('<step>', 'the step id (or its path inside loops)')
+      .option('--comment <text>', 'kept in the audit trail')
+      .action(async (runId: string, step: string, o: { comment?: string }, command: Command) => {
+        const { json, client } = ctx(command);
+        const { body } = await client().request(`/v1/runs/${seg(runId)}/approvals/${seg(step)}`, { json: { decision, ...(o.comment ? { comment: o.comment } : {}) } });
+        if (json) return printJson(io, body);
+        io.stdout.write(`${decision === 'approve' ? 'approved' : 'rejected'} ${body.stepPath} of ${runId}${body.duplicate ? ' (already recorded)' : ''}: ${body.status} (${body.approvals}/${body.quorum})\n`);
+      });
+  }
+
+  program
+    .command('inbox')
+    .description('Approvals waiting for you (the key\'s principal and groups)')
+    .action(async (_o, command: Command) => {
+      const { json, client } = ctx(command);
+      const body = await client().get('/v1/approvals');
+      if (json) return printJson(io, body);
+      printTable(io, ['RUN', 'STEP', 'DEFINITION', 'SUMMARY', 'APPROVALS', 'WAITING', 'DEADLINE'], body.approvals.map((a: any) => [a.runId, a.stepPath, `${a.definition.name}@${a.definition.version}`, a.summary.slice(0, 50), `${a.approvals}/${a.quorum}`, since(a.requestedAt), a.deadline]));
+    });
+
+  program
+    .command('history')
+    .description('The versions of a definition, newest first, with their status')
+    .argument('<name>')
+    .action(async (name: string, _o, command: Command) => {
+      const { json, client } = ctx(command);
+      const api = client();
+      const latest = await api.get(`/v1/definitions/${seg(name)}`);
+      const versions = await Promise.all((latest.versions as string[]).map((v) => api.get(`/v1/definitions/${seg(name)}/versions/${seg(v)}`)));
+      if (json) return printJson(io, { name, versions: versions.map(({ definition: _d, ...v }) => v) });
+      printTable(io, ['VERSION', 'STATUS', 'CREATED', 'BY', 'HASH', 'DESCRIPTION'], versions.map((v) => [v.version, v.status, v.createdAt, v.createdBy, v.hash.slice(0, 12), (v.description ?? '').slice(0, 50)]));
+    });
+
+  program
+    .command('diff')
+    .description('What changed between two versions (RFC 6902 JSON Patch)')
+    .argument('<name>')
+    .argument('<from>', 'version')
+    .argument('<to>', 'version')
+    .action(async (name: string, from: string, to: string, _o, command: Command) => {
+      const { json, client } = ctx(command);
+      const body = await client().get(`/v1/definitions/${seg(name)}/diff?${new URLSearchParams({ from, to })}`);
+      if (json) return printJson(io, body);
+      if (body.patch.length === 0) io.stdout.write(`${name}: ${from} and ${to} have the same content\n`);
+      for (const op of body.patch) {
+        const sign = op.op === 'add' ? '+' : op.op === 'remove' ? '-' : '~';
+        io.stdout.write(`${sign} ${op.op.padEnd(7)} ${op.path}${op.from ? ` (from ${op.from})` : ''}${op.value === undefined ? '' : `  ${JSON.stringify(op.value)}`}\n`);
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof CliError) {
+      if (argv.includes('--json') && error.problem) printJson(io, error.problem);
+      io.stderr.write(`workflow: ${error.message}\n`);
+      return error.code;
+    }
+    io.stderr.write(`workflow: ${(error as Error).stack ?? String(error)}\n`);
+    return EXIT.unavailable;
+  }
+}
