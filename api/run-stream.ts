@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { RunEventStore } from '../activities/platform/events.ts';
-import type { ApprovalRecord } from '../interpreter/approvals.ts';
+import { approvalsCounted, type ApprovalRecord } from '../interpreter/approvals.ts';
 import type { PendingActivity, RunsService, RunView, StepView } from './runs-service.ts';
 
 /**
@@ -70,7 +70,7 @@ export class ProgressTracker {
           out.push({ stepId: step.id, status: 'started', at });
         }
         const approval = waiting.get(step.id);
-        const counted = approval ? approval.decisions.filter((d) => (d.stage ?? 0) === approval.stage && d.decision === 'approve').length : 0;
+        const counted = approval ? approvalsCounted(approval) : 0;
         const key = approval ? approval.stage * 1000 + counted : -1;
         if (approval && this.approvals.get(step.id) !== key) {
           this.approvals.set(step.id, key);
