@@ -16,6 +16,7 @@ import { buildOpenApiDocument } from './openapi.ts';
 import { HttpProblem } from './problem.ts';
 import { perKeyRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { authoringRoutes } from './routes/authoring.ts';
+import { catalogRoutes, type CatalogView } from './routes/catalog.ts';
 import { definitionRoutes } from './routes/definitions.ts';
 import { runRoutes } from './routes/runs.ts';
 import type { RunsService } from './runs-service.ts';
@@ -48,6 +49,8 @@ export interface AppDeps {
   limits: EdgeLimits;
   /** Per-key request limits (API_RATE_LIMIT, API_RATE_LIMIT_WINDOW_SECONDS). */
   rateLimit: RateLimitOptions;
+  /** Skills, integrations, agents, models and lanes with their schemas (GET /v1/catalog). */
+  catalogView?: CatalogView;
 }
 
 /** The JSON Schema of the definition language, generated from the zod schema. */
@@ -104,6 +107,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', authenticate(deps.keys), perKeyRateLimit(deps.rateLimit));
   app.use(urlGuard(templates));
   app.use(jsonBody(deps.limits));
+  app.use(catalogRoutes(deps));
   app.use(definitionRoutes(deps));
   app.use(authoringRoutes(deps));
   app.use(runRoutes(deps));

@@ -352,6 +352,34 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       409: problem('The approval is already settled (approved, rejected or timed out), the principal already made the other decision, or the run is no longer running'),
     },
   });
+  const activityView = z.object({
+    name: z.string(),
+    description: z.string(),
+    sideEffects: z.boolean(),
+    input: z.record(z.string(), z.unknown()).describe('JSON Schema of the step\'s `inputs`'),
+    output: z.record(z.string(), z.unknown()).describe('JSON Schema of the output'),
+    secretInputs: z.array(z.string()).optional(),
+    defaults: z.record(z.string(), z.unknown()).optional(),
+  });
+  route('get', '/v1/catalog', {
+    summary: 'What definitions can call here: skills and integrations with their schemas, agents, model routes, lanes',
+    description: 'The catalog the validator checks names against (docs/cli.md#the-wizard uses it for suggestions).',
+    tags: ['definitions'],
+    responses: {
+      200: json(
+        'The catalog',
+        z.object({
+          skills: z.array(activityView),
+          integrations: z.array(activityView),
+          agents: z.array(z.object({ name: z.string(), description: z.string(), model: z.string().optional(), tools: z.array(z.string()).optional(), outputSchema: z.record(z.string(), z.unknown()).optional() })),
+          models: z.array(z.string()),
+          lanes: z.array(z.string()),
+          defaultLane: z.string(),
+        }),
+      ),
+      401: errors[401],
+    },
+  });
   route('get', '/v1/approvals', {
     summary: 'The caller’s inbox: pending approvals it may decide, across the tenant’s running runs',
     description:

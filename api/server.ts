@@ -21,6 +21,7 @@ import { webhookAllowList } from './webhooks/allow-list.ts';
 import { Admission, admissionSettings } from './admission.ts';
 import { AdmissionStore } from './admission-store.ts';
 import { createApp } from './app.ts';
+import { catalogView } from './routes/catalog.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
 import { useActivityDefaults, useAgentRegistry } from './run-inputs.ts';
@@ -123,6 +124,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     },
     limits: { maxBodyBytes: config.API_MAX_BODY_BYTES, maxJsonDepth: config.API_MAX_JSON_DEPTH },
     rateLimit: { limit: config.API_RATE_LIMIT, windowSeconds: config.API_RATE_LIMIT_WINDOW_SECONDS },
+    catalogView: catalogView(catalog, agentRegistry, agentNames, config.LANES, config.DEFAULT_LANE),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
