@@ -3,6 +3,7 @@ import { ApiClient, CliError, EXIT, resolveConnection, seg } from './client.ts';
 import { parseInput, readDefinitionFile, validateOffline } from './definition-file.ts';
 import { follow } from './follow.ts';
 import { printJson, printTable, since, type Io } from './output.ts';
+import { runWizard } from './wizard.ts';
 
 /**
  * `workflow`: the product teams' CLI (seed 002). Every command talks to the REST API only; `--json`
@@ -61,6 +62,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const body = await client().get('/v1/definitions');
       if (json) return printJson(io, body);
       printTable(io, ['NAME', 'LATEST', 'VERSIONS', 'LANE', 'DESCRIPTION'], body.definitions.map((d: any) => [d.name, d.latestVersion, d.versions.length, d.lane, (d.description ?? '').slice(0, 60)]));
+    });
+
+  program
+    .command('create')
+    .description('The wizard: purpose, steps, skills and agents from the live catalog, data flow, failure strategies, review, save (and register)')
+    .option('--out <file>', 'where to save the definition (asked otherwise)')
+    .action(async (o: { out?: string }, command: Command) => {
+      const { json, client } = ctx(command);
+      setExit(await runWizard(client(), io, { ...(o.out ? { out: o.out } : {}), json }));
     });
 
   program
@@ -277,6 +287,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    // Ctrl-C in a prompt of the wizard: nothing was saved.
+    if ((error as Error).name === 'ExitPromptError') {
+      io.stderr.write('workflow: cancelled; nothing was saved\n');
+      return EXIT.detached;
+    }
     if (error instanceof CliError) {
       if (argv.includes('--json') && error.problem) printJson(io, error.problem);
       io.stderr.write(`workflow: ${error.message}\n`);
