@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +242,23 @@ describe('workflow CLI against a real platform', () => {
     assert.equal(status.code, 1);
     assert.match(status.stdout, /status\s+failed/);
     assert.match(status.stdout, /error\s+step "explode" failed after 1 attempt\(s\): boom #1\s+\[Kaboom\]/);
+
+    // On a terminal (a pseudo-terminal from util-linux `script`): persisted lines with symbols, no JSON.
+    if (existsSync('/usr/bin/script')) {
+      const command = [process.execPath, BIN, 'status', runId, '--follow'].map((a) => `'${a}'`).join(' ');
+      const tty = await new Promise<Result>((resolve) => {
+        const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], { env: env(), cwd: work, stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+        child.on('close', (code) => resolve({ code, stdout, stderr: '' }));
+      });
+      assert.equal(tty.code, 1, tty.stdout);
+      assert.match(tty.stdout, /▶ cli-fails@1\.0\.0 {2}run /);
+      assert.match(tty.stdout, /Temporal Web: http/);
+      assert.match(tty.stdout, /✖ explode {2}failed/);
+      assert.match(tty.stdout, /✖ run failed: step "explode" failed/);
+      assert.doesNotMatch(tty.stdout, /"event"/);
+    }
 
     // A run waiting for abby: in abby's inbox, then stopped.
     const started = await cli(['run', 'cli-flow', '--version', '1.0.0', '--input', file('input.json', { what: 'inbox' })]);
