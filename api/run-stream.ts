@@ -169,13 +169,19 @@ export async function streamRun(
       }
       const pending = view.status === 'running' ? await deps.runs.pendingActivities(runId).catch(() => []) : [];
       for (const progress of tracker.next(view.steps, pending, view.approvals)) send(res, 'step', progress);
-      for (;;) {
-        const page = await deps.events.forRun(tenant, runId, { after: seq, limit: 500 });
-        for (const { tenant: _t, ...event } of page) {
-          send(res, 'lifecycle', event, event.seq);
-          seq = event.seq;
+      try {
+        for (;;) {
+          const page = await deps.events.forRun(tenant, runId, { after: seq, limit: 500 });
+          for (const { tenant: _t, ...event } of page) {
+            send(res, 'lifecycle', event, event.seq);
+            seq = event.seq;
+          }
+          if (page.length < 500) break;
         }
-        if (page.length < 500) break;
+      } catch (error) {
+        // The headers are sent: a failure is an event, not a problem+json answer. The client reconnects.
+        send(res, 'error', { message: `lifecycle events unavailable: ${(error as Error).message}` });
+        break;
       }
       if (view.status !== 'running') {
         send(res, 'end', {

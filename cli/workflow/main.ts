@@ -273,6 +273,26 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
     });
 
+  program
+    .command('graph')
+    .description('A definition version as a Mermaid flowchart (the latest without a version), or a run\'s with step statuses (--run)')
+    .argument('[name]', 'definition name')
+    .argument('[version]', 'version (default: the latest)')
+    .option('--run <runId>', 'the diagram of a run, coloured by step status')
+    .action(async (name: string | undefined, version: string | undefined, o: { run?: string }, command: Command) => {
+      const { json, client } = ctx(command);
+      const api = client();
+      if (!o.run && !name) throw new CliError('give a definition name, or --run <runId>', EXIT.usage);
+      let body: any;
+      if (o.run) body = await api.get(`/v1/runs/${seg(o.run)}/graph`);
+      else {
+        const v = version ?? (await api.get(`/v1/definitions/${seg(name ?? '')}`)).version;
+        body = await api.get(`/v1/definitions/${seg(name ?? '')}/versions/${seg(v)}/graph`);
+      }
+      if (json) return printJson(io, body);
+      io.stdout.write(`${body.mermaid.trimEnd()}\n`);
+    });
+
   return program;
 }
 

@@ -132,6 +132,10 @@ describe('workflow CLI against a real platform', () => {
     assert.equal(bad.code, 5);
     assert.match(bad.stderr, /400 Invalid definition/);
     assert.match(bad.stderr, /\/steps\/0\/skill: unknown skill "nosuch"/);
+    const graph = await cli(['graph', 'cli-flow', '1.0.0']);
+    assert.equal(graph.code, 0, graph.stderr);
+    assert.match(graph.stdout, /^flowchart TD/m);
+    assert.match(graph.stdout, /sign-off/);
     const unknown = await cli(['history', 'no-such-definition']);
     assert.equal(unknown.code, 4);
   });
@@ -224,6 +228,8 @@ describe('workflow CLI against a real platform', () => {
     assert.match(logs.stdout, /run\.started .*by lena/);
     assert.match(logs.stdout, /approval\.decided\s+sign-off\s+approved/);
     assert.match(logs.stdout, /run\.completed/);
+    const runGraph = JSON.parse((await cli(['graph', '--run', runId, '--json'])).stdout);
+    assert.equal(runGraph.steps.flaky, 'completed');
     const runs = JSON.parse((await cli(['runs', '--definition', 'cli-flow', '--json'])).stdout);
     assert.ok(runs.runs.some((r: any) => r.runId === runId));
   });
