@@ -12,6 +12,7 @@ import {
   definitionRecordSchema,
   definitionSummarySchema,
   diffQuerySchema,
+  historyEstimateSchema,
   idempotencyKeySchema,
   inboxItemSchema,
   listRunsQuerySchema,
@@ -98,6 +99,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       schedules: z
         .array(z.string())
         .describe('ids of the Temporal Schedules for the schedule triggers of the newest active version (`sched:<tenant>:<name>:<trigger index>`), after reconciling'),
+      estimate: historyEstimateSchema.optional().describe('on registration: predicted history events and bytes, typical and worst case, against Temporal limits'),
     }),
   );
   const DefinitionSummary = registry.register('DefinitionSummary', withOpenApi(definitionSummarySchema));

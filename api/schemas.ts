@@ -40,9 +40,37 @@ export const definitionSummarySchema = z.object({
   description: z.string().nullable(),
 });
 
+const caseEstimateSchema = z.object({
+  events: z.number().describe('history events of the whole run, every continue-as-new segment together'),
+  eventsPerRun: z.number().describe('the largest single run after continue-as-new'),
+  runs: z.number().describe('how many runs continue-as-new splits it into'),
+  payloadBytes: z.number(),
+  historyBytesPerRun: z.number(),
+  carriedStateBytes: z.number().describe('what continue-as-new carries (every step output), one payload'),
+});
+const estimateNoteSchema = z.object({ path: z.string(), stepId: z.string().optional(), message: z.string() });
+
+/** Submit-time history estimate (interpreter/estimate.ts). */
+export const historyEstimateSchema = z.object({
+  typical: caseEstimateSchema,
+  worst: caseEstimateSchema,
+  limits: z.object({
+    maxEvents: z.number(),
+    maxHistoryBytes: z.number(),
+    maxPayloadBytes: z.number(),
+    warnEvents: z.number(),
+    continueAsNewAfterEvents: z.number(),
+  }),
+  steps: z.array(z.object({ stepId: z.string(), path: z.string(), typical: z.number(), worst: z.number() })).describe('events per top-level step'),
+  warnings: z.array(estimateNoteSchema),
+  problems: z.array(estimateNoteSchema),
+  assumptions: z.array(z.string()),
+});
+
 export const validationResultSchema = z.object({
   valid: z.boolean(),
   errors: z.array(z.object({ path: z.string(), message: z.string(), stepId: z.string().optional() })),
+  estimate: historyEstimateSchema.optional().describe('predicted history events and bytes (typical and worst case) against Temporal limits; present when valid'),
 });
 
 export const importRequestSchema = z.strictObject({

@@ -106,6 +106,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       lanes: config.LANES,
       extraChecks: inputChecker(catalog),
       outputs: outputContracts(catalog, agentRegistry.agents.values()),
+      continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
     },
     workerAgreement: async (lane) => {
       if (!config.LANES.includes(lane)) return undefined;

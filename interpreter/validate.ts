@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { compileDefinition, walkSteps, type Catalog, type Plan } from './compile.ts';
 import { MODEL_ACTIVITY } from '../common/constants.ts';
+import { estimateHistory, type HistoryEstimate } from './estimate.ts';
 import type { OutputContracts } from './output-shapes.ts';
 import { pointerSegment } from './references.ts';
 import { LIMITS, STEP_ID_PATTERN, definitionSchema, stepSchema, unwrapDefinition, type Definition, type Step } from './schema.ts';
@@ -38,6 +39,8 @@ export interface ValidationContext {
    * another output schema) is refused. Families with no report are not judged.
    */
   workers?: WorkerAgreement;
+  /** RUN_CONTINUE_AS_NEW_EVENTS, for the history estimate (default 10,000). */
+  continueAsNewAfterEvents?: number;
   /**
    * Checks the installation adds (e.g. skill inputs against their schemas, activities/input-check.ts);
    * passed in by the API so this module stays free of I/O. Runs on every well-formed document.
@@ -93,7 +96,7 @@ function calledActivity(step: Step): [CatalogFamily, string, string] | undefined
 }
 
 export type ValidationResult =
-  | { ok: true; definition: Definition; plan: Plan }
+  | { ok: true; definition: Definition; plan: Plan; estimate: HistoryEstimate }
   | { ok: false; problems: Problem[] };
 
 /** Formats a zod issue path as a JSON Pointer. */
@@ -295,7 +298,7 @@ function urlCredentialProblems(value: unknown, pointer: string, stepId: string, 
 }
 
 /** The checks that need the whole document: unique ids, limits, known names, references. */
-function documentProblems(definition: Definition, ctx: ValidationContext): { plan: Plan; problems: Problem[] } {
+function documentProblems(definition: Definition, ctx: ValidationContext): { plan: Plan; problems: Problem[]; estimate: HistoryEstimate } {
   const problems: Problem[] = [];
   const seen = new Map<string, string>();
   let count = 0;
@@ -362,7 +365,10 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     problems.push(stepId === undefined ? { path: p.pointer, message: p.message } : { path: p.pointer, message: p.message, stepId });
   }
   if (ctx.extraChecks) problems.push(...ctx.extraChecks(definition));
-  return { plan, problems };
+  // History size: a step that must exceed Temporal's per-run limit whatever the data is refused.
+  const estimate = estimateHistory(plan, ctx.continueAsNewAfterEvents === undefined ? {} : { continueAsNewAfterEvents: ctx.continueAsNewAfterEvents });
+  for (const p of estimate.problems) problems.push(p.stepId === undefined ? { path: p.path, message: p.message } : { path: p.path, message: p.message, stepId: p.stepId });
+  return { plan, problems, estimate };
 }
 
 /** Every `name@version` a definition's sub_workflow steps call (to look them up before validating). */
@@ -417,6 +423,6 @@ export function validateDefinition(submitted: unknown, ctx: ValidationContext): 
     return { ok: false, problems: problems.map(relocate) };
   }
   const definition = parsed.data;
-  const { plan, problems } = documentProblems(definition, ctx);
-  return problems.length > 0 ? { ok: false, problems: problems.map(relocate) } : { ok: true, definition, plan };
+  const { plan, problems, estimate } = documentProblems(definition, ctx);
+  return problems.length > 0 ? { ok: false, problems: problems.map(relocate) } : { ok: true, definition, plan, estimate };
 }

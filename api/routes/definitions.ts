@@ -51,7 +51,7 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
 
   router.post('/v1/definitions/validate', requireRole('submit'), async (req, res) => {
     const result = validateDefinition(req.body, await contextFor(principalOf(req).tenant, req.body));
-    res.json(result.ok ? { valid: true, errors: [] } : { valid: false, errors: result.problems });
+    res.json(result.ok ? { valid: true, errors: [], estimate: result.estimate } : { valid: false, errors: result.problems });
   });
 
   /** Validates and registers; answers the status (201 created, 200 identical) and the record. */
@@ -60,7 +60,7 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     if (!result.ok) {
       throw new HttpProblem(invalidStatus, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
     }
-    const { definition } = result;
+    const { definition, estimate } = result;
     const outcome = await deps.definitions.register(principal.tenant, definition, definition.lane ?? deps.defaultLane, principal.principal);
     if (outcome.outcome === 'conflict') {
       throw new HttpProblem(
@@ -73,7 +73,7 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     // Schedule triggers become Temporal Schedules for the newest active version (a re-post retries this).
     const schedules = await deps.schedules.reconcile(principal.tenant, definition.name);
     const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
-    return { status: outcome.outcome === 'created' ? 201 : 200, location, record: { ...definitionRecord(outcome.definition), schedules } };
+    return { status: outcome.outcome === 'created' ? 201 : 200, location, record: { ...definitionRecord(outcome.definition), schedules, estimate } };
   };
 
   router.post('/v1/definitions', requireRole('submit'), async (req, res) => {

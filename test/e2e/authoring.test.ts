@@ -132,4 +132,32 @@ describe('authoring: outputs and catalog agreement', () => {
     assert.deepEqual(coloured.vertices.get(runGraph.body.nodes.page)?.classes, []);
     assert.equal((await platform.api('/v1/runs/no-such-run/graph')).status, 404);
   });
+
+  test('registration and validate report the history estimate; a run lands within ±10% of it; what must exceed the limit is refused', async () => {
+    const steps = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, type: 'skill', skill: 'echo', inputs: { i } }));
+    const definition = { name: 'estimated', version: '1.0.0', steps };
+    const validated = await platform.api('/v1/definitions/validate', { method: 'POST', json: definition });
+    assert.equal(validated.body.valid, true);
+    assert.equal(validated.body.estimate.limits.maxEvents, 51_200);
+    const created = await platform.api('/v1/definitions', { method: 'POST', json: definition });
+    assert.equal(created.status, 201);
+    const { estimate } = created.body;
+    assert.deepEqual(estimate, validated.body.estimate);
+    assert.equal(estimate.steps.length, 10);
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'estimated', input: {} } });
+    const run = await platform.waitForRun(started.body.runId);
+    assert.equal(run.status, 'completed');
+    const error = Math.abs(estimate.typical.events - run.historyLength) / run.historyLength;
+    assert.ok(error <= 0.1, `estimated ${estimate.typical.events} events, the run has ${run.historyLength}`);
+
+    const fan = {
+      name: 'too-wide',
+      version: '1.0.0',
+      steps: [{ id: 'fan', type: 'parallel', steps: [{ id: 'each', type: 'for_each', items: Array.from({ length: 9000 }, (_, i) => i), steps: [{ id: 'one', type: 'skill', skill: 'echo' }] }] }],
+    };
+    const refused = await platform.api('/v1/definitions', { method: 'POST', json: fan });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.errors[0].path, '/steps/0');
+    assert.match(refused.body.errors[0].message, /step "fan" needs at least \d+ history events with no point where the run can continue as new/);
+  });
 });
