@@ -19,22 +19,6 @@ export interface StartSpec {
   priorityKey?: number | undefined;
 }
 
-/** One deferred start, as GET /v1/runs/{id} shows it. */
-export interface DeferredRun {
-  runId: string;
-  lane: string;
-  priorityKey: number;
-  tenant: string;
-  definition: { name: string; version: string };
-  startedBy: string;
-  correlationId: string;
-  requestHash: string;
-  reason: string;
-  enqueuedAt: string;
-  attempts: number;
-  lastError?: string;
-}
-
 export interface DeferRequest {
   spec: StartSpec;
   lane: string;
@@ -45,6 +29,14 @@ export interface DeferRequest {
   correlationId: string;
   requestHash: string;
   reason: string;
+}
+
+/** One deferred start, as GET /v1/runs/{id} shows it: the request without its spec, and its place in the queue. */
+export interface DeferredRun extends Omit<DeferRequest, 'spec'> {
+  runId: string;
+  enqueuedAt: string;
+  attempts: number;
+  lastError?: string;
 }
 
 type Row = {

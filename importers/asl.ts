@@ -49,7 +49,7 @@ const STATE_FIELDS: Record<string, string[]> = {
 
 /** A string literal inside an expression. */
 function str(s: string): string {
-  if (/["\\\u0000-\u001f]/.test(s)) throw new Error(`the text ${JSON.stringify(s)} holds a quote, backslash or control character`);
+  if (/["\\\u0000-\u001f]/.test(s)) throw new Refusal('', 'text', `the text ${JSON.stringify(s)} holds a quote, backslash or control character`);
   return `"${s}"`;
 }
 
@@ -559,10 +559,6 @@ export function importAsl(doc: unknown, options: AslImportOptions = {}): ImportR
   } catch (error) {
     if (error instanceof Refusal) {
       tr.refused.push({ path: error.path, construct: error.construct, detail: error.message });
-      return { mapped: tr.mapped, refused: tr.refused };
-    }
-    if (error instanceof Error && /holds a quote/.test(error.message)) {
-      tr.refused.push({ path: '', construct: 'text', detail: error.message });
       return { mapped: tr.mapped, refused: tr.refused };
     }
     throw error;
