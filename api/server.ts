@@ -8,7 +8,7 @@ import { inputChecker } from '../activities/input-check.ts';
 import { temporalUiUrl, type Config } from '../common/config.ts';
 import { createPool, migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
-import { temporalConnectionSettings } from '../common/temporal.ts';
+import { dataConverterFor, temporalConnectionSettings } from '../common/temporal.ts';
 import { ensureSearchAttributes } from '../common/temporal-setup.ts';
 import { ACTIVITY_KINDS } from '../common/constants.ts';
 import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
@@ -50,7 +50,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const connection = await Connection.connect({ ...temporalConnectionSettings(config), connectTimeout: 10_000 });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
   const definitions = new DefinitionsStore(pool);
   const workerCatalog = new WorkerCatalogStore(pool);
   const ownEntries = Object.fromEntries(ACTIVITY_KINDS.map((family) => [family, familyEntries(catalog, family)]));

@@ -166,6 +166,17 @@ export const configSchema = z.object({
   ADMISSION_LANE_BACKLOG_MAX: z.coerce.number().int().min(0).default(50),
   /** How long one measurement of the task queues (DescribeTaskQueue) is used, in ms. */
   ADMISSION_PROBE_MS: z.coerce.number().int().min(50).max(60_000).default(500),
+  /**
+   * Payload encryption (common/codec.ts, docs/sensitive-data.md): the key list as JSON
+   * `[{"id": "...", "key": "<base64, 32 bytes>"}]`, first key seals; or a file holding it, or
+   * `<SECRETS_DIR>/PAYLOAD_CODEC_KEYS`. None of them: payloads go to Temporal unencrypted (`up` makes a key file).
+   */
+  PAYLOAD_CODEC_KEYS: z.string().optional(),
+  PAYLOAD_CODEC_KEYS_FILE: z.string().optional(),
+  /** The codec server's path for Temporal Web (`/codec/ui/<token>/decode`): who knows it may decode from the UI's origin. */
+  CODEC_UI_TOKEN: z.string().min(24, 'CODEC_UI_TOKEN needs at least 24 characters').optional(),
+  /** Origins whose pages may call the codec server (CORS); the Temporal Web address by default. */
+  CODEC_CORS_ORIGINS: csv.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

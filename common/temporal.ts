@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { payloadCodecs, type CodecKeySettings } from './codec.ts';
 import type { Config } from './config.ts';
 
 /** Connection settings shared by the client (API) and the workers' NativeConnection. */
@@ -30,4 +32,19 @@ export function temporalConnectionSettings(config: Config): TemporalConnectionSe
   }
   if (config.TEMPORAL_API_KEY) settings.apiKey = config.TEMPORAL_API_KEY;
   return settings;
+}
+
+/**
+ * The data converter of every client and worker: the payload codec when keys are configured
+ * (common/codec.ts). Keys are read once per process and settings.
+ */
+const converters = new Map<string, DataConverter>();
+export function dataConverterFor(config: CodecKeySettings): DataConverter {
+  const cacheKey = JSON.stringify([config.PAYLOAD_CODEC_KEYS ?? '', config.PAYLOAD_CODEC_KEYS_FILE ?? '', config.SECRETS_DIR ?? '']);
+  let converter = converters.get(cacheKey);
+  if (!converter) {
+    converter = { payloadCodecs: payloadCodecs(config) };
+    converters.set(cacheKey, converter);
+  }
+  return converter;
 }

@@ -568,6 +568,23 @@ export const resourceLimitsSchema = z.strictObject({
   max_concurrent_steps: z.number().int().positive().max(500).optional(),
 });
 
+/** A JSON Pointer (RFC 6901) into a run's input or a step's output; `""` is the whole value. */
+const jsonPointer = z
+  .string()
+  .max(500)
+  .regex(/^(?:\/(?:[^~/]|~[01])*)*$/, 'a JSON Pointer such as "/customer/ssn" ("" for the whole value; "~" is written "~0", "/" inside a key "~1")');
+
+/**
+ * What a run carries that only `sensitive-reader` callers may see (docs/sensitive-data.md): JSON
+ * Pointers into the run's input, and into the output of the steps named. Masked on every read
+ * path; validation refuses a summary or failure message that would copy one in the clear.
+ */
+export const sensitiveSchema = z.strictObject({
+  input: z.array(jsonPointer).max(100).optional(),
+  steps: z.record(z.string().regex(STEP_ID_PATTERN, 'a step id'), z.array(jsonPointer).min(1).max(100)).optional(),
+});
+export type SensitiveSpec = z.infer<typeof sensitiveSchema>;
+
 export const PRIORITIES = ['urgent', 'high', 'normal', 'low'] as const;
 
 export const definitionSchema = z.strictObject({
@@ -596,6 +613,7 @@ export const definitionSchema = z.strictObject({
   output: z.record(z.string(), z.unknown()).optional(),
   error_handling: errorHandlingSchema.optional(),
   resource_limits: resourceLimitsSchema.optional(),
+  sensitive: sensitiveSchema.optional(),
 });
 
 export type Definition = z.infer<typeof definitionSchema>;

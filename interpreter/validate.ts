@@ -4,6 +4,7 @@ import { MODEL_ACTIVITY } from '../common/constants.ts';
 import { estimateHistory, type HistoryEstimate } from './estimate.ts';
 import type { OutputContracts } from './output-shapes.ts';
 import { pointerSegment } from './references.ts';
+import { sensitiveProblems } from './sensitive.ts';
 import { LIMITS, STEP_ID_PATTERN, definitionSchema, stepSchema, unwrapDefinition, type Definition, type Step } from './schema.ts';
 
 /** One thing wrong with a definition, located by a JSON Pointer into the submitted document. */
@@ -364,6 +365,8 @@ function documentProblems(definition: Definition, ctx: ValidationContext): { pla
     const stepId = stepIdAt(definition, p.pointer);
     problems.push(stepId === undefined ? { path: p.pointer, message: p.message } : { path: p.pointer, message: p.message, stepId });
   }
+  // Declared sensitive values may not be copied where no mask reaches (interpreter/sensitive.ts).
+  problems.push(...sensitiveProblems(definition));
   if (ctx.extraChecks) problems.push(...ctx.extraChecks(definition));
   // History size: a step that must exceed Temporal's per-run limit whatever the data is refused.
   const estimate = estimateHistory(plan, ctx.continueAsNewAfterEvents === undefined ? {} : { continueAsNewAfterEvents: ctx.continueAsNewAfterEvents });

@@ -9,7 +9,7 @@ import { createPool, migrate, type Pool } from '../common/db.ts';
 import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
 import { ACTIVITY_KINDS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
-import { temporalConnectionSettings } from '../common/temporal.ts';
+import { dataConverterFor, temporalConnectionSettings } from '../common/temporal.ts';
 
 export interface LaneWorkersOptions {
   config: Config;
@@ -51,6 +51,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   const connection = options.connection ?? (await NativeConnection.connect(temporalConnectionSettings(config)));
   const namespace = config.TEMPORAL_NAMESPACE;
   const identity = `${lane}@${process.pid}`;
+  // Every worker seals what it sends to Temporal and opens what it gets (common/codec.ts).
+  const dataConverter = dataConverterFor(config);
 
   // Each kind's worker takes at most its lane's limit of tasks at once; the rest wait in that
   // lane's own queue, where no other lane's worker polls.
@@ -66,6 +68,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         connection,
         namespace,
         identity,
+        dataConverter,
         taskQueue: workflowTaskQueue(lane),
         workflowBundle: options.workflowBundle,
         maxConcurrentWorkflowTaskExecutions: allLimits.workflows,
@@ -83,6 +86,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         connection,
         namespace,
         identity,
+        dataConverter,
         taskQueue: activityTaskQueue(lane, kind),
         maxConcurrentActivityTaskExecutions: allLimits[kind],
         activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
@@ -103,6 +107,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         connection,
         namespace,
         identity,
+        dataConverter,
         taskQueue: platformTaskQueue(lane),
         maxConcurrentActivityTaskExecutions: allLimits.platform,
         activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool), {
