@@ -1,6 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { definitionSchema } from '../interpreter/schema.ts';
+import { dryRunReportSchema, dryRunRequestSchema } from './authoring/dry-run.ts';
 import { DEFINITION_STATUSES } from './definitions-store.ts';
 import { RUN_STATUSES } from './runs-service.ts';
 import {
@@ -269,6 +270,19 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     tags: ['definitions'],
     request: { params: versionParamSchema },
     responses: { 200: json('The diagram', Graph), 401: errors[401], 404: problem('No such version') },
+  });
+  route('post', '/v1/definitions/dry-run', {
+    summary: 'Dry-run a definition: the real interpreter with every effect mocked, in simulated time',
+    description:
+      'Runs a registered version (`name`, optional `version`: default the highest active one) or an inline `definition` through the interpreter the workers run, with activities and child runs answered from `mocks` (or a sample of the callee\'s registered output schema), Temporal\'s retry policy applied attempt by attempt, approvals decided as `approvals` scripts them (default: approved by their quorum), timers and deadlines passing in simulated time and `events` delivered at simulated times. Nothing real is touched: no Temporal run, no activity, no HTTP call. Answers the path taken, each step\'s input and output, each call, the approvals with refused attempts, the final output or failure (`blocked` when the run waits for something nothing scripted) and the predicted history events and payload bytes of that path. See docs/authoring.md.',
+    tags: ['definitions'],
+    request: { body: { content: { 'application/json': { schema: withOpenApi(dryRunRequestSchema).openapi('DryRunRequest') } } } },
+    responses: {
+      200: json('The dry run’s report', withOpenApi(dryRunReportSchema).openapi('DryRunReport')),
+      ...errors,
+      404: problem('No such registered definition or version'),
+      422: problem('The registered version no longer validates against the current catalog'),
+    },
   });
   route('get', '/v1/runs/{runId}/graph', {
     summary: 'The run’s definition as a Mermaid flowchart, each step coloured by its status',

@@ -1,18 +1,69 @@
 import { Router } from 'express';
+import type { Definition } from '../../interpreter/schema.ts';
+import { subWorkflowReferences, validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
+import { dryRun, dryRunRequestSchema, scriptProblems } from '../authoring/dry-run.ts';
 import { definitionGraph } from '../authoring/graph.ts';
-import { principalOf } from '../auth.ts';
+import { principalOf, requireRole, type ApiKeyStore } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
+import { parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
+import { pinRunDependencies } from '../run-inputs.ts';
 import type { RunsService } from '../runs-service.ts';
 
 export interface AuthoringRoutesDeps {
   definitions: DefinitionsStore;
   runs: RunsService;
+  keys: ApiKeyStore;
+  validation: ValidationContext;
 }
 
-/** Authoring aids over registered definitions and runs: diagrams (docs/authoring.md). */
+/** Authoring aids over registered definitions and runs: diagrams, dry runs (docs/authoring.md). */
 export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
   const router = Router();
+
+  // A definition through the real interpreter with every effect simulated (api/authoring/dry-run.ts).
+  router.post('/v1/definitions/dry-run', requireRole('submit'), async (req, res) => {
+    const request = parseOr400(dryRunRequestSchema, req.body);
+    const who = principalOf(req);
+    let body: unknown;
+    let source: 'inline' | 'registered';
+    if (request.name !== undefined) {
+      const found = request.version !== undefined ? await deps.definitions.get(who.tenant, request.name, request.version) : await deps.definitions.latestActive(who.tenant, request.name);
+      if (!found) {
+        throw new HttpProblem(404, 'Not Found', request.version !== undefined ? `no definition "${request.name}" version "${request.version}"` : `no active version of definition "${request.name}"`);
+      }
+      body = found.body;
+      source = 'registered';
+    } else {
+      body = request.definition;
+      source = 'inline';
+    }
+    const context: ValidationContext = { ...deps.validation, definitions: await deps.definitions.existing(who.tenant, subWorkflowReferences(body)) };
+    const checked = validateDefinition(body, context);
+    if (!checked.ok) {
+      const at = source === 'inline' ? '/definition' : '';
+      throw new HttpProblem(
+        source === 'inline' ? 400 : 422,
+        'Invalid definition',
+        `${checked.problems.length} problem(s) found${source === 'registered' ? ' in the registered version against the current catalog' : ''}`,
+        checked.problems.map((p) => ({ ...p, path: `${at}${p.path}` })),
+      );
+    }
+    const definition: Definition = checked.definition;
+    const pins = await pinRunDependencies(deps.definitions, deps.keys, who.tenant, definition);
+    const problems = scriptProblems(request, [definition, ...Object.values(pins.subDefinitions).map((d) => d.definition)]);
+    if (problems.length > 0) throw new HttpProblem(400, 'Invalid request', `${problems.length} script(s) name no step that can take them`, problems);
+    const report = await dryRun(definition, checked.plan, request, {
+      tenant: who.tenant,
+      startedBy: request.startedBy ?? who.principal,
+      ...(deps.validation.outputs ? { outputs: deps.validation.outputs } : {}),
+      ...(pins.activityDefaults ? { activityDefaults: pins.activityDefaults } : {}),
+      directory: pins.directory,
+      subDefinitions: pins.subDefinitions,
+      ...(deps.validation.continueAsNewAfterEvents ? { continueAsNewAfterEvents: deps.validation.continueAsNewAfterEvents } : {}),
+    }, source);
+    res.json(report);
+  });
 
   const version = async (tenant: string, name: string, v: string): Promise<StoredDefinition> => {
     const found = await deps.definitions.get(tenant, name, v);

@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ApiClient, CliError, EXIT, resolveConnection, seg } from './client.ts';
 import { parseInput, readDefinitionFile, validateOffline } from './definition-file.ts';
 import { follow } from './follow.ts';
-import { printJson, printTable, since, type Io } from './output.ts';
+import { duration, printJson, printTable, since, type Io } from './output.ts';
 import { runWizard } from './wizard.ts';
 
 /**
@@ -291,6 +292,52 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
       if (json) return printJson(io, body);
       io.stdout.write(`${body.mermaid.trimEnd()}\n`);
+    });
+
+  program
+    .command('dry-run')
+    .description('Run a definition through the real interpreter with every effect mocked, in simulated time: the path, each step, the output, the predicted history; exits 1 unless it completed')
+    .argument('<file|name>', 'a definition file (inline, not registered), or the name of a registered definition')
+    .option('--version <version>', 'a registered version (default: the highest active one)')
+    .option('--input <json|file>', 'the run\'s input: JSON text, or a file holding JSON/YAML')
+    .option('--scenario <file>', 'mocks, approvals, events, signal, startedBy (JSON/YAML): see docs/authoring.md')
+    .action(async (target: string, o: { version?: string; input?: string; scenario?: string }, command: Command) => {
+      const { json, client } = ctx(command);
+      let input: unknown;
+      try {
+        input = parseInput(o.input);
+      } catch (error) {
+        throw new CliError(`--input is neither JSON nor a readable file: ${(error as Error).message}`, EXIT.usage);
+      }
+      const scenario = o.scenario === undefined ? {} : readDefinitionFile(o.scenario);
+      if (scenario === null || typeof scenario !== 'object' || Array.isArray(scenario)) throw new CliError(`${o.scenario} does not hold an object`, EXIT.usage);
+      const isFile = target === '-' || existsSync(target);
+      if (isFile && o.version) throw new CliError('--version is for a registered definition, not a file', EXIT.usage);
+      const request = {
+        ...(scenario as Record<string, unknown>),
+        ...(isFile ? { definition: readDefinitionFile(target) } : { name: target, ...(o.version ? { version: o.version } : {}) }),
+        ...(input === undefined ? {} : { input }),
+      };
+      const { body } = await client().request('/v1/definitions/dry-run', { json: request });
+      setExit(body.status === 'completed' ? EXIT.ok : EXIT.failed);
+      if (json) return printJson(io, body);
+      io.stdout.write(`dry run of ${body.definition.name}@${body.definition.version} (${body.definition.source}): ${body.status} after ${duration(body.simulatedSeconds * 1000) || '0 s'} of simulated time\n`);
+      io.stdout.write('path:\n');
+      for (const p of body.path) io.stdout.write(`  +${duration(p.atSeconds * 1000) || '0 s'}  ${p.run ? `${p.run}/` : ''}${p.step}  (${p.type})\n`);
+      printTable(
+        io,
+        ['STEP', 'TYPE', 'STATUS', 'ANSWER', 'ATTEMPTS', 'OUTPUT'],
+        body.steps.map((st: any) => [st.id, st.type, st.status, st.source ?? '', st.attempts ?? '', st.output === undefined ? (st.error ? `${st.error.type}: ${st.error.message}` : '') : JSON.stringify(st.output).slice(0, 60)]),
+      );
+      for (const a of body.approvals) {
+        const decided = a.decisions.map((d: any) => `${d.decision} by ${d.principal}`).join(', ') || (a.timedOut ? 'timed out' : 'none');
+        io.stdout.write(`approval ${a.stepPath}: ${a.status} (${decided})${a.refused.length ? `; refused: ${a.refused.map((r: any) => `${r.principal} (${r.code})`).join(', ')}` : ''}\n`);
+      }
+      if (body.status === 'completed') io.stdout.write(`output: ${JSON.stringify(body.output)}\n`);
+      if (body.error) io.stdout.write(`error: ${body.error.type}: ${body.error.message}\n`);
+      if (body.blocked) io.stdout.write(`blocked, waiting for: ${body.blocked.waitingFor.join('; ')}\n`);
+      io.stdout.write(`predicted history: ${body.predicted.events} events in ${body.predicted.runs} run(s), ${body.predicted.payloadBytes} payload bytes\n`);
+      for (const w of body.warnings) io.stderr.write(`warning: ${w}\n`);
     });
 
   return program;
