@@ -199,6 +199,37 @@ describe('dry run', () => {
     assert.ok(Math.abs(predicted - measured) / measured <= 0.1, `predicted ${predicted} events, the real run has ${measured}`);
   });
 
+  test('a sub_workflow step dry-runs its pinned child in the same simulated time, unless it is mocked', async () => {
+    const child = {
+      name: 'dry-child',
+      version: '1.0.0',
+      steps: [
+        { id: 'nap', type: 'wait', duration: 30 },
+        { id: 'inner', type: 'skill', skill: 'echo', inputs: { got: '${input.n}' } },
+      ],
+      output: { got: '${inner.got}' },
+    };
+    assert.equal((await platform.api('/v1/definitions', { method: 'POST', json: child })).status, 201);
+    const parent = {
+      name: 'dry-parent',
+      version: '1.0.0',
+      steps: [{ id: 'call', type: 'sub_workflow', definition: 'dry-child', version: '1.0.0', inputs: { n: 3 } }],
+      output: { child: '${call}' },
+    };
+    const simulated = await platform.api('/v1/definitions/dry-run', { method: 'POST', json: { definition: parent, mocks: { inner: { output: { got: 3 } } } } });
+    assert.equal(simulated.status, 200, JSON.stringify(simulated.body));
+    assert.equal(simulated.body.status, 'completed', JSON.stringify(simulated.body));
+    assert.deepEqual(simulated.body.output, { child: { got: 3 } });
+    assert.deepEqual(simulated.body.path.map((p: { run: string; step: string }) => `${p.run}:${p.step}`), [':call', 'call:nap', 'call:inner']);
+    assert.equal(simulated.body.simulatedSeconds, 30);
+    assert.equal(simulated.body.calls.find((c: { stepId: string }) => c.stepId === 'inner').stepPath, 'call/inner');
+
+    const mocked = await platform.api('/v1/definitions/dry-run', { method: 'POST', json: { definition: parent, mocks: { call: { error: { type: 'Boom', message: 'child broke' } } } } });
+    assert.equal(mocked.body.status, 'failed');
+    assert.equal(mocked.body.error.type, 'ChildRunFailed');
+    assert.match(mocked.body.error.message, /child broke/);
+  });
+
   test('bad requests are 4xx problems with the path at fault', async () => {
     const both = await platform.api('/v1/definitions/dry-run', { method: 'POST', json: { name: 'x', definition: order() } });
     assert.equal(both.status, 400);
