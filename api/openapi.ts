@@ -271,6 +271,19 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     request: { params: versionParamSchema },
     responses: { 200: json('The diagram', Graph), 401: errors[401], 404: problem('No such version') },
   });
+  route('get', '/v1/definitions/{name}/versions/{version}/operator-doc', {
+    summary: 'The version’s operator doc (seed 001’s template, sections 0–13) as Markdown',
+    description:
+      'Filled from what the platform knows for certain (steps and actors, triggers and the input fields read, systems touched by skills and integrations, retries, timeouts and error strategies, idempotency keys, lanes and queues, logs and metrics to watch, approvers, the rollback path, the diagram and the history estimate); each `TODO:` is a question for the owner. `npm run docs:operator` writes the same from a file. See docs/authoring.md.',
+    tags: ['definitions'],
+    request: { params: versionParamSchema },
+    responses: {
+      200: { description: 'The operator doc', content: { 'text/markdown': { schema: z.string() } } },
+      401: errors[401],
+      404: problem('No such version'),
+      422: problem('The version no longer validates against the current catalog'),
+    },
+  });
   route('post', '/v1/definitions/dry-run', {
     summary: 'Dry-run a definition: the real interpreter with every effect mocked, in simulated time',
     description:

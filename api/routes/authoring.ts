@@ -3,18 +3,22 @@ import type { Definition } from '../../interpreter/schema.ts';
 import { subWorkflowReferences, validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
 import { dryRun, dryRunRequestSchema, scriptProblems } from '../authoring/dry-run.ts';
 import { definitionGraph } from '../authoring/graph.ts';
+import { operatorDoc } from '../authoring/operator-doc.ts';
 import { principalOf, requireRole, type ApiKeyStore } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
 import { parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
 import type { RunsService } from '../runs-service.ts';
+import type { CatalogView } from './catalog.ts';
 
 export interface AuthoringRoutesDeps {
   definitions: DefinitionsStore;
   runs: RunsService;
   keys: ApiKeyStore;
   validation: ValidationContext;
+  defaultLane: string;
+  catalogView?: CatalogView;
 }
 
 /** Authoring aids over registered definitions and runs: diagrams, dry runs (docs/authoring.md). */
@@ -75,6 +79,25 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
     const found = await version(principalOf(req).tenant, req.params.name, req.params.version);
     const graph = definitionGraph(found.body);
     res.json({ name: found.name, version: found.version, format: 'mermaid', mermaid: graph.mermaid, nodes: graph.nodes });
+  });
+
+  // Seed 001's template filled from the version and the catalog, TODOs for the owner (api/authoring/operator-doc.ts).
+  router.get('/v1/definitions/:name/versions/:version/operator-doc', async (req, res) => {
+    const found = await version(principalOf(req).tenant, req.params.name, req.params.version);
+    const checked = validateDefinition(found.body, { ...deps.validation, definitions: await deps.definitions.existing(principalOf(req).tenant, subWorkflowReferences(found.body)) });
+    if (!checked.ok) {
+      throw new HttpProblem(422, 'Invalid definition', `${found.name}@${found.version} no longer validates against the current catalog: ${checked.problems.length} problem(s)`, checked.problems);
+    }
+    const markdown = operatorDoc({
+      definition: checked.definition,
+      plan: checked.plan,
+      estimate: checked.estimate,
+      catalog: deps.catalogView ?? { skills: [], integrations: [], agents: [], models: [], lanes: [], defaultLane: deps.defaultLane },
+      lane: found.lane,
+      hash: found.hash,
+      registered: { status: found.status, createdBy: found.createdBy, createdAt: found.createdAt },
+    });
+    res.type('text/markdown; charset=utf-8').send(markdown);
   });
 
   router.get('/v1/runs/:runId/graph', async (req, res) => {

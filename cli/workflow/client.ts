@@ -205,6 +205,22 @@ export class ApiClient {
   get<T = any>(path: string): Promise<T> {
     return this.request<T>(path).then((r) => r.body);
   }
+
+  /** A GET whose answer is text (e.g. Markdown); a problem answer throws like `request`. */
+  async text(path: string): Promise<string> {
+    const response = await this.fetch(path, {});
+    const text = await response.text();
+    if (!response.ok) {
+      let problem: Problem | undefined;
+      try {
+        problem = JSON.parse(text) as Problem;
+      } catch {
+        problem = undefined;
+      }
+      throw new CliError(problemMessage(response.status, problem, text.slice(0, 300) || response.statusText), exitCodeFor(response.status), problem ?? { status: response.status, detail: text.slice(0, 300) });
+    }
+    return text;
+  }
 }
 
 /** Percent-encodes one path segment. */

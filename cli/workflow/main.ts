@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ApiClient, CliError, EXIT, resolveConnection, seg } from './client.ts';
 import { parseInput, readDefinitionFile, validateOffline } from './definition-file.ts';
@@ -292,6 +292,23 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
       if (json) return printJson(io, body);
       io.stdout.write(`${body.mermaid.trimEnd()}\n`);
+    });
+
+  program
+    .command('docs')
+    .description('The operator doc of a definition version (seed 001\'s template, sections 0-13, TODOs for the owner) as Markdown; the latest version without one')
+    .argument('<name>', 'definition name')
+    .argument('[version]', 'version (default: the latest)')
+    .option('--out <file>', 'write it to this file instead of stdout')
+    .action(async (name: string, version: string | undefined, o: { out?: string }, command: Command) => {
+      const { client } = ctx(command);
+      const api = client();
+      const v = version ?? (await api.get(`/v1/definitions/${seg(name)}`)).version;
+      const markdown = await api.text(`/v1/definitions/${seg(name)}/versions/${seg(v)}/operator-doc`);
+      if (o.out) {
+        writeFileSync(o.out, markdown);
+        io.stderr.write(`wrote ${o.out} (${name}@${v}; ${(markdown.match(/TODO:/g) ?? []).length} TODO(s) for the owner)\n`);
+      } else io.stdout.write(markdown);
     });
 
   program

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,5 +102,26 @@ describe('workflow CLI: authoring commands', () => {
     const bad = await cli(['dry-run', 'cli-dry', '--scenario', file('bad.json', { mocks: { 'sign-off': { output: 1 } } })]);
     assert.equal(bad.code, 5);
     assert.match(bad.stderr, /\/mocks\/sign-off/);
+  });
+
+  test('docs <name>: the operator doc of the registered version, from the API; --out writes it', async () => {
+    const api = await platform.api('/v1/definitions/cli-dry/versions/1.0.0/operator-doc');
+    assert.equal(api.status, 200);
+    assert.match(api.headers.get('content-type') ?? '', /^text\/markdown/);
+    const printed = await cli(['docs', 'cli-dry']);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stdout, api.body);
+    assert.match(printed.stdout, /^# cli-dry$/m);
+    assert.match(printed.stdout, /registered by sam at .*status `active`/);
+    assert.match(printed.stdout, /\*\*`sign-off`:\*\* `abby`, quorum 1, never the run's starter, no deadline/);
+    assert.match(printed.stdout, /## 13\. Rollout and Operations/);
+    const out = join(work, 'cli-dry.md');
+    const written = await cli(['docs', 'cli-dry', '1.0.0', '--out', out]);
+    assert.equal(written.code, 0, written.stderr);
+    assert.match(written.stderr, /wrote .*cli-dry\.md \(cli-dry@1\.0\.0; \d+ TODO\(s\) for the owner\)/);
+    assert.equal(readFileSync(out, 'utf8'), api.body);
+    const missing = await cli(['docs', 'cli-dry', '9.9.9']);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /no definition "cli-dry" version "9\.9\.9"/);
   });
 });
