@@ -13,6 +13,7 @@ import {
   definitionRecordSchema,
   definitionSummarySchema,
   diffQuerySchema,
+  estimateNoteSchema,
   historyEstimateSchema,
   idempotencyKeySchema,
   inboxItemSchema,
@@ -100,6 +101,10 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       schedules: z
         .array(z.string())
         .describe('ids of the Temporal Schedules for the schedule triggers of the newest active version (`sched:<tenant>:<name>:<trigger index>`), after reconciling'),
+      warnings: z
+        .array(estimateNoteSchema)
+        .optional()
+        .describe('on registration: approval steps nobody can answer today (a group with no members in the key configuration, a quorum larger than the possible approvers); registration still succeeds'),
       estimate: historyEstimateSchema.optional().describe('on registration: predicted history events and bytes, typical and worst case, against Temporal limits'),
     }),
   );

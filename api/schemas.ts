@@ -48,7 +48,7 @@ const caseEstimateSchema = z.object({
   historyBytesPerRun: z.number(),
   carriedStateBytes: z.number().describe('what continue-as-new carries (every step output), one payload'),
 });
-const estimateNoteSchema = z.object({ path: z.string(), stepId: z.string().optional(), message: z.string() });
+export const estimateNoteSchema = z.object({ path: z.string(), stepId: z.string().optional(), message: z.string() });
 
 /** Submit-time history estimate (interpreter/estimate.ts). */
 export const historyEstimateSchema = z.object({
@@ -70,6 +70,10 @@ export const historyEstimateSchema = z.object({
 export const validationResultSchema = z.object({
   valid: z.boolean(),
   errors: z.array(z.object({ path: z.string(), message: z.string(), stepId: z.string().optional() })),
+  warnings: z
+    .array(estimateNoteSchema)
+    .optional()
+    .describe('present when valid: approval steps nobody can answer today (a group with no members in the key configuration, a quorum larger than the possible approvers)'),
   estimate: historyEstimateSchema.optional().describe('predicted history events and bytes (typical and worst case) against Temporal limits; present when valid'),
 });
 

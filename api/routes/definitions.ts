@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { unwrapDefinition } from '../../interpreter/schema.ts';
 import { subWorkflowReferences, validateDefinition, type ValidationContext, type WorkerAgreement } from '../../interpreter/validate.ts';
-import { principalOf, requireRole } from '../auth.ts';
+import { approverWarnings } from '../approver-warnings.ts';
+import { principalOf, requireRole, type ApiKeyStore } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
 import { importDefinition, ImportSourceError, type ImportResult } from '../../importers/index.ts';
 import { parseOr400 } from '../http.ts';
@@ -13,6 +14,8 @@ export interface DefinitionRoutesDeps {
   definitions: DefinitionsStore;
   schedules: SchedulesService;
   validation: ValidationContext;
+  /** The key configuration, for warnings about approvers nobody holds a key for. */
+  keys: ApiKeyStore;
   defaultLane: string;
   /** What the workers of a lane reported running, against the API's catalog (api/server.ts). */
   workerAgreement?: (lane: string) => Promise<WorkerAgreement | undefined>;
@@ -50,8 +53,13 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
   };
 
   router.post('/v1/definitions/validate', requireRole('submit'), async (req, res) => {
-    const result = validateDefinition(req.body, await contextFor(principalOf(req).tenant, req.body));
-    res.json(result.ok ? { valid: true, errors: [], estimate: result.estimate } : { valid: false, errors: result.problems });
+    const { tenant } = principalOf(req);
+    const result = validateDefinition(req.body, await contextFor(tenant, req.body));
+    res.json(
+      result.ok
+        ? { valid: true, errors: [], warnings: approverWarnings(result.definition, deps.keys, tenant), estimate: result.estimate }
+        : { valid: false, errors: result.problems },
+    );
   });
 
   /** Validates and registers; answers the status (201 created, 200 identical) and the record. */
@@ -73,7 +81,7 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     // Schedule triggers become Temporal Schedules for the newest active version (a re-post retries this).
     const schedules = await deps.schedules.reconcile(principal.tenant, definition.name);
     const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
-    return { status: outcome.outcome === 'created' ? 201 : 200, location, record: { ...definitionRecord(outcome.definition), schedules, estimate } };
+    return { status: outcome.outcome === 'created' ? 201 : 200, location, record: { ...definitionRecord(outcome.definition), schedules, warnings: approverWarnings(definition, deps.keys, principal.tenant), estimate } };
   };
 
   router.post('/v1/definitions', requireRole('submit'), async (req, res) => {

@@ -96,6 +96,44 @@ describe('human approvals end to end', () => {
     return latency;
   }
 
+  test('registration and validate warn about approval steps nobody can answer today, and still register', async () => {
+    const definition = {
+      name: 'nobody-can-approve',
+      version: '1.0.0',
+      steps: [
+        { id: 'known', type: 'approval', approvers: { groups: ['finance'] } },
+        { id: 'ghost', type: 'approval', approvers: { groups: ['finance', 'auditors'] } },
+        {
+          id: 'big',
+          type: 'approval',
+          approvers: { principals: ['abby'], groups: ['auditors'] },
+          quorum: 2,
+          on_timeout: 'escalate',
+          timeout: 60,
+          escalation: { approvers: { groups: ['board'] }, timeout: 60 },
+        },
+      ],
+    };
+    const validated = await platform.api('/v1/definitions/validate', { method: 'POST', json: definition });
+    assert.equal(validated.status, 200, JSON.stringify(validated.body));
+    assert.equal(validated.body.valid, true, JSON.stringify(validated.body.errors));
+    const expected = [
+      ['/steps/1/approvers/groups/1', 'ghost', /group "auditors" has no members in tenant "acme-[0-9a-f]+"'s key configuration/],
+      ['/steps/2/approvers/groups/0', 'big', /group "auditors" has no members/],
+      ['/steps/2/approvers', 'big', /quorum 2 needs 2 distinct approvers but 1 can decide today \(abby\)/],
+      ['/steps/2/escalation/approvers/groups/0', 'big', /group "board" has no members/],
+      ['/steps/2/escalation/approvers', 'big', /quorum 1 needs 1 distinct approver but 0 can decide today \(nobody\)/],
+    ] as const;
+    for (const body of [validated.body, (await platform.api('/v1/definitions', { method: 'POST', json: definition })).body]) {
+      assert.deepEqual(
+        body.warnings.map((w: any) => [w.path, w.stepId]),
+        expected.map(([path, stepId]) => [path, stepId]),
+      );
+      body.warnings.forEach((w: any, i: number) => assert.match(w.message, expected[i]![2]));
+    }
+    assert.equal((await platform.api('/v1/definitions/nobody-can-approve/versions/1.0.0')).status, 200, 'registered despite the warnings');
+  });
+
   test('one approval lets the run go on; the inbox, the run view and the audit trail show it', async () => {
     const runId = await startRun('pay-once', [approval(), { id: 'pay', type: 'skill', skill: 'echo', inputs: { decision: '${steps.sign-off.output.decision}' } }]);
     const pending = await pendingApproval(runId);
