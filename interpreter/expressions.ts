@@ -456,9 +456,15 @@ export function compileExpression(source: string, scope: NameScope, pointer: str
     report(`syntax error: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
+  const ast = expression._getAst() as Ast | undefined;
+  // jexl parses blank text to no tree at all.
+  if (!ast) {
+    report('the expression is empty');
+    return undefined;
+  }
   const names = new Map<string, CompiledExpression['names'][number]['kind']>();
-  checkAst(expression._getAst() as Ast, scope, names, report);
-  if (problems.length === before) checkOutputReads(expression._getAst() as Ast, scope, names, report);
+  checkAst(ast, scope, names, report);
+  if (problems.length === before) checkOutputReads(ast, scope, names, report);
   if (problems.length > before) return undefined;
   return { source, text, names: [...names].map(([name, kind]) => ({ name, kind })), expression };
 }
