@@ -1,7 +1,8 @@
 /**
  * `npm run fuzz`: schemathesis over the served OpenAPI document against an embedded platform this
- * script starts (`platform up` on free ports, a fresh data folder, PGlite, its own Temporal dev
- * server), every operation, in three passes:
+ * script starts (`platform up` on free ports, a fresh data folder, its own Temporal dev server;
+ * a fresh database on the machine's PostgreSQL when it answers, else PGlite), every operation, in
+ * three passes:
  *
  *   1. with an admin key and real ids seeded (a definition, a run, a schedule, a webhook and a
  *      delivery), so generated requests reach the handlers behind the lookups;
@@ -15,6 +16,7 @@
  *   npm run fuzz                      # the full pass (a few minutes)
  *   npm run fuzz -- --quick           # the short seeded pass CI runs
  *   npm run fuzz -- --seed 7 --max-examples 50
+ *   npm run fuzz -- --pglite           # up's embedded PGlite even when PostgreSQL answers
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { freePort } from '../embedded/ports.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     'max-examples': { type: 'string' },
     'keep-data': { type: 'boolean', default: false },
+    pglite: { type: 'boolean', default: false },
   },
 });
 const seed = args.seed ?? (args.quick ? '2112' : String(Date.now() % 1_000_000));
@@ -61,6 +65,36 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 const receiverPort = (receiver.address() as { port: number }).port;
 
+// The machine's PostgreSQL when it answers (a fresh database, dropped afterwards), else up's PGlite.
+// PGlite multiplexes every connection onto one session and now and then answers a concurrent
+// extended-protocol query with "unnamed prepared statement does not exist": a 500 that is PGlite's,
+// not the API's, so it would make the fuzzing verdict depend on luck.
+const pgAdminUrl = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+let database: { url: string; drop(): Promise<void> } | undefined;
+if (!args.pglite) {
+  const name = `fuzz_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: pgAdminUrl, connectionTimeoutMillis: 3000 });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(pgAdminUrl);
+    url.pathname = `/${name}`;
+    database = {
+      url: url.toString(),
+      async drop() {
+        const c = new pg.Client({ connectionString: pgAdminUrl });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      },
+    };
+  } catch (error) {
+    log(`PostgreSQL at ${new URL(pgAdminUrl).host} is not reachable (${(error as Error).message}); using PGlite`);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
 const env: NodeJS.ProcessEnv = { ...process.env };
 for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'API_KEYS_FILE', 'WORKFLOW_BUNDLE_PATH', 'LANES', 'DEFAULT_LANE']) delete env[name];
 Object.assign(env, {
@@ -75,13 +109,14 @@ Object.assign(env, {
   API_RATE_LIMIT: '1000000',
   WEBHOOK_MAX_ATTEMPTS: '1',
   WEBHOOK_RETRY_BASE_MS: '10',
+  ...(database ? { DATABASE_URL: database.url } : {}),
 });
 
 const platformLog = join(dataDir, 'platform.log');
 writeFileSync(platformLog, '');
 const logStream = createWriteStream(platformLog, { flags: 'a' });
 let platformOutput = '';
-log(`starting the embedded platform (API ${api}, data ${dataDir})`);
+log(`starting the embedded platform (API ${api}, data ${dataDir}, ${database ? 'PostgreSQL' : 'PGlite'})`);
 const platform: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'cli/platform.ts', 'up'], {
   cwd: ROOT,
   env,
@@ -123,6 +158,7 @@ try {
 } finally {
   await stopPlatform();
   receiver.close();
+  await database?.drop().catch((error: unknown) => log(`could not drop the fuzzing database: ${(error as Error).message}`));
   if (args['keep-data']) log(`data kept in ${dataDir}`);
   else rmSync(dataDir, { recursive: true, force: true });
 }
