@@ -137,7 +137,7 @@ export const configSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   /** How often the dispatcher looks for due deliveries besides being woken by NOTIFY. */
   WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
-  /** Hosts (`host`, `host:port`, `*.domain`, an IP or CIDR) webhook URLs may point at; empty = none. */
+  /** Hosts (`host`, `host:port`, `*.domain`, an IP or CIDR) webhook URLs may point at; empty = none. A name resolving to a non-public address needs that address listed too. */
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
   /** Lets webhooks reach loopback receivers (localhost, 127.0.0.1, [::1]) besides WEBHOOK_ALLOWED_HOSTS; `up` sets it for the embedded platform. */
   WEBHOOK_ALLOW_LOOPBACK: bool.default(false),

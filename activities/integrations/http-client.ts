@@ -1,13 +1,15 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { Logger } from '../../common/logger.ts';
-import { isHostAllowed } from './allow-list.ts';
+import { AddressNotAllowedError, guardedLookup, isHostAllowed, literalAddressRefused, systemResolver, type Resolver } from './allow-list.ts';
 import { parseRetryAfter } from './retry-after.ts';
 
 /**
  * The one way activities call external HTTP APIs (seed 000 §3). It owns:
  * - timeouts: a connect timeout per connection and a total timeout per attempt;
- * - the host allow-list (SSRF), checked before connecting and on every redirect;
+ * - the host allow-list (SSRF), checked before connecting and on every redirect, and the addresses a
+ *   name resolves to checked as each connection is made (DNS rebinding: a non-public address must be
+ *   listed itself; activities/integrations/allow-list.ts);
  * - error classification at the boundary, as Temporal ApplicationFailures the retry policy acts on:
  *   4xx → non-retryable with a type (`HttpNotFound`, `HttpUnauthorized`, ...), 429 and 503 →
  *   retryable after `Retry-After` (`nextRetryDelay`, capped), 408/5xx and network errors → retryable;
@@ -34,6 +36,8 @@ export interface HttpClientOptions {
   maxResponseBytes?: number;
   /** The name operators see in errors, e.g. "http-fetch". @default "http" */
   name?: string;
+  /** Resolves names before each connection (tests answer private addresses with it). @default the system's */
+  resolver?: Resolver;
 }
 
 export interface HttpCall {
@@ -116,6 +120,33 @@ function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * An undici Agent whose connections resolve names with guardedLookup: a connection to a name whose
+ * addresses include a non-public one the list does not name fails with AddressNotAllowedError.
+ * One connector per port, since list entries may name a port.
+ */
+export function guardedAgent(allowedHosts: readonly string[], options: { connectTimeoutMs?: number; resolver?: Resolver } = {}): Agent {
+  const connectors = new Map<string, buildConnector.connector>();
+  const connect: buildConnector.connector = (target, callback) => {
+    const port = String(target.port || (target.protocol === 'https:' ? 443 : 80));
+    let connector = connectors.get(port);
+    if (!connector) {
+      connector = buildConnector({ timeout: options.connectTimeoutMs ?? 5000, lookup: guardedLookup(allowedHosts, port, options.resolver ?? systemResolver) });
+      connectors.set(port, connector);
+    }
+    return connector(target, callback);
+  };
+  return new Agent({ connect, keepAliveTimeout: 4000 });
+}
+
+/** The guarded lookup's refusal, wherever undici put it in the cause chain. */
+export function addressRefusal(error: unknown): AddressNotAllowedError | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth += 1) {
+    if (e instanceof AddressNotAllowedError) return e;
+  }
+  return undefined;
+}
+
 function headerRecord(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -182,9 +213,10 @@ export class HttpClient {
       maxRetryAfterMs: 300_000,
       maxResponseBytes: MAX_RESPONSE_BYTES,
       name: 'http',
+      resolver: systemResolver,
       ...options,
     };
-    this.#dispatcher = new Agent({ connect: { timeout: this.#options.connectTimeoutMs }, keepAliveTimeout: 4000 });
+    this.#dispatcher = guardedAgent(this.#options.allowedHosts, { connectTimeoutMs: this.#options.connectTimeoutMs, resolver: this.#options.resolver });
   }
 
   get allowedHosts(): readonly string[] {
@@ -199,6 +231,13 @@ export class HttpClient {
     if (!isHostAllowed(url, this.#options.allowedHosts)) {
       throw ApplicationFailure.nonRetryable(
         `host "${url.host}" is not on the ${this.#options.name} allow-list (HTTP_FETCH_ALLOWED_HOSTS)`,
+        'HostNotAllowed',
+      );
+    }
+    const literal = literalAddressRefused(url, this.#options.allowedHosts);
+    if (literal) {
+      throw ApplicationFailure.nonRetryable(
+        `${literal} is not a public address; list it (or a CIDR range holding it) in the ${this.#options.name} allow-list (HTTP_FETCH_ALLOWED_HOSTS) to call it`,
         'HostNotAllowed',
       );
     }
@@ -230,6 +269,12 @@ export class HttpClient {
       try {
         response = await request(url, { dispatcher: this.#dispatcher, method: method as Dispatcher.HttpMethod, headers, body: body ?? null, signal });
       } catch (error) {
+        const refused = addressRefusal(error);
+        if (refused) {
+          const reason = refused;
+          logger.warn({ host: url.host, method }, `${this.#options.name} call refused: ${reason.message}`);
+          throw ApplicationFailure.nonRetryable(`${reason.message} (${this.#options.name} allow-list, HTTP_FETCH_ALLOWED_HOSTS)`, 'HostNotAllowed');
+        }
         throw this.#networkFailure(error, { url, method, started, timedOut: timeout.aborted, cancelled: call.signal.aborted, logger });
       }
       const status = response.statusCode;

@@ -1,4 +1,7 @@
 import pg from 'pg';
+import { fetch, type Agent } from 'undici';
+import { literalAddressRefused, type Resolver } from '../../activities/integrations/allow-list.ts';
+import { addressRefusal, guardedAgent } from '../../activities/integrations/http-client.ts';
 import { isHostAllowed } from '../../activities/skills/http-fetch.ts';
 import { WEBHOOK_NOTIFY_CHANNEL } from '../../activities/platform/events.ts';
 import type { Logger } from '../../common/logger.ts';
@@ -23,6 +26,8 @@ export interface WebhookDispatcherOptions {
   allowedHosts: readonly string[];
   /** Deliveries sent at the same time (claimed as room frees up). @default 16 */
   batchSize?: number;
+  /** Resolves receiver names before connecting (DNS-rebinding guard). @default the system's */
+  resolver?: Resolver;
 }
 
 /** The outcome of one POST, before it is written. */
@@ -47,9 +52,12 @@ export class WebhookDispatcher {
   private listener: pg.Client | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  /** Connections whose resolved addresses are checked against the allow-list (a listed name answering 10.x is refused). */
+  private readonly agent: Agent;
 
   constructor(private readonly options: WebhookDispatcherOptions) {
     this.log = options.logger.child({ component: 'webhooks' });
+    this.agent = guardedAgent(options.allowedHosts, { connectTimeoutMs: Math.min(options.timeoutMs, 10_000), ...(options.resolver ? { resolver: options.resolver } : {}) });
   }
 
   start(): void {
@@ -69,6 +77,7 @@ export class WebhookDispatcher {
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
+    await this.agent.close().catch(() => undefined);
   }
 
   /** Makes the dispatcher look for due deliveries now. */
@@ -182,6 +191,8 @@ export class WebhookDispatcher {
     if (!isHostAllowed(url, this.options.allowedHosts)) {
       return { status: 'dead', error: `host ${url.host} is not in WEBHOOK_ALLOWED_HOSTS` };
     }
+    const literal = literalAddressRefused(url, this.options.allowedHosts);
+    if (literal) return { status: 'dead', error: `${literal} is not a public address and WEBHOOK_ALLOWED_HOSTS does not list it` };
     const { body, headers } = signedDelivery(delivery.secret, delivery.event);
     const failed = (error: string, httpStatus?: number, retryAfterMs?: number): Outcome => {
       if (delivery.attempts >= this.options.maxAttempts) return { status: 'dead', error: `${error} (attempt ${delivery.attempts} of ${this.options.maxAttempts})`, ...(httpStatus ? { httpStatus } : {}) };
@@ -196,6 +207,7 @@ export class WebhookDispatcher {
         // A redirect could lead past the allow-list: it counts as a failed attempt.
         redirect: 'manual',
         signal: AbortSignal.timeout(this.options.timeoutMs),
+        dispatcher: this.agent,
       });
       // The receiver's body is not needed (and never logged).
       await response.body?.cancel().catch(() => undefined);
@@ -205,6 +217,8 @@ export class WebhookDispatcher {
       }
       return failed(`HTTP ${response.status}`, response.status, parseRetryAfter(response.headers.get('retry-after')));
     } catch (error) {
+      const refused = addressRefusal(error);
+      if (refused) return { status: 'dead', error: `${refused.message} (WEBHOOK_ALLOWED_HOSTS)` };
       const err = error as Error & { cause?: { code?: string; message?: string } };
       const reason = err.name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : (err.cause?.code ?? err.cause?.message ?? err.message);
       return failed(reason);

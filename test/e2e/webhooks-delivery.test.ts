@@ -360,4 +360,37 @@ describe('webhook dispatcher', () => {
       await webhooks.delete(TENANT, slow.subscription.id);
     }
   });
+  test('DNS rebinding: a listed receiver name that resolves to a private address is never called unless that address is listed', async () => {
+    let secret = '';
+    const hook = await receiver(() => secret, () => 200);
+    const port = new URL(hook.server.url).port;
+    const rebound = await webhooks.create({ tenant: TENANT, url: `http://hooks.partner.example:${port}/hook`, events: ['workflow.run.started'], createdBy: 'admin' });
+    secret = rebound.secret;
+    // The "DNS" answers loopback for the partner's name, as a rebinding attacker's would.
+    const resolver = async (hostname: string) => {
+      if (hostname !== 'hooks.partner.example') throw Object.assign(new Error(`ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+      return [{ address: '127.0.0.1', family: 4 }];
+    };
+    let d = dispatcher({ pollMs: 50, maxAttempts: 3, allowedHosts: ['hooks.partner.example'], resolver });
+    try {
+      await activities.recordRunEvents(runBatches('rebound-1')[0]!);
+      const [refused] = await waitFor('refused', async () => {
+        const rows = await webhooks.deliveries(TENANT, rebound.subscription.id, { status: 'dead', limit: 10 });
+        return rows.length > 0 ? rows : undefined;
+      });
+      assert.match(refused!.lastError ?? '', /hooks\.partner\.example.*resolves to 127\.0\.0\.1/);
+      assert.equal(refused!.attempts, 1, 'a refusal is final, not retried');
+      assert.equal(hook.seen.size, 0, 'the loopback receiver saw nothing');
+      await d.stop();
+      // Listing the address itself lets the same name through.
+      d = dispatcher({ pollMs: 50, maxAttempts: 3, allowedHosts: ['hooks.partner.example', `127.0.0.1:${port}`], resolver });
+      await activities.recordRunEvents(runBatches('rebound-2')[0]!);
+      await waitFor('delivered', async () => (hook.acknowledged.length > 0 ? true : undefined));
+      assert.equal(hook.badSignatures.length, 0);
+    } finally {
+      await d.stop();
+      await hook.server.close();
+      await webhooks.delete(TENANT, rebound.subscription.id);
+    }
+  });
 });
