@@ -32,6 +32,7 @@ import {
   importResultSchema,
   versionParamSchema,
   createWebhookSchema,
+  rotateWebhookSecretSchema,
   listDeliveriesQuerySchema,
   listRunEventsQuerySchema,
   runEventSchema,
@@ -585,6 +586,19 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     tags: ['webhooks'],
     request: { params: webhookIdParamSchema, body: { content: { 'application/json': { schema: UpdateWebhook } } } },
     responses: { 200: json('The subscription', Webhook), ...errors, 403: adminOnly, 404: problem('No such webhook (or another tenant\'s)') },
+  });
+  route('post', '/v1/webhooks/{webhookId}/rotate-secret', {
+    summary: 'Rotate the signing secret: a new one now, the old one still valid during an overlap',
+    description:
+      'Answers the new `secret` (shown only here). Until `previousSecretExpiresAt` (now + `overlapSeconds`, default 24 h) every delivery carries two signatures in `webhook-signature`, the new secret\'s and the old one\'s, so a receiver verifying with either accepts it: deploy the new secret to the receiver within the overlap. Secrets are stored encrypted (docs/lifecycle-events.md).',
+    tags: ['webhooks'],
+    request: { params: webhookIdParamSchema, body: { content: { 'application/json': { schema: registry.register('RotateWebhookSecret', withOpenApi(rotateWebhookSecretSchema)) } }, required: false } },
+    responses: {
+      200: json('Rotated; `secret` is not shown again', Webhook.extend({ secret: z.string().describe('the new signing secret, shown once') })),
+      ...errors,
+      403: adminOnly,
+      404: problem('No such webhook (or another tenant\'s)'),
+    },
   });
   route('delete', '/v1/webhooks/{webhookId}', {
     summary: 'Delete a webhook subscription and its deliveries',

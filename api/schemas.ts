@@ -372,6 +372,18 @@ export const webhookSubscriptionSchema = z.object({
   createdBy: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),
+  secretRotatedAt: z.string().optional().describe('when the signing secret was last rotated'),
+  previousSecretExpiresAt: z.string().optional().describe('during a rotation\'s overlap: until when deliveries are also signed with the previous secret'),
+});
+
+export const rotateWebhookSecretSchema = z.strictObject({
+  overlapSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(86_400)
+    .describe('how long the previous secret keeps signing deliveries next to the new one (default 86400 = 24 h, at most 7 days; 0 = it stops at once)'),
 });
 
 export const webhookDeliverySchema = z.object({

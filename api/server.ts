@@ -18,6 +18,7 @@ import { RunEventStore } from '../activities/platform/events.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { WebhookStore } from './webhooks/store.ts';
 import { webhookAllowList } from './webhooks/allow-list.ts';
+import { SecretBox } from './webhooks/secret-box.ts';
 import { Admission, admissionSettings } from './admission.ts';
 import { AdmissionStore } from './admission-store.ts';
 import { createApp } from './app.ts';
@@ -71,7 +72,10 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   );
 
   // Lifecycle events go out to webhooks from every API replica; SKIP LOCKED keeps them from sending one twice.
-  const webhooks = new WebhookStore(pool);
+  // Signing secrets are sealed at rest (AES-256-GCM, WEBHOOK_SECRET_KEY or the data folder's key); rows from before are sealed now.
+  const webhooks = new WebhookStore(pool, SecretBox.fromConfig(config));
+  const sealed = await webhooks.sealPlaintextSecrets();
+  if (sealed > 0) logger.info({ sealed }, 'webhook secrets stored in plaintext were encrypted');
   const dispatcher = new WebhookDispatcher({
     store: webhooks,
     databaseUrl: config.DATABASE_URL,

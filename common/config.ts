@@ -141,6 +141,8 @@ export const configSchema = z.object({
   WEBHOOK_ALLOWED_HOSTS: csv.default([]),
   /** Lets webhooks reach loopback receivers (localhost, 127.0.0.1, [::1]) besides WEBHOOK_ALLOWED_HOSTS; `up` sets it for the embedded platform. */
   WEBHOOK_ALLOW_LOOPBACK: bool.default(false),
+  /** 32 bytes (base64 or 64 hex digits) sealing webhook signing secrets at rest (AES-256-GCM); unset: `<DATA_DIR>/webhook-secret.key`, created once. The same on every API replica. */
+  WEBHOOK_SECRET_KEY: z.string().optional(),
   /**
    * Admission (api/admission.ts, docs/lanes.md "Admission"): lanes whose starts may be deferred
    * under congestion. Every other lane is protected: its starts are never deferred, and its task

@@ -3,7 +3,7 @@ import { isHostAllowed } from '../../activities/skills/http-fetch.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
-import { createWebhookSchema, listDeliveriesQuerySchema, updateWebhookSchema } from '../schemas.ts';
+import { createWebhookSchema, listDeliveriesQuerySchema, rotateWebhookSecretSchema, updateWebhookSchema } from '../schemas.ts';
 import type { WebhookStore } from '../webhooks/store.ts';
 
 export interface WebhookRoutesDeps {
@@ -56,6 +56,15 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
     if (!subscription) throw notFound(id);
     req.log?.info({ webhookId: id, fields: Object.keys(patch) }, 'webhook changed');
     res.json(subscription);
+  });
+
+  router.post('/v1/webhooks/:webhookId/rotate-secret', admin, async (req, res) => {
+    const id = String(req.params.webhookId);
+    const body = parseOr400(rotateWebhookSecretSchema, req.body ?? {});
+    const rotated = await deps.webhooks.rotateSecret(principalOf(req).tenant, id, body.overlapSeconds);
+    if (!rotated) throw notFound(id);
+    req.log?.info({ webhookId: id, overlapSeconds: body.overlapSeconds }, 'webhook secret rotated');
+    res.json({ ...rotated.subscription, secret: rotated.secret });
   });
 
   router.delete('/v1/webhooks/:webhookId', admin, async (req, res) => {

@@ -47,18 +47,21 @@ export function toCloudEvent(event: LifecycleEvent): LifecycleCloudEvent {
 /**
  * The body and headers of one delivery, signed per Standard Webhooks: `webhook-id` is the event id
  * (the same on every attempt, so receivers dedupe by it), `webhook-timestamp` the attempt's time in
- * seconds, `webhook-signature` `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`.
+ * seconds, `webhook-signature` `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, one per
+ * secret, space-separated (during a rotation's overlap: the new secret's first, then the old one's;
+ * a receiver holding either verifies).
  */
-export function signedDelivery(secret: string, event: LifecycleEvent, at: Date = new Date()): { body: string; headers: Record<string, string> } {
+export function signedDelivery(secrets: string | readonly string[], event: LifecycleEvent, at: Date = new Date()): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(toCloudEvent(event));
   const timestamp = new Date(Math.floor(at.getTime() / 1000) * 1000);
+  const all = typeof secrets === 'string' ? [secrets] : secrets;
   return {
     body,
     headers: {
       'content-type': 'application/cloudevents+json; charset=utf-8',
       'webhook-id': event.id,
       'webhook-timestamp': String(timestamp.getTime() / 1000),
-      'webhook-signature': new Webhook(secret).sign(event.id, timestamp, body),
+      'webhook-signature': all.map((secret) => new Webhook(secret).sign(event.id, timestamp, body)).join(' '),
     },
   };
 }

@@ -193,7 +193,7 @@ export class WebhookDispatcher {
     }
     const literal = literalAddressRefused(url, this.options.allowedHosts);
     if (literal) return { status: 'dead', error: `${literal} is not a public address and WEBHOOK_ALLOWED_HOSTS does not list it` };
-    const { body, headers } = signedDelivery(delivery.secret, delivery.event);
+    const { body, headers } = signedDelivery(delivery.secrets, delivery.event);
     const failed = (error: string, httpStatus?: number, retryAfterMs?: number): Outcome => {
       if (delivery.attempts >= this.options.maxAttempts) return { status: 'dead', error: `${error} (attempt ${delivery.attempts} of ${this.options.maxAttempts})`, ...(httpStatus ? { httpStatus } : {}) };
       const retryInMs = retryDelayMs(delivery.attempts, { baseMs: this.options.retryBaseMs, maxMs: this.options.retryMaxMs }, Math.random, retryAfterMs);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from '../../common/db.ts';
 import { runEventFromRow, WEBHOOK_NOTIFY_CHANNEL, type StoredRunEvent } from '../../activities/platform/events.ts';
+import { SecretBox } from './secret-box.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -17,7 +18,14 @@ export interface WebhookSubscription {
   createdBy: string;
   createdAt: string;
   updatedAt: string;
+  /** When the secret was last rotated. */
+  secretRotatedAt?: string;
+  /** Until when the secret before the last rotation still signs deliveries (alongside the new one). */
+  previousSecretExpiresAt?: string;
 }
+
+/** The longest overlap a rotation may keep the old secret valid (7 days). */
+export const MAX_ROTATION_OVERLAP_SECONDS = 7 * 24 * 3600;
 
 export interface WebhookDelivery {
   id: string;
@@ -42,7 +50,8 @@ export interface ClaimedDelivery {
   subscriptionId: string;
   attempts: number;
   url: string;
-  secret: string;
+  /** The secrets that sign this attempt: the current one, then the previous one during a rotation's overlap. */
+  secrets: string[];
   event: StoredRunEvent;
 }
 
@@ -64,6 +73,10 @@ function subscriptionFromRow(r: Record<string, any>): WebhookSubscription {
   if (r.definitions) s.definitions = r.definitions;
   if (r.disabled_reason) s.disabledReason = r.disabled_reason;
   if (r.description) s.description = r.description;
+  if (r.secret_rotated_at) s.secretRotatedAt = new Date(r.secret_rotated_at).toISOString();
+  if (r.previous_secret_expires_at && new Date(r.previous_secret_expires_at).getTime() > Date.now()) {
+    s.previousSecretExpiresAt = new Date(r.previous_secret_expires_at).toISOString();
+  }
   return s;
 }
 
@@ -93,7 +106,67 @@ function deliveryFromRow(r: Record<string, any>): WebhookDelivery {
  * serve every tenant).
  */
 export class WebhookStore {
-  constructor(private readonly pool: Pool) {}
+  /** `box` seals signing secrets at rest (AES-256-GCM); they are opened only to sign a delivery. */
+  constructor(
+    private readonly pool: Pool,
+    private readonly box: SecretBox,
+  ) {}
+
+  /**
+   * Seals every secret still stored in plaintext (rows from before secrets were encrypted at
+   * rest). Idempotent, and safe while other replicas do the same (each row is updated only while
+   * it still holds that plaintext). Returns how many were sealed.
+   */
+  async sealPlaintextSecrets(): Promise<number> {
+    const rows = await this.pool.query<{ id: string; secret: string; previous_secret: string | null }>(
+      `SELECT id, secret, previous_secret FROM webhook_subscriptions WHERE secret NOT LIKE 'v1.%' OR previous_secret NOT LIKE 'v1.%'`,
+    );
+    let sealed = 0;
+    for (const row of rows.rows) {
+      const secret = SecretBox.isSealed(row.secret) ? row.secret : this.box.seal(row.secret, row.id);
+      const previous = row.previous_secret === null || SecretBox.isSealed(row.previous_secret) ? row.previous_secret : this.box.seal(row.previous_secret, `${row.id}/previous`);
+      const result = await this.pool.query(
+        'UPDATE webhook_subscriptions SET secret = $2, previous_secret = $3 WHERE id = $1 AND secret = $4 AND previous_secret IS NOT DISTINCT FROM $5',
+        [row.id, secret, previous, row.secret, row.previous_secret],
+      );
+      sealed += result.rowCount ?? 0;
+    }
+    return sealed;
+  }
+
+  /**
+   * A new signing secret for the subscription. The old one keeps signing deliveries next to the
+   * new one for `overlapSeconds` (0: it stops at once), so receivers can switch without a gap.
+   */
+  async rotateSecret(tenant: string, id: string, overlapSeconds: number): Promise<{ subscription: WebhookSubscription; secret: string } | undefined> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const current = await client.query<{ secret: string }>('SELECT secret FROM webhook_subscriptions WHERE tenant = $1 AND id = $2 FOR UPDATE', [tenant, id]);
+      if (!current.rows[0]) {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      const old = this.box.open(current.rows[0].secret, id);
+      const secret = newWebhookSecret();
+      const result = await client.query(
+        `UPDATE webhook_subscriptions
+         SET secret = $3,
+             previous_secret = CASE WHEN $5::integer > 0 THEN $4 ELSE NULL END,
+             previous_secret_expires_at = CASE WHEN $5::integer > 0 THEN now() + $5 * interval '1 second' ELSE NULL END,
+             secret_rotated_at = now(), updated_at = now()
+         WHERE tenant = $1 AND id = $2 RETURNING *`,
+        [tenant, id, this.box.seal(secret, id), this.box.seal(old, `${id}/previous`), overlapSeconds],
+      );
+      await client.query('COMMIT');
+      return { subscription: subscriptionFromRow(result.rows[0]), secret };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
 
   async create(input: {
     tenant: string;
@@ -109,7 +182,7 @@ export class WebhookStore {
     const result = await this.pool.query(
       `INSERT INTO webhook_subscriptions (id, tenant, url, secret, events, definitions, enabled, description, created_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-      [id, input.tenant, input.url, secret, input.events, input.definitions ?? null, input.enabled ?? true, input.description ?? null, input.createdBy],
+      [id, input.tenant, input.url, this.box.seal(secret, id), input.events, input.definitions ?? null, input.enabled ?? true, input.description ?? null, input.createdBy],
     );
     return { subscription: subscriptionFromRow(result.rows[0]), secret };
   }
@@ -226,7 +299,8 @@ export class WebhookStore {
            LIMIT $1
            FOR UPDATE OF q SKIP LOCKED)
          AND s.id = d.subscription_id AND e.id = d.event_id
-       RETURNING d.id AS delivery_id, d.subscription_id, d.attempts, s.url, s.secret, e.*`,
+       RETURNING d.id AS delivery_id, d.subscription_id, d.attempts, s.url, s.secret,
+                 CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS previous_secret, e.*`,
       [limit, leaseMs],
     );
     return result.rows.map((r) => ({
@@ -234,7 +308,7 @@ export class WebhookStore {
       subscriptionId: r.subscription_id,
       attempts: r.attempts,
       url: r.url,
-      secret: r.secret,
+      secrets: [this.box.open(r.secret, r.subscription_id), ...(r.previous_secret ? [this.box.open(r.previous_secret, `${r.subscription_id}/previous`)] : [])],
       event: runEventFromRow(r),
     }));
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -10,6 +11,7 @@ import { loadApiKeys } from '../../api/auth.ts';
 import { DefinitionsStore } from '../../api/definitions-store.ts';
 import { RunsService } from '../../api/runs-service.ts';
 import { scheduleOwnedBy, SchedulesService } from '../../api/schedules-service.ts';
+import { SecretBox } from '../../api/webhooks/secret-box.ts';
 import { WebhookStore } from '../../api/webhooks/store.ts';
 import { createPool } from '../../common/db.ts';
 import { createLogger } from '../../common/logger.ts';
@@ -111,7 +113,7 @@ async function edgeApp(options: { temporal?: Connection; rateLimit?: { limit: nu
     schedules: new SchedulesService(client, definitions, keys, { executionTimeoutSeconds: 60, logger }),
     audit: new AuditStore(pool),
     events: new RunEventStore(pool),
-    webhooks: new WebhookStore(pool),
+    webhooks: new WebhookStore(pool, new SecretBox(randomBytes(32))),
     webhookAllowedHosts: [],
     validation: { skills: new Set(['echo']), integrations: new Set(), agents: new Set(), lanes: platform.lanes },
     defaultLane: platform.lanes[0]!,

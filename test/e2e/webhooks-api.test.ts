@@ -172,3 +172,99 @@ describe('webhook subscriptions API', () => {
     assert.deepEqual(bad.body.errors.map((e: { path: string }) => e.path).sort(), ['after', 'limit']);
   });
 });
+
+describe('webhook secrets: encrypted at rest, rotatable with an overlap', () => {
+  const verifies = (secret: string, sent: { body: string; headers: Record<string, unknown> }) => {
+    try {
+      new Webhook(secret).verify(sent.body, sent.headers as Record<string, string>);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /** Records one event for the subscription and answers the request the receiver got for it. */
+  const deliverOne = async (runId: string) => {
+    answer = 200;
+    const before = receiver.requests.length;
+    await record({ events: [event(runId, 1)], audit: [] });
+    return eventually(`delivery of ${runId}`, async () => receiver.requests.slice(before).find((r) => r.body.includes(runId)));
+  };
+
+  test('the database holds no secret in plaintext; the stored value is AES-256-GCM sealed to its row', async () => {
+    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook`, events: ['workflow.run.started'] } });
+    assert.equal(created.status, 201);
+    const stored = (await pool.query<{ secret: string }>('SELECT secret FROM webhook_subscriptions WHERE id = $1', [created.body.id])).rows[0]!.secret;
+    assert.match(stored, /^v1\.[\w-]{8}\.[\w-]+\.[\w-]+$/);
+    assert.ok(!stored.includes(created.body.secret.slice(6)), 'not the secret');
+    assert.ok(!Buffer.from(stored.split('.')[3]!, 'base64url').toString('latin1').includes(created.body.secret), 'not the secret, in any encoding');
+    const sent = await deliverOne(`sealed-${randomBytes(3).toString('hex')}`);
+    assert.ok(verifies(created.body.secret, sent), 'deliveries are still signed with it');
+    assert.equal((await admin(`/v1/webhooks/${created.body.id}`, { method: 'DELETE' })).status, 204);
+  });
+
+  test('rotate-secret: during the overlap deliveries verify with the old and the new secret; after it (or with 0) only the new', async () => {
+    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook`, events: ['workflow.run.started'] } });
+    const id = created.body.id as string;
+    const old = created.body.secret as string;
+
+    const rotated = await admin(`/v1/webhooks/${id}/rotate-secret`, { method: 'POST', json: { overlapSeconds: 3600 } });
+    assert.equal(rotated.status, 200);
+    assert.match(rotated.body.secret, /^whsec_/);
+    assert.notEqual(rotated.body.secret, old);
+    const expires = Date.parse(rotated.body.previousSecretExpiresAt);
+    assert.ok(Math.abs(expires - (Date.now() + 3_600_000)) < 60_000, rotated.body.previousSecretExpiresAt);
+    assert.ok(rotated.body.secretRotatedAt);
+    const shown = await admin(`/v1/webhooks/${id}`);
+    assert.equal(shown.body.previousSecretExpiresAt, rotated.body.previousSecretExpiresAt);
+    assert.equal(shown.body.secret, undefined, 'the secret is shown only by create and rotate');
+
+    const during = await deliverOne(`overlap-${randomBytes(3).toString('hex')}`);
+    assert.equal(String(during.headers['webhook-signature']).split(' ').length, 2, 'two signatures');
+    assert.ok(verifies(old, during), 'the old secret still verifies during the overlap');
+    assert.ok(verifies(rotated.body.secret, during), 'the new secret verifies');
+
+    // The overlap ends (as if its time had passed): only the new secret signs.
+    await pool.query("UPDATE webhook_subscriptions SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1", [id]);
+    const after = await deliverOne(`after-${randomBytes(3).toString('hex')}`);
+    assert.equal(verifies(old, after), false, 'the old secret no longer verifies');
+    assert.ok(verifies(rotated.body.secret, after));
+    assert.equal((await admin(`/v1/webhooks/${id}`)).body.previousSecretExpiresAt, undefined);
+
+    const immediate = await admin(`/v1/webhooks/${id}/rotate-secret`, { method: 'POST', json: { overlapSeconds: 0 } });
+    assert.equal(immediate.status, 200);
+    assert.equal(immediate.body.previousSecretExpiresAt, undefined);
+    const now = await deliverOne(`immediate-${randomBytes(3).toString('hex')}`);
+    assert.equal(verifies(rotated.body.secret, now), false);
+    assert.ok(verifies(immediate.body.secret, now));
+
+    // The default overlap is 24 h; bad bodies, other tenants and other roles are refused.
+    const byDefault = await admin(`/v1/webhooks/${id}/rotate-secret`, { method: 'POST' });
+    assert.equal(byDefault.status, 200);
+    assert.ok(Math.abs(Date.parse(byDefault.body.previousSecretExpiresAt) - (Date.now() + 86_400_000)) < 60_000);
+    const bad = await admin(`/v1/webhooks/${id}/rotate-secret`, { method: 'POST', json: { overlapSeconds: 8 * 86_400, extra: 1 } });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.errors.map((e: { path: string }) => e.path).sort(), ['', '/overlapSeconds']);
+    assert.equal((await platform.api(`/v1/webhooks/${id}/rotate-secret`, { key: ADMIN_B, method: 'POST' })).status, 404);
+    assert.equal((await platform.api(`/v1/webhooks/${id}/rotate-secret`, { key: KEYS.submitter, method: 'POST' })).status, 403);
+    assert.equal((await admin('/v1/webhooks/wh_nope/rotate-secret', { method: 'POST' })).status, 404);
+    assert.equal((await admin(`/v1/webhooks/${id}`, { method: 'DELETE' })).status, 204);
+  });
+
+  test('rows stored before encryption (plaintext secrets) are sealed by the API at start and keep working', async () => {
+    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook`, events: ['workflow.run.started'] } });
+    const id = created.body.id as string;
+    // A row as the previous release wrote it: the secret itself in the column.
+    const legacy = `whsec_${randomBytes(32).toString('base64')}`;
+    await pool.query('UPDATE webhook_subscriptions SET secret = $2 WHERE id = $1', [id, legacy]);
+    const { SecretBox } = await import('../../api/webhooks/secret-box.ts');
+    const { WebhookStore } = await import('../../api/webhooks/store.ts');
+    const store = new WebhookStore(pool, SecretBox.fromConfig(platform.config));
+    assert.ok((await store.sealPlaintextSecrets()) >= 1);
+    assert.equal(await store.sealPlaintextSecrets(), 0, 'idempotent');
+    const stored = (await pool.query<{ secret: string }>('SELECT secret FROM webhook_subscriptions WHERE id = $1', [id])).rows[0]!.secret;
+    assert.ok(SecretBox.isSealed(stored) && !stored.includes(legacy));
+    const sent = await deliverOne(`legacy-${randomBytes(3).toString('hex')}`);
+    assert.ok(verifies(legacy, sent), 'the receiver keeps its secret');
+    assert.equal((await admin(`/v1/webhooks/${id}`, { method: 'DELETE' })).status, 204);
+  });
+});

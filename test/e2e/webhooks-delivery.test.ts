@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { AuditStore, createPlatformActivities } from '../../activities/platform/audit.ts';
 import { RunEventStore } from '../../activities/platform/events.ts';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../api/webhooks/dispatcher.ts';
+import { SecretBox } from '../../api/webhooks/secret-box.ts';
 import { WebhookStore } from '../../api/webhooks/store.ts';
 import { createPool, migrate, type Pool } from '../../common/db.ts';
 import { createLogger } from '../../common/logger.ts';
@@ -42,7 +43,7 @@ before(async () => {
   pool = createPool(databaseUrl, 5);
   events = new RunEventStore(pool);
   activities = createPlatformActivities(new AuditStore(pool), events);
-  webhooks = new WebhookStore(pool);
+  webhooks = new WebhookStore(pool, new SecretBox(randomBytes(32)));
 });
 
 after(async () => {

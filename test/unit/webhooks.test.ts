@@ -1,3 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SecretBox } from '../../api/webhooks/secret-box.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
@@ -134,6 +139,50 @@ describe('delivery body and signature', () => {
     assert.throws(() => new Webhook(secret).verify(body.replace('declined', 'accepted'), headers), /No matching signature/);
     const old = signedDelivery(secret, event, new Date(Date.now() - 3_600_000));
     assert.throws(() => new Webhook(secret).verify(old.body, old.headers), /too old/);
+  });
+
+  test('during a rotation the delivery carries one signature per secret: a receiver holding either verifies', () => {
+    const [fresh, previous, stranger] = [newWebhookSecret(), newWebhookSecret(), newWebhookSecret()];
+    const { body, headers } = signedDelivery([fresh, previous], event);
+    assert.match(headers['webhook-signature'] ?? '', /^v1,[A-Za-z0-9+/]+=* v1,[A-Za-z0-9+/]+=*$/);
+    assert.deepEqual(new Webhook(fresh).verify(body, headers), toCloudEvent(event));
+    assert.deepEqual(new Webhook(previous).verify(body, headers), toCloudEvent(event));
+    assert.throws(() => new Webhook(stranger).verify(body, headers), /No matching signature/);
+  });
+});
+
+describe('SecretBox: webhook secrets at rest', () => {
+  test('AES-256-GCM: opens what it sealed, for the same row only; another key is named as such', () => {
+    const box = new SecretBox(randomBytes(32));
+    const secret = newWebhookSecret();
+    const sealed = box.seal(secret, 'wh_1');
+    assert.ok(SecretBox.isSealed(sealed) && !sealed.includes(secret.slice(6, 20)));
+    assert.notEqual(box.seal(secret, 'wh_1'), sealed, 'a fresh IV each time');
+    assert.equal(box.open(sealed, 'wh_1'), secret);
+    assert.throws(() => box.open(sealed, 'wh_2'), /auth/i, 'bound to its row');
+    const tampered = sealed.slice(0, -3) + (sealed.endsWith('A') ? 'BBB' : 'AAA');
+    assert.throws(() => box.open(tampered, 'wh_1'));
+    assert.throws(() => new SecretBox(randomBytes(32)).open(sealed, 'wh_1'), /sealed with another key .*WEBHOOK_SECRET_KEY/);
+    assert.throws(() => new SecretBox(randomBytes(16)), /32 bytes/);
+  });
+
+  test('the key: WEBHOOK_SECRET_KEY (base64 or hex), else a key file created once in the data folder (0600)', () => {
+    const key = randomBytes(32);
+    const sealed = new SecretBox(key).seal('s', 'id');
+    assert.equal(SecretBox.fromConfig({ WEBHOOK_SECRET_KEY: key.toString('base64'), DATA_DIR: '/nonexistent' }).open(sealed, 'id'), 's');
+    assert.equal(SecretBox.fromConfig({ WEBHOOK_SECRET_KEY: key.toString('hex'), DATA_DIR: '/nonexistent' }).open(sealed, 'id'), 's');
+    assert.throws(() => SecretBox.fromConfig({ WEBHOOK_SECRET_KEY: 'short', DATA_DIR: '/nonexistent' }), /WEBHOOK_SECRET_KEY: a webhook secret key is 32 bytes/);
+    const dir = mkdtempSync(join(tmpdir(), 'secret-box-'));
+    try {
+      const first = SecretBox.fromConfig({ DATA_DIR: dir });
+      const file = join(dir, 'webhook-secret.key');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const again = SecretBox.fromConfig({ DATA_DIR: dir });
+      assert.equal(again.keyId, first.keyId, 'the same key on the next start');
+      assert.equal(again.open(first.seal('x', 'wh'), 'wh'), 'x');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
