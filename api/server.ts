@@ -19,6 +19,7 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { WebhookStore } from './webhooks/store.ts';
 import { webhookAllowList } from './webhooks/allow-list.ts';
 import { SecretBox } from './webhooks/secret-box.ts';
+import { Retention } from './retention.ts';
 import { Admission, admissionSettings } from './admission.ts';
 import { AdmissionStore } from './admission-store.ts';
 import { createApp } from './app.ts';
@@ -142,6 +143,17 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   logger.info({ url, docs: `${url}/docs`, keys: keys.size }, 'API listening');
   dispatcher.start();
   admission.start();
+  const retention = new Retention(
+    pool,
+    {
+      eventsDays: config.RETENTION_EVENTS_DAYS,
+      deliveriesDays: config.RETENTION_DELIVERIES_DAYS,
+      deferredDays: config.RETENTION_DEFERRED_DAYS,
+      intervalSeconds: config.RETENTION_INTERVAL_SECONDS,
+    },
+    logger,
+  );
+  retention.start();
 
   return {
     url,
@@ -154,6 +166,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       });
       await dispatcher.stop();
       await admission.stop();
+      await retention.stop();
       await pool.end();
       await connection.close();
       logger.info('API stopped');

@@ -179,6 +179,12 @@ export const configSchema = z.object({
   CODEC_UI_TOKEN: z.string().min(24, 'CODEC_UI_TOKEN needs at least 24 characters').optional(),
   /** Origins whose pages may call the codec server (CORS); the Temporal Web address by default. */
   CODEC_CORS_ORIGINS: csv.optional(),
+  /** Retention (api/retention.ts, docs/OPERATIONS.md "Retention"), run by the API: days kept; 0 = forever. */
+  RETENTION_EVENTS_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  RETENTION_DELIVERIES_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  RETENTION_DEFERRED_DAYS: z.coerce.number().int().min(0).max(36_500).default(0),
+  /** Seconds between retention rounds; 0 = none. */
+  RETENTION_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(604_800).default(3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
