@@ -23,6 +23,7 @@ import type { RunsService } from './runs-service.ts';
 import type { SchedulesService } from './schedules-service.ts';
 import { triggerRoutes } from './routes/triggers.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { operateRoutes, type OperateDeps } from './routes/operate.ts';
 import type { WebhookStore } from './webhooks/store.ts';
 
 export interface AppDeps {
@@ -51,6 +52,8 @@ export interface AppDeps {
   rateLimit: RateLimitOptions;
   /** Skills, integrations, agents, models and lanes with their schemas (GET /v1/catalog). */
   catalogView?: CatalogView;
+  /** Lanes, retries and the operations audit trail (api/routes/operate.ts). */
+  operate?: OperateDeps;
 }
 
 /** The JSON Schema of the definition language, generated from the zod schema. */
@@ -113,6 +116,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(runRoutes(deps));
   app.use(triggerRoutes(deps));
   app.use(webhookRoutes(deps));
+  app.use(operateRoutes(deps));
 
   app.use((req, res, next) => {
     const methods = allowedMethods(templates, req.path);

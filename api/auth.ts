@@ -4,7 +4,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { HttpProblem } from './problem.ts';
 
-export const ROLES = ['submit', 'approve', 'admin', 'sensitive-reader'] as const;
+/** `operator`: lanes, retries and reports (docs/OPERATIONS.md); `admin` holds every role. */
+export const ROLES = ['submit', 'approve', 'admin', 'sensitive-reader', 'operator'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Who is calling: resolved from the bearer key, never from the request body. */

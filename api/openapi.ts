@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { definitionSchema } from '../interpreter/schema.ts';
 import { dryRunReportSchema, dryRunRequestSchema } from './authoring/dry-run.ts';
 import { DEFINITION_STATUSES } from './definitions-store.ts';
+import { registerOperateRoutes } from './operate-openapi.ts';
 import { RUN_STATUSES } from './runs-service.ts';
 import {
   auditEntrySchema,
@@ -81,7 +82,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   const bearer = registry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key; each key maps to a principal, roles (submit, approve, admin) and a tenant.',
+    description: 'An API key; each key maps to a principal, roles (submit, approve, admin, operator) and a tenant.',
   });
   const Problem = registry.register('Problem', withOpenApi(problemSchema));
   // A stand-in the generator renders as a $ref; the real component is zod's JSON Schema (below).
@@ -631,6 +632,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       409: problem('The delivery is not dead'),
     },
   });
+  registerOperateRoutes({ route, json, problem, errors });
   registry.registerPath({
     method: 'get',
     path: '/healthz',

@@ -29,6 +29,9 @@ import { DefinitionsStore } from './definitions-store.ts';
 import { useActivityDefaults, useAgentRegistry } from './run-inputs.ts';
 import { RunsService } from './runs-service.ts';
 import { SchedulesService } from './schedules-service.ts';
+import { LanesService } from './lanes-service.ts';
+import { OperationsStore } from './operations-store.ts';
+import { RetryService } from './retry-service.ts';
 
 export interface RunningApi {
   url: string;
@@ -131,6 +134,11 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     limits: { maxBodyBytes: config.API_MAX_BODY_BYTES, maxJsonDepth: config.API_MAX_JSON_DEPTH },
     rateLimit: { limit: config.API_RATE_LIMIT, windowSeconds: config.API_RATE_LIMIT_WINDOW_SECONDS },
     catalogView: catalogView(catalog, agentRegistry, agentNames, config.LANES, config.DEFAULT_LANE),
+    operate: {
+      lanes: new LanesService(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES }),
+      retries: new RetryService(client, runs, definitions, keys, config.TEMPORAL_NAMESPACE),
+      operations: new OperationsStore(pool),
+    },
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -28,6 +28,8 @@ export const KEYS = {
   lena: 'test-lena-lead-key-0000000',
   /** An approver in no group and named by no test definition. */
   dave: 'test-dave-approve-key-0000',
+  /** An SRE: lanes, retries and reports (the `operator` role), nothing else. */
+  operator: 'test-operator-key-00000000',
 } as const;
 
 /** Keys per test platform; tenants are unique so parallel test files never share run ids. */
@@ -41,6 +43,7 @@ const apiKeys = (tenant: string) =>
   { key: KEYS.carol, principal: 'carol', roles: ['approve'], tenant, groups: ['finance'] },
   { key: KEYS.lena, principal: 'lena', roles: ['submit', 'approve'], tenant, groups: ['finance'] },
   { key: KEYS.dave, principal: 'dave', roles: ['approve'], tenant },
+  { key: KEYS.operator, principal: 'otto', roles: ['operator'], tenant },
 ]);
 
 export interface TestPlatform {

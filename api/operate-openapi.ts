@@ -1,0 +1,93 @@
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import {
+  bulkRetryResultSchema,
+  bulkRetrySchema,
+  laneActionSchema,
+  laneParamSchema,
+  laneStatusSchema,
+  listOperationsQuerySchema,
+  operationRecordSchema,
+  retryRunSchema,
+  retryResultSchema,
+} from './operate-schemas.ts';
+import { idempotencyKeySchema, runIdParamSchema } from './schemas.ts';
+
+extendZodWithOpenApi(z);
+
+type Content = { description: string; content: Record<string, { schema: unknown }> };
+/** The helpers of buildOpenApiDocument the operator's routes are described with. */
+export interface OperateOpenApi {
+  route(method: 'get' | 'post', path: string, spec: any): void;
+  json(description: string, schema: z.ZodType): Content;
+  problem(description: string): Content;
+  errors: Record<400 | 401 | 403, Content>;
+}
+
+const clone = <T extends z.ZodType>(schema: T): T => schema.clone() as T;
+
+/** Lanes, retries and the operations audit trail in the OpenAPI document (api/routes/operate.ts). */
+export function registerOperateRoutes({ route, json, problem, errors }: OperateOpenApi): void {
+  const operatorOnly = problem('The key lacks the `operator` (or `admin`) role');
+  const idempotency = z.object({
+    'Idempotency-Key': idempotencyKeySchema.optional().describe('the same key answers the first request’s result again instead of acting twice (200)'),
+  });
+  const LaneStatus = clone(laneStatusSchema).openapi('LaneStatus');
+  const RetryResult = clone(retryResultSchema).openapi('RetryResult');
+  route('get', '/v1/lanes', {
+    summary: 'Every lane: workers, pollers, backlog, runs in flight, paused',
+    tags: ['operations'],
+    responses: { 200: json('The lanes', z.object({ lanes: z.array(LaneStatus) })), 401: errors[401], 403: operatorOnly },
+  });
+  route('get', '/v1/lanes/{lane}', {
+    summary: 'One lane’s status',
+    tags: ['operations'],
+    request: { params: laneParamSchema },
+    responses: { 200: json('The lane', LaneStatus), 401: errors[401], 403: operatorOnly, 404: problem('Not a lane of LANES') },
+  });
+  for (const action of ['pause', 'resume'] as const) {
+    route('post', `/v1/lanes/{lane}/${action}`, {
+      summary: action === 'pause' ? 'Pause a lane: no new step of it starts; queued work waits, nothing is lost' : 'Resume a paused lane where it stood',
+      description:
+        action === 'pause'
+          ? 'Sets a rate limit of 0 on the lane’s step queues (skills, integrations, models, agents) on the Temporal server, which keeps it across restarts. Runs still start, timers fire and approvals land; each run waits at its next step. Audited; idempotent.'
+          : 'Removes the rate limit: queued steps are dispatched again. Audited; idempotent.',
+      tags: ['operations'],
+      request: { params: laneParamSchema, headers: idempotency, body: { required: false, content: { 'application/json': { schema: clone(laneActionSchema) } } } },
+      responses: { 200: json('The lane after the change', LaneStatus), ...errors, 403: operatorOnly, 404: problem('Not a lane of LANES'), 409: problem('The Idempotency-Key was used for another request, or is still in progress') },
+    });
+  }
+  route('post', '/v1/runs/{runId}/retry', {
+    summary: 'Retry a failed run: reset to just before its failed step, or re-run it as a new run',
+    description:
+      '`mode: reset` (default) resets the run to the workflow task that scheduled its failed step: the run keeps its id, so the step’s idempotency key (`<runId>/<stepPath>`) reaches integrations again, and it goes on from there. `mode: rerun` starts a new run of the same version with the same input. Audited; the same Idempotency-Key answers the first result (200).',
+    tags: ['runs', 'operations'],
+    request: { params: runIdParamSchema, headers: idempotency, body: { required: false, content: { 'application/json': { schema: clone(retryRunSchema) } } } },
+    responses: {
+      202: json('Retried', RetryResult),
+      200: json('An earlier request with this Idempotency-Key retried it', RetryResult),
+      ...errors,
+      403: operatorOnly,
+      404: problem('No such run'),
+      409: problem('The run is not in a state to retry this way, its version is no longer active (rerun), or the Idempotency-Key was used for another request'),
+    },
+  });
+  route('post', '/v1/runs/retry', {
+    summary: 'Retry the failed runs a filter selects (the dead-letter list); `dryRun` counts them first',
+    tags: ['runs', 'operations'],
+    request: { headers: idempotency, body: { content: { 'application/json': { schema: clone(bulkRetrySchema) } } } },
+    responses: {
+      200: json('Dry run (or an earlier request with this Idempotency-Key): the matching runs', clone(bulkRetryResultSchema).openapi('BulkRetryResult')),
+      202: json('Retried: `retried` and `failed` list each run', bulkRetryResultSchema),
+      ...errors,
+      403: operatorOnly,
+      409: problem('The Idempotency-Key was used for another request, or is still in progress'),
+    },
+  });
+  route('get', '/v1/operations', {
+    summary: 'The operations audit trail: lane pauses and resumes, retries (newest first)',
+    tags: ['operations'],
+    request: { query: clone(listOperationsQuerySchema) },
+    responses: { 200: json('Operations', z.object({ operations: z.array(clone(operationRecordSchema).openapi('Operation')) })), 400: errors[400], 401: errors[401], 403: operatorOnly },
+  });
+}

@@ -1,0 +1,119 @@
+import { Router, type Request } from 'express';
+import { principalOf, requireRole } from '../auth.ts';
+import { correlationIdOf, parseOr400 } from '../http.ts';
+import type { LanesService } from '../lanes-service.ts';
+import { bulkRetrySchema, laneActionSchema, listOperationsQuerySchema, retryRunSchema } from '../operate-schemas.ts';
+import type { OperationsStore } from '../operations-store.ts';
+import { HttpProblem } from '../problem.ts';
+import type { RetryResult, RetryService } from '../retry-service.ts';
+import { idempotencyKeySchema } from '../schemas.ts';
+
+export interface OperateDeps {
+  lanes: LanesService;
+  retries: RetryService;
+  operations: OperationsStore;
+}
+
+function idempotencyKeyOf(req: Request): string | undefined {
+  const header = req.get('idempotency-key');
+  if (header !== undefined && !idempotencyKeySchema.safeParse(header).success) {
+    throw new HttpProblem(400, 'Invalid request', 'the Idempotency-Key header must be 1-200 printable ASCII characters without spaces', [
+      { path: 'Idempotency-Key', message: 'invalid header value' },
+    ]);
+  }
+  return header;
+}
+
+/**
+ * The operator's routes (seed 003 §8, issue 13): lane status, pause and resume; retry of one failed
+ * run or of the failed runs a filter selects. Changes need the `operator` role (or `admin`), are
+ * written to the operations audit trail, and honour an Idempotency-Key.
+ */
+export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Router {
+  const router = Router();
+  const operate = deps.operate;
+  if (!operate) return router;
+
+  router.get('/v1/lanes', requireRole('operator'), async (_req, res) => {
+    res.json({ lanes: await operate.lanes.list() });
+  });
+
+  router.get('/v1/lanes/:lane', requireRole('operator'), async (req, res) => {
+    res.json(await operate.lanes.status(String(req.params.lane)));
+  });
+
+  for (const action of ['pause', 'resume'] as const) {
+    router.post(`/v1/lanes/:lane/${action}`, requireRole('operator'), async (req, res) => {
+      const principal = principalOf(req);
+      const lane = String(req.params.lane);
+      const body = parseOr400(laneActionSchema, req.body ?? {});
+      const reason = body.reason ?? '';
+      await operate.operations.perform(
+        { principal, action: `lane.${action}`, target: lane, request: body, idempotencyKey: idempotencyKeyOf(req), correlationId: correlationIdOf(req) },
+        async () => {
+          const by = `${principal.principal} (tenant ${principal.tenant})`;
+          const status = action === 'pause' ? await operate.lanes.pause(lane, by, reason) : await operate.lanes.resume(lane, by, reason);
+          return { lane, paused: status.paused, backlog: status.backlog };
+        },
+      );
+      req.log?.info({ lane, action, principal: principal.principal }, `lane ${action}`);
+      res.json(await operate.lanes.status(lane));
+    });
+  }
+
+  router.post('/v1/runs/retry', requireRole('operator'), async (req, res) => {
+    const principal = principalOf(req);
+    const body = parseOr400(bulkRetrySchema, req.body ?? {});
+    const key = idempotencyKeyOf(req);
+    const correlationId = correlationIdOf(req);
+    if (body.filter.since && body.filter.until && body.filter.since >= body.filter.until) {
+      throw new HttpProblem(400, 'Invalid request', '`since` must be before `until`', [{ path: '/filter/until', message: 'not after since' }]);
+    }
+    if (body.dryRun) {
+      const runs = await operate.retries.candidates(principal.tenant, { ...body.filter, limit: body.limit });
+      res.json({ dryRun: true, count: runs.length, runs });
+      return;
+    }
+    const { result, replayed } = await operate.operations.perform(
+      { principal, action: 'runs.retry', target: JSON.stringify(body.filter), request: body, idempotencyKey: key, correlationId },
+      async () => {
+        const runs = await operate.retries.candidates(principal.tenant, { ...body.filter, limit: body.limit });
+        const retried: RetryResult[] = [];
+        const failed: Array<{ runId: string; status: number; detail: string }> = [];
+        for (const run of runs) {
+          try {
+            // Each run's own key: a replayed bulk request retries none twice.
+            const runKey = key === undefined ? undefined : `bulk:${key}:${run.runId}`;
+            retried.push(await operate.retries.retry(run.runId, principal, { mode: body.mode, reason: body.reason }, { idempotencyKey: runKey, correlationId }));
+          } catch (error) {
+            failed.push({ runId: run.runId, status: error instanceof HttpProblem ? error.status : 500, detail: (error as Error).message });
+          }
+        }
+        return { dryRun: false, count: runs.length, runs, retried, failed };
+      },
+    );
+    req.log?.info({ count: result.count, retried: result.retried.length, failed: result.failed.length, replayed }, 'bulk retry');
+    res.status(replayed ? 200 : 202).json(result);
+  });
+
+  router.post('/v1/runs/:runId/retry', requireRole('operator'), async (req, res) => {
+    const principal = principalOf(req);
+    const runId = String(req.params.runId);
+    const body = parseOr400(retryRunSchema, req.body ?? {});
+    const key = idempotencyKeyOf(req);
+    const correlationId = correlationIdOf(req);
+    const { result, replayed } = await operate.operations.perform(
+      { principal, action: 'run.retry', target: runId, request: body, idempotencyKey: key, correlationId },
+      () => operate.retries.retry(runId, principal, body, { idempotencyKey: key, correlationId }),
+    );
+    req.log?.info({ runId, mode: result.mode, replayed, newRunId: result.newRunId }, 'run retry');
+    res.status(replayed ? 200 : 202).json(result);
+  });
+
+  router.get('/v1/operations', requireRole('operator'), async (req, res) => {
+    const query = parseOr400(listOperationsQuerySchema, req.query, 'query');
+    res.json({ operations: await operate.operations.list(principalOf(req).tenant, query) });
+  });
+
+  return router;
+}
