@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { Pool } from '../../common/db.ts';
 import type { ProofCheck } from '../../interpreter/approvals.ts';
 import type { AuditEntry, RunEventsBatch } from '../../workflows/types.ts';
@@ -43,6 +44,15 @@ export class AuditStore {
   }
 }
 
+/** The Temporal run id of the execution calling the activity ('' outside an activity). */
+function executionOf(): string {
+  try {
+    return Context.current().info.workflowExecution?.runId ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /**
  * The platform's own activities, on each lane's `platform` queue. Their names are stored in
  * histories: never rename one. `events` defaults to a store on the audit store's pool.
@@ -69,7 +79,8 @@ export function createPlatformActivities(
     },
     /** Lifecycle events and audit entries in one transaction; a re-sent batch writes nothing twice. */
     async recordRunEvents(batch: RunEventsBatch): Promise<void> {
-      await events.record(batch);
+      // The execution that sent the batch tells a reset run's new events from its old ones.
+      await events.record(batch, { execution: executionOf() });
     },
   };
 }

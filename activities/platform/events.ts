@@ -36,6 +36,51 @@ export function runEventFromRow(r: Record<string, any>): StoredRunEvent {
   return event;
 }
 
+type Queryable = { query<R extends Record<string, any>>(text: string, values?: unknown[]): Promise<{ rows: R[] }> };
+
+/**
+ * A run reset to an earlier point (POST /v1/runs/{id}/retry) replays its events up to there with
+ * the same ids and contents, then numbers its new ones from there again: ids the failed attempt
+ * already used for other events. Such an event, and every later one from the same execution, is
+ * given the run's next free number (`source_id` keeps the id it came with), so the failed
+ * attempt's events stay, the retried part's follow in order, and none is lost as a "duplicate".
+ * Events identical to stored ones (replays, re-sent batches) pass through to ON CONFLICT as before.
+ */
+async function renumberAfterReset(client: Queryable, events: readonly LifecycleEvent[], execution: string): Promise<Array<LifecycleEvent & { sourceId?: string; sourceExec?: string }>> {
+  const out: Array<LifecycleEvent & { sourceId?: string; sourceExec?: string }> = [];
+  for (const runId of [...new Set(events.map((e) => e.runId))]) {
+    const mine = events.filter((e) => e.runId === runId);
+    // One writer per run at a time: the numbering reads the run's highest seq.
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [runId]);
+    const stored = await client.query<{ id: string; type: string; time: Date; source_id: string | null; source_exec: string | null }>(
+      `SELECT id, type, time, source_id, source_exec FROM run_events
+       WHERE run_id = $1 AND (id = ANY($2::text[]) OR (source_exec = $3 AND source_id = ANY($2::text[])) OR (source_exec = $3 AND $3 <> ''))`,
+      [runId, mine.map((e) => e.id), execution],
+    );
+    const byId = new Map(stored.rows.map((r) => [r.id, r]));
+    const renumbered = new Set(stored.rows.filter((r) => r.source_exec === execution && r.source_id).map((r) => r.source_id));
+    let shifted = execution !== '' && stored.rows.some((r) => r.source_exec === execution);
+    let next: number | undefined;
+    for (const event of mine) {
+      if (renumbered.has(event.id)) continue;
+      const same = byId.get(event.id);
+      const identical = same !== undefined && same.type === event.type && new Date(same.time).getTime() === Date.parse(event.time);
+      if (identical || (!same && !shifted)) {
+        out.push(event);
+        continue;
+      }
+      if (next === undefined) {
+        const max = await client.query<{ max: number | null }>('SELECT max(seq) AS max FROM run_events WHERE run_id = $1', [runId]);
+        next = Number(max.rows[0]?.max ?? 0);
+      }
+      next += 1;
+      shifted = true;
+      out.push({ ...event, id: `${runId}/event/${next}`, seq: next, sourceId: event.id, sourceExec: execution });
+    }
+  }
+  return out;
+}
+
 /**
  * Lifecycle events (table `run_events`) and their webhook outbox (`webhook_deliveries`). Recording
  * is one transaction: the events, a delivery per new event and matching subscription, the batch's
@@ -48,23 +93,25 @@ export class RunEventStore {
    * Writes a batch. Event ids are stable across activity retries, so a re-sent batch inserts
    * nothing and, as deliveries are only fanned out for events this call inserted, queues nothing.
    */
-  async record(batch: RunEventsBatch): Promise<RecordResult> {
+  async record(batch: RunEventsBatch, options: { execution?: string } = {}): Promise<RecordResult> {
     if (batch.events.length === 0 && batch.audit.length === 0) return { events: 0, deliveries: 0 };
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
+      const events = batch.events.length === 0 ? [] : await renumberAfterReset(client, batch.events, options.execution ?? '');
       const inserted =
-        batch.events.length === 0
+        events.length === 0
           ? []
           : (
               await client.query<{ id: string; tenant: string; type: string; definition: string }>(
-                `INSERT INTO run_events (id, run_id, seq, type, tenant, definition, version, correlation_id, causation_id, time, data)
-                 SELECT e.id, e."runId", e.seq, e.type, e.tenant, e.definition, e.version, e."correlationId", e."causationId", e.time, COALESCE(e.data, '{}'::jsonb)
+                `INSERT INTO run_events (id, run_id, seq, type, tenant, definition, version, correlation_id, causation_id, time, data, source_id, source_exec)
+                 SELECT e.id, e."runId", e.seq, e.type, e.tenant, e.definition, e.version, e."correlationId", e."causationId", e.time, COALESCE(e.data, '{}'::jsonb),
+                        e."sourceId", e."sourceExec"
                  FROM jsonb_to_recordset($1::jsonb) AS e(id text, "runId" text, seq integer, type text, tenant text, definition text, version text,
-                                                        "correlationId" text, "causationId" text, time timestamptz, data jsonb)
+                                                        "correlationId" text, "causationId" text, time timestamptz, data jsonb, "sourceId" text, "sourceExec" text)
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id, tenant, type, definition`,
-                [JSON.stringify(batch.events)],
+                [JSON.stringify(events)],
               )
             ).rows;
 

@@ -5,6 +5,7 @@ import { parseInput, readDefinitionFile, validateOffline } from './definition-fi
 import { follow } from './follow.ts';
 import { duration, printJson, printTable, since, type Io } from './output.ts';
 import { runWizard } from './wizard.ts';
+import { addOperateCommands } from './operate.ts';
 
 /**
  * `workflow`: the product teams' CLI (seed 002). Every command talks to the REST API only; `--json`
@@ -356,6 +357,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       io.stdout.write(`predicted history: ${body.predicted.events} events in ${body.predicted.runs} run(s), ${body.predicted.payloadBytes} payload bytes\n`);
       for (const w of body.warnings) io.stderr.write(`warning: ${w}\n`);
     });
+
+  addOperateCommands(program, ctx, io);
 
   return program;
 }

@@ -34,6 +34,13 @@ const EXPECTED_PATHS: Record<string, string[]> = {
   '/v1/schedules/{scheduleId}/resume': ['post'],
   '/v1/schedules/{scheduleId}/trigger': ['post'],
   '/v1/schedules/{scheduleId}/backfill': ['post'],
+  '/v1/lanes': ['get'],
+  '/v1/lanes/{lane}': ['get'],
+  '/v1/lanes/{lane}/pause': ['post'],
+  '/v1/lanes/{lane}/resume': ['post'],
+  '/v1/runs/{runId}/retry': ['post'],
+  '/v1/runs/retry': ['post'],
+  '/v1/operations': ['get'],
   '/healthz': ['get'],
   '/readyz': ['get'],
 };
