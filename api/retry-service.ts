@@ -132,6 +132,14 @@ export class RetryService {
     private readonly namespace: string,
   ) {}
 
+  /** A payload of the history as the client's data converter reads it (its codecs first, when configured). */
+  private async decode(payload: unknown): Promise<unknown> {
+    const { payloadCodecs, payloadConverter } = this.client.options.loadedDataConverter;
+    let payloads = [payload as never];
+    for (const codec of [...payloadCodecs].reverse()) payloads = (await codec.decode(payloads)) as never[];
+    return payloadConverter.fromPayload(payloads[0] as never);
+  }
+
   private async describe(runId: string, tenant: string): Promise<WorkflowExecutionDescription> {
     try {
       const desc = await this.client.workflow.getHandle(runId).describe();
@@ -163,17 +171,14 @@ export class RetryService {
     }
     const handle = this.client.workflow.getHandle(runId, desc.runId);
     const history = await handle.fetchHistory();
-    const converter = this.client.options.loadedDataConverter.payloadConverter;
-    const summaryOf = (event: HistoryEvent) => {
+    const summaries = new Map<HistoryEvent, string>();
+    for (const event of history.events ?? []) {
       const summary = event.userMetadata?.summary;
-      if (!summary) return undefined;
-      try {
-        const text = converter.fromPayload<unknown>(summary as never);
-        return typeof text === 'string' ? text : undefined;
-      } catch {
-        return undefined;
-      }
-    };
+      if (!summary || !(event.activityTaskScheduledEventAttributes || event.startChildWorkflowExecutionInitiatedEventAttributes)) continue;
+      const text = await this.decode(summary).catch(() => undefined);
+      if (typeof text === 'string') summaries.set(event, text);
+    }
+    const summaryOf = (event: HistoryEvent) => summaries.get(event);
     const view = status === 'failed' ? await this.runs.get(runId, principal.tenant).catch(() => undefined) : undefined;
     const point = findResetPoint(history.events ?? [], summaryOf, view?.error?.step);
     if (!point || point.eventId <= 0) {
@@ -220,7 +225,7 @@ export class RetryService {
     const history = await this.client.workflow.getHandle(runId, desc.runId).fetchHistory();
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     const payload = started?.input?.payloads?.[0];
-    const args = payload ? this.client.options.loadedDataConverter.payloadConverter.fromPayload<RunInput>(payload as never) : undefined;
+    const args = payload ? ((await this.decode(payload)) as RunInput) : undefined;
     const begun = await this.runs.start({
       definition,
       pins: await pinRunDependencies(this.definitions, this.keys, principal.tenant, definition.body),
