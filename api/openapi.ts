@@ -2,6 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@ast
 import { z } from 'zod';
 import { definitionSchema } from '../interpreter/schema.ts';
 import { dryRunReportSchema, dryRunRequestSchema } from './authoring/dry-run.ts';
+import { promotionRequestSchema } from './authoring/promotion-gate.ts';
 import { DEFINITION_STATUSES } from './definitions-store.ts';
 import { registerOperateRoutes } from './operate-openapi.ts';
 import { RUN_STATUSES } from './runs-service.ts';
@@ -290,6 +291,55 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       404: problem('No such version'),
       422: problem('The version no longer validates against the current catalog'),
     },
+  });
+  const PromotionDecision = z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      action: z.enum(['promoted', 'kept_experimental', 'rolled_back']),
+      candidate: z.string().nullable(),
+      previous: z.string().nullable().describe('production before the decision'),
+      production: z.string().nullable().describe('production after it'),
+      principal: z.string(),
+      at: z.string(),
+      report: z.record(z.string(), z.unknown()).describe('the verdict, the battery, each version’s measures and runs'),
+    })
+    .openapi('PromotionDecision');
+  const criterion = z.object({ name: z.enum(['reliability', 'latency', 'quality', 'cost', 'rollback']), pass: z.boolean(), judged: z.boolean(), detail: z.string() });
+  const measures = z.object({
+    runs: z.number(),
+    completed: z.number(),
+    completionRate: z.number(),
+    p50Ms: z.number().nullable(),
+    p95Ms: z.number().nullable(),
+    tokensPerRun: z.number(),
+    quality: z.number().nullable(),
+  });
+  const side = z.object({ version: z.string(), measures, runs: z.array(z.record(z.string(), z.unknown())) });
+  route('post', '/v1/definitions/{name}/promotions', {
+    summary: 'The promotion gate (seed 003 §5): run candidate and production on a battery, promote or keep experimental',
+    description:
+      'Runs the candidate version and the current production version (the `production` alias) on every battery input as real runs, one task after another and side by side; measures completion rate, p50/p95 latency, model tokens per run and, with `judge`, the mean score of the judge step; applies seed 003 §5 (no completion regression; ≥ 20% faster or parity within 5% with a ≥ 15% judged quality gain; ≥ 15% quality gain where judged; within `budget`) and moves the alias to the candidate, or keeps it experimental with the reasons. Every decision is recorded (GET …/promotions). Runs started without a version use the production alias. Synchronous: answers when every battery run has ended. See docs/authoring.md.',
+    tags: ['definitions'],
+    request: { params: nameParamSchema, body: { content: { 'application/json': { schema: withOpenApi(promotionRequestSchema).openapi('PromotionRequest') } } } },
+    responses: {
+      200: json('The decision (promoted or kept experimental), the verdict per criterion, both versions’ measures and runs', z.object({ decision: PromotionDecision, verdict: z.object({ promote: z.boolean(), criteria: z.array(criterion), reasons: z.array(z.string()) }), candidate: side, production: side.optional() })),
+      ...errors,
+      404: problem('No such definition or candidate version'),
+      409: problem('The candidate is not active, or already production'),
+    },
+  });
+  route('post', '/v1/definitions/{name}/promotions/rollback', {
+    summary: 'Move production back to the version the last promotion replaced, in one call (audited)',
+    tags: ['definitions'],
+    request: { params: nameParamSchema, body: { content: { 'application/json': { schema: z.object({ reason: z.string().max(2000).optional() }) } }, required: false } },
+    responses: { 200: json('The rollback decision', PromotionDecision), ...errors, 409: problem('Nothing is in production') },
+  });
+  route('get', '/v1/definitions/{name}/promotions', {
+    summary: 'The production version and every promotion decision, newest first (the audit trail)',
+    tags: ['definitions'],
+    request: { params: nameParamSchema },
+    responses: { 200: json('Production and decisions', z.object({ name: z.string(), production: z.string().nullable(), decisions: z.array(PromotionDecision) })), 401: errors[401], 404: problem('No such definition') },
   });
   route('post', '/v1/definitions/dry-run', {
     summary: 'Dry-run a definition: the real interpreter with every effect mocked, in simulated time',

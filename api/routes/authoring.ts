@@ -6,11 +6,15 @@ import { definitionGraph } from '../authoring/graph.ts';
 import { operatorDoc } from '../authoring/operator-doc.ts';
 import { principalOf, requireRole, type ApiKeyStore } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
-import { parseOr400 } from '../http.ts';
+import { correlationIdOf, parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
 import type { RunsService } from '../runs-service.ts';
 import type { CatalogView } from './catalog.ts';
+import type { Pool } from '../../common/db.ts';
+import { promotionRequestSchema } from '../authoring/promotion-gate.ts';
+import { PromotionStore, rollbackPromotion, runPromotion } from '../authoring/promotions.ts';
+import { z } from 'zod';
 
 export interface AuthoringRoutesDeps {
   definitions: DefinitionsStore;
@@ -18,12 +22,16 @@ export interface AuthoringRoutesDeps {
   keys: ApiKeyStore;
   validation: ValidationContext;
   defaultLane: string;
+  defaultExecutionTimeoutSeconds: number;
   catalogView?: CatalogView;
+  /** The database the promotion gate keeps its alias and decisions in (the audit store's pool). */
+  audit: { pool: Pool };
 }
 
 /** Authoring aids over registered definitions and runs: diagrams, dry runs (docs/authoring.md). */
 export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
   const router = Router();
+  const promotions = new PromotionStore(deps.audit.pool);
 
   // A definition through the real interpreter with every effect simulated (api/authoring/dry-run.ts).
   router.post('/v1/definitions/dry-run', requireRole('submit'), async (req, res) => {
@@ -98,6 +106,44 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
       registered: { status: found.status, createdBy: found.createdBy, createdAt: found.createdAt },
     });
     res.type('text/markdown; charset=utf-8').send(markdown);
+  });
+
+  // Seed 003 §5's promotion gate (api/authoring/promotions.ts): the battery on candidate and production, the verdict, the alias.
+  router.post('/v1/definitions/:name/promotions', requireRole('submit'), async (req, res) => {
+    const name = String(req.params.name);
+    const request = parseOr400(promotionRequestSchema, req.body);
+    const principal = principalOf(req);
+    if ((await deps.definitions.versions(principal.tenant, name)).length === 0) throw new HttpProblem(404, 'Not Found', `no definition "${name}"`);
+    const outcome = await runPromotion(
+      {
+        definitions: deps.definitions,
+        runs: deps.runs,
+        store: promotions,
+        pins: (d) => pinRunDependencies(deps.definitions, deps.keys, principal.tenant, d.body),
+        executionTimeoutSeconds: deps.defaultExecutionTimeoutSeconds,
+      },
+      name,
+      request,
+      principal,
+      correlationIdOf(req),
+    );
+    req.log?.info({ definition: name, candidate: request.candidate, action: outcome.decision.action, production: outcome.decision.production }, 'promotion decided');
+    res.json(outcome);
+  });
+
+  router.post('/v1/definitions/:name/promotions/rollback', requireRole('submit'), async (req, res) => {
+    const name = String(req.params.name);
+    const body = parseOr400(z.strictObject({ reason: z.string().max(2000).optional() }), req.body ?? {});
+    const decision = await rollbackPromotion({ store: promotions }, name, principalOf(req), body.reason);
+    req.log?.info({ definition: name, from: decision.previous, to: decision.production }, 'promotion rolled back');
+    res.json(decision);
+  });
+
+  router.get('/v1/definitions/:name/promotions', async (req, res) => {
+    const name = String(req.params.name);
+    const tenant = principalOf(req).tenant;
+    if ((await deps.definitions.versions(tenant, name)).length === 0) throw new HttpProblem(404, 'Not Found', `no definition "${name}"`);
+    res.json({ name, production: (await promotions.production(tenant, name)) ?? null, decisions: await promotions.history(tenant, name) });
   });
 
   router.get('/v1/runs/:runId/graph', async (req, res) => {

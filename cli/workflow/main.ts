@@ -296,6 +296,56 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
 
   program
+    .command('promote')
+    .description('The promotion gate (seed 003 §5): run <candidate> and production on a battery; promote, or keep it experimental with the reasons; exits 1 unless promoted')
+    .argument('<name>', 'definition name')
+    .argument('<candidate>', 'the version to promote')
+    .requiredOption('--battery <file>', 'the battery (JSON/YAML): a list of {class, input, name?}, or {battery, judge?, budget?, timeoutSeconds?}')
+    .option('--judge <step[:field]>', 'the step whose output scores quality (field default: score)')
+    .option('--max-tokens-per-run <n>', 'budget: mean model tokens per run')
+    .option('--max-token-increase <fraction>', 'budget: how much the mean tokens per run may grow over production (0.1 = 10%)')
+    .action(async (name: string, candidate: string, o: { battery: string; judge?: string; maxTokensPerRun?: string; maxTokenIncrease?: string }, command: Command) => {
+      const { json, client } = ctx(command);
+      const file = readDefinitionFile(o.battery);
+      const given = (Array.isArray(file) ? { battery: file } : file) as Record<string, unknown>;
+      const budget = { ...((given.budget as Record<string, unknown> | undefined) ?? {}) };
+      const number = (value: string, flag: string) => {
+        const n = Number(value);
+        if (!Number.isFinite(n)) throw new CliError(`${flag} is not a number: ${value}`, EXIT.usage);
+        return n;
+      };
+      if (o.maxTokensPerRun !== undefined) budget.maxTokensPerRun = number(o.maxTokensPerRun, '--max-tokens-per-run');
+      if (o.maxTokenIncrease !== undefined) budget.maxTokenIncrease = number(o.maxTokenIncrease, '--max-token-increase');
+      const [step, field] = (o.judge ?? '').split(':');
+      const request = {
+        ...given,
+        candidate,
+        ...(o.judge ? { judge: { step, ...(field ? { field } : {}) } } : {}),
+        ...(Object.keys(budget).length > 0 ? { budget } : {}),
+      };
+      if (!json) io.stderr.write(`running ${name}@${candidate} against production on ${Array.isArray(given.battery) ? given.battery.length : '?'} task(s)...\n`);
+      const { body } = await client().request(`/v1/definitions/${seg(name)}/promotions`, { json: request });
+      setExit(body.decision.action === 'promoted' ? EXIT.ok : EXIT.failed);
+      if (json) return printJson(io, body);
+      const m = (side: any) => (side ? `${side.version}: ${side.measures.completed}/${side.measures.runs} completed, p50 ${side.measures.p50Ms} ms, p95 ${side.measures.p95Ms} ms, ${Math.round(side.measures.tokensPerRun)} tokens/run${side.measures.quality === null ? '' : `, quality ${side.measures.quality.toFixed(3)}`}` : 'none in production');
+      io.stdout.write(`candidate  ${m(body.candidate)}\nproduction ${m(body.production)}\n`);
+      printTable(io, ['CRITERION', 'PASS', 'DETAIL'], body.verdict.criteria.map((c: any) => [c.name, c.judged ? (c.pass ? 'yes' : 'NO') : 'not judged', c.detail]));
+      io.stdout.write(body.decision.action === 'promoted' ? `promoted: production is now ${body.decision.production}\n` : `kept experimental; production stays ${body.decision.production ?? '(none)'}\n`);
+    });
+
+  program
+    .command('rollback')
+    .description('Move production back to the version the last promotion replaced, in one call')
+    .argument('<name>', 'definition name')
+    .option('--reason <text>', 'why (kept in the decision record)')
+    .action(async (name: string, o: { reason?: string }, command: Command) => {
+      const { json, client } = ctx(command);
+      const { body } = await client().request(`/v1/definitions/${seg(name)}/promotions/rollback`, { json: o.reason ? { reason: o.reason } : {} });
+      if (json) return printJson(io, body);
+      io.stdout.write(`rolled back ${name}: production ${body.previous} -> ${body.production ?? '(none: runs start the highest active version)'}\n`);
+    });
+
+  program
     .command('docs')
     .description('The operator doc of a definition version (seed 001\'s template, sections 0-13, TODOs for the owner) as Markdown; the latest version without one')
     .argument('<name>', 'definition name')

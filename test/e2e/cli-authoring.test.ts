@@ -124,4 +124,27 @@ describe('workflow CLI: authoring commands', () => {
     assert.equal(missing.code, 4);
     assert.match(missing.stderr, /no definition "cli-dry" version "9\.9\.9"/);
   });
+
+  test('promote and rollback: the gate over two echo versions, the faster promoted, then rolled back', async () => {
+    const slow = { name: 'cli-gate', version: '1.0.0', steps: [{ id: 'pause', type: 'wait', duration: 3 }, { id: 'say', type: 'skill', skill: 'echo', inputs: { p: '${input.p}' } }] };
+    const fast = { ...slow, version: '2.0.0', steps: [slow.steps[1]] };
+    for (const d of [slow, fast]) assert.equal((await platform.api('/v1/definitions', { method: 'POST', json: d })).status, 201);
+    const classes = ['short', 'short', 'short', 'medium', 'medium', 'medium', 'long', 'long', 'workflow', 'workflow'];
+    const battery = file('battery.json', classes.map((c, i) => ({ class: c, input: { p: i } })));
+    const first = await cli(['promote', 'cli-gate', '1.0.0', '--battery', battery]);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(first.stdout, /production none in production/);
+    assert.match(first.stdout, /promoted: production is now 1\.0\.0/);
+    const second = await cli(['promote', 'cli-gate', '2.0.0', '--battery', battery, '--json']);
+    assert.equal(second.code, 0, second.stderr + second.stdout);
+    const body = JSON.parse(second.stdout);
+    assert.equal(body.decision.action, 'promoted', JSON.stringify(body.verdict));
+    assert.equal(body.production.version, '1.0.0');
+    const again = await cli(['promote', 'cli-gate', '2.0.0', '--battery', battery]);
+    assert.equal(again.code, 5);
+    assert.match(again.stderr, /already production/);
+    const rolled = await cli(['rollback', 'cli-gate', '--reason', 'check']);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    assert.match(rolled.stdout, /rolled back cli-gate: production 2\.0\.0 -> 1\.0\.0/);
+  });
 });
