@@ -17,9 +17,11 @@ import { HttpProblem } from './problem.ts';
 import { perKeyRateLimit, type RateLimitOptions } from './rate-limit.ts';
 import { authoringRoutes } from './routes/authoring.ts';
 import { catalogRoutes, type CatalogView } from './routes/catalog.ts';
+import { codecRoutes, type CodecServerOptions } from './routes/codec.ts';
 import { definitionRoutes } from './routes/definitions.ts';
 import { runRoutes } from './routes/runs.ts';
 import type { RunsService } from './runs-service.ts';
+import type { RunMasking } from './run-masking.ts';
 import type { SchedulesService } from './schedules-service.ts';
 import { triggerRoutes } from './routes/triggers.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -31,6 +33,8 @@ export interface AppDeps {
   keys: ApiKeyStore;
   definitions: DefinitionsStore;
   runs: RunsService;
+  /** Masks declared sensitive values for callers without `sensitive-reader` (api/run-masking.ts). */
+  masking?: RunMasking;
   schedules: SchedulesService;
   audit: AuditStore;
   /** Lifecycle events of runs, and webhook subscriptions with the hosts they may point at. */
@@ -54,6 +58,8 @@ export interface AppDeps {
   catalogView?: CatalogView;
   /** Lanes, retries and the operations audit trail (api/routes/operate.ts). */
   operate?: OperateDeps;
+  /** The codec server for Temporal Web and the CLI (api/routes/codec.ts), when payloads are encrypted. */
+  codec?: Omit<CodecServerOptions, 'keys' | 'logger' | 'maxBodyBytes'>;
 }
 
 /** The JSON Schema of the definition language, generated from the zod schema. */
@@ -74,6 +80,13 @@ export function createApp(deps: AppDeps): Express {
   app.set('json escape', true);
   // nosniff, frame and referrer policies, a CSP that still lets /docs (Swagger UI, same-origin scripts) work.
   app.use(helmet());
+  // Before the request log: the UI's codec path holds its token; the codec logs its own lines.
+  if (deps.codec) app.use(codecRoutes({ ...deps.codec, keys: deps.keys, logger: deps.logger, maxBodyBytes: Math.max(deps.limits.maxBodyBytes, 8 * 1024 * 1024) }));
+  else {
+    app.use('/codec', (_req, _res, next) => {
+      next(new HttpProblem(404, 'Not Found', 'payloads are not encrypted on this platform (no PAYLOAD_CODEC_KEYS), so there is no codec server'));
+    });
+  }
   app.use(correlation(deps.logger));
   const openapi = buildOpenApiDocument();
   const templates = routeTemplates(openapi.paths as Record<string, Record<string, unknown>>);

@@ -700,6 +700,35 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
       503: json('Not ready', z.object({ status: z.literal('unavailable'), checks: z.record(z.string(), z.string()) })),
     },
   });
+  // The codec server (api/routes/codec.ts): Temporal's remote codec protocol, protobuf JSON.
+  const CodecPayloads = z
+    .object({
+      payloads: z.array(
+        z.object({
+          metadata: z.record(z.string(), z.string()).optional().describe('metadata values, base64'),
+          data: z.string().optional().describe('base64'),
+        }),
+      ),
+    })
+    .openapi('CodecPayloads');
+  for (const direction of ['encode', 'decode'] as const) {
+    registry.registerPath({
+      method: 'post',
+      path: `/codec/${direction}`,
+      summary: direction === 'encode' ? 'Encrypt payloads with the platform\'s payload codec (Temporal codec-server protocol)' : 'Decrypt payloads of Temporal\'s history for a `sensitive-reader` (Temporal Web, `temporal --codec-endpoint`)',
+      description:
+        'Needs a key with the role `sensitive-reader`. Temporal Web calls `/codec/ui/{CODEC_UI_TOKEN}/' + direction + '` instead (no credentials; browsers from CODEC_CORS_ORIGINS only). docs/sensitive-data.md.',
+      tags: ['codec'],
+      security: [{ [bearer.name]: [] }],
+      request: { body: { required: true, content: { 'application/json': { schema: CodecPayloads } } } },
+      responses: {
+        200: json(direction === 'encode' ? 'Encrypted' : 'Decrypted (payloads not encrypted pass through)', CodecPayloads),
+        400: problem('Not the protocol\'s shape, or a payload no configured key opens'),
+        401: errors[401],
+        403: problem('The key lacks `sensitive-reader`, or the browser origin is not allowed'),
+      },
+    });
+  }
   registry.registerPath({
     method: 'get',
     path: '/v1/schemas/definition.json',

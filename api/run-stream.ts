@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { RunEventStore } from '../activities/platform/events.ts';
+import type { RunEventStore, StoredRunEvent } from '../activities/platform/events.ts';
 import { approvalsCounted, type ApprovalRecord } from '../interpreter/approvals.ts';
 import type { PendingActivity, RunsService, RunView, StepView } from './runs-service.ts';
 
@@ -129,7 +129,13 @@ function send(res: Response, event: string, data: unknown, id?: number): void {
 export async function streamRun(
   req: Request,
   res: Response,
-  deps: { runs: RunsService; events: RunEventStore; links: (runId: string) => Record<string, string> },
+  deps: {
+    runs: RunsService;
+    events: RunEventStore;
+    links: (runId: string) => Record<string, string>;
+    /** For callers without `sensitive-reader`: the run's views and events with sensitive values masked. */
+    mask?: { view(view: RunView): Promise<RunView>; event<E extends StoredRunEvent>(event: E): Promise<E> };
+  },
   runId: string,
   tenant: string,
   after: number | undefined,
@@ -159,6 +165,7 @@ export async function streamRun(
       let view: RunView;
       try {
         view = await deps.runs.get(runId, tenant);
+        if (deps.mask) view = await deps.mask.view(view);
       } catch (error) {
         send(res, 'error', { message: (error as Error).message });
         break;
@@ -172,7 +179,7 @@ export async function streamRun(
       try {
         for (;;) {
           const page = await deps.events.forRun(tenant, runId, { after: seq, limit: 500 });
-          for (const { tenant: _t, ...event } of page) {
+          for (const { tenant: _t, ...event } of deps.mask ? await Promise.all(page.map((e) => deps.mask!.event(e))) : page) {
             send(res, 'lifecycle', event, event.seq);
             seq = event.seq;
           }

@@ -8,6 +8,7 @@ import { SA } from '../common/search-attributes.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
 import { signDecisionToken, type DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import { approvalsCounted, hasDecidedCurrentStage, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
 import type { RunResult } from '../workflows/types.ts';
 import type { Principal } from './auth.ts';
@@ -394,6 +395,22 @@ export class RunsService {
     if (view.status === 'timed_out') view.error = { message: 'the run exceeded its execution timeout', type: 'Timeout' };
     if (view.status === 'terminated') view.error = { message: 'the run was terminated', type: 'Terminated' };
     return view;
+  }
+
+  /**
+   * The input the run was started with (the `input` of its RunInput), from the first event of its
+   * history, decoded by the client's data converter (the payload codec). One page of one event.
+   */
+  async runInput(runId: string): Promise<unknown> {
+    const { history } = await this.client.workflowService.getWorkflowExecutionHistory({
+      namespace: this.client.options.namespace,
+      execution: { workflowId: runId },
+      maximumPageSize: 1,
+    });
+    const payloads = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+    if (!payloads?.length) return undefined;
+    const [args] = await decodeArrayFromPayloads(this.client.options.loadedDataConverter, payloads);
+    return (args as { input?: unknown } | undefined)?.input;
   }
 
   /** Runs of the caller's tenant, newest first, optionally filtered. */

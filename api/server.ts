@@ -28,6 +28,7 @@ import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
 import { useActivityDefaults, useAgentRegistry } from './run-inputs.ts';
 import { RunsService } from './runs-service.ts';
+import { RunMasking } from './run-masking.ts';
 import { SchedulesService } from './schedules-service.ts';
 import { LanesService } from './lanes-service.ts';
 import { OperationsStore } from './operations-store.ts';
@@ -55,7 +56,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const connection = await Connection.connect({ ...temporalConnectionSettings(config), connectTimeout: 10_000 });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
+  const dataConverter = dataConverterFor(config);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const definitions = new DefinitionsStore(pool);
   const workerCatalog = new WorkerCatalogStore(pool);
   const ownEntries = Object.fromEntries(ACTIVITY_KINDS.map((family) => [family, familyEntries(catalog, family)]));
@@ -75,6 +77,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     admission,
   );
 
+  // Declared sensitive values are masked on every read path for callers without `sensitive-reader`, and in every webhook.
+  const masking = new RunMasking(definitions, runs);
   // Lifecycle events go out to webhooks from every API replica; SKIP LOCKED keeps them from sending one twice.
   // Signing secrets are sealed at rest (AES-256-GCM, WEBHOOK_SECRET_KEY or the data folder's key); rows from before are sealed now.
   const webhooks = new WebhookStore(pool, SecretBox.fromConfig(config));
@@ -90,6 +94,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     pollMs: config.WEBHOOK_POLL_MS,
     allowedHosts: webhookAllowList(config),
+    maskEvent: (event) => masking.event(event),
   });
 
   const app = createApp({
@@ -97,6 +102,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     keys,
     definitions,
     runs,
+    masking,
     schedules: new SchedulesService(client, definitions, keys, {
       continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
       executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
@@ -139,6 +145,15 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       retries: new RetryService(client, runs, definitions, keys, config.TEMPORAL_NAMESPACE),
       operations: new OperationsStore(pool),
     },
+    ...(dataConverter.payloadCodecs?.length
+      ? {
+          codec: {
+            codecs: dataConverter.payloadCodecs,
+            uiToken: config.CODEC_UI_TOKEN,
+            corsOrigins: config.CODEC_CORS_ORIGINS ?? [new URL(temporalUiUrl(config)).origin],
+          },
+        }
+      : {}),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

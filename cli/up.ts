@@ -14,6 +14,7 @@ import { isListening } from '../embedded/ports.ts';
 import { writeSupervisorState, type ComponentState } from '../embedded/supervisor-state.ts';
 import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
+import { ensureKeyFile, loadCodecKeys } from '../common/codec.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -49,10 +50,18 @@ function ensureDevKey(dataDir: string): { file: string; key: string; created: bo
   const keyFile = join(dataDir, 'dev-api-key');
   if (existsSync(file) && existsSync(keyFile)) return { file, key: readFileSync(keyFile, 'utf8').trim(), created: false };
   const key = `dev_${randomBytes(24).toString('base64url')}`;
-  const entries = [{ key, principal: 'dev', roles: ['submit', 'approve', 'admin'], tenant: 'default', groups: ['developers'] }];
+  const entries = [{ key, principal: 'dev', roles: ['submit', 'approve', 'admin', 'sensitive-reader'], tenant: 'default', groups: ['developers'] }];
   writeFileSync(file, `${JSON.stringify(entries, null, 2)}\n`, { mode: 0o600 });
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   return { file, key, created: true };
+}
+
+/** A random secret kept in a data-folder file (mode 0600), made on first start. */
+function ensureSecretFile(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -202,6 +211,17 @@ export async function up(config: Config, logger: Logger): Promise<void> {
       env.API_KEYS_FILE = devKey.file;
     }
 
+    // Payloads are encrypted by default: without configured keys, a key made on first start in the data folder.
+    if (!loadCodecKeys(config)) {
+      const keyFile = join(dataDir, 'codec-keys.json');
+      if (ensureKeyFile(keyFile).created) logger.info({ keyFile }, 'payload encryption key created (docs/sensitive-data.md: back it up; rotation)');
+      env.PAYLOAD_CODEC_KEYS_FILE = keyFile;
+    }
+    // Temporal Web decodes through the API's codec server, at a path only the dev server's UI knows.
+    const uiToken = config.CODEC_UI_TOKEN ?? ensureSecretFile(join(dataDir, 'codec-ui-token'));
+    env.CODEC_UI_TOKEN = uiToken;
+    const codecEndpoint = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${config.API_PORT}/codec/ui/${uiToken}`;
+
     // Temporal, PostgreSQL and the workflow bundle do not depend on each other: start them together.
     let devServer: DevServer | undefined;
     const startTemporal = async (): Promise<DevServer | undefined> => {
@@ -221,6 +241,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
         dbFile: join(dataDir, 'temporal.db'),
         namespace: config.TEMPORAL_NAMESPACE,
         logger: logger.child({ component: 'temporal' }),
+        codecEndpoint,
       };
       devServer = await startDevServer(options);
       cleanups.push({ order: 1, run: async () => devServer?.stop() });

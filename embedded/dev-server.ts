@@ -23,6 +23,8 @@ export interface DevServerOptions {
    * dev server (only the task-queue priority settings below, which are always set).
    */
   dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
+  /** The codec server Temporal Web calls to show payloads in the clear (`--ui-codec-endpoint`; docs/sensitive-data.md). */
+  codecEndpoint?: string;
 }
 
 /**
@@ -64,6 +66,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(options.port), '--namespace', namespace, '--log-format', 'json', '--log-level', 'warn'];
   if (options.headless) args.push('--headless');
   else if (options.uiPort) args.push('--ui-port', String(options.uiPort), '--ui-disable-news-fetch');
+  if (options.codecEndpoint && !options.headless) args.push('--ui-codec-endpoint', options.codecEndpoint);
   if (options.dbFile) {
     mkdirSync(dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);

@@ -5,12 +5,13 @@ import { PromotionStore } from '../authoring/promotions.ts';
 import type { DefinitionsStore } from '../definitions-store.ts';
 import { correlationIdOf, parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
-import type { RunsService } from '../runs-service.ts';
+import type { RunsService, RunView } from '../runs-service.ts';
 import { randomUUID } from 'node:crypto';
 import type { AuditStore } from '../../activities/platform/audit.ts';
-import type { RunEventStore } from '../../activities/platform/events.ts';
+import type { RunEventStore, StoredRunEvent } from '../../activities/platform/events.ts';
 import type { ApiKeyStore } from '../auth.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
+import { readsSensitive, type RunMasking } from '../run-masking.ts';
 import { streamRun, wantsEventStream, type RunStreamOptions } from '../run-stream.ts';
 import { decisionSchema, idempotencyKeySchema, listRunEventsQuerySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
 
@@ -26,6 +27,8 @@ export interface RunRoutesDeps {
   namespace: string;
   /** Poll and keep-alive intervals of the progress stream. */
   runStream?: RunStreamOptions;
+  /** Masks declared sensitive values for callers without `sensitive-reader` (api/run-masking.ts). */
+  masking?: RunMasking;
 }
 
 /** Starting, reading, listing and cancelling runs. */
@@ -119,7 +122,9 @@ export function runRoutes(deps: RunRoutesDeps): Router {
   });
 
   router.get('/v1/runs/:runId', async (req, res) => {
-    const run = await deps.runs.get(String(req.params.runId), principalOf(req).tenant);
+    const principal = principalOf(req);
+    const found = await deps.runs.get(String(req.params.runId), principal.tenant);
+    const run = deps.masking && !readsSensitive(principal) ? await deps.masking.view(found, principal.tenant) : found;
     res.json({ ...run, links: links(run.runId) });
   });
 
@@ -159,7 +164,15 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const principal = principalOf(req);
     const runId = String(req.params.runId);
     await deps.runs.assertOwned(runId, principal.tenant);
-    res.json({ runId, entries: (await deps.audit.forRun(principal.tenant, runId)).map(({ tenant: _t, definition: _d, version: _v, ...entry }) => entry) });
+    const stored = await deps.audit.forRun(principal.tenant, runId);
+    // Comments may quote a sensitive value: scrubbed like the run's other read paths.
+    const first = stored[0];
+    const masker =
+      deps.masking && first && !readsSensitive(principal)
+        ? await deps.masking.maskerFor(runId, principal.tenant, { name: first.definition, version: first.version }).catch(() => undefined)
+        : undefined;
+    const entries = stored.map(({ tenant: _t, definition: _d, version: _v, ...entry }) => (masker ? masker.scrub(entry) : entry));
+    res.json({ runId, entries });
   });
 
   router.get('/v1/runs/:runId/events', async (req, res) => {
@@ -168,10 +181,15 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const query = parseOr400(listRunEventsQuerySchema, req.query, 'query');
     await deps.runs.assertOwned(runId, principal.tenant);
     if (wantsEventStream(req)) {
-      await streamRun(req, res, { runs: deps.runs, events: deps.events, links }, runId, principal.tenant, query.after, deps.runStream);
+      const masking = deps.masking && !readsSensitive(principal) ? deps.masking : undefined;
+      const mask = masking ? { view: (v: RunView) => masking.view(v, principal.tenant), event: <E extends StoredRunEvent>(e: E) => masking.event(e) } : undefined;
+      await streamRun(req, res, { runs: deps.runs, events: deps.events, links, ...(mask ? { mask } : {}) }, runId, principal.tenant, query.after, deps.runStream);
       return;
     }
-    const events = (await deps.events.forRun(principal.tenant, runId, query)).map(({ tenant: _t, ...event }) => event);
+    const stored = await deps.events.forRun(principal.tenant, runId, query);
+    const masking = deps.masking && !readsSensitive(principal) ? deps.masking : undefined;
+    const visible = masking ? await Promise.all(stored.map((e) => masking.event(e))) : stored;
+    const events = visible.map(({ tenant: _t, ...event }) => event);
     const last = events.at(-1);
     res.json({ runId, events, ...(events.length === query.limit && last ? { next: last.seq } : {}) });
   });

@@ -8,6 +8,7 @@ import type { Logger } from '../../common/logger.ts';
 import { parseRetryAfter, retryDelayMs } from './backoff.ts';
 import { signedDelivery } from './cloud-event.ts';
 import type { ClaimedDelivery, WebhookStore } from './store.ts';
+import type { LifecycleEvent } from '../../workflows/types.ts';
 
 export interface WebhookDispatcherOptions {
   store: WebhookStore;
@@ -28,6 +29,8 @@ export interface WebhookDispatcherOptions {
   batchSize?: number;
   /** Resolves receiver names before connecting (DNS-rebinding guard). @default the system's */
   resolver?: Resolver;
+  /** What leaves the platform: each event with its run's declared sensitive values masked (api/run-masking.ts). */
+  maskEvent?: <E extends LifecycleEvent>(event: E) => Promise<E>;
 }
 
 /** The outcome of one POST, before it is written. */
@@ -191,9 +194,15 @@ export class WebhookDispatcher {
     if (!isHostAllowed(url, this.options.allowedHosts)) {
       return { status: 'dead', error: `host ${url.host} is not in WEBHOOK_ALLOWED_HOSTS` };
     }
-    const literal = literalAddressRefused(url, this.options.allowedHosts);
-    if (literal) return { status: 'dead', error: `${literal} is not a public address and WEBHOOK_ALLOWED_HOSTS does not list it` };
-    const { body, headers } = signedDelivery(delivery.secrets, delivery.event);
+      const literal = literalAddressRefused(url, this.options.allowedHosts);
+      if (literal) return { status: 'dead', error: `${literal} is not a public address and WEBHOOK_ALLOWED_HOSTS does not list it` };
+      let event = delivery.event;
+      try {
+        if (this.options.maskEvent) event = await this.options.maskEvent(event);
+      } catch (error) {
+        return { status: 'pending', error: `could not mask the event: ${(error as Error).message}`, retryInMs: this.options.retryBaseMs };
+      }
+      const { body, headers } = signedDelivery(delivery.secrets, event);
     const failed = (error: string, httpStatus?: number, retryAfterMs?: number): Outcome => {
       if (delivery.attempts >= this.options.maxAttempts) return { status: 'dead', error: `${error} (attempt ${delivery.attempts} of ${this.options.maxAttempts})`, ...(httpStatus ? { httpStatus } : {}) };
       const retryInMs = retryDelayMs(delivery.attempts, { baseMs: this.options.retryBaseMs, maxMs: this.options.retryMaxMs }, Math.random, retryAfterMs);
