@@ -59,7 +59,7 @@ export interface AppDeps {
   /** Lanes, retries and the operations audit trail (api/routes/operate.ts). */
   operate?: OperateDeps;
   /** The codec server for Temporal Web and the CLI (api/routes/codec.ts), when payloads are encrypted. */
-  codec?: Omit<CodecServerOptions, 'keys' | 'logger' | 'maxBodyBytes'>;
+  codec?: Omit<CodecServerOptions, 'keys' | 'logger' | 'maxBodyBytes' | 'rateLimit'>;
 }
 
 /** The JSON Schema of the definition language, generated from the zod schema. */
@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): Express {
   // nosniff, frame and referrer policies, a CSP that still lets /docs (Swagger UI, same-origin scripts) work.
   app.use(helmet());
   // Before the request log: the UI's codec path holds its token; the codec logs its own lines.
-  if (deps.codec) app.use(codecRoutes({ ...deps.codec, keys: deps.keys, logger: deps.logger, maxBodyBytes: Math.max(deps.limits.maxBodyBytes, 8 * 1024 * 1024) }));
+  if (deps.codec) app.use(codecRoutes({ ...deps.codec, keys: deps.keys, logger: deps.logger, rateLimit: deps.rateLimit, maxBodyBytes: Math.max(deps.limits.maxBodyBytes, 8 * 1024 * 1024) }));
   else {
     app.use('/codec', (_req, _res, next) => {
       next(new HttpProblem(404, 'Not Found', 'payloads are not encrypted on this platform (no PAYLOAD_CODEC_KEYS), so there is no codec server'));

@@ -726,6 +726,9 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
         400: problem('Not the protocol\'s shape, or a payload no configured key opens'),
         401: errors[401],
         403: problem('The key lacks `sensitive-reader`, or the browser origin is not allowed'),
+        413: problem('The body exceeds the codec\'s limit (8 MiB or API_MAX_BODY_BYTES)'),
+        415: problem('The body is not application/json'),
+        429: problem('This API key (or Temporal Web\'s path, counted as one) made more requests than API_RATE_LIMIT in the window'),
       },
     });
   }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Logger } from '../../common/logger.ts';
 import type { ApiKeyStore } from '../auth.ts';
 import { parseOr400 } from '../http.ts';
+import { perKeyRateLimit, type RateLimitOptions } from '../rate-limit.ts';
 import { HttpProblem } from '../problem.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface CodecServerOptions {
   /** Largest request body, in bytes. */
   maxBodyBytes: number;
   logger: Logger;
+  /** The API's per-key request budget, also for the codec (the UI's path counts as one key). */
+  rateLimit: RateLimitOptions;
 }
 
 const bytes = z.string().max(64 * 1024 * 1024).regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'base64');
@@ -146,10 +149,18 @@ export function codecRoutes(options: CodecServerOptions): Router {
   };
 
   const json = express.json({ limit: options.maxBodyBytes, type: () => true });
+  const limit = perKeyRateLimit(options.rateLimit);
+  const jsonOnly = (req: Request, _res: Response, next: NextFunction): void => {
+    next(req.is('application/json') ? undefined : new HttpProblem(415, 'Unsupported Media Type', 'send the payloads as application/json', [{ path: 'Content-Type', message: 'not supported' }]));
+  };
+  const uiKey = (req: Request, _res: Response, next: NextFunction): void => {
+    req.apiKeyId = 'codec-ui';
+    next();
+  };
   for (const direction of ['encode', 'decode'] as const) {
     router.options([`/codec/${direction}`, `/codec/ui/:token/${direction}`], cors);
-    router.post(`/codec/${direction}`, cors, byKey, json, run(direction));
-    router.post(`/codec/ui/:token/${direction}`, cors, byUiToken, json, run(direction));
+    router.post(`/codec/${direction}`, cors, byKey, limit, jsonOnly, json, run(direction));
+    router.post(`/codec/ui/:token/${direction}`, cors, byUiToken, uiKey, limit, jsonOnly, json, run(direction));
   }
   return router;
 }
