@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { EncryptionCodec, loadCodecKeys } from '../../common/codec.ts';
 import { freePort, isListening } from '../../embedded/ports.ts';
 
 /**
@@ -123,18 +124,21 @@ test('up brings the whole platform up, runs a definition, stops on Ctrl-C and ke
   const history = await new Client({ connection }).workflow.getHandle(runId).fetchHistory();
   await connection.close();
   const all = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+  // Payloads are encrypted by default: open summaries with the key up made in the data folder.
+  const codec = new EncryptionCodec(loadCodecKeys({ PAYLOAD_CODEC_KEYS_FILE: join(dataDir, 'codec-keys.json') })!);
+  const opened = async (p: Payload) => defaultPayloadConverter.fromPayload((await codec.decode([p]))[0]!);
   // The run's lifecycle events are written by the platform activity, on its own queue.
   const platformWrites = all.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordRunEvents');
   assert.ok(platformWrites.length >= 1);
   assert.ok(platformWrites.every((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name === 'prod-critical.platform'));
   assert.deepEqual(
-    platformWrites.map((e) => defaultPayloadConverter.fromPayload(e.userMetadata!.summary!)),
+    await Promise.all(platformWrites.map((e) => opened(e.userMetadata!.summary!))),
     platformWrites.map(() => 'lifecycle events and audit trail'),
   );
   const scheduled = all.filter((e) => !platformWrites.includes(e));
   assert.deepEqual(scheduled.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name), ['echo', 'echo']);
   assert.deepEqual(
-    scheduled.map((e) => defaultPayloadConverter.fromPayload(e.userMetadata!.summary!)),
+    await Promise.all(scheduled.map((e) => opened(e.userMetadata!.summary!))),
     ['step greet', 'step shout'],
   );
   assert.equal(scheduled[0]?.activityTaskScheduledEventAttributes?.taskQueue?.name, 'prod-critical.skills');
