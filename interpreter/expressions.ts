@@ -1,7 +1,7 @@
 import jexlModule from 'jexl';
 import JexlLexer, { type JexlToken } from 'jexl/dist/Lexer.js';
 import { missingField, type OutputContract } from './output-shapes.ts';
-import { LIMITS } from './schema.ts';
+import { LIMITS } from './steps/parts.ts';
 
 /**
  * Conditions and templates, evaluated with Jexl (Mozilla's JavaScript Expression Language): a

@@ -88,20 +88,22 @@ export const STEP_TYPES: readonly StepType[] = BUILT_IN_STEP_KINDS.map((kind) =>
 
 type StepUnionOptions = Parameters<typeof z.discriminatedUnion>[1];
 
-export const stepSchema: z.ZodType<Step> = z.discriminatedUnion(
-  'type',
-  BUILT_IN_STEP_KINDS.map((kind) => kind.schema) as unknown as StepUnionOptions,
-  {
+/** The union of these kinds' schemas, discriminated by `type`, with the language's error message. */
+export function stepUnionOf(kinds: ReadonlyArray<{ type: string; schema: z.ZodType }>): z.ZodType {
+  const types = kinds.map((kind) => kind.type);
+  return z.discriminatedUnion('type', kinds.map((kind) => kind.schema) as unknown as StepUnionOptions, {
     error: (issue) => {
       if (issue.code !== 'invalid_union') return undefined;
       const type: unknown = (issue.input as { type?: unknown } | undefined)?.type;
       if (typeof type === 'string' && type in RESERVED_STEP_TYPES) {
         return `"${type}" is reserved: ${RESERVED_STEP_TYPES[type]}`;
       }
-      return `unknown step type${typeof type === 'string' ? ` "${type}"` : ''}; step types: ${STEP_TYPES.join(', ')}`;
+      return `unknown step type${typeof type === 'string' ? ` "${type}"` : ''}; step types: ${types.join(', ')}`;
     },
-  },
-) as unknown as z.ZodType<Step>;
+  });
+}
+
+export const stepSchema = stepUnionOf(BUILT_IN_STEP_KINDS) as z.ZodType<Step>;
 bindStepSchema(stepSchema);
 
 // Named, so generated JSON Schemas refer to it as `#/$defs/Step` (it is recursive).

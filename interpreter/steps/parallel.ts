@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PATCHES, StepCallError, type CancellableHandle } from '../port.ts';
 import type { CompiledStep, StepBase } from '../plan.ts';
-import { Semaphore, StepFailure, type Frame, type Race } from '../runtime.ts';
+import { Semaphore, StepFailure, type Frame, type Race, type Runner } from '../runtime.ts';
 import type { StepKind } from './kind.ts';
 import { common, compensable, LIMITS, stepArray, type Compensable } from './parts.ts';
 import type { Step } from '../schema.ts';
@@ -26,6 +26,29 @@ export const parallelStepSchema = parallelOwn.extend({
   /** Each entry is one branch; a branch may itself be a composite step. */
   steps: stepArray(1, 'a parallel step needs at least one branch').max(LIMITS.maxParallelBranches),
 });
+
+/**
+ * "any" and N race (see Race). Runs recorded before that counted a branch only once its result
+ * reached the step's handlers, after siblings finishing in the same workflow task had run too.
+ */
+function raceOf(
+  step: CompiledParallelStep,
+  frame: Frame,
+  runner: Runner,
+  { needed, winners, stopOthers }: { needed: number; winners: Set<string>; stopOthers: () => void },
+): Race | undefined {
+  if (step.waitFor === 'all' || !runner.port.patched(PATCHES.parallelFirstWins)) return undefined;
+  return {
+    branches: new Set(step.branches.map((b) => b.id)),
+    winners,
+    over: false,
+    win: (id) => {
+      winners.add(id);
+      if (winners.size >= needed) stopOthers();
+    },
+    ...(frame.race ? { parent: frame.race } : {}),
+  };
+}
 
 export const parallelKind: StepKind<ParallelStep, CompiledParallelStep> = {
   type: 'parallel',
@@ -75,21 +98,7 @@ export const parallelKind: StepKind<ParallelStep, CompiledParallelStep> = {
           if (!settled.has(i) && !winners.has(b.id)) handles[i]?.cancel();
         });
       };
-      // "any" and N race (see Race). Runs recorded before that counted a branch only once its result
-      // reached the handlers below, after siblings finishing in the same workflow task had run too.
-      const race: Race | undefined =
-        step.waitFor !== 'all' && runner.port.patched(PATCHES.parallelFirstWins)
-          ? {
-              branches: new Set(step.branches.map((b) => b.id)),
-              winners,
-              over: false,
-              win: (id) => {
-                winners.add(id);
-                if (winners.size >= needed) stopOthers();
-              },
-              ...(frame.race ? { parent: frame.race } : {}),
-            }
-          : undefined;
+      const race = raceOf(step, frame, runner, { needed, winners, stopOthers });
       if (race) branchFrame.race = race;
       const runs = step.branches.map((branch, i) => {
         const handle = runner.port.cancellable(async () => {
