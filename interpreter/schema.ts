@@ -27,7 +27,7 @@ import type { SucceedStep } from './steps/succeed.ts';
 import type { SwitchStep } from './steps/switch.ts';
 import type { WaitForEventStep } from './steps/wait-for-event.ts';
 import type { WaitStep } from './steps/wait.ts';
-import { BACKOFFS, bindStepSchema, expression, LIMITS, MAX_ATTEMPTS_CAP, seconds, stepArray, VARIABLE_PATTERN } from './steps/parts.ts';
+import { BACKOFFS, bindStepSchema, expression, LIMITS, MAX_ATTEMPTS_CAP, seconds, STEP_ID_PATTERN, stepArray, VARIABLE_PATTERN } from './steps/parts.ts';
 
 export {
   BACKOFFS,
