@@ -182,28 +182,33 @@ describe('webhook secrets: encrypted at rest, rotatable with an overlap', () => 
       return false;
     }
   };
-  /** Records one event for the subscription and answers the request the receiver got for it. */
-  const deliverOne = async (runId: string) => {
+  /**
+   * Records one event and answers the request the receiver got for it on the subscription whose URL
+   * carries `?sub=<tag>` (an earlier describe's `workflow.run.*` subscription gets the event too).
+   */
+  const deliverOne = async (runId: string, tag: string) => {
     answer = 200;
     const before = receiver.requests.length;
     await record({ events: [event(runId, 1)], audit: [] });
-    return eventually(`delivery of ${runId}`, async () => receiver.requests.slice(before).find((r) => r.body.includes(runId)));
+    return eventually(`delivery of ${runId} to ${tag}`, async () =>
+      receiver.requests.slice(before).find((r) => r.url.includes(`sub=${tag}`) && r.body.includes(runId)),
+    );
   };
 
   test('the database holds no secret in plaintext; the stored value is AES-256-GCM sealed to its row', async () => {
-    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook`, events: ['workflow.run.started'] } });
+    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook?sub=sealed`, events: ['workflow.run.started'] } });
     assert.equal(created.status, 201);
     const stored = (await pool.query<{ secret: string }>('SELECT secret FROM webhook_subscriptions WHERE id = $1', [created.body.id])).rows[0]!.secret;
     assert.match(stored, /^v1\.[\w-]{8}\.[\w-]+\.[\w-]+$/);
     assert.ok(!stored.includes(created.body.secret.slice(6)), 'not the secret');
     assert.ok(!Buffer.from(stored.split('.')[3]!, 'base64url').toString('latin1').includes(created.body.secret), 'not the secret, in any encoding');
-    const sent = await deliverOne(`sealed-${randomBytes(3).toString('hex')}`);
+    const sent = await deliverOne(`sealed-${randomBytes(3).toString('hex')}`, 'sealed');
     assert.ok(verifies(created.body.secret, sent), 'deliveries are still signed with it');
     assert.equal((await admin(`/v1/webhooks/${created.body.id}`, { method: 'DELETE' })).status, 204);
   });
 
   test('rotate-secret: during the overlap deliveries verify with the old and the new secret; after it (or with 0) only the new', async () => {
-    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook`, events: ['workflow.run.started'] } });
+    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook?sub=rotate`, events: ['workflow.run.started'] } });
     const id = created.body.id as string;
     const old = created.body.secret as string;
 
@@ -218,14 +223,14 @@ describe('webhook secrets: encrypted at rest, rotatable with an overlap', () => 
     assert.equal(shown.body.previousSecretExpiresAt, rotated.body.previousSecretExpiresAt);
     assert.equal(shown.body.secret, undefined, 'the secret is shown only by create and rotate');
 
-    const during = await deliverOne(`overlap-${randomBytes(3).toString('hex')}`);
+    const during = await deliverOne(`overlap-${randomBytes(3).toString('hex')}`, 'rotate');
     assert.equal(String(during.headers['webhook-signature']).split(' ').length, 2, 'two signatures');
     assert.ok(verifies(old, during), 'the old secret still verifies during the overlap');
     assert.ok(verifies(rotated.body.secret, during), 'the new secret verifies');
 
     // The overlap ends (as if its time had passed): only the new secret signs.
     await pool.query("UPDATE webhook_subscriptions SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1", [id]);
-    const after = await deliverOne(`after-${randomBytes(3).toString('hex')}`);
+    const after = await deliverOne(`after-${randomBytes(3).toString('hex')}`, 'rotate');
     assert.equal(verifies(old, after), false, 'the old secret no longer verifies');
     assert.ok(verifies(rotated.body.secret, after));
     assert.equal((await admin(`/v1/webhooks/${id}`)).body.previousSecretExpiresAt, undefined);
@@ -233,7 +238,7 @@ describe('webhook secrets: encrypted at rest, rotatable with an overlap', () => 
     const immediate = await admin(`/v1/webhooks/${id}/rotate-secret`, { method: 'POST', json: { overlapSeconds: 0 } });
     assert.equal(immediate.status, 200);
     assert.equal(immediate.body.previousSecretExpiresAt, undefined);
-    const now = await deliverOne(`immediate-${randomBytes(3).toString('hex')}`);
+    const now = await deliverOne(`immediate-${randomBytes(3).toString('hex')}`, 'rotate');
     assert.equal(verifies(rotated.body.secret, now), false);
     assert.ok(verifies(immediate.body.secret, now));
 
@@ -251,7 +256,7 @@ describe('webhook secrets: encrypted at rest, rotatable with an overlap', () => 
   });
 
   test('rows stored before encryption (plaintext secrets) are sealed by the API at start and keep working', async () => {
-    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook`, events: ['workflow.run.started'] } });
+    const created = await admin('/v1/webhooks', { method: 'POST', json: { url: `${receiver.url}/hook?sub=legacy`, events: ['workflow.run.started'] } });
     const id = created.body.id as string;
     // A row as the previous release wrote it: the secret itself in the column.
     const legacy = `whsec_${randomBytes(32).toString('base64')}`;
@@ -263,7 +268,7 @@ describe('webhook secrets: encrypted at rest, rotatable with an overlap', () => 
     assert.equal(await store.sealPlaintextSecrets(), 0, 'idempotent');
     const stored = (await pool.query<{ secret: string }>('SELECT secret FROM webhook_subscriptions WHERE id = $1', [id])).rows[0]!.secret;
     assert.ok(SecretBox.isSealed(stored) && !stored.includes(legacy));
-    const sent = await deliverOne(`legacy-${randomBytes(3).toString('hex')}`);
+    const sent = await deliverOne(`legacy-${randomBytes(3).toString('hex')}`, 'legacy');
     assert.ok(verifies(legacy, sent), 'the receiver keeps its secret');
     assert.equal((await admin(`/v1/webhooks/${id}`, { method: 'DELETE' })).status, 204);
   });
