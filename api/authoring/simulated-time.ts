@@ -50,6 +50,11 @@ export class Scope {
   get consideredCancelled(): boolean {
     return this.cancellable && this.cancelled;
   }
+
+  /** Inside a non-cancellable scope, at any depth. */
+  get shielded(): boolean {
+    return !this.cancellable || (this.parent?.shielded ?? false);
+  }
 }
 
 interface Timer {

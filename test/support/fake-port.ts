@@ -20,6 +20,7 @@
  * - A record of every call.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { Scope } from '../../api/authoring/simulated-time.ts';
 import {
   ContinueAsNewRequest,
   RunFailedError,
@@ -123,50 +124,6 @@ export interface FakePortOptions {
   onApprovalsChanged?: (state: RunState, port: FakePort) => void;
   /** Patch ids `patched()` answers false for, as when replaying a history recorded before them. */
   unpatched?: readonly string[];
-}
-
-class Scope {
-  cancelled = false;
-  readonly parent: Scope | undefined;
-  private readonly listeners = new Set<() => void>();
-  private readonly children = new Set<Scope>();
-
-  constructor(
-    readonly cancellable: boolean,
-    parent?: Scope,
-  ) {
-    this.parent = parent;
-    // Like Temporal: a scope inherits cancellation from a cancellable parent; a nonCancellable
-    // scope shields itself and everything nested in it.
-    if (parent && parent.cancellable && cancellable) {
-      parent.children.add(this);
-      if (parent.cancelled) this.cancelled = true;
-    }
-  }
-
-  cancel(): void {
-    if (!this.cancellable || this.cancelled) return;
-    this.cancelled = true;
-    for (const listener of [...this.listeners]) listener();
-    for (const child of this.children) child.cancel();
-  }
-
-  /** Calls `onCancel` when this scope is cancelled; returns the unsubscribe function. */
-  watch(onCancel: () => void): () => void {
-    if (!this.cancellable) return () => undefined;
-    this.listeners.add(onCancel);
-    return () => this.listeners.delete(onCancel);
-  }
-
-  /** True when operations started in this scope are cancelled from the start. */
-  get consideredCancelled(): boolean {
-    return this.cancellable && this.cancelled;
-  }
-
-  /** Inside a nonCancellable scope, at any depth. */
-  get shielded(): boolean {
-    return !this.cancellable || (this.parent?.shielded ?? false);
-  }
 }
 
 interface Timer {
