@@ -79,7 +79,8 @@ describe('worker --kinds', () => {
         (await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: queue, kind: 1 }, taskQueueType: type })).pollers ?? [];
       const identity = `${lane}@${child.pid}`;
       await until('the skills poller', async () => ((await pollers(activityTaskQueue(lane, 'skills'), 2)).some((p) => p.identity === identity) ? true : undefined), 60_000);
-      assert.ok((await pollers(activityTaskQueue(lane, 'integrations'), 2)).some((p) => p.identity === identity));
+      // Each kind's worker starts polling on its own: the integrations poller may show a moment later.
+      await until('the integrations poller', async () => ((await pollers(activityTaskQueue(lane, 'integrations'), 2)).some((p) => p.identity === identity) ? true : undefined), 60_000);
       assert.deepEqual(await pollers(workflowTaskQueue(lane), 1), []);
       assert.deepEqual(await pollers(platformTaskQueue(lane), 2), []);
       const polling = output.split('\n').find((l) => l.includes('lane workers polling'));
