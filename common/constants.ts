@@ -71,3 +71,15 @@ export const MEMO_KEYS = {
 
 /** Priority names mapped to Temporal priority keys (lower runs first; 3 is Temporal's default). */
 export const PRIORITY_KEYS = { urgent: 1, high: 2, normal: 3, low: 4 } as const;
+
+/**
+ * Files the platform itself reads from SECRETS_DIR (the payload codec's keys, the webhook-secret
+ * key). A definition's `{"secret": NAME}` may never name one: an http-fetch header could otherwise
+ * carry the platform's own keys to a remote host.
+ */
+export const PLATFORM_SECRET_FILES = ['PAYLOAD_CODEC_KEYS', 'WEBHOOK_SECRET_KEY'] as const;
+
+/** True when a secret reference names one of PLATFORM_SECRET_FILES (in any case). */
+export function isPlatformSecretName(name: string): boolean {
+  return (PLATFORM_SECRET_FILES as readonly string[]).includes(name.toUpperCase());
+}

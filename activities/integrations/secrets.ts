@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { isPlatformSecretName } from '../../common/constants.ts';
 
 /**
  * Secrets by reference. A definition never holds a secret: where a value is secret it writes
@@ -63,6 +64,9 @@ export class SecretResolver {
   async read(name: string): Promise<string> {
     if (!SECRET_NAME.test(name) || name.includes('..')) {
       throw ApplicationFailure.nonRetryable(`"${name}" is not a valid secret name (letters, digits, "_", ".", "-")`, 'InvalidSecretReference');
+    }
+    if (isPlatformSecretName(name)) {
+      throw ApplicationFailure.nonRetryable(`"${name}" is the platform's own key file in SECRETS_DIR, not a secret a definition may read`, 'InvalidSecretReference');
     }
     let value = this.#source.env[secretEnvName(name)];
     if ((value === undefined || value === '') && this.#source.dir) {

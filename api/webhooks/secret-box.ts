@@ -1,11 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /**
  * Webhook signing secrets at rest: AES-256-GCM with a 32-byte key from WEBHOOK_SECRET_KEY (base64
  * or hex), else from `<DATA_DIR>/webhook-secret.key` (created on first use, mode 0600: the
- * embedded platform's). Every API replica must use the same key, so set WEBHOOK_SECRET_KEY when
+ * embedded platform's). Every API replica must use the same key, so set WEBHOOK_SECRET_KEY (or mount
+ * it as `<SECRETS_DIR>/WEBHOOK_SECRET_KEY`, as docker-compose.yml does) when
  * more than one runs. A sealed value is `v1.<key id>.<iv>.<ciphertext+tag>` (base64url), bound to
  * the subscription id (additional data), so a value copied to another row does not open.
  */
@@ -22,9 +23,16 @@ export class SecretBox {
     this.keyId = createHash('sha256').update(key).digest('base64url').slice(0, 8);
   }
 
-  /** WEBHOOK_SECRET_KEY, else the data folder's key file (created when missing). */
-  static fromConfig(config: { WEBHOOK_SECRET_KEY?: string | undefined; DATA_DIR: string }): SecretBox {
+  /**
+   * WEBHOOK_SECRET_KEY, else `<SECRETS_DIR>/WEBHOOK_SECRET_KEY` (a Docker/Kubernetes secret mount,
+   * shared by every replica), else the data folder's key file (created when missing).
+   */
+  static fromConfig(config: { WEBHOOK_SECRET_KEY?: string | undefined; SECRETS_DIR?: string | undefined; DATA_DIR: string }): SecretBox {
     if (config.WEBHOOK_SECRET_KEY) return new SecretBox(parseKey(config.WEBHOOK_SECRET_KEY, 'WEBHOOK_SECRET_KEY'));
+    if (config.SECRETS_DIR) {
+      const mounted = join(config.SECRETS_DIR, 'WEBHOOK_SECRET_KEY');
+      if (existsSync(mounted)) return new SecretBox(parseKey(readFileSync(mounted, 'utf8').trim(), mounted));
+    }
     const file = resolve(join(config.DATA_DIR, 'webhook-secret.key'));
     try {
       return new SecretBox(parseKey(readFileSync(file, 'utf8').trim(), file));

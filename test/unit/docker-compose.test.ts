@@ -6,13 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { apiKeysSchema } from '../../api/auth.ts';
 import { LANE_WORKER_KINDS, configSchema, loadConfig, type Config } from '../../common/config.ts';
 import { SEARCH_ATTRIBUTES } from '../../common/constants.ts';
+import { loadCodecKeys } from '../../common/codec.ts';
+import { SecretBox } from '../../api/webhooks/secret-box.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_PATH = fileURLToPath(new URL('../../docker-compose.yml', import.meta.url));
@@ -550,6 +553,51 @@ test('the api secret is mounted where API_KEYS_FILE points and holds valid hashe
   // A committed file carries digests only, never a usable plaintext key.
   for (const entry of parsed.data) assert.ok(entry.sha256 && !entry.key, `${definition.file}: use "sha256", not "key"`);
   assert.ok(parsed.data.some((e) => e.roles.includes('admin')), `${definition.file}: no admin key`);
+});
+
+/** Where each of a service's secrets is mounted: path in the container → the secret's file on the host. */
+function mountedSecrets(s: Service): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of s.secrets ?? []) {
+    const { source, target } = typeof entry === 'string' ? { source: entry, target: undefined } : entry;
+    const file = compose.secrets?.[source]?.file;
+    assert.ok(file, `top-level secret "${source}" has no file`);
+    out.set(target?.startsWith('/') ? target : `/run/secrets/${target ?? source}`, resolve(dirname(COMPOSE_PATH), file));
+  }
+  return out;
+}
+
+test('every process that talks to Temporal reads the same payload codec keys; the api has a webhook-secret key that outlives its container', () => {
+  const platform = [service('api'), ...loadConfig(envOf(service('api'))).LANES.map((lane) => service(`worker-${lane}`))];
+  const keyFiles = new Set<string>();
+  for (const s of platform) {
+    const config = loadConfig(envOf(s));
+    assert.ok(config.SECRETS_DIR, 'SECRETS_DIR is not set');
+    // Loaded exactly as the process loads them (common/codec.ts), from where Docker mounts them.
+    const mounted = mountedSecrets(s).get(join(config.SECRETS_DIR, 'PAYLOAD_CODEC_KEYS'));
+    assert.ok(mounted, 'no payload codec keys are mounted at <SECRETS_DIR>/PAYLOAD_CODEC_KEYS: payloads would go to Temporal in clear');
+    const keys = loadCodecKeys({ PAYLOAD_CODEC_KEYS_FILE: mounted });
+    assert.ok(keys && keys.length > 0 && keys.every((k) => k.key.length === 32));
+    keyFiles.add(mounted);
+  }
+  assert.equal(keyFiles.size, 1, 'the api and the workers must share one key file');
+  const api = service('api');
+  const apiConfig = loadConfig(envOf(api));
+  const webhookKey = mountedSecrets(api).get(join(apiConfig.SECRETS_DIR!, 'WEBHOOK_SECRET_KEY'));
+  assert.ok(webhookKey, 'no WEBHOOK_SECRET_KEY is mounted: a re-created api container would make a new key and lose every stored webhook secret');
+  // Mounted as Docker mounts it; the data folder stays empty (a key there would mean the mount was ignored).
+  const secretsDir = mkdtempSync(join(tmpdir(), 'compose-secrets-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'compose-data-'));
+  try {
+    copyFileSync(webhookKey, join(secretsDir, 'WEBHOOK_SECRET_KEY'));
+    const box = SecretBox.fromConfig({ SECRETS_DIR: secretsDir, DATA_DIR: dataDir });
+    const again = SecretBox.fromConfig({ SECRETS_DIR: secretsDir, DATA_DIR: mkdtempSync(join(tmpdir(), 'compose-data-')) });
+    assert.equal(again.open(box.seal('whsec_x', 'sub-1'), 'sub-1'), 'whsec_x', 'a second replica opens what the first sealed');
+    assert.deepEqual(readdirSync(dataDir), []);
+  } finally {
+    rmSync(secretsDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 // =============================================================================================

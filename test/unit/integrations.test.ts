@@ -97,6 +97,22 @@ describe('secrets', () => {
     }
   });
 
+  test("the platform's own key files in the secrets folder are never handed to a definition", async () => {
+    writeFileSync(join(dir, 'PAYLOAD_CODEC_KEYS'), '[{"id":"k1","key":"AAAA"}]');
+    writeFileSync(join(dir, 'WEBHOOK_SECRET_KEY'), 'c2VjcmV0');
+    const resolver = new SecretResolver({ env: {}, dir });
+    for (const name of ['PAYLOAD_CODEC_KEYS', 'WEBHOOK_SECRET_KEY', 'payload_codec_keys']) {
+      await assert.rejects(resolver.resolve({ secret: name }), (e: unknown) => {
+        assert.ok(e instanceof ApplicationFailure);
+        assert.equal(e.type, 'InvalidSecretReference');
+        assert.equal(e.nonRetryable, true);
+        assert.match(e.message, /platform's own key file/);
+        return true;
+      }, name);
+    }
+    assert.deepEqual(resolver.values, []);
+  });
+
   test('redaction replaces values in strings and keys, deeply', () => {
     const out = redactValue({ msg: 'token=s3cr3t-value!', list: ['s3cr3t-value'], ['k-s3cr3t-value']: 1, n: 2 }, ['s3cr3t-value']);
     assert.deepEqual(out, { msg: `token=${REDACTED}!`, list: [REDACTED], [`k-${REDACTED}`]: 1, n: 2 });
