@@ -1,3 +1,4 @@
+import { apiMetrics } from '../common/metrics-platform.ts';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from '../common/config.ts';
@@ -277,6 +278,7 @@ export class Admission {
       throw new AdmissionQueueFull(request.lane, result.depth, retryAfter);
     }
     this.deferredTotal += 1;
+    apiMetrics().admissionDeferrals.add(1, { lane: request.lane });
     this.logger.info({ runId: request.spec.workflowId, lane: request.lane, reason }, 'run start deferred');
     this.kick();
     return { deferred: true, created: true };
@@ -355,6 +357,7 @@ export class Admission {
         await startFromSpec(this.client, spec);
       });
       this.dispatchedTotal += result.started;
+      if (result.started > 0) apiMetrics().admissionDispatched.add(result.started, { lane });
       if (result.started > 0) this.logger.info({ lane, started: result.started, queued: depths[lane] - result.started }, 'deferred runs started');
       if (result.error) {
         this.logger.warn({ err: result.error, lane }, 'admission dispatcher: a deferred start failed; it stays first in line');

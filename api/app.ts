@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
@@ -58,6 +58,8 @@ export interface AppDeps {
   catalogView?: CatalogView;
   /** Lanes, retries and the operations audit trail (api/routes/operate.ts). */
   operate?: OperateDeps;
+  /** `GET /metrics`: the process's Prometheus text (common/metrics.ts), unless METRICS_ENABLED=false. */
+  metrics?: RequestHandler;
   /** The codec server for Temporal Web and the CLI (api/routes/codec.ts), when payloads are encrypted. */
   codec?: Omit<CodecServerOptions, 'keys' | 'logger' | 'maxBodyBytes' | 'rateLimit'>;
 }
@@ -109,6 +111,9 @@ export function createApp(deps: AppDeps): Express {
     const ready = Object.values(checks).every((c) => c === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   });
+
+  // Prometheus scrapes without a key, like /healthz; it lists no run ids, inputs or outputs.
+  if (deps.metrics) app.get('/metrics', deps.metrics);
 
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);

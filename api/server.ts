@@ -23,6 +23,8 @@ import { Retention } from './retention.ts';
 import { Admission, admissionSettings } from './admission.ts';
 import { AdmissionStore } from './admission-store.ts';
 import { createApp } from './app.ts';
+import { installPrometheus } from '../common/metrics.ts';
+import { observeTemporal } from './metrics-observers.ts';
 import { catalogView } from './routes/catalog.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
@@ -97,8 +99,12 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     maskEvent: (event) => masking.event(event),
   });
 
+  // Prometheus metrics on the API's own port (`GET /metrics`), unless METRICS_ENABLED=false.
+  const metrics = await installPrometheus(config);
+  if (metrics) observeTemporal(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES, logger });
   const app = createApp({
     logger,
+    ...(metrics ? { metrics: metrics.handler() } : {}),
     keys,
     definitions,
     runs,
@@ -163,7 +169,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.API_PORT;
   const url = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${port}`;
-  logger.info({ url, docs: `${url}/docs`, keys: keys.size }, 'API listening');
+  logger.info({ url, docs: `${url}/docs`, keys: keys.size, ...(metrics ? { metrics: `${url}/metrics` } : {}) }, 'API listening');
   dispatcher.start();
   admission.start();
   const retention = new Retention(

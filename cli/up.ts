@@ -10,7 +10,7 @@ import { migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
 import { startDevServer, type DevServer } from '../embedded/dev-server.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../embedded/pglite.ts';
-import { isListening } from '../embedded/ports.ts';
+import { freePort, isListening } from '../embedded/ports.ts';
 import { writeSupervisorState, type ComponentState } from '../embedded/supervisor-state.ts';
 import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
@@ -24,6 +24,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface ChildSpec {
   name: string;
   args: string[];
+  /** Variables of this child only (a worker's METRICS_PORT). */
+  env?: Record<string, string>;
 }
 
 /** A started part: its pid and a promise that resolves when it exits. */
@@ -292,14 +294,28 @@ export async function up(config: Config, logger: Logger): Promise<void> {
     writeFileSync(bundlePath, bundle.code);
     env.WORKFLOW_BUNDLE_PATH = bundlePath;
 
+    // Each worker serves its Prometheus metrics on a port of its own (kept across its restarts); the API on its own port.
+    const metricsHost = config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST;
     const specs: ChildSpec[] = [
-      ...config.LANES.map((lane) => ({ name: `worker:${lane}`, args: ['worker', '--lane', lane] })),
+      ...(await Promise.all(
+        config.LANES.map(async (lane) => ({
+          name: `worker:${lane}`,
+          args: ['worker', '--lane', lane],
+          ...(config.METRICS_ENABLED ? { env: { METRICS_PORT: String(await freePort()) } } : {}),
+        })),
+      )),
       { name: 'api', args: ['api'] },
     ];
+    const metricsUrls = config.METRICS_ENABLED
+      ? Object.fromEntries([
+          ...specs.filter((s) => s.env?.METRICS_PORT).map((s) => [s.name, `http://${metricsHost}:${s.env!.METRICS_PORT}/metrics`]),
+          ['api', `http://${metricsHost}:${config.API_PORT}/metrics`],
+        ])
+      : undefined;
     const launch = (spec: ChildSpec): Started => {
       const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...spec.args], {
         cwd: PROJECT_ROOT,
-        env,
+        env: { ...env, ...spec.env },
         stdio: ['ignore', 'inherit', 'inherit'],
         detached: true,
       });
@@ -365,6 +381,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
         docs: `${apiUrl}/docs`,
         temporalUi: devServer?.uiUrl ?? config.TEMPORAL_UI_URL,
         lanes: config.LANES,
+        ...(metricsUrls ? { metrics: metricsUrls } : {}),
         apiKeyFile: devKey ? join(config.DATA_DIR, 'dev-api-key') : undefined,
       },
       'platform ready',

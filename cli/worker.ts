@@ -3,6 +3,7 @@ import type { Config, LaneWorkerKind } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import { buildWorkflowBundle, prebuiltBundlePath } from '../workers/bundle.ts';
 import { startMetrics } from '../common/metrics.ts';
+import { freePort } from '../embedded/ports.ts';
 import { createLaneWorkers } from '../workers/lane-worker.ts';
 import { installRuntime } from '../workers/runtime.ts';
 
@@ -12,10 +13,12 @@ import { installRuntime } from '../workers/runtime.ts';
  * SIGINT/SIGTERM (the SDK Runtime drains in-flight tasks first).
  */
 export async function runWorkerProcess(config: Config, lanes: string[], logger: Logger, kinds?: readonly LaneWorkerKind[]): Promise<void> {
-  installRuntime(logger);
-  // Model latency, tokens per second and fallbacks (docs/models.md) on METRICS_PORT, when set. One
-  // port per process: a second worker process on the same port runs on without the endpoint.
-  const metrics = await startMetrics(config, logger).catch((error: unknown) => {
+  // Prometheus metrics on METRICS_PORT (default 9464) unless METRICS_ENABLED=false: the platform's
+  // series and the Temporal SDK's, which the Runtime serves on a loopback port of its own. A second
+  // worker process on the same port runs on without the endpoint (a warning says so).
+  const corePort = config.METRICS_ENABLED ? await freePort() : undefined;
+  installRuntime(logger, corePort ? { prometheusBindAddress: `127.0.0.1:${corePort}` } : {});
+  const metrics = await startMetrics(config, logger, corePort ? { temporalCoreUrl: `http://127.0.0.1:${corePort}/metrics` } : {}).catch((error: unknown) => {
     logger.warn({ err: error instanceof Error ? error.message : String(error), port: config.METRICS_PORT }, 'metrics endpoint not started');
     return undefined;
   });

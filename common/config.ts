@@ -122,8 +122,14 @@ export const configSchema = z.object({
   OLLAMA_BASE_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:11434'),
   /** An OpenAI-compatible API (ending in /v1), for routes that name no baseUrl. */
   OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
-  /** Serves Prometheus metrics at http://<host>:METRICS_PORT/metrics when set (common/metrics.ts). */
+  /**
+   * Prometheus metrics (common/metrics.ts), on by default: the API serves them at `/metrics` on its own
+   * port; a worker process on METRICS_PORT (default 9464; `up` gives each worker a free port).
+   */
+  METRICS_ENABLED: bool.default(true),
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Where a worker's metrics endpoint listens (default: API_HOST). */
+  METRICS_HOST: z.string().optional(),
   RUN_EXECUTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(7 * 24 * 3600),
   /** Runs continue as new once their history holds this many events (or when Temporal suggests it). */
   RUN_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).max(50_000).default(10_000),

@@ -1,20 +1,23 @@
 import { metrics, type Meter } from '@opentelemetry/api';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 
 /**
  * The platform's metrics, through the OpenTelemetry metrics API. Code records with `meter()`;
- * where the numbers go is decided once per process by `installMetrics` (a Prometheus endpoint on
- * METRICS_PORT via `startMetrics`, or an in-memory reader in tests). Before anything is
- * installed, `meter()` is OpenTelemetry's no-op meter, so recording is always safe.
+ * where the numbers go is decided once per process by `installMetrics`: a Prometheus endpoint
+ * (`startMetrics` for a worker, the API's own `/metrics` via `installPrometheus`), or an
+ * in-memory reader in tests. Before anything is installed, and with METRICS_ENABLED=false,
+ * `meter()` is OpenTelemetry's no-op meter, so recording is always safe.
  */
 
 export const METER_NAME = 'durable-workflows';
 
 let provider: MeterProvider | undefined;
 let generation = 0;
+let shared: { generation: number; endpoint: MetricsEndpoint } | undefined;
 
 /** The meter to create instruments from. Cache instruments with `instruments()` rather than by hand. */
 export function meter(): Meter {
@@ -48,19 +51,110 @@ export async function installMetrics(options: InstallMetricsOptions): Promise<Me
   return provider;
 }
 
-/** Starts the Prometheus endpoint (`GET /metrics` on METRICS_PORT, bound to API_HOST) when METRICS_PORT is set. */
-export async function startMetrics(config: Pick<Config, 'METRICS_PORT' | 'API_HOST'>, logger: Logger): Promise<{ stop(): Promise<void> } | undefined> {
-  if (config.METRICS_PORT === undefined) return undefined;
-  const exporter = await new Promise<PrometheusExporter>((resolve, reject) => {
-    const created: PrometheusExporter = new PrometheusExporter({ port: config.METRICS_PORT, host: config.API_HOST }, (error) =>
-      error ? reject(error) : resolve(created),
-    );
+/**
+ * The process's Prometheus text: the platform's instruments (an OpenTelemetry reader serialised by
+ * the Prometheus exporter's serializer) followed by the Temporal SDK's own metrics, which the SDK
+ * Runtime serves on a loopback port of its own (`temporalCoreUrl`, workers only): one scrape
+ * target per process.
+ */
+export class MetricsEndpoint {
+  /** Without `otel_scope_name` on every sample: the platform has one meter. */
+  private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
+
+  constructor(
+    private readonly reader: MetricReader,
+    private readonly temporalCoreUrl?: string,
+  ) {}
+
+  async text(): Promise<string> {
+    const { resourceMetrics, errors } = await this.reader.collect();
+    let text = this.serializer.serialize(resourceMetrics);
+    if (errors.length > 0) text += `# ${errors.length} collection error(s): ${errors.map((e) => String((e as Error)?.message ?? e)).join('; ').replace(/\n/g, ' ')}\n`;
+    if (this.temporalCoreUrl) {
+      try {
+        const core = await fetch(this.temporalCoreUrl, { signal: AbortSignal.timeout(2000) });
+        text += `\n${await core.text()}`;
+      } catch (error) {
+        text += `# Temporal SDK metrics unavailable: ${(error as Error).message}\n`;
+      }
+    }
+    return text;
+  }
+
+  /** A node:http / express handler answering `GET /metrics`. */
+  handler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return (_req, res) => {
+      this.text().then(
+        (body) => {
+          res.statusCode = 200;
+          res.setHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+          res.end(body);
+        },
+        (error: unknown) => {
+          res.statusCode = 500;
+          res.setHeader('content-type', 'text/plain; charset=utf-8');
+          res.end(`# metrics collection failed: ${(error as Error).message}\n`);
+        },
+      );
+    };
+  }
+}
+
+/** A reader collected on demand (each scrape); nothing is pushed anywhere. */
+class PullReader extends MetricReader {
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+}
+
+/**
+ * Installs the process's meter provider with a reader collected on each scrape, and returns the
+ * endpoint that renders it. `undefined` when METRICS_ENABLED=false: every instrument stays
+ * OpenTelemetry's no-op, so recording costs nothing.
+ */
+export async function installPrometheus(config: Pick<Config, 'METRICS_ENABLED'>, options: { temporalCoreUrl?: string } = {}): Promise<MetricsEndpoint | undefined> {
+  if (!config.METRICS_ENABLED) return undefined;
+  // One provider per process: the API and a worker started in one process (tests) share it.
+  if (shared && shared.generation === generation) return shared.endpoint;
+  const reader = new PullReader();
+  await installMetrics({ readers: [reader] });
+  shared = { generation, endpoint: new MetricsEndpoint(reader, options.temporalCoreUrl) };
+  return shared.endpoint;
+}
+
+/** The default port of a worker's metrics endpoint (the Prometheus exporter's own default). */
+export const DEFAULT_WORKER_METRICS_PORT = 9464;
+
+/**
+ * Serves a process's metrics on their own small HTTP server (workers: `GET /metrics` on
+ * METRICS_PORT, default 9464, bound to METRICS_HOST or API_HOST). `undefined` when metrics are off.
+ */
+export async function startMetrics(
+  config: Pick<Config, 'METRICS_PORT' | 'API_HOST' | 'METRICS_ENABLED'> & Partial<Pick<Config, 'METRICS_HOST'>>,
+  logger: Logger,
+  options: { temporalCoreUrl?: string } = {},
+): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  const endpoint = await installPrometheus(config, options);
+  if (!endpoint) return undefined;
+  const handle = endpoint.handler();
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') return handle(req, res);
+    res.statusCode = 404;
+    res.end('only GET /metrics is served here\n');
   });
-  const installed = await installMetrics({ readers: [exporter] });
-  logger.info({ url: `http://${config.API_HOST}:${config.METRICS_PORT}/metrics` }, 'prometheus metrics endpoint');
+  const host = config.METRICS_HOST ?? config.API_HOST;
+  const port = config.METRICS_PORT ?? DEFAULT_WORKER_METRICS_PORT;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  server.unref();
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/metrics`;
+  logger.info({ url }, 'prometheus metrics endpoint');
   return {
+    url,
     async stop() {
-      await installed.shutdown();
+      // The provider stays: other parts of the process (an in-process API in tests) may record into it.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

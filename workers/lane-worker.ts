@@ -9,6 +9,7 @@ import { createPool, migrate, type Pool } from '../common/db.ts';
 import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
 import { ACTIVITY_KINDS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
+import { metricsInterceptor, type AttemptSample } from '../common/metrics-activity.ts';
 import { dataConverterFor, temporalConnectionSettings } from '../common/temporal.ts';
 
 export interface LaneWorkersOptions {
@@ -23,6 +24,8 @@ export interface LaneWorkersOptions {
   connection?: NativeConnection;
   /** What the activity workers run; the installation's built-ins by default. */
   catalog?: ActivityCatalog;
+  /** Gets every activity attempt (the SLO report's sample writer). */
+  onAttempt?: (sample: AttemptSample) => void;
 }
 
 /** The workers of one lane: they poll that lane's task queues and no other's. */
@@ -78,6 +81,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
     limits.workflows = allLimits.workflows;
   }
   const catalog = options.catalog ?? createActivityCatalog(config);
+  // Queue wait and attempt duration per kind (common/metrics-activity.ts), unless METRICS_ENABLED=false.
+  const measured = (kind: string) => (config.METRICS_ENABLED ? { interceptors: { activity: [metricsInterceptor(lane, kind, options.onAttempt)] } } : {});
   for (const kind of ACTIVITY_KINDS) {
     if (!kinds.has(kind) || catalog[kind].length === 0) continue;
     limits[kind] = allLimits[kind];
@@ -90,6 +95,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         taskQueue: activityTaskQueue(lane, kind),
         maxConcurrentActivityTaskExecutions: allLimits[kind],
         activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
+        ...measured(kind),
       }),
     );
     taskQueues.push(activityTaskQueue(lane, kind));
@@ -110,6 +116,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         dataConverter,
         taskQueue: platformTaskQueue(lane),
         maxConcurrentActivityTaskExecutions: allLimits.platform,
+        ...measured('platform'),
         activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool), {
           keys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
           trustTemporal: config.APPROVAL_TRUST_TEMPORAL,

@@ -9,13 +9,18 @@ const EXPECTED_NOTICES = ['No activities registered', 'No workflows registered',
  * Installs the SDK Runtime once per process, forwarding SDK and workflow logs to pino so every
  * line of a worker process is the same JSON shape.
  */
-export function installRuntime(logger: Logger): void {
+export function installRuntime(logger: Logger, options: { prometheusBindAddress?: string } = {}): void {
   if (installed) return;
   installed = true;
   const level = (logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : 'INFO') as LogLevel;
   Runtime.install({
     // Core (Rust) logs are forwarded too, so nothing bypasses the JSON format.
-    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+      // The SDK's own metrics (temporal_*: schedule-to-start, slots, pollers, …) on a loopback port the
+      // worker's /metrics endpoint reads and serves with the platform's (common/metrics.ts).
+      ...(options.prometheusBindAddress ? { metrics: { prometheus: { bindAddress: options.prometheusBindAddress, useSecondsForDurations: true } } } : {}),
+    },
     logger: new DefaultLogger(level, (entry) => {
       const fields = { ...(entry.meta ?? {}), sdk: true };
       const message = entry.message;

@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Pool } from '../../common/db.ts';
 import type { ProofCheck } from '../../interpreter/approvals.ts';
 import type { AuditEntry, RunEventsBatch } from '../../workflows/types.ts';
+import { laneOfTaskQueue, recordRunMetrics } from '../../common/metrics-runs.ts';
 import { insertAuditEntries } from './audit-rows.ts';
 import { DecisionKeys, verifyDecisionToken } from './decision-tokens.ts';
 import { RunEventStore } from './events.ts';
@@ -44,6 +45,15 @@ export class AuditStore {
   }
 }
 
+/** The task queue of the running activity (`<lane>.platform`; '' outside an activity). */
+function taskQueueOf(): string {
+  try {
+    return Context.current().info.taskQueue;
+  } catch {
+    return '';
+  }
+}
+
 /** The Temporal run id of the execution calling the activity ('' outside an activity). */
 function executionOf(): string {
   try {
@@ -80,7 +90,8 @@ export function createPlatformActivities(
     /** Lifecycle events and audit entries in one transaction; a re-sent batch writes nothing twice. */
     async recordRunEvents(batch: RunEventsBatch): Promise<void> {
       // The execution that sent the batch tells a reset run's new events from its old ones.
-      await events.record(batch, { execution: executionOf() });
+      const result = await events.record(batch, { execution: executionOf() });
+      if (result.stored?.length) recordRunMetrics(result.stored, laneOfTaskQueue(taskQueueOf()));
     },
   };
 }

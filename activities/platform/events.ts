@@ -10,6 +10,18 @@ export const WEBHOOK_NOTIFY_CHANNEL = 'webhook_deliveries';
 export interface RecordResult {
   events: number;
   deliveries: number;
+  /** The events this call stored (for the run metrics); an approval decision carries its request's time. */
+  stored?: StoredForMetrics[];
+}
+
+/** What the run metrics need of a newly stored event (common/metrics-runs.ts). */
+export interface StoredForMetrics {
+  type: string;
+  tenant: string;
+  definition: string;
+  time: string;
+  data: Record<string, unknown>;
+  requestedAt?: string;
 }
 
 /** A stored lifecycle event as read back. */
@@ -81,6 +93,27 @@ async function renumberAfterReset(client: Queryable, events: readonly LifecycleE
   return out;
 }
 
+/** The stored events as the run metrics read them; a decision gets the time its approval was requested. */
+async function forMetrics(
+  client: Queryable,
+  inserted: ReadonlyArray<{ run_id: string; tenant: string; type: string; definition: string; time: Date; data: Record<string, unknown> }>,
+): Promise<StoredForMetrics[]> {
+  const out: StoredForMetrics[] = [];
+  for (const e of inserted) {
+    const item: StoredForMetrics = { type: e.type, tenant: e.tenant, definition: e.definition, time: new Date(e.time).toISOString(), data: e.data ?? {} };
+    if (e.type === 'workflow.approval.decided' && typeof e.data?.stepPath === 'string') {
+      const requested = await client.query<{ time: Date }>(
+        `SELECT time FROM run_events WHERE run_id = $1 AND type = 'workflow.approval.requested' AND data->>'stepPath' = $2 AND time <= $3
+         ORDER BY seq DESC LIMIT 1`,
+        [e.run_id, e.data.stepPath, e.time],
+      );
+      if (requested.rows[0]) item.requestedAt = new Date(requested.rows[0].time).toISOString();
+    }
+    out.push(item);
+  }
+  return out;
+}
+
 /**
  * Lifecycle events (table `run_events`) and their webhook outbox (`webhook_deliveries`). Recording
  * is one transaction: the events, a delivery per new event and matching subscription, the batch's
@@ -103,14 +136,14 @@ export class RunEventStore {
         events.length === 0
           ? []
           : (
-              await client.query<{ id: string; tenant: string; type: string; definition: string }>(
+              await client.query<{ id: string; run_id: string; tenant: string; type: string; definition: string; time: Date; data: Record<string, unknown> }>(
                 `INSERT INTO run_events (id, run_id, seq, type, tenant, definition, version, correlation_id, causation_id, time, data, source_id, source_exec)
                  SELECT e.id, e."runId", e.seq, e.type, e.tenant, e.definition, e.version, e."correlationId", e."causationId", e.time, COALESCE(e.data, '{}'::jsonb),
                         e."sourceId", e."sourceExec"
                  FROM jsonb_to_recordset($1::jsonb) AS e(id text, "runId" text, seq integer, type text, tenant text, definition text, version text,
                                                         "correlationId" text, "causationId" text, time timestamptz, data jsonb, "sourceId" text, "sourceExec" text)
                  ON CONFLICT (id) DO NOTHING
-                 RETURNING id, tenant, type, definition`,
+                 RETURNING id, run_id, tenant, type, definition, time, data`,
                 [JSON.stringify(events)],
               )
             ).rows;
@@ -143,8 +176,9 @@ export class RunEventStore {
         if (deliveries > 0) await client.query('SELECT pg_notify($1, $2)', [WEBHOOK_NOTIFY_CHANNEL, String(deliveries)]);
       }
       await insertAuditEntries(client, batch.audit);
+      const stored = await forMetrics(client, inserted);
       await client.query('COMMIT');
-      return { events: inserted.length, deliveries };
+      return { events: inserted.length, deliveries, stored };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

@@ -1,3 +1,4 @@
+import { apiMetrics } from '../../common/metrics-platform.ts';
 import pg from 'pg';
 import { fetch, type Agent } from 'undici';
 import { literalAddressRefused, type Resolver } from '../../activities/integrations/allow-list.ts';
@@ -174,6 +175,7 @@ export class WebhookDispatcher {
       if (outcome.disable) await this.options.store.disable(delivery.subscriptionId, outcome.disable);
       if (written && outcome.retryInMs !== undefined) this.retryTimes.push(Date.now() + outcome.retryInMs + 5);
       const fields = { status: outcome.status, httpStatus: outcome.httpStatus, error: outcome.error, retryInMs: outcome.retryInMs };
+      if (written) apiMetrics().webhookDeliveries.add(1, { outcome: outcome.status === 'pending' ? 'retry' : outcome.status });
       if (!written) log.warn(fields, 'webhook delivery outcome not written: the claim had expired');
       else if (outcome.status === 'dead') log.warn(fields, 'webhook delivery dead-lettered');
       else if (outcome.status === 'pending') log.info(fields, 'webhook delivery failed; will retry');

@@ -7,7 +7,7 @@ import { freePort } from '../../embedded/ports.ts';
 /** METRICS_PORT serves the model instruments under the Prometheus names docs/models.md lists. */
 test('the Prometheus endpoint exposes the model metrics', async () => {
   const port = await freePort();
-  const running = await startMetrics({ METRICS_PORT: port, API_HOST: '127.0.0.1' }, createLogger('test', 'silent'));
+  const running = await startMetrics({ METRICS_PORT: port, API_HOST: '127.0.0.1', METRICS_ENABLED: true }, createLogger('test', 'silent'));
   assert.ok(running);
   try {
     const m = modelMetrics();
