@@ -183,9 +183,9 @@ export const errorHandlingSchema = z.strictObject({
 export type ErrorHandling = z.infer<typeof errorHandlingSchema>;
 
 export const resourceLimitsSchema = z.strictObject({
-  /** Advisory: accepted for seed-002 compatibility, not enforced (activities share worker processes). */
+  /** The heap of each code skill's sandbox (code_inline, code_session); advisory for other steps. */
   max_memory_mb: z.number().int().positive().optional(),
-  /** Advisory: accepted for seed-002 compatibility, not enforced. */
+  /** A code skill's CPU budget is its step timeout × this / 100; advisory for other steps. */
   max_cpu_percent: z.number().positive().max(100).optional(),
   /** Becomes the run's Temporal execution timeout, in seconds. */
   max_execution_time: z.number().int().positive().max(365 * 24 * 3600).optional(),

@@ -32,6 +32,41 @@ longest interval of Temporal's retry policy).
 \`{"secret": "CRM_TOKEN"}\` or \`{"secret": "CRM_TOKEN", "prefix": "Bearer "}\`. The activity
 resolves it from \`SECRET_CRM_TOKEN\` or \`<SECRETS_DIR>/CRM_TOKEN\`; see docs/integrations.md.
 
+## Code skills and resource limits
+
+\`code_inline\` and \`code_session\` (seed 002) run a JavaScript snippet from the definition in a
+sandbox: QuickJS compiled to WebAssembly ([quickjs-emscripten](https://github.com/justjake/quickjs-emscripten),
+pinned, no download at run time), on a worker thread of its own that is thrown away after the call
+(\`activities/sandbox/\`). The snippet is the body of an async function of \`args\` (and \`state\`);
+what it returns is the step's \`result\`:
+
+\`\`\`json
+{"id": "total", "type": "skill", "skill": "code_inline", "timeout": 10,
+ "inputs": {"code": "return args.items.reduce((s, i) => s + i.price * i.qty, 0);", "args": {"items": "\${input.items}"}}}
+\`\`\`
+
+It has JavaScript's built-ins and \`console.log\` (captured into \`logs\`, at most 100 lines),
+nothing else: no \`require\`, \`import\`, \`process\`, \`fetch\`, timers, files or sockets. A
+syntax error is refused at registration (\`/steps/N/inputs/code\`). Which limit binds where:
+
+| limit | binds on | rule | over it |
+|---|---|---|---|
+| \`resource_limits.max_memory_mb\` | each code step's sandbox (not the whole run) | the sandbox heap may grow by this many MiB (default 64, clamped to 4–1024) | \`CodeMemoryLimit\`, not retried |
+| \`resource_limits.max_cpu_percent\` | each code step | the snippet may compute for \`step timeout × max_cpu_percent / 100\` (default 100 %), measured as evaluation time on its thread (on a busy machine this counts waiting for a core too, so it binds no later than the CPU budget) | \`CodeTimeLimit\`, not retried |
+| the step's \`timeout\` (default 30 s) | each code step | the thread is stopped 0.5 s before Temporal's start-to-close timeout | \`CodeTimeLimit\`, not retried |
+| \`resource_limits.max_execution_time\`, \`max_concurrent_steps\` | the run | as before (docs/definition-language.md) | |
+
+The snippet's own exceptions fail the step with \`CodeError\` and its message (\`TypeError: ...\`),
+not retried either; a result larger than 512 KiB of JSON is \`CodeOutputTooLarge\`. For every
+other skill, integration, model call and agent, \`max_memory_mb\` and \`max_cpu_percent\` remain
+advisory: they share the worker processes and nothing meters them.
+
+\`code_session\` keeps a session across steps of one run through the run's state: the snippet also
+gets \`state\` (an object), and whatever it leaves there comes back as the step's \`state\`; pass it
+to the next code_session step with \`"state": "\${steps.<id>.output.state}"\`. It is not a live
+interpreter kept between steps (that would pin a run to one worker and die with it); the state is
+JSON, at most 512 KiB with the result.
+
 ## Adding a skill: one file plus one line
 
 1. Write \`activities/skills/<name>.ts\` exporting \`defineSkill({ name, description, input, output,

@@ -104,6 +104,21 @@ function retryPolicyOf(retry: ActivityCall['retry']) {
 }
 
 /** Applies a skill's registered timeout and retry where its step set none. */
+/**
+ * The definition's memory and CPU limits, for the skills that run code in a sandbox (code_inline,
+ * code_session): part of a skill activity's input when set. Replay does not compare inputs.
+ */
+function sandboxLimitsOf(definition: RunInput['definition']): Pick<SkillRequest['meta'], 'resourceLimits'> {
+  const limits = definition.resource_limits;
+  if (limits?.max_memory_mb === undefined && limits?.max_cpu_percent === undefined) return {};
+  return {
+    resourceLimits: {
+      ...(limits.max_memory_mb !== undefined ? { max_memory_mb: limits.max_memory_mb } : {}),
+      ...(limits.max_cpu_percent !== undefined ? { max_cpu_percent: limits.max_cpu_percent } : {}),
+    },
+  };
+}
+
 function withRegisteredDefaults(call: ActivityCall, registry: RunInput['activityDefaults']): ActivityCall {
   const registered = call.defaulted ? registry?.[`${call.family}:${call.name}`] : undefined;
   if (!registered || !call.defaulted) return call;
@@ -316,6 +331,8 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
     { key: SA.causationId, value: workflowId },
   ];
 
+  const sandboxLimits = sandboxLimitsOf(args.definition);
+
   const port: InterpreterPort = {
     async runActivity(requested) {
       const call = withRegisteredDefaults(requested, args.activityDefaults);
@@ -346,6 +363,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
             ...(args.causationId ? { causationId: args.causationId } : {}),
             idempotencyKey: `${workflowId}/${call.stepPath}`,
             ...(call.guardrails ? { guardrails: call.guardrails } : {}),
+            ...(call.family === 'skills' ? sandboxLimits : {}),
           },
         });
       } catch (error) {

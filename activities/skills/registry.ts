@@ -1,4 +1,5 @@
 import type { Config } from '../../common/config.ts';
+import { codeInlineSkill, codeSessionSkill } from './code.ts';
 import { delaySkill } from './delay.ts';
 import { echoSkill } from './echo.ts';
 import { createHttpClient, createHttpFetchSkill } from './http-fetch.ts';
@@ -19,6 +20,8 @@ export function createSkillRegistry(config: Pick<Config, 'HTTP_FETCH_ALLOWED_HOS
     transformSkill,
     delaySkill,
     createNotifyWebhookSkill(http),
+    codeInlineSkill,
+    codeSessionSkill,
   ];
 }
 

@@ -23,4 +23,9 @@ export interface SkillCallMeta {
   idempotencyKey: string;
   /** An agent step's guardrails, for the agent implementation to enforce. */
   guardrails?: Record<string, unknown>;
+  /**
+   * The definition's `resource_limits.max_memory_mb` / `max_cpu_percent`, passed to skills only
+   * (and only when set): the sandboxed code skills enforce them.
+   */
+  resourceLimits?: { max_memory_mb?: number; max_cpu_percent?: number };
 }

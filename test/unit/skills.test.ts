@@ -39,8 +39,8 @@ const ctx = (over: Partial<SkillContext> = {}): SkillContext => ({
 describe('skills registry', () => {
   const skills = createSkillRegistry({ HTTP_FETCH_ALLOWED_HOSTS: [] });
 
-  test('the built-ins: echo, http-fetch, transform, delay, notify-webhook', () => {
-    assert.deepEqual(skills.map((s) => s.name), ['echo', 'http-fetch', 'transform', 'delay', 'notify-webhook']);
+  test('the built-ins: echo, http-fetch, transform, delay, notify-webhook, code_inline, code_session', () => {
+    assert.deepEqual(skills.map((s) => s.name), ['echo', 'http-fetch', 'transform', 'delay', 'notify-webhook', 'code_inline', 'code_session']);
   });
 
   test('every skill declares description, schemas, side effects and defaults', () => {
@@ -66,7 +66,7 @@ describe('docs/skills.md', () => {
   });
   test('documents every skill and "one file plus one line"', () => {
     const docs = renderSkillDocs();
-    for (const name of ['echo', 'http-fetch', 'transform', 'delay', 'notify-webhook', 'http.request']) assert.match(docs, new RegExp(`### \`${name.replace('.', '\\.')}\``));
+    for (const name of ['echo', 'http-fetch', 'transform', 'delay', 'notify-webhook', 'code_inline', 'code_session', 'http.request']) assert.match(docs, new RegExp(`### \`${name.replace('.', '\\.')}\``));
     assert.match(docs, /Adding a skill: one file plus one line/);
   });
 });
