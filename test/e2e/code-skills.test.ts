@@ -64,9 +64,9 @@ describe('code_inline and code_session end to end', () => {
 
   test('a runaway loop ends with CodeTimeLimit after timeout × max_cpu_percent, once; an allocation bomb with CodeMemoryLimit; the worker keeps serving', async () => {
     const started = Date.now();
-    // 4 s step timeout × 25 % = a 1 s CPU budget.
-    const loop = await runDefinition('code-loop', [{ id: 'spin', type: 'skill', skill: 'code_inline', timeout: 4, retry: { max_attempts: 3 }, inputs: { code: 'for (;;) {}' } }], {
-      resource_limits: { max_cpu_percent: 25 },
+    // 10 s step timeout × 10 % = a 1 s CPU budget.
+    const loop = await runDefinition('code-loop', [{ id: 'spin', type: 'skill', skill: 'code_inline', timeout: 10, retry: { max_attempts: 3 }, inputs: { code: 'for (;;) {}' } }], {
+      resource_limits: { max_cpu_percent: 10 },
     });
     assert.equal(loop.status, 'failed', JSON.stringify(loop));
     const text = JSON.stringify(loop);

@@ -137,9 +137,10 @@ describe('code_inline and code_session as activities', () => {
   });
 
   test('limits come from the definition and the attempt timeout; failures are typed and not retried; the next call works', async () => {
-    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 2000 });
+    // 10 s × 4 % = a 400 ms CPU budget, well before the wall limit even on a loaded machine.
+    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 10_000 });
     await assert.rejects(
-      env.run(activities.code_inline!, { input: { code: 'for (;;) {}' }, meta: meta({ max_cpu_percent: 20 }) }),
+      env.run(activities.code_inline!, { input: { code: 'for (;;) {}' }, meta: meta({ max_cpu_percent: 4 }) }),
       (e: unknown) => e instanceof ApplicationFailure && e.type === 'CodeTimeLimit' && e.nonRetryable && /CPU budget of 400 ms/.test(e.message),
     );
     await assert.rejects(
