@@ -21,6 +21,9 @@ export interface StoredDefinition {
 }
 
 export const DEFINITION_STATUSES = ['active', 'deprecated', 'retired'] as const;
+
+/** The alias the promotion gate moves: runs started without a version start the version it names. */
+export const PRODUCTION_ALIAS = 'production';
 export type DefinitionStatus = (typeof DEFINITION_STATUSES)[number];
 
 export type RegisterOutcome =
@@ -138,18 +141,36 @@ export class DefinitionsStore {
     return (await this.versions(tenant, name))[0];
   }
 
-  /** The highest semantic version that may start runs (not deprecated or retired). */
-  async latestActive(tenant: string, name: string): Promise<StoredDefinition | undefined> {
-    return (await this.versions(tenant, name)).find((d) => d.status === 'active');
+  /**
+   * The version a run started without one uses, whoever starts it (`POST /v1/runs`, a schedule,
+   * an event trigger, a dry run by name): the `production` alias when a promotion set one and that
+   * version is active (api/authoring/promotions.ts), else the highest active version (not
+   * deprecated or retired). A version registered after a promotion is experimental: it starts
+   * only when asked for by version, until the gate promotes it.
+   */
+  async startingVersion(tenant: string, name: string): Promise<StoredDefinition | undefined> {
+    return (await this.starting(tenant, name))[0];
   }
 
-  /** For every definition name of the tenant, its latest active version. */
-  async allLatestActive(tenant: string): Promise<StoredDefinition[]> {
-    const result = await this.pool.query<Row>("SELECT * FROM definitions WHERE tenant = $1 AND status = 'active'", [tenant]);
+  /** For every definition name of the tenant, the version its runs start (startingVersion), by name. */
+  async allStartingVersions(tenant: string): Promise<StoredDefinition[]> {
+    return this.starting(tenant);
+  }
+
+  private async starting(tenant: string, name?: string): Promise<StoredDefinition[]> {
+    const only = name === undefined ? '' : ' AND name = $2';
+    const params = name === undefined ? [tenant] : [tenant, name];
+    const [active, aliases] = await Promise.all([
+      this.pool.query<Row>(`SELECT * FROM definitions WHERE tenant = $1 AND status = 'active'${only}`, params),
+      this.pool.query<{ name: string; version: string }>(`SELECT name, version FROM definition_aliases WHERE tenant = $1 AND alias = '${PRODUCTION_ALIAS}'${only}`, params),
+    ]);
+    const production = new Map(aliases.rows.map((a) => [a.name, a.version]));
     const best = new Map<string, StoredDefinition>();
-    for (const d of result.rows.map(fromRow)) {
+    for (const d of active.rows.map(fromRow)) {
       const current = best.get(d.name);
-      if (!current || semver.gt(d.version, current.version)) best.set(d.name, d);
+      const promoted = production.get(d.name);
+      if (current !== undefined && current.version === promoted) continue;
+      if (!current || d.version === promoted || semver.gt(d.version, current.version)) best.set(d.name, d);
     }
     return [...best.values()].sort((a, b) => a.name.localeCompare(b.name));
   }

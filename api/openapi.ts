@@ -103,7 +103,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     DefinitionRecord.extend({
       schedules: z
         .array(z.string())
-        .describe('ids of the Temporal Schedules for the schedule triggers of the newest active version (`sched:<tenant>:<name>:<trigger index>`), after reconciling'),
+        .describe('ids of the Temporal Schedules for the schedule triggers of the starting version (the `production` alias, else the newest active version; `sched:<tenant>:<name>:<trigger index>`), after reconciling'),
       warnings: z
         .array(estimateNoteSchema)
         .optional()
@@ -132,13 +132,13 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
         .array(
           z.object({
             definition: z.string(),
-            version: z.string().describe('the newest active version now (a run found again keeps the version it started with)'),
+            version: z.string().describe('the starting version now (the production alias, else the newest active one; a run found again keeps the version it started with)'),
             runId: z.string(),
             created: z.boolean().describe('false when this event (same source and id) already started the run'),
             status: z.enum(RUN_STATUSES),
           }),
         )
-        .describe('one entry per definition whose newest active version has a trigger for this event type that matches'),
+        .describe('one entry per definition whose starting version (the production alias, else the newest active one) has a trigger for this event type that matches'),
       delivered: z
         .array(z.object({ runId: z.string() }))
         .describe('running runs of the tenant with CorrelationId = the event\'s correlationId that were signalled the event (not those it just started)'),
@@ -148,7 +148,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     'Schedule',
     z.object({
       scheduleId: z.string().describe('`sched:<tenant>:<definition>:<trigger index>`'),
-      definition: z.object({ name: z.string(), version: z.string() }).describe('the version the schedule starts: the newest active one'),
+      definition: z.object({ name: z.string(), version: z.string() }).describe('the version the schedule starts: the production alias, else the newest active one'),
       trigger: z.number().int().describe('index of the trigger in the definition\'s `triggers`'),
       spec: z.object({ cron: z.string().optional(), interval: z.number().int().optional(), timezone: z.string().optional(), jitter: z.number().int().optional() }),
       overlap: z.enum(['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all']),
@@ -216,7 +216,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   route('post', '/v1/definitions', {
     summary: 'Register a definition version',
     description:
-      '`name@version` is immutable: a different body is a 409, an identical re-post returns the stored version (200). Either way the tenant\'s Temporal Schedules for the definition are then reconciled with the schedule triggers of its newest active version.',
+      '`name@version` is immutable: a different body is a 409, an identical re-post returns the stored version (200). Either way the tenant\'s Temporal Schedules for the definition are then reconciled with the schedule triggers of its starting version (the `production` alias when a promotion set one, else the newest active version).',
     tags: ['definitions'],
     request: { body: { content: { 'application/json': { schema: Definition } } } },
     responses: {
@@ -344,7 +344,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   route('post', '/v1/definitions/dry-run', {
     summary: 'Dry-run a definition: the real interpreter with every effect mocked, in simulated time',
     description:
-      'Runs a registered version (`name`, optional `version`: default the highest active one) or an inline `definition` through the interpreter the workers run, with activities and child runs answered from `mocks` (or a sample of the callee\'s registered output schema), Temporal\'s retry policy applied attempt by attempt, approvals decided as `approvals` scripts them (default: approved by their quorum), timers and deadlines passing in simulated time and `events` delivered at simulated times. Nothing real is touched: no Temporal run, no activity, no HTTP call. Answers the path taken, each step\'s input and output, each call, the approvals with refused attempts, the final output or failure (`blocked` when the run waits for something nothing scripted) and the predicted history events and payload bytes of that path. See docs/authoring.md.',
+      'Runs a registered version (`name`, optional `version`: default the version runs without one start, the `production` alias or else the highest active one) or an inline `definition` through the interpreter the workers run, with activities and child runs answered from `mocks` (or a sample of the callee\'s registered output schema), Temporal\'s retry policy applied attempt by attempt, approvals decided as `approvals` scripts them (default: approved by their quorum), timers and deadlines passing in simulated time and `events` delivered at simulated times. Nothing real is touched: no Temporal run, no activity, no HTTP call. Answers the path taken, each step\'s input and output, each call, the approvals with refused attempts, the final output or failure (`blocked` when the run waits for something nothing scripted) and the predicted history events and payload bytes of that path. See docs/authoring.md.',
     tags: ['definitions'],
     request: { body: { content: { 'application/json': { schema: withOpenApi(dryRunRequestSchema).openapi('DryRunRequest') } } } },
     responses: {
@@ -480,7 +480,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     responses: { 200: json('The audit trail', z.object({ runId: z.string(), entries: z.array(AuditEntry) })), 401: errors[401], 404: problem('No such run') },
   });
   for (const [action, status, summary] of [
-    ['deprecate', 'deprecated', 'Deprecate a version: no new runs start on it (running ones finish); schedules move to the newest active version'],
+    ['deprecate', 'deprecated', 'Deprecate a version: no new runs start on it (running ones finish); schedules move to the production alias or the newest active version'],
     ['retire', 'retired', 'Retire a version: like deprecate, and final'],
     ['activate', 'active', 'Re-activate a deprecated version'],
   ] as const) {
@@ -521,7 +521,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   route('post', '/v1/events', {
     summary: 'Receive an event: start the definitions it triggers, deliver it to runs waiting for it',
     description: [
-      'Starts a run of every definition of the tenant whose newest active version has an `event` trigger (or seed 004 `trigger.signal`) for `type` whose `filter` is true.',
+      'Starts a run of every definition of the tenant whose starting version (the `production` alias, else the newest active one) has an `event` trigger (or seed 004 `trigger.signal`) for `type` whose `filter` is true.',
       'The run input is `data`; `signal` in expressions is the whole event. The run id derives from the event `source` and `id` and the definition, so a redelivered event returns the same runs with `created: false`.',
       'The correlation id is `correlationId`, else `id`; the causation id (memo, `CausationId` search attribute, activity logs) is `id`.',
       'With a `correlationId`, the event is also signalled (name = `type`, payload = the whole event) to every running run of the tenant with that correlation id, except those it just started; a run keeps an event with the same source and id only once.',

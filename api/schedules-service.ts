@@ -56,9 +56,10 @@ export interface ScheduleView {
 }
 
 /**
- * Temporal Schedules from definitions' `schedule` triggers. Each trigger of a definition's newest
- * active version is one schedule; reconciling after a registration, a deprecation or a retirement
- * creates, updates and deletes schedules to match. Temporal names each scheduled run
+ * Temporal Schedules from definitions' `schedule` triggers. Each trigger of the version a
+ * definition's runs start (its production alias, else its newest active version) is one schedule;
+ * reconciling after a registration, a status change, a promotion or a rollback creates, updates
+ * and deletes schedules to match. Temporal names each scheduled run
  * `<workflowId>-<scheduled time>`, so a run is started at most once per scheduled time.
  */
 export class SchedulesService {
@@ -79,10 +80,13 @@ export class SchedulesService {
     return ids;
   }
 
-  /** Makes the tenant's schedules for `name` match the triggers of its newest active version. */
+  /**
+   * Makes the tenant's schedules for `name` match the triggers of the version its runs start
+   * (DefinitionsStore.startingVersion: the production alias, else the newest active version).
+   */
   async reconcile(tenant: string, name: string): Promise<string[]> {
     const prefix = scheduleIdPrefix(tenant, name);
-    const active = await this.definitions.latestActive(tenant, name);
+    const active = await this.definitions.startingVersion(tenant, name);
     const triggers = (active?.body.triggers ?? []).flatMap((t, i) => (t.type === 'schedule' ? [{ trigger: t, index: i }] : []));
     const wanted = new Map(triggers.map(({ trigger, index }) => [`${prefix}${index}`, { trigger, index }]));
     for (const id of await this.existingIds(tenant, name)) {

@@ -124,7 +124,7 @@ export const idempotencyKeySchema = z
 
 export const startRunSchema = z.strictObject({
   definition: identifier(200).describe('name of a registered definition'),
-  version: identifier(200).optional().describe('defaults to the highest active (not deprecated or retired) version'),
+  version: identifier(200).optional().describe('defaults to the `production` alias when a promotion set one (and it is active), else the highest active (not deprecated or retired) version'),
   input: z.unknown().optional(),
   idempotencyKey: idempotencyKeySchema.optional().describe('also accepted as the Idempotency-Key header'),
 });

@@ -1,6 +1,24 @@
 import type { CompiledStep, Plan } from './compile.ts';
 import { PURE_STEPS_PER_TASK } from './engine.ts';
+import {
+  ACTIVITY_EVENTS,
+  approvalEvents,
+  CHILD_EVENTS,
+  CURRENT_PATCHES,
+  PATCH_EVENTS,
+  RUN_FIXED_EVENTS,
+  RUN_START_EVENTS,
+  startedCost,
+  SIGNAL_EVENTS,
+  TIMER_CANCELLED_EVENTS,
+  TIMER_EVENTS,
+  WRITE_EVENTS,
+  type ApprovalPath,
+} from './history-costs.ts';
+import { PATCHES } from './port.ts';
 import { LIMITS } from './schema.ts';
+
+export type { ApprovalPath } from './history-costs.ts';
 
 /**
  * Submit-time estimates of a run's Temporal history: events and payload bytes for a typical and a
@@ -31,22 +49,6 @@ export const HISTORY_LIMITS = {
   warnEvents: 10_000,
 } as const;
 
-/** Events a run has whatever its steps: started + first workflow task (4), completed (1). */
-const RUN_FIXED_EVENTS = 5;
-/** An activity: scheduled, started, completed, and the workflow task that resumes the run. */
-const ACTIVITY_EVENTS = 6;
-/** A timer that fires: started, fired, and the workflow task it wakes. */
-const TIMER_EVENTS = 5;
-/** A timer cancelled by the step finishing first: started, cancelled. */
-const TIMER_CANCELLED_EVENTS = 2;
-/** A child workflow: initiated, started, completed, and two workflow tasks. */
-const CHILD_EVENTS = 8;
-/** A signal and the workflow task it wakes. */
-const SIGNAL_EVENTS = 4;
-/** One API decision on an approval: a workflow task plus update accepted and completed. */
-const DECISION_EVENTS = 5;
-/** A lifecycle-events write (recordRunEvents): one activity. */
-const LIFECYCLE_WRITE_EVENTS = ACTIVITY_EVENTS;
 /** Bytes an event costs besides its payloads (ids, timestamps, attributes), measured on the fixtures. */
 const EVENT_OVERHEAD_BYTES = 300;
 /** What a step output is assumed to weigh when nothing bounds it. */
@@ -71,6 +73,16 @@ export interface RunPath {
   decisions?: Record<string, number>;
   /** Whether lifecycle events are recorded (default true, as the platform does). */
   lifecycleEvents?: boolean;
+  /** How each approval went, by step id (signals, escalations, timeouts); overrides `decisions`. */
+  approvals?: Record<string, ApprovalPath>;
+  /**
+   * The patches the run took (interpreter/port.ts PATCHES), each recorded once per run where its
+   * path reaches it. Default: every current one, as for a run started today; a history recorded
+   * before a patch existed names the ones it has.
+   */
+  patches?: readonly string[];
+  /** Whether the run fails (default: a `fail` step that ends the run lies on the typical path). */
+  failed?: boolean;
 }
 
 export interface CaseEstimate {
@@ -118,9 +130,13 @@ interface Cost {
   slowWaits: number;
   /** Pure steps executed (set, conditional, ...): every PURE_STEPS_PER_TASK of them cost a 1 ms timer. */
   pure: number;
+  /** A step on this path ends the run with a failure. */
+  fails: boolean;
+  /** A parallel step with `wait_for` "any" or N is on this path (the parallel-first-wins patch). */
+  races: boolean;
 }
 
-const ZERO: Cost = { events: 0, minEvents: 0, payload: 0, state: 0, unsplittable: 0, slowWaits: 0, pure: 0 };
+const ZERO: Cost = { events: 0, minEvents: 0, payload: 0, state: 0, unsplittable: 0, slowWaits: 0, pure: 0, fails: false, races: false };
 
 function add(a: Cost, b: Cost): Cost {
   return {
@@ -131,11 +147,13 @@ function add(a: Cost, b: Cost): Cost {
     unsplittable: Math.max(a.unsplittable, b.unsplittable),
     slowWaits: a.slowWaits + b.slowWaits,
     pure: a.pure + b.pure,
+    fails: a.fails || b.fails,
+    races: a.races || b.races,
   };
 }
 
 function times(c: Cost, n: number, minN: number): Cost {
-  return { events: c.events * n, minEvents: c.minEvents * minN, payload: c.payload * n, state: c.state, unsplittable: c.unsplittable, slowWaits: c.slowWaits * n, pure: c.pure * n };
+  return { ...c, events: c.events * n, minEvents: c.minEvents * minN, payload: c.payload * n, slowWaits: c.slowWaits * n, pure: c.pure * n, fails: c.fails && n > 0, races: c.races && n > 0 };
 }
 
 /** Bytes of the literal parts of a compiled value; each template counts as a small value. */
@@ -153,6 +171,8 @@ type Mode = 'typical' | 'worst';
 export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?: number; path?: RunPath } = {}): HistoryEstimate {
   const threshold = options.continueAsNewAfterEvents ?? 10_000;
   const path = options.path ?? {};
+  const patches = new Set(path.patches ?? CURRENT_PATCHES);
+  const proofs = patches.has(PATCHES.decisionProofs);
   const warnings: EstimateNote[] = [];
   const problems: EstimateNote[] = [];
 
@@ -181,14 +201,14 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         const events = each * attempts + (attempts - 1) * TIMER_EVENTS;
         const output = mode === 'worst' ? WORST_OUTPUT_BYTES : TYPICAL_OUTPUT_BYTES;
         const inputBytes = valueBytes(s.inputs);
-        let cost: Cost = { events, minEvents: each, payload: (inputBytes + output) * attempts, state: output, unsplittable: 0, slowWaits: child || s.family === 'models' ? 1 : 0, pure: 0 };
+        let cost: Cost = { ...ZERO, events, minEvents: each, payload: (inputBytes + output) * attempts, state: output, slowWaits: child || s.family === 'models' ? 1 : 0 };
         if (mode === 'worst') cost = add(cost, failurePath(s, safe));
         return cost;
       }
       case 'set':
       case 'fail':
       case 'succeed':
-        return withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0 });
+        return withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
       case 'wait': {
         const fires = s.durationMs !== undefined ? s.durationMs > 0 : mode === 'worst';
         const events = fires ? TIMER_EVENTS : 0;
@@ -200,16 +220,9 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         return { ...ZERO, events: signals * SIGNAL_EVENTS + timer, minEvents: s.timeoutSeconds === undefined ? SIGNAL_EVENTS : Math.min(SIGNAL_EVENTS, TIMER_EVENTS), payload: signals * 512, slowWaits: 1 };
       }
       case 'approval': {
-        const stages = mode === 'worst' ? s.stages : s.stages.slice(0, 1);
-        let events = 2; // PendingApprovers set on reaching the step and cleared at the end
-        for (const [i, stage] of stages.entries()) {
-          const decisions = mode === 'typical' && i === 0 ? (path.decisions?.[s.id] ?? stage.quorum) : stage.quorum;
-          events += decisions * DECISION_EVENTS + (i > 0 ? 1 : 0);
-          if (stage.timeoutMs !== undefined) events += mode === 'worst' ? TIMER_EVENTS : TIMER_CANCELLED_EVENTS;
-        }
-        // The audit trail: one recordAudit activity per batch of up to 50 entries.
-        events += ACTIVITY_EVENTS;
-        return { ...ZERO, events, minEvents: 2 + ACTIVITY_EVENTS, payload: events * 64, slowWaits: 1 };
+        const events = approvalEvents(s, mode, mode === 'typical' ? path.approvals?.[s.id] : undefined, { proofs, firstStageDecisions: mode === 'typical' ? path.decisions?.[s.id] : undefined });
+        const least = approvalEvents(s, 'typical', { updates: s.stages[0]?.quorum ?? 1 }, { proofs });
+        return { ...ZERO, events, minEvents: least, payload: events * 64, slowWaits: 1 };
       }
       case 'sub_workflow': {
         let cost: Cost = { ...ZERO, events: CHILD_EVENTS, minEvents: CHILD_EVENTS, payload: valueBytes(s.inputs) + TYPICAL_OUTPUT_BYTES, state: TYPICAL_OUTPUT_BYTES, slowWaits: 1 };
@@ -243,6 +256,7 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         cost.events += cancelled;
         cost.minEvents = [...branches].sort((a, b) => a.minEvents - b.minEvents).slice(0, needed).reduce((n, b) => n + b.minEvents, 0);
         cost.unsplittable = cost.events;
+        cost.races ||= s.waitFor !== 'all';
         return withDeadline(cost);
       }
       case 'for_each': {
@@ -259,30 +273,6 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         const iteration = list(s.steps, mode, safe);
         return withDeadline(times(iteration, n, 0));
       }
-    }
-  }
-
-  /**
-   * What a branch cancelled by a parallel any/N costs: its first effect was started, then
-   * cancelled (an activity: scheduled, cancel requested, and its end; a timer: started, cancelled).
-   */
-  function startedCost(s: CompiledStep): number {
-    switch (s.kind) {
-      case 'activity':
-      case 'sub_workflow':
-        return 4;
-      case 'wait':
-      case 'wait_for_event':
-        return TIMER_CANCELLED_EVENTS;
-      case 'conditional':
-        return Math.max(s.then[0] ? startedCost(s.then[0]) : 0, s.else[0] ? startedCost(s.else[0]) : 0);
-      case 'parallel':
-        return s.branches.reduce((n, b) => n + startedCost(b), 0);
-      case 'loop':
-      case 'for_each':
-        return s.steps[0] ? startedCost(s.steps[0]) : 0;
-      default:
-        return 0;
     }
   }
 
@@ -310,9 +300,16 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
     }
     const lifecycle = path.lifecycleEvents ?? true;
     const pure = Math.floor(cost.pure / PURE_STEPS_PER_TASK) * TIMER_EVENTS;
-    const events = RUN_FIXED_EVENTS + cost.events + pure + (lifecycle ? (cost.slowWaits + 1) * LIFECYCLE_WRITE_EVENTS : 0);
-    // A run continues as new at the first safe point past the threshold (or Temporal's suggestion).
-    const runs = events <= threshold ? 1 : Math.ceil(events / threshold);
+    // Every run (each continue-as-new segment too) takes the decision-proofs patch at its start.
+    const perRunPatches = patches.has(PATCHES.decisionProofs) ? PATCH_EVENTS : 0;
+    const failed = mode === 'worst' || (path.failed ?? cost.fails);
+    const oncePatches =
+      (failed && patches.has(PATCHES.stepFailureType) ? PATCH_EVENTS : 0) + (cost.races && patches.has(PATCHES.parallelFirstWins) ? PATCH_EVENTS : 0);
+    const once = RUN_FIXED_EVENTS + cost.events + pure + oncePatches + (lifecycle ? (cost.slowWaits + 1) * WRITE_EVENTS : 0);
+    // A run continues as new at the first safe point past the threshold (or Temporal's suggestion);
+    // each new run starts again (started, a workflow task, its patches).
+    const runs = once + perRunPatches <= threshold ? 1 : Math.ceil(once / threshold);
+    const events = once + runs * perRunPatches + (runs - 1) * RUN_START_EVENTS;
     const eventsPerRun = runs === 1 ? events : Math.min(events, threshold + cost.unsplittable);
     const payloadPerRun = runs === 1 ? cost.payload : Math.ceil(cost.payload / runs) + cost.state;
     return {

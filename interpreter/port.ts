@@ -226,4 +226,11 @@ export const PATCHES = {
    * together) all ran to the end and were all kept.
    */
   parallelFirstWins: 'parallel-first-wins',
+  /**
+   * Workflow-level, taken by every run at its start (workflows/approval-handlers.ts): approval
+   * decisions prove their sender through the `verifyDecisionToken` activity.
+   */
+  decisionProofs: 'approval-decision-proofs',
+  /** Workflow-level, taken when a run fails (workflows/interpreter.ts): it fails with the step's own error type. */
+  stepFailureType: 'run-failure-step-type',
 } as const;

@@ -11,6 +11,7 @@ import {
   type RefusalNote,
   type Verdict,
 } from '../interpreter/approvals.ts';
+import { PATCHES } from '../interpreter/port.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery, type ApprovalUpdateArgs } from './definitions.ts';
 import type { AuditEntry } from './types.ts';
 
@@ -22,7 +23,7 @@ export type AuditIdentity = Pick<AuditEntry, 'tenant' | 'definition' | 'version'
  * update or a signal names; every run started since checks a decision token (docs/approvals.md,
  * trust model).
  */
-export const DECISION_PROOFS_PATCH = 'approval-decision-proofs';
+export const DECISION_PROOFS_PATCH = PATCHES.decisionProofs;
 
 interface ProofActivities {
   verifyDecisionToken(token: unknown): Promise<ProofCheck>;

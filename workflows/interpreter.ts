@@ -35,13 +35,14 @@ import {
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { SA } from '../common/search-attributes.ts';
 import { MAX_ATTEMPTS_CAP } from '../interpreter/schema.ts';
+import { PATCHES } from '../interpreter/port.ts';
 import { installApprovalHandlers } from './approval-handlers.ts';
 import { runStateQuery } from './definitions.ts';
 import type { AgentResult, AgentRunInput } from '../activities/agents/types.ts';
 import type { AuditEntry, LifecycleEvent, LifecycleEventType, RunEventsBatch, RunInput, RunResult } from './types.ts';
 
 /** Runs started since fail with the failing step's own error type instead of `RunFailed`. */
-const STEP_FAILURE_TYPE_PATCH = 'run-failure-step-type';
+const STEP_FAILURE_TYPE_PATCH = PATCHES.stepFailureType;
 
 interface PlatformActivities {
   recordAudit(entries: AuditEntry[]): Promise<void>;

@@ -697,12 +697,12 @@ function withRegisteredDefaults(call: ActivityCall, registry: Record<string, Act
 
 /** The path this run took, in the estimator's terms (interpreter/estimate.ts RunPath). */
 function runPathOf(plan: Plan, state: RunState, rec: Recorder): RunPath {
-  const path: Required<Pick<RunPath, 'iterations' | 'items' | 'branches' | 'signals' | 'decisions'>> & { skipped: string[] } = {
+  const path: Required<Pick<RunPath, 'iterations' | 'items' | 'branches' | 'signals' | 'approvals'>> & { skipped: string[] } = {
     iterations: {},
     items: {},
     branches: {},
     signals: {},
-    decisions: {},
+    approvals: {},
     skipped: [],
   };
   // Steps inside for_each iterations keep their state per iteration, not in the run's: what
@@ -722,9 +722,17 @@ function runPathOf(plan: Plan, state: RunState, rec: Recorder): RunPath {
     }
     if (step.kind === 'wait_for_event') path.signals[id] = st.output === null && st.status === 'completed' ? 0 : 1;
   }
-  for (const { run, record } of rec.approvals.values()) {
-    if (run !== '') continue;
-    path.decisions[record.stepId] = (path.decisions[record.stepId] ?? 0) + record.decisions.filter((d) => (d.stage ?? 0) === 0).length;
+  // Scripted decisions are API decisions: a refused one is stopped by the update's validator and
+  // leaves no event. A step reached more than once (in a loop) is given its average.
+  const reached = new Map<string, ApprovalRecord[]>();
+  for (const { run, record } of rec.approvals.values()) if (run === '') reached.set(record.stepId, [...(reached.get(record.stepId) ?? []), record]);
+  for (const [stepId, records] of reached) {
+    const mean = (f: (r: ApprovalRecord) => number) => Math.round(records.reduce((n, r) => n + f(r), 0) / records.length);
+    path.approvals[stepId] = {
+      updates: mean((r) => r.decisions.length),
+      stages: mean((r) => r.stage + 1),
+      timersFired: mean((r) => (r.escalated ? 1 : 0) + (r.timedOut ? 1 : 0)),
+    };
   }
   return path;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from '../../common/db.ts';
 import type { Principal } from '../auth.ts';
-import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
+import { PRODUCTION_ALIAS, type DefinitionsStore, type StoredDefinition } from '../definitions-store.ts';
 import { HttpProblem } from '../problem.ts';
 import type { RunPins } from '../run-inputs.ts';
 import type { RunsService, RunView } from '../runs-service.ts';
@@ -12,7 +12,7 @@ import { judgePromotion, measure, readPath, tokensIn, type BatteryRun, type Meas
  * runs of candidate and production on the real platform, and the decisions as an audit trail.
  */
 
-export const PRODUCTION = 'production';
+export const PRODUCTION = PRODUCTION_ALIAS;
 
 export interface PromotionRecord {
   id: string;

@@ -10,6 +10,7 @@ import { correlationIdOf, parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
 import type { RunsService } from '../runs-service.ts';
+import type { SchedulesService } from '../schedules-service.ts';
 import type { CatalogView } from './catalog.ts';
 import type { Pool } from '../../common/db.ts';
 import { promotionRequestSchema } from '../authoring/promotion-gate.ts';
@@ -26,6 +27,8 @@ export interface AuthoringRoutesDeps {
   catalogView?: CatalogView;
   /** The database the promotion gate keeps its alias and decisions in (the audit store's pool). */
   audit: { pool: Pool };
+  /** Schedules follow the production alias: reconciled after a promotion or a rollback moves it. */
+  schedules: Pick<SchedulesService, 'reconcile'>;
 }
 
 /** Authoring aids over registered definitions and runs: diagrams, dry runs (docs/authoring.md). */
@@ -40,7 +43,7 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
     let body: unknown;
     let source: 'inline' | 'registered';
     if (request.name !== undefined) {
-      const found = request.version !== undefined ? await deps.definitions.get(who.tenant, request.name, request.version) : await deps.definitions.latestActive(who.tenant, request.name);
+      const found = request.version !== undefined ? await deps.definitions.get(who.tenant, request.name, request.version) : await deps.definitions.startingVersion(who.tenant, request.name);
       if (!found) {
         throw new HttpProblem(404, 'Not Found', request.version !== undefined ? `no definition "${request.name}" version "${request.version}"` : `no active version of definition "${request.name}"`);
       }
@@ -127,15 +130,18 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
       principal,
       correlationIdOf(req),
     );
-    req.log?.info({ definition: name, candidate: request.candidate, action: outcome.decision.action, production: outcome.decision.production }, 'promotion decided');
+    const schedules = outcome.decision.action === 'promoted' ? await deps.schedules.reconcile(principal.tenant, name) : undefined;
+    req.log?.info({ definition: name, candidate: request.candidate, action: outcome.decision.action, production: outcome.decision.production, schedules }, 'promotion decided');
     res.json(outcome);
   });
 
   router.post('/v1/definitions/:name/promotions/rollback', requireRole('submit'), async (req, res) => {
     const name = String(req.params.name);
     const body = parseOr400(z.strictObject({ reason: z.string().max(2000).optional() }), req.body ?? {});
-    const decision = await rollbackPromotion({ store: promotions }, name, principalOf(req), body.reason);
-    req.log?.info({ definition: name, from: decision.previous, to: decision.production }, 'promotion rolled back');
+    const principal = principalOf(req);
+    const decision = await rollbackPromotion({ store: promotions }, name, principal, body.reason);
+    const schedules = await deps.schedules.reconcile(principal.tenant, name);
+    req.log?.info({ definition: name, from: decision.previous, to: decision.production, schedules }, 'promotion rolled back');
     res.json(decision);
   });
 

@@ -1,7 +1,6 @@
 import { Router } from 'express';
 import { LIMITS } from '../../interpreter/schema.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import { PromotionStore } from '../authoring/promotions.ts';
 import type { DefinitionsStore } from '../definitions-store.ts';
 import { correlationIdOf, parseOr400 } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
@@ -34,7 +33,6 @@ export interface RunRoutesDeps {
 /** Starting, reading, listing and cancelling runs. */
 export function runRoutes(deps: RunRoutesDeps): Router {
   const router = Router();
-  const promotions = new PromotionStore(deps.audit.pool);
   const links = (runId: string) => ({
     self: `/v1/runs/${encodeURIComponent(runId)}`,
     cancel: `/v1/runs/${encodeURIComponent(runId)}/cancel`,
@@ -61,14 +59,10 @@ export function runRoutes(deps: RunRoutesDeps): Router {
         { path: '/input', message: 'too large' },
       ]);
     }
-    // Without a version: the production alias when a promotion set one (and it is still active), else the highest active version.
-    const production = body.version === undefined ? await promotions.production(principal.tenant, body.definition) : undefined;
-    const promoted = production === undefined ? undefined : await deps.definitions.get(principal.tenant, body.definition, production);
+    // Without a version: the production alias, else the highest active version (as schedules and events do).
     const definition =
       body.version === undefined
-        ? promoted?.status === 'active'
-          ? promoted
-          : await deps.definitions.latestActive(principal.tenant, body.definition)
+        ? await deps.definitions.startingVersion(principal.tenant, body.definition)
         : await deps.definitions.get(principal.tenant, body.definition, body.version);
     // A retried request gets the run it started, even if its version was deprecated since.
     const key = body.idempotencyKey ?? header;

@@ -28,7 +28,8 @@ export function triggerRoutes(deps: TriggerRoutesDeps): Router {
     const event = parseOr400(cloudEventSchema, req.body);
     const correlationId = event.correlationId ?? event.id;
     const started: Array<{ definition: string; version: string; runId: string; created: boolean; status: string }> = [];
-    for (const definition of await deps.definitions.allLatestActive(principal.tenant)) {
+    // Each definition's starting version (its production alias, else its newest active one), as POST /v1/runs.
+    for (const definition of await deps.definitions.allStartingVersions(principal.tenant)) {
       const { plan } = compileDefinition(definition.body);
       const matches = plan.eventTriggers.some((t) => {
         if (t.event !== event.type) return false;

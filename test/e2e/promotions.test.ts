@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import { httpError, json, reply, startLlmDouble, type LlmDouble } from '../support/llm-double.ts';
-import { KEYS, startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { KEYS, startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 
 /**
  * Seed 003 §5's promotion gate against the real platform: the battery runs candidate and
@@ -132,5 +133,72 @@ describe('promotion gate', () => {
     assert.equal((await platform.api('/v1/definitions/no-such/promotions')).status, 404);
     const forbidden = await platform.api('/v1/definitions/grant-summary/promotions', { method: 'POST', key: KEYS.approver, json: { candidate: '2.0.0', ...gate } });
     assert.equal(forbidden.status, 403);
+  });
+
+  test('schedules and event triggers start the production alias, as POST /v1/runs does, and follow it when it moves', async () => {
+    const client = new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
+    const version = (v: string) => ({
+      name: 'alias-follower',
+      version: v,
+      // A schedule that would fire once a year: the test triggers it.
+      triggers: [
+        { type: 'schedule', cron: '0 3 1 1 *', overlap: 'allow_all', input: { via: 'schedule' } },
+        { type: 'event', event: 'ledger.closed' },
+      ],
+      steps: [{ id: 'note', type: 'skill', skill: 'echo', inputs: { version: v } }],
+      output: { version: '${note.version}' },
+    });
+    const scheduleIds: string[] = [];
+    try {
+      const v1 = await platform.api('/v1/definitions', { method: 'POST', json: version('1.0.0') });
+      assert.equal(v1.status, 201, JSON.stringify(v1.body));
+      scheduleIds.push(...(v1.body.schedules as string[]));
+      assert.equal(scheduleIds.length, 1);
+      const promoted = await platform.api('/v1/definitions/alias-follower/promotions', { method: 'POST', json: { candidate: '1.0.0', battery } });
+      assert.equal(promoted.body.decision?.action, 'promoted', JSON.stringify(promoted.body));
+      // 2.0.0 is newer, but experimental until promoted.
+      const v2 = await platform.api('/v1/definitions', { method: 'POST', json: version('2.0.0') });
+      assert.equal(v2.status, 201, JSON.stringify(v2.body));
+      assert.deepEqual(v2.body.schedules, scheduleIds);
+
+      /** The version each way of starting without a version starts. */
+      const started = async (tag: string) => {
+        const direct = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'alias-follower', input: {} } });
+        assert.equal(direct.status, 201, JSON.stringify(direct.body));
+        const event = await platform.api('/v1/events', { method: 'POST', json: { id: `close-${tag}`, type: 'ledger.closed', source: 'ledger' } });
+        assert.equal(event.status, 201, JSON.stringify(event.body));
+        const byEvent = (event.body.runs as Array<{ definition: string; runId: string }>).filter((r) => r.definition === 'alias-follower');
+        assert.equal(byEvent.length, 1, JSON.stringify(event.body));
+        const scheduleId = encodeURIComponent(scheduleIds[0]!);
+        const before = new Set(((await platform.api(`/v1/schedules/${scheduleId}`)).body.recentRuns as Array<{ runId: string }>).map((r) => r.runId));
+        assert.equal((await platform.api(`/v1/schedules/${scheduleId}/trigger`, { method: 'POST' })).status, 202);
+        let scheduled: string | undefined;
+        for (let i = 0; i < 150 && !scheduled; i += 1) {
+          const view = (await platform.api(`/v1/schedules/${scheduleId}`)).body;
+          scheduled = (view.recentRuns as Array<{ runId: string }>).find((r) => !before.has(r.runId))?.runId;
+          if (!scheduled) await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.ok(scheduled, 'the triggered schedule started a run');
+        const versions: Record<string, string> = {};
+        for (const [how, runId] of [['runs', direct.body.runId], ['event', byEvent[0]!.runId], ['schedule', scheduled]] as const) {
+          const run = await platform.waitForRun(runId);
+          assert.equal(run.status, 'completed', JSON.stringify(run));
+          assert.equal(run.output.version, run.definition.version, 'the run ran the version it names');
+          versions[how] = run.definition.version;
+        }
+        return versions;
+      };
+      assert.deepEqual(await started('promoted'), { runs: '1.0.0', event: '1.0.0', schedule: '1.0.0' });
+
+      // Rolling back the first promotion clears the alias: every way starts the newest active version.
+      const rolled = await platform.api('/v1/definitions/alias-follower/promotions/rollback', { method: 'POST', json: {} });
+      assert.equal(rolled.status, 200, JSON.stringify(rolled.body));
+      assert.equal(rolled.body.production, null);
+      assert.equal((await platform.api(`/v1/schedules/${encodeURIComponent(scheduleIds[0]!)}`)).body.definition.version, '2.0.0');
+      assert.deepEqual(await started('rolled-back'), { runs: '2.0.0', event: '2.0.0', schedule: '2.0.0' });
+    } finally {
+      for (const id of scheduleIds) await client.schedule.getHandle(id).delete().catch(() => undefined);
+      await client.connection.close();
+    }
   });
 });
