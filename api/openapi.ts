@@ -597,7 +597,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
     responses: {
       200: {
         description:
-          'Events by seq; `next` is set when the page is full. With `Accept: text/event-stream` the answer is a live progress stream instead (Server-Sent Events, docs/cli.md#the-progress-stream): `run` (the run as it is), `step` (`{stepId, status: started|retrying|waiting|completed|failed|skipped|cancelled, at, elapsedMs?, attempt?, error?, approval?}`), `lifecycle` (a stored event, SSE id = its seq, so `Last-Event-ID` or `after` resumes), then `end` (`{runId, status, output?, error?}`) when the run has closed, after which the server ends the stream.',
+          'Events by seq; `next` is set when the page is full. With `Accept: text/event-stream` the answer is a live progress stream instead (Server-Sent Events, docs/cli.md#the-progress-stream): `run` (the run as it is), `step` (`{stepId, status: started|retrying|waiting|completed|failed|skipped|cancelled, at, elapsedMs?, attempt?, error?, approval?, stepPath?}`; `stepPath` names the loop or for_each iteration a retry belongs to), `lifecycle` (a stored event, SSE id = its seq, so `Last-Event-ID` or `after` resumes), then `end` (`{runId, status, output?, error?}`) when the run has closed, after which the server ends the stream.',
         content: {
           'application/json': { schema: z.object({ runId: z.string(), events: z.array(RunEvent), next: z.number().int().optional() }) },
           'text/event-stream': { schema: z.string().describe('Server-Sent Events: `event: run|step|lifecycle|end`, `data: <JSON>`') },

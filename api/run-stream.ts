@@ -33,12 +33,26 @@ export interface StepProgress {
   at: string;
   /** From when the API first saw the step running to now (completed/failed), when it saw both. */
   elapsedMs?: number;
+  /** A retry inside a loop or for_each iteration: which one (`loop[2]/flaky`). */
+  stepPath?: string;
   attempt?: number;
   maximumAttempts?: number;
   error?: { message: string; type?: string };
   continued?: boolean;
   nextAttemptAt?: string;
   approval?: { summary: string; approvers: ApprovalRecord['approvers']; quorum: number; approvals: number; deadline?: string; stage: number };
+}
+
+/**
+ * The running step a pending activity's retry is reported under. Activity summaries carry the
+ * step's path (`twice[1]/flaky`, `each[0]/inner`): a loop body's steps have views of their own, a
+ * for_each iteration's steps do not (each iteration keeps its own state), so the retry goes to the
+ * innermost step on the path that the run's views show running.
+ */
+function ownerOf(activity: PendingActivity, running: ReadonlySet<string>): string | undefined {
+  const segments = (activity.stepPath ?? activity.stepId ?? '').split('/').map((s) => s.replace(/\[\d+\]$/, ''));
+  for (let i = segments.length - 1; i >= 0; i--) if (running.has(segments[i]!)) return segments[i];
+  return undefined;
 }
 
 /** True when the caller asked for the stream rather than the JSON page. */
@@ -50,6 +64,7 @@ export function wantsEventStream(req: Request): boolean {
 export class ProgressTracker {
   private readonly last = new Map<string, string>();
   private readonly startedAt = new Map<string, number>();
+  /** Highest attempt reported per activity: each loop iteration's call is an activity of its own. */
   private readonly attempts = new Map<string, number>();
   private readonly approvals = new Map<string, number>();
 
@@ -61,6 +76,7 @@ export class ProgressTracker {
     const now = this.now();
     const at = new Date(now).toISOString();
     const waiting = new Map((approvals ?? []).filter((a) => a.status === 'pending').map((a) => [a.stepId, a]));
+    const running = new Set((steps ?? []).filter((s) => s.status === 'running').map((s) => s.id));
     for (const step of steps ?? []) {
       if (step.status === 'pending') continue;
       const previous = this.last.get(step.id);
@@ -89,13 +105,14 @@ export class ProgressTracker {
             },
           });
         }
-        for (const activity of pending.filter((p) => p.stepId === step.id && p.attempt > 1)) {
-          if ((this.attempts.get(step.id) ?? 1) >= activity.attempt) continue;
-          this.attempts.set(step.id, activity.attempt);
+        for (const activity of pending.filter((p) => p.attempt > 1 && ownerOf(p, running) === step.id)) {
+          if ((this.attempts.get(activity.activityId) ?? 1) >= activity.attempt) continue;
+          this.attempts.set(activity.activityId, activity.attempt);
           out.push({
             stepId: step.id,
             status: 'retrying',
             at,
+            ...(activity.stepPath && activity.stepPath !== step.id ? { stepPath: activity.stepPath } : {}),
             attempt: activity.attempt,
             elapsedMs: now - (this.startedAt.get(step.id) ?? now),
             ...(activity.maximumAttempts ? { maximumAttempts: activity.maximumAttempts } : {}),

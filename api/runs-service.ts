@@ -54,7 +54,10 @@ export interface StartRunRequest {
 export interface PendingActivity {
   activityId: string;
   activity: string;
+  /** The step's id (the last segment of its path), as the run's step views name it. */
   stepId?: string;
+  /** Where in the run: `loop[2]/flaky` inside a loop or for_each iteration, else the step id. */
+  stepPath?: string;
   attempt: number;
   maximumAttempts?: number;
   lastFailure?: string;
@@ -629,12 +632,14 @@ export class RunsService {
       this.activitySteps.set(runId, steps);
     }
     return pending.map((p) => {
-      const stepId = steps?.get(String(p.activityId));
+      const stepPath = steps?.get(String(p.activityId));
+      // The summary holds the step's path (`each[3]/inner`); the views name steps by id.
+      const stepId = stepPath?.slice(stepPath.lastIndexOf('/') + 1);
       const seconds = (t: any) => (t?.seconds === undefined ? undefined : new Date(Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString());
       return {
         activityId: String(p.activityId),
         activity: String(p.activityType?.name ?? ''),
-        ...(stepId === undefined ? {} : { stepId }),
+        ...(stepId === undefined ? {} : { stepId, stepPath }),
         attempt: Number(p.attempt ?? 1),
         ...(p.maximumAttempts ? { maximumAttempts: Number(p.maximumAttempts) } : {}),
         ...(p.lastFailure?.message ? { lastFailure: String(p.lastFailure.message) } : {}),

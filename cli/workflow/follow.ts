@@ -108,7 +108,8 @@ class TerminalView {
           const a = this.active.get(d.stepId) ?? { since, note: '' };
           a.note = `attempt ${d.attempt}${d.maximumAttempts ? `/${d.maximumAttempts}` : ''}`;
           this.active.set(d.stepId, a);
-          this.line('↻', `${d.stepId}  attempt ${d.attempt - 1} failed: ${d.error?.message ?? 'error'}; retrying`);
+          // Inside a loop or for_each the path says which iteration retries (`loop[2]/flaky`).
+          this.line('↻', `${d.stepPath ?? d.stepId}  attempt ${d.attempt - 1} failed: ${d.error?.message ?? 'error'}; retrying`);
           break;
         }
         case 'waiting': {
@@ -176,7 +177,7 @@ export async function follow(client: ApiClient, runId: string, io: Io, options: 
       if (options.logs) {
         if (event.event === 'lifecycle') io.stdout.write(lines ? `${JSON.stringify(event.data)}\n` : `${options.logLine?.(event.data) ?? JSON.stringify(event.data)}\n`);
         else if (event.event === 'step' && event.data.status === 'retrying') {
-          io.stdout.write(lines ? `${JSON.stringify({ type: 'step.retrying', ...event.data })}\n` : `${event.data.at}  step.retrying        ${event.data.stepId}  attempt ${event.data.attempt}: ${event.data.error?.message ?? ''}\n`);
+          io.stdout.write(lines ? `${JSON.stringify({ type: 'step.retrying', ...event.data })}\n` : `${event.data.at}  step.retrying        ${event.data.stepPath ?? event.data.stepId}  attempt ${event.data.attempt}: ${event.data.error?.message ?? ''}\n`);
         }
       } else if (view) view.handle(event);
       else io.stdout.write(`${JSON.stringify({ event: event.event, ...(event.id ? { id: event.id } : {}), data: event.data })}\n`);
