@@ -12,6 +12,7 @@ import {
   retryResultSchema,
 } from './operate-schemas.ts';
 import { idempotencyKeySchema, runIdParamSchema } from './schemas.ts';
+import { sloQuerySchema, sloReportSchema } from './reports-schemas.ts';
 
 extendZodWithOpenApi(z);
 
@@ -83,6 +84,14 @@ export function registerOperateRoutes({ route, json, problem, errors }: OperateO
       403: operatorOnly,
       409: problem('The Idempotency-Key was used for another request, or is still in progress'),
     },
+  });
+  route('get', '/v1/reports/slo', {
+    summary: 'Seed 003’s daily SLO report: queues, success by definition, model fallback and latency, cron health, each SLO with its verdict',
+    description:
+      'Computed from what the platform records: lifecycle events (runs of the caller’s tenant; each run’s latest end event in the window), the workers’ attempt and model-request samples, DescribeTaskQueue (depth now) and Temporal schedules. A window with nothing to judge answers `no data`, never a pass. Operator role.',
+    tags: ['operations'],
+    request: { query: clone(sloQuerySchema) },
+    responses: { 200: json('The report', clone(sloReportSchema).openapi('SloReport')), 400: errors[400], 401: errors[401], 403: operatorOnly },
   });
   route('get', '/v1/operations', {
     summary: 'The operations audit trail: lane pauses and resumes, retries (newest first)',

@@ -27,6 +27,8 @@ export interface RetentionPolicy {
 
 export interface PruneResult {
   events: number;
+  /** SLO report samples (step_attempts, model_requests) older than RETENTION_EVENTS_DAYS. */
+  samples: number;
   deliveries: number;
   deferred: number;
 }
@@ -49,7 +51,7 @@ export class Retention {
 
   /** One round: every kind of row past its retention, in batches until none is left. */
   async pruneOnce(): Promise<PruneResult> {
-    const result: PruneResult = { events: 0, deliveries: 0, deferred: 0 };
+    const result: PruneResult = { events: 0, samples: 0, deliveries: 0, deferred: 0 };
     const days = (n: number) => `${n} days`;
     if (this.policy.deliveriesDays > 0) {
       result.deliveries = await this.#repeat(
@@ -70,6 +72,12 @@ export class Retention {
            LIMIT $2)`,
         [days(this.policy.eventsDays)],
       );
+      for (const table of ['step_attempts', 'model_requests']) {
+        result.samples += await this.#repeat(
+          `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE at < now() - $1::interval LIMIT $2)`,
+          [days(this.policy.eventsDays)],
+        );
+      }
     }
     if (this.policy.deferredDays > 0) {
       for (;;) {

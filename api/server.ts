@@ -25,6 +25,7 @@ import { AdmissionStore } from './admission-store.ts';
 import { createApp } from './app.ts';
 import { installPrometheus } from '../common/metrics.ts';
 import { observeTemporal } from './metrics-observers.ts';
+import { SloReports } from './reports.ts';
 import { catalogView } from './routes/catalog.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
@@ -99,6 +100,12 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     maskEvent: (event) => masking.event(event),
   });
 
+  const schedules = new SchedulesService(client, definitions, keys, {
+    continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
+    executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
+    logger,
+  });
+  const lanes = new LanesService(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES });
   // Prometheus metrics on the API's own port (`GET /metrics`), unless METRICS_ENABLED=false.
   const metrics = await installPrometheus(config);
   if (metrics) observeTemporal(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES, logger });
@@ -109,11 +116,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     definitions,
     runs,
     masking,
-    schedules: new SchedulesService(client, definitions, keys, {
-      continueAsNewAfterEvents: config.RUN_CONTINUE_AS_NEW_EVENTS,
-      executionTimeoutSeconds: config.RUN_EXECUTION_TIMEOUT_SECONDS,
-      logger,
-    }),
+    schedules,
     audit: new AuditStore(pool),
     events: new RunEventStore(pool),
     webhooks,
@@ -147,7 +150,9 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     rateLimit: { limit: config.API_RATE_LIMIT, windowSeconds: config.API_RATE_LIMIT_WINDOW_SECONDS },
     catalogView: catalogView(catalog, agentRegistry, agentNames, config.LANES, config.DEFAULT_LANE),
     operate: {
-      lanes: new LanesService(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES }),
+      lanes,
+      // Seed 003's daily report: the prod SLOs judge the protected lanes (not ADMISSION_DEFERRABLE_LANES).
+      reports: new SloReports(pool, client, lanes, schedules, { prodLanes: admissionSettings(config).protectedLanes }),
       retries: new RetryService(client, runs, definitions, keys, config.TEMPORAL_NAMESPACE),
       operations: new OperationsStore(pool),
     },

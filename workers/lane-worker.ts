@@ -10,6 +10,7 @@ import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
 import { ACTIVITY_KINDS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
 import { metricsInterceptor, type AttemptSample } from '../common/metrics-activity.ts';
+import { SloSampleWriter } from '../common/slo-samples.ts';
 import { dataConverterFor, temporalConnectionSettings } from '../common/temporal.ts';
 
 export interface LaneWorkersOptions {
@@ -81,8 +82,11 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
     limits.workflows = allLimits.workflows;
   }
   const catalog = options.catalog ?? createActivityCatalog(config);
-  // Queue wait and attempt duration per kind (common/metrics-activity.ts), unless METRICS_ENABLED=false.
-  const measured = (kind: string) => (config.METRICS_ENABLED ? { interceptors: { activity: [metricsInterceptor(lane, kind, options.onAttempt)] } } : {});
+  // Queue wait and attempt duration per kind (common/metrics-activity.ts), unless METRICS_ENABLED=false;
+  // with a database, each attempt (and model request) is also a sample for the SLO report.
+  const samples = config.METRICS_ENABLED && config.DATABASE_URL ? new SloSampleWriter(createPool(config.DATABASE_URL, 1), logger).start() : undefined;
+  const onAttempt = options.onAttempt ?? samples?.attempt;
+  const measured = (kind: string) => (config.METRICS_ENABLED ? { interceptors: { activity: [metricsInterceptor(lane, kind, onAttempt)] } } : {});
   for (const kind of ACTIVITY_KINDS) {
     if (!kinds.has(kind) || catalog[kind].length === 0) continue;
     limits[kind] = allLimits[kind];
@@ -129,6 +133,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   }
 
   if (workers.length === 0) {
+    await samples?.stop();
+    await samples?.pool.end();
     if (ownsConnection) await connection.close();
     throw new Error(`lane ${lane}: nothing to serve for kinds ${[...kinds].join(', ')}`);
   }
@@ -142,6 +148,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {
+        await samples?.stop();
+        await samples?.pool.end();
         await pool?.end();
         if (ownsConnection) await connection.close();
         logger.info('lane workers stopped');

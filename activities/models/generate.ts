@@ -1,3 +1,4 @@
+import { recordModelRequest } from '../../common/slo-samples.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { Ajv, type ValidateFunction } from 'ajv';
 import OpenAI from 'openai';
@@ -253,6 +254,20 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
   const validate = input.response_schema ? responseSchemaValidator(input.response_schema) : undefined;
   const lane = ctx.meta.lane;
   const failures: Array<{ route: ModelRoute; failure: RouteFailure }> = [];
+  // The SLO report's sample of this request (fallback rate local → cloud, latency, tokens/s).
+  const sample = (outcome: string, route: ModelRoute | undefined, fellBack: boolean, tokensPerSecond?: number) =>
+    recordModelRequest({
+      at: new Date(started),
+      lane,
+      requested: input.model,
+      ...(route ? { route: route.name, provider: route.provider } : {}),
+      firstCloud: chain[0]?.cloud === true,
+      cloud: route?.cloud === true,
+      fellBack,
+      outcome,
+      latencyMs: Date.now() - started,
+      ...(tokensPerSecond ? { tokensPerSecond } : {}),
+    });
   const log = ctx.logger.child({
     requested: input.model,
     ...(input.agent_id ? { agentId: input.agent_id } : {}),
@@ -297,6 +312,7 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
       if (tokensPerSecond > 0) metrics.tokensPerSecond.record(tokensPerSecond, { route: route.name, provider: route.provider });
       metrics.calls.add(1, { route: route.name, outcome: 'ok' });
       metrics.requests.add(1, { requested: input.model, outcome: 'ok', fell_back: String(failures.length > 0) });
+      sample('ok', route, failures.length > 0, tokensPerSecond);
       const result: ModelResult = {
         text: answer.reply.text,
         ...(answer.json === undefined ? {} : { json: answer.json }),
@@ -324,6 +340,7 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
         failures.push({ route, failure: error });
         metrics.calls.add(1, { route: route.name, outcome: 'rejected' });
         metrics.requests.add(1, { requested: input.model, outcome: 'rejected', fell_back: String(failures.length > 1) });
+        sample('rejected', route, failures.length > 1);
         log.warn({ route: route.name, reason: error.code, detail: error.message }, 'model request rejected; not falling back');
         throw ApplicationFailure.create({
           message: `model "${input.model}" rejected the request on route ${route.name}: ${error.message}${describeEarlier(failures.slice(0, -1))}`,
@@ -342,6 +359,7 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
   if (called.length === 0) {
     const first = failures[0]!.failure;
     metrics.requests.add(1, { requested: input.model, outcome: 'refused', fell_back: 'false' });
+    sample('refused', undefined, false);
     throw ApplicationFailure.create({
       message: summary,
       type: first.code === 'lane_not_allowed' ? 'ModelRouteNotAllowed' : 'ModelRouteNotConfigured',
@@ -351,9 +369,11 @@ export async function generate(input: ModelRequest, ctx: SkillContext, options: 
   }
   if (called.every((f) => f.failure.kind === 'invalid_output')) {
     metrics.requests.add(1, { requested: input.model, outcome: 'invalid_output', fell_back: String(failures.length > 1) });
+    sample('invalid_output', called.at(-1)?.route, failures.length > 1);
     throw ApplicationFailure.create({ message: summary, type: 'InvalidModelOutput', nonRetryable: true, details });
   }
   metrics.requests.add(1, { requested: input.model, outcome: 'unavailable', fell_back: String(failures.length > 1) });
+  sample('unavailable', called.at(-1)?.route, failures.length > 1);
   const retryAfter = Math.max(0, ...called.map((f) => f.failure.extra.retryAfterMs ?? 0));
   throw ApplicationFailure.create({
     message: summary,

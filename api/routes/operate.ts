@@ -6,12 +6,16 @@ import { bulkRetrySchema, laneActionSchema, listOperationsQuerySchema, retryRunS
 import type { OperationsStore } from '../operations-store.ts';
 import { HttpProblem } from '../problem.ts';
 import type { RetryResult, RetryService } from '../retry-service.ts';
+import type { SloReports } from '../reports.ts';
+import { sloQuerySchema } from '../reports-schemas.ts';
 import { idempotencyKeySchema } from '../schemas.ts';
 
 export interface OperateDeps {
   lanes: LanesService;
   retries: RetryService;
   operations: OperationsStore;
+  /** Seed 003's daily SLO report (api/reports.ts). */
+  reports?: SloReports;
 }
 
 function idempotencyKeyOf(req: Request): string | undefined {
@@ -108,6 +112,12 @@ export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Rout
     );
     req.log?.info({ runId, mode: result.mode, replayed, newRunId: result.newRunId }, 'run retry');
     res.status(replayed ? 200 : 202).json(result);
+  });
+
+  router.get('/v1/reports/slo', requireRole('operator'), async (req, res) => {
+    const query = parseOr400(sloQuerySchema, req.query, 'query');
+    if (!operate.reports) throw new HttpProblem(404, 'Not Found', 'the SLO report is not configured on this API');
+    res.json(await operate.reports.report(principalOf(req).tenant, query.window));
   });
 
   router.get('/v1/operations', requireRole('operator'), async (req, res) => {

@@ -90,6 +90,18 @@ test('a round prunes final deliveries and quiet runs past their days, and nothin
   const oldPending = await delivery(pool, sub, waitingRun[0]!, 'pending', 40);
   await deferred(pool, 'deferred-old', 20);
   await deferred(pool, 'deferred-new', 1);
+  // SLO report samples: one attempt and one model request past 30 days, one of each recent.
+  for (const age of [31, 1]) {
+    await pool.query(
+      `INSERT INTO step_attempts (at, lane, kind, task_queue, activity, priority, wait_ms, duration_ms, outcome)
+       VALUES (now() - $1 * interval '1 day', 'prod-critical', 'skills', 'prod-critical.skills', 'echo', 3, 5, 5, 'ok')`,
+      [age],
+    );
+    await pool.query(
+      `INSERT INTO model_requests (at, lane, requested, first_cloud, cloud, fell_back, outcome, latency_ms) VALUES (now() - $1 * interval '1 day', 'prod-critical', 'default', false, false, false, 'ok', 100)`,
+      [age],
+    );
+  }
   await pool.query(
     `INSERT INTO approval_audit (id, tenant, run_id, definition, version, step_id, principal, decision, via, outcome, at, recorded_at)
      VALUES ('audit-old', 'acme', 'old-run', 'd', '1.0.0', 's', 'abby', 'approve', 'api', 'accepted', now() - interval '400 days', now() - interval '400 days')`,
@@ -98,21 +110,24 @@ test('a round prunes final deliveries and quiet runs past their days, and nothin
 
   const retention = new Retention(pool, { eventsDays: 30, deliveriesDays: 30, deferredDays: 0, intervalSeconds: 0, batchSize: 2 }, logger);
   const pruned = await retention.pruneOnce();
-  assert.deepEqual(pruned, { deliveries: 2, events: 3, deferred: 0 });
+  assert.deepEqual(pruned, { deliveries: 2, events: 3, samples: 2, deferred: 0 });
+  for (const table of ['step_attempts', 'model_requests']) {
+    assert.deepEqual(await ids(`SELECT extract(day FROM now() - at)::int AS id FROM ${table}`), ['1'], `only the recent ${table} row is left`);
+  }
   assert.deepEqual(await ids('SELECT id FROM webhook_deliveries'), [oldPending, recentDelivered].sort());
   assert.ok(![oldDelivered, oldDead].some((id) => [oldPending, recentDelivered].includes(id)));
   assert.deepEqual(await ids('SELECT id FROM run_events'), [...recentRun, ...longRun, ...waitingRun].sort());
   assert.deepEqual(await ids('SELECT run_id AS id FROM admission_queue'), ['deferred-new', 'deferred-old'], 'deferred starts are kept by default');
   assert.equal(Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM approval_audit')).rows[0]!.n), auditBefore, 'the audit trail is never pruned');
-  assert.deepEqual(await retention.pruneOnce(), { deliveries: 0, events: 0, deferred: 0 }, 'a second round finds nothing');
+  assert.deepEqual(await retention.pruneOnce(), { deliveries: 0, events: 0, samples: 0, deferred: 0 }, 'a second round finds nothing');
 
   // Once the waiting delivery is final and old, the run's events go too.
   await pool.query(`UPDATE webhook_deliveries SET status = 'dead', updated_at = now() - interval '31 days' WHERE id = $1`, [oldPending]);
-  assert.deepEqual(await retention.pruneOnce(), { deliveries: 1, events: 2, deferred: 0 });
+  assert.deepEqual(await retention.pruneOnce(), { deliveries: 1, events: 2, samples: 0, deferred: 0 });
 
   // With RETENTION_DEFERRED_DAYS set, deferred starts older than that are dropped (and logged).
   const strict = new Retention(pool, { eventsDays: 0, deliveriesDays: 0, deferredDays: 7, intervalSeconds: 0 }, logger);
-  assert.deepEqual(await strict.pruneOnce(), { deliveries: 0, events: 0, deferred: 1 });
+  assert.deepEqual(await strict.pruneOnce(), { deliveries: 0, events: 0, samples: 0, deferred: 1 });
   assert.deepEqual(await ids('SELECT run_id AS id FROM admission_queue'), ['deferred-new']);
   assert.deepEqual(await ids('SELECT id FROM run_events'), [...recentRun, ...longRun].sort(), '0 days keeps events forever');
 });
