@@ -175,6 +175,16 @@ export const configSchema = z.object({
   /** How long one measurement of the task queues (DescribeTaskQueue) is used, in ms. */
   ADMISSION_PROBE_MS: z.coerce.number().int().min(50).max(60_000).default(500),
   /**
+   * Lane yield (workers/lane-yield.ts, docs/lanes.md "Yield"): new tasks per second each worker of
+   * a deferrable lane takes while a protected lane is busy (its admitted, scheduled and child runs
+   * go on, slowly). 0: deferrable lanes never yield.
+   */
+  LANE_YIELD_RATE: z.coerce.number().min(0).max(10_000).default(2),
+  /** How often a deferrable lane's workers measure the protected lanes' task queues, in ms. */
+  LANE_YIELD_PROBE_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** Tasks per second added to a protected queue (the server's 30-s average) above which that lane is busy. */
+  LANE_YIELD_BUSY_RATE: z.coerce.number().min(0).default(0.05),
+  /**
    * Payload encryption (common/codec.ts, docs/sensitive-data.md): the key list as JSON
    * `[{"id": "...", "key": "<base64, 32 bytes>"}]`, first key seals; or a file holding it, or
    * `<SECRETS_DIR>/PAYLOAD_CODEC_KEYS`. None of them: payloads go to Temporal unencrypted (`up` makes a key file).

@@ -12,6 +12,7 @@ import type { Logger } from '../common/logger.ts';
 import { metricsInterceptor, type AttemptSample } from '../common/metrics-activity.ts';
 import { SloSampleWriter } from '../common/slo-samples.ts';
 import { dataConverterFor, temporalConnectionSettings } from '../common/temporal.ts';
+import { ProtectedLaneWatch, laneYieldSettings, yieldingTuner, type DescribesTaskQueues } from './lane-yield.ts';
 
 export interface LaneWorkersOptions {
   config: Config;
@@ -62,6 +63,12 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   // lane's own queue, where no other lane's worker polls.
   const kinds = new Set<LaneWorkerKind>(options.kinds ?? LANE_WORKER_KINDS);
   const allLimits = laneLimits(config, lane);
+  // A deferrable lane's activity workers begin new tasks at a trickle while a protected lane is busy.
+  const yieldSettings = laneYieldSettings(config, lane);
+  const watch = yieldSettings && new ProtectedLaneWatch(connection as unknown as DescribesTaskQueues, yieldSettings, logger);
+  await watch?.start();
+  const activitySlots = (limit: number) =>
+    watch && yieldSettings ? { tuner: yieldingTuner(limit, watch, yieldSettings.yieldRate) } : { maxConcurrentActivityTaskExecutions: limit };
   const limits: Partial<LaneLimits> = {};
   const workers: Worker[] = [];
   const taskQueues: string[] = [];
@@ -97,7 +104,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         identity,
         dataConverter,
         taskQueue: activityTaskQueue(lane, kind),
-        maxConcurrentActivityTaskExecutions: allLimits[kind],
+        ...activitySlots(allLimits[kind]),
         activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
         ...measured(kind),
       }),
@@ -119,7 +126,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         identity,
         dataConverter,
         taskQueue: platformTaskQueue(lane),
-        maxConcurrentActivityTaskExecutions: allLimits.platform,
+        ...activitySlots(allLimits.platform),
         ...measured('platform'),
         activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool), {
           keys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
@@ -133,6 +140,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   }
 
   if (workers.length === 0) {
+    watch?.stop();
     await samples?.stop();
     await samples?.pool.end();
     if (ownsConnection) await connection.close();
@@ -148,6 +156,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {
+        watch?.stop();
         await samples?.stop();
         await samples?.pool.end();
         await pool?.end();
