@@ -32,6 +32,9 @@ export interface AdmissionSettings {
   laneBacklogMax: number;
   probeMs: number;
   namespace: string;
+  /** While a protected lane is busy (tasks added, 30-s average, above busyAddRate), deferrable lanes start at most busyStartRate runs a second. */
+  busyAddRate: number;
+  busyStartRate: number;
 }
 
 export function admissionSettings(config: Config): AdmissionSettings {
@@ -48,6 +51,9 @@ export function admissionSettings(config: Config): AdmissionSettings {
     laneBacklogMax: config.ADMISSION_LANE_BACKLOG_MAX,
     probeMs: config.ADMISSION_PROBE_MS,
     namespace: config.TEMPORAL_NAMESPACE,
+    // The same notion of "busy" as the workers' yield (workers/lane-yield.ts); LANE_YIELD_RATE 0 turns both off.
+    busyAddRate: config.LANE_YIELD_RATE === 0 ? Number.POSITIVE_INFINITY : config.LANE_YIELD_BUSY_RATE,
+    busyStartRate: config.LANE_YIELD_RATE === 0 ? config.ADMISSION_START_RATE : Math.min(config.LANE_YIELD_RATE, config.ADMISSION_START_RATE),
   };
 }
 
@@ -126,6 +132,8 @@ export interface QueueStats {
   taskQueue: string;
   backlog: number;
   backlogAgeMs: number;
+  /** Tasks added a second, the server's 30-s average. */
+  addRate: number;
 }
 
 /** One measurement of every lane's task queues. */
@@ -135,6 +143,8 @@ export interface Measurement {
   lanes: Record<string, { backlog: number; backlogAgeMs: number; queues: QueueStats[] }>;
   /** Set when DescribeTaskQueue failed: treated as congested (Temporal may be down). */
   error?: string;
+  /** Why a protected lane counts as busy (not congested: its work flows, but it is working), if it does. */
+  protectedBusy?: string;
 }
 
 const durationMs = (d: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
@@ -145,6 +155,8 @@ export type Verdict = { admit: true } | { admit: false; reason: string };
 
 export class Admission {
   private readonly buckets = new Map<string, TokenBucket>();
+  /** Per deferrable lane, the slower budget that applies while a protected lane is busy. */
+  private readonly busyBuckets = new Map<string, TokenBucket>();
   private readonly protectedStarts = new RateWindow();
   private measurement: Measurement | undefined;
   private measuring: Promise<Measurement> | undefined;
@@ -160,7 +172,10 @@ export class Admission {
     readonly settings: AdmissionSettings,
     private readonly logger: Logger,
   ) {
-    for (const lane of settings.deferrableLanes) this.buckets.set(lane, new TokenBucket(settings.startRate, settings.startBurst));
+    for (const lane of settings.deferrableLanes) {
+      this.buckets.set(lane, new TokenBucket(settings.startRate, settings.startBurst));
+      this.busyBuckets.set(lane, new TokenBucket(settings.busyStartRate, 1));
+    }
   }
 
   isDeferrable(lane: string): boolean {
@@ -203,6 +218,7 @@ export class Admission {
                 taskQueue: name,
                 backlog: Number(response.stats?.approximateBacklogCount ?? 0),
                 backlogAgeMs: durationMs(response.stats?.approximateBacklogAge),
+                addRate: response.stats?.tasksAddRate ?? 0,
               };
             }),
           );
@@ -213,6 +229,8 @@ export class Admission {
           };
         }),
       );
+      const busy = this.settings.protectedLanes.flatMap((l) => measurement.lanes[l]?.queues ?? []).find((q) => q.addRate > this.settings.busyAddRate);
+      if (busy) measurement.protectedBusy = `${busy.taskQueue} takes ${busy.addRate.toFixed(2)} tasks/s`;
     } catch (error) {
       measurement.error = (error as Error).message;
     }
@@ -248,6 +266,12 @@ export class Admission {
     return { admit: true };
   }
 
+  /** The lane's start budget now: the slower one while a protected lane is busy. */
+  private async bucketFor(lane: string): Promise<{ bucket: TokenBucket; busy?: string }> {
+    const busy = (await this.measure()).protectedBusy;
+    return busy ? { bucket: this.busyBuckets.get(lane)!, busy } : { bucket: this.buckets.get(lane)! };
+  }
+
   /**
    * Decides one start. Protected lanes: admitted, and counted. Deferrable lanes: admitted when
    * nothing of the lane waits in the queue (nothing jumps it), there is capacity and a token;
@@ -267,8 +291,13 @@ export class Admission {
       const verdict = await this.capacity(request.lane);
       if (!verdict.admit) reason = verdict.reason;
     }
-    if (reason === undefined && this.buckets.get(request.lane)!.take() === 0) {
-      reason = `lane ${request.lane} is at its start rate (ADMISSION_START_RATE ${this.settings.startRate}/s)`;
+    if (reason === undefined) {
+      const { bucket, busy } = await this.bucketFor(request.lane);
+      if (bucket.take() === 0) {
+        reason = busy
+          ? `lane ${request.lane} starts ${this.settings.busyStartRate} run(s)/s while a protected lane is busy (${busy})`
+          : `lane ${request.lane} is at its start rate (ADMISSION_START_RATE ${this.settings.startRate}/s)`;
+      }
     }
     if (reason === undefined) return { deferred: false };
     const result = await this.store.enqueue({ ...request, reason }, this.settings.queueMax);
@@ -347,7 +376,7 @@ export class Admission {
         next = Math.min(next, this.settings.probeMs);
         continue;
       }
-      const bucket = this.buckets.get(lane)!;
+      const { bucket } = await this.bucketFor(lane);
       const tokens = bucket.take(Math.min(depths[lane], 20));
       if (tokens === 0) {
         next = Math.min(next, Math.max(20, bucket.waitMs()));

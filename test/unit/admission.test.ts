@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AdmissionQueueFull, RateWindow, TokenBucket, admissionSettings } from '../../api/admission.ts';
+import { Admission, AdmissionQueueFull, RateWindow, TokenBucket, admissionSettings } from '../../api/admission.ts';
+import { createLogger } from '../../common/logger.ts';
 import { ConfigError, loadConfig } from '../../common/config.ts';
 
 describe('admission parts', () => {
@@ -44,5 +45,55 @@ describe('admission parts', () => {
     assert.equal(full.status, 429);
     assert.equal(full.extra?.retryAfterSeconds, 2);
     assert.deepEqual(full.errors, [{ path: '/definition', message: 'lane experimental: admission queue full' }]);
+  });
+});
+
+describe('admission while a protected lane is busy', () => {
+  /** Admission over a fake DescribeTaskQueue (prod-critical's add rate as given) and a store holding what is deferred. */
+  function admissionWith(prodAddRate: number, env: Record<string, string> = {}) {
+    const deferred: string[] = [];
+    const client = {
+      workflowService: {
+        async describeTaskQueue(request: { taskQueue: { name: string } }) {
+          const prod = request.taskQueue.name.startsWith('prod-critical');
+          return { stats: { approximateBacklogCount: 0, approximateBacklogAge: null, tasksAddRate: prod ? prodAddRate : 0 } };
+        },
+      },
+    };
+    const store = {
+      async depth() {
+        return 0;
+      },
+      async enqueue(request: { spec: { workflowId: string }; reason: string }) {
+        deferred.push(request.reason);
+        return { outcome: 'queued' as const };
+      },
+    };
+    const settings = admissionSettings(loadConfig({ ADMISSION_START_RATE: '5', ADMISSION_START_BURST: '5', ...env }));
+    const admission = new Admission(client as never, store as never, settings, createLogger('test', 'silent'));
+    const admit = (i: number) =>
+      admission.admit({ spec: { workflowId: `run-${i}` }, lane: 'experimental', keyed: false } as unknown as Parameters<Admission['admit']>[0]);
+    return { admit, deferred };
+  }
+
+  test('quiet prod-critical: the burst of 5 starts at once', async () => {
+    const { admit, deferred } = admissionWith(0);
+    const verdicts = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(i)));
+    assert.equal(verdicts.filter((v) => !v.deferred).length, 5);
+    assert.match(deferred[0] ?? '', /ADMISSION_START_RATE 5/);
+  });
+
+  test('busy prod-critical (tasks added recently): one start at a time, at LANE_YIELD_RATE, with the reason', async () => {
+    const { admit, deferred } = admissionWith(3.5);
+    const verdicts = [];
+    for (let i = 0; i < 8; i++) verdicts.push(await admit(i));
+    assert.equal(verdicts.filter((v) => !v.deferred).length, 1);
+    assert.match(deferred[0] ?? '', /starts 2 run\(s\)\/s while a protected lane is busy \(prod-critical\.\w+ takes 3\.50 tasks\/s\)/);
+  });
+
+  test('LANE_YIELD_RATE=0 turns the busy rule off', async () => {
+    const { admit } = admissionWith(3.5, { LANE_YIELD_RATE: '0' });
+    const verdicts = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(i)));
+    assert.equal(verdicts.filter((v) => !v.deferred).length, 5);
   });
 });
