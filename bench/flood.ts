@@ -14,7 +14,7 @@
  * Knobs (environment): FLOOD_ROUNDS (5), FLOOD_SAMPLES (3: steady-flood and unflooded prod runs per
  * round), FLOOD_STEPS (10), FLOOD_RUNS (200), FLOOD_SLEEP_SECONDS (3: each experimental run's
  * sleep), FLOOD_WARMUP (3), BENCH_PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres: a
- * fresh database is created there and dropped), LANE_LIMITS and ADMISSION_* (the platform's
+ * fresh database is created there and dropped), LANE_LIMITS, ADMISSION_* and LANE_YIELD_* (the platform's
  * variables; unset: the defaults), LOG_LEVEL (warn).
  *
  * `npm run bench:flood -- --report` rewrites RESULTS-lanes.md from results-lanes.json without running.
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     await migrate(database.url, logger);
     pool = createPool(database.url, 10);
     server = await startDevServer({ cliPath: resolveTemporalCli(), port: await freePort(), headless: true, logger });
-    const admissionEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('ADMISSION_')));
+    const admissionEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('ADMISSION_') || k.startsWith('LANE_YIELD_')));
     const config = loadConfig({
       TEMPORAL_ADDRESS: server.address,
       DATABASE_URL: database.url,
