@@ -8,7 +8,7 @@ import type { Config } from '../common/config.ts';
 import { activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import { migrate } from '../common/db.ts';
 import type { Logger } from '../common/logger.ts';
-import { startDevServer, type DevServer } from '../embedded/dev-server.ts';
+import { startDevServer, uiCodecEndpoint, type DevServer } from '../embedded/dev-server.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../embedded/pglite.ts';
 import { freePort, isListening } from '../embedded/ports.ts';
 import { writeSupervisorState, type ComponentState } from '../embedded/supervisor-state.ts';
@@ -222,7 +222,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
     // Temporal Web decodes through the API's codec server, at a path only the dev server's UI knows.
     const uiToken = config.CODEC_UI_TOKEN ?? ensureSecretFile(join(dataDir, 'codec-ui-token'));
     env.CODEC_UI_TOKEN = uiToken;
-    const codecEndpoint = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${config.API_PORT}/codec/ui/${uiToken}`;
+    const codecEndpoint = uiCodecEndpoint(config, uiToken);
 
     // Temporal, PostgreSQL and the workflow bundle do not depend on each other: start them together.
     let devServer: DevServer | undefined;

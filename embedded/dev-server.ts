@@ -46,6 +46,14 @@ export const FAST_DEV_SERVER_CONFIG: Readonly<Record<string, number | boolean>> 
   'history.shardIOConcurrency': 4,
 };
 
+/**
+ * The codec endpoint Temporal Web is started with (`--ui-codec-endpoint`): the API's codec server
+ * at the path whose token is Temporal Web's credential (api/routes/codec.ts, docs/sensitive-data.md).
+ */
+export function uiCodecEndpoint(api: { API_HOST: string; API_PORT: number }, uiToken: string): string {
+  return `http://${api.API_HOST === '0.0.0.0' ? '127.0.0.1' : api.API_HOST}:${api.API_PORT}/codec/ui/${uiToken}`;
+}
+
 export interface DevServer {
   address: string;
   uiUrl?: string;
