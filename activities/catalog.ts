@@ -6,6 +6,8 @@ import type { AgentDefinition } from './agents/types.ts';
 import { createMcpActivities, loadMcpServers } from './agents/mcp.ts';
 import { createIntegrationRegistry } from './integrations/registry.ts';
 import { createModelSkills, modelNamesOf } from './models/generate.ts';
+import { MODEL_ACTIVITY } from '../common/constants.ts';
+import { createPromptSkills } from './skills/prompt.ts';
 import { createSkillRegistry } from './skills/registry.ts';
 import type { SkillSpec } from './skills/skill.ts';
 
@@ -23,11 +25,14 @@ export function createActivityCatalog(
 ): ActivityCatalog {
   // Agents' MCP tools (mcp.callTool, mcp.listTools) run on the agents queue when servers are configured.
   const mcpServers = loadMcpServers(config);
+  // model.generate over the routing table (validated here, at startup); a test may supply its own.
+  const models = [...createModelSkills(config).filter((s) => !extra.models?.some((e) => e.name === s.name)), ...(extra.models ?? [])];
+  const generate = models.find((s) => s.name === MODEL_ACTIVITY);
   const catalog: ActivityCatalog = {
-    skills: [...createSkillRegistry(config), ...(extra.skills ?? [])],
+    // prompt_inline and conversation call whichever model.generate the models family has.
+    skills: [...createSkillRegistry(config), ...(generate ? createPromptSkills(generate) : []), ...(extra.skills ?? [])],
     integrations: [...createIntegrationRegistry(config), ...(extra.integrations ?? [])],
-    // model.generate over the routing table (validated here, at startup); a test may supply its own.
-    models: [...createModelSkills(config).filter((s) => !extra.models?.some((e) => e.name === s.name)), ...(extra.models ?? [])],
+    models,
     agents: [...(Object.keys(mcpServers).length > 0 ? createMcpActivities(mcpServers) : []), ...(extra.agents ?? [])],
   };
   for (const [family, specs] of Object.entries(catalog)) {

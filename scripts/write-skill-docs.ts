@@ -6,8 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { createIntegrationRegistry } from '../activities/integrations/registry.ts';
-import { createSkillRegistry } from '../activities/skills/registry.ts';
+import { createActivityCatalog } from '../activities/catalog.ts';
 import type { SkillSpec } from '../activities/skills/skill.ts';
 
 export const SKILL_DOCS_FILE = fileURLToPath(new URL('../docs/skills.md', import.meta.url));
@@ -66,6 +65,31 @@ gets \`state\` (an object), and whatever it leaves there comes back as the step'
 to the next code_session step with \`"state": "\${steps.<id>.output.state}"\`. It is not a live
 interpreter kept between steps (that would pin a run to one worker and die with it); the state is
 JSON, at most 512 KiB with the result.
+
+## Prompt skills: prompt_inline and conversation
+
+Seed 002's prompt skills are model calls on the routing that exists (docs/models.md): \`model\` names
+a route or alias (default \`default\`), and its fallbacks, lane rules and cloud logging apply as for a
+\`model\` step. Unlike a \`model\` step they run on the lane's skills queue (the skills worker calls the
+same \`model.generate\` code in-process), so \`LANE_LIMITS\`' \`skills\` bound them, not \`models\`.
+
+- \`prompt_inline\`: a prompt template in the definition. \`{{name}}\` placeholders in \`prompt\` and
+  \`system\` are filled from \`vars\` (whose values may be templates such as \`"\${input.topic}"\`;
+  non-strings go in as JSON). A placeholder with no var is refused at registration
+  (\`/steps/N/inputs/prompt\`). The output is the model call's (\`text\`, \`json\` with
+  \`response_schema\`, \`route\`, \`fallbacks\`, \`usage\`).
+- \`conversation\`: one turn of a multi-turn conversation. It sends \`history\` and \`message\` and
+  returns \`{reply, history, dropped, route, usage}\`; \`history\` (this turn included) lives in the
+  run's state, so a later step continues it with \`"history": "\${steps.<id>.output.history}"\`.
+  Bounded: the last 40 messages and 64,000 characters, oldest dropped first (\`dropped\` counts them).
+
+\`\`\`json
+[
+  {"id": "hello", "type": "skill", "skill": "conversation", "inputs": {"system": "Be brief.", "message": "Hi, I am \${input.name}."}},
+  {"id": "recall", "type": "skill", "skill": "conversation",
+   "inputs": {"system": "Be brief.", "message": "What is my name?", "history": "\${steps.hello.output.history}"}}
+]
+\`\`\`
 
 ## Adding a skill: one file plus one line
 
@@ -129,8 +153,8 @@ function section(spec: SkillSpec, kind: 'skill' | 'integration'): string {
 
 export function renderSkillDocs(): string {
   const config = { HTTP_FETCH_ALLOWED_HOSTS: [] };
-  const skills = createSkillRegistry(config);
-  const integrations = createIntegrationRegistry(config);
+  // The catalog's skills: the registry's plus prompt_inline and conversation over the (default) routing table.
+  const { skills, integrations } = createActivityCatalog(config);
   return [
     HEADER,
     '## Skills',

@@ -5,6 +5,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { runInSandbox, SandboxError, type SandboxLimits } from '../../activities/sandbox/sandbox.ts';
 import { createSkillActivities } from '../../activities/skills/activities.ts';
 import { codeInlineSkill, codeSessionSkill, sandboxLimitsFor } from '../../activities/skills/code.ts';
+import { boundHistory, MAX_HISTORY_MESSAGES, renderTemplate } from '../../activities/skills/prompt.ts';
 import type { SkillCallMeta } from '../../activities/skills/types.ts';
 import { createLogger } from '../../common/logger.ts';
 
@@ -160,5 +161,27 @@ describe('code_inline and code_session as activities', () => {
     assert.equal(parsed.success, false);
     assert.match(JSON.stringify(parsed.error?.issues), /does not parse/);
     assert.equal(codeInlineSkill.input.safeParse({ code: 'return await Promise.resolve(args.x)' }).success, true);
+  });
+});
+
+describe('prompt_inline templates and conversation history bounds', () => {
+  test('{{name}} placeholders fill from vars (non-strings as JSON); a missing var is a non-retryable InvalidPromptTemplate', () => {
+    assert.equal(renderTemplate('Hi {{ who }}, totals {{t}}', { who: 'Ada', t: [1, 2] }), 'Hi Ada, totals [1,2]');
+    assert.throws(() => renderTemplate('Hi {{who}}', {}), (e: unknown) => e instanceof ApplicationFailure && e.type === 'InvalidPromptTemplate' && e.nonRetryable);
+  });
+
+  test('history keeps the newest messages within both bounds and starts with a user turn', () => {
+    const turns = Array.from({ length: 30 }, (_, i) => [
+      { role: 'user' as const, content: `q${i}` },
+      { role: 'assistant' as const, content: `a${i}` },
+    ]).flat();
+    const bounded = boundHistory(turns);
+    assert.equal(bounded.kept.length, MAX_HISTORY_MESSAGES);
+    assert.equal(bounded.dropped, 60 - MAX_HISTORY_MESSAGES);
+    assert.deepEqual(bounded.kept.at(-1), { role: 'assistant', content: 'a29' });
+    assert.equal(bounded.kept[0]?.role, 'user');
+    const long = boundHistory([{ role: 'user', content: 'x'.repeat(50) }, { role: 'assistant', content: 'y'.repeat(50) }, { role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }], 40, 60);
+    assert.deepEqual(long.kept.map((m) => m.content), ['q', 'a']);
+    assert.equal(long.dropped, 2);
   });
 });

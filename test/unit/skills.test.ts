@@ -66,7 +66,7 @@ describe('docs/skills.md', () => {
   });
   test('documents every skill and "one file plus one line"', () => {
     const docs = renderSkillDocs();
-    for (const name of ['echo', 'http-fetch', 'transform', 'delay', 'notify-webhook', 'code_inline', 'code_session', 'http.request']) assert.match(docs, new RegExp(`### \`${name.replace('.', '\\.')}\``));
+    for (const name of ['echo', 'http-fetch', 'transform', 'delay', 'notify-webhook', 'code_inline', 'code_session', 'prompt_inline', 'conversation', 'http.request']) assert.match(docs, new RegExp(`### \`${name.replace('.', '\\.')}\``));
     assert.match(docs, /Adding a skill: one file plus one line/);
   });
 });
