@@ -107,6 +107,8 @@ const FIXTURES: Array<{ base: string; plan: () => Plan; path: RunPath; compare?:
     plan: () => planOf('approval-proofs'),
     path: { patches: ['approval-decision-proofs'], lifecycleEvents: true, approvals: { 'two-keys': { signals: 4, updates: 0 } } },
   },
+  // Seed 002's code skills: three activities whose input carries the definition's resource limits.
+  { base: 'code-skills', plan: () => planOf('code-skills'), path: { patches: ['approval-decision-proofs'] } },
   // The run fails at its last step: the step's own error type (run-failure-step-type).
   { base: 'failure-type', plan: () => planOf('failure-type'), path: { patches: ['approval-decision-proofs', 'run-failure-step-type'], lifecycleEvents: true } },
   // continueAsNewAfterEvents 100: 24 loop iterations, 16 items, the event sent at the start.
