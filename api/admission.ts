@@ -2,8 +2,9 @@ import { apiMetrics } from '../common/metrics-platform.ts';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from '../common/config.ts';
-import { ACTIVITY_KINDS, INTERPRETER_WORKFLOW_TYPE, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { ACTIVITY_KINDS, INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import type { Logger } from '../common/logger.ts';
+import { withTraceparent } from '../common/trace-context.ts';
 import type { AdmissionStore, DeferRequest, DeferredRun, StartSpec } from './admission-store.ts';
 import { HttpProblem } from './problem.ts';
 
@@ -383,7 +384,8 @@ export class Admission {
         continue;
       }
       const result = await this.store.drain(lane, tokens, async (spec) => {
-        await startFromSpec(this.client, spec);
+        // The start joins the trace of the request that deferred it (its memo's traceparent).
+        await withTraceparent(spec.memo[MEMO_KEYS.traceparent], () => startFromSpec(this.client, spec));
       });
       this.dispatchedTotal += result.started;
       if (result.started > 0) apiMetrics().admissionDispatched.add(result.started, { lane });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AuditStore } from '../activities/platform/audit.ts';
 import type { RunEventStore } from '../activities/platform/events.ts';
 import type { Logger } from '../common/logger.ts';
+import { httpServerSpans } from '../common/trace-context.ts';
 import { definitionSchema } from '../interpreter/schema.ts';
 import type { ValidationContext, WorkerAgreement } from '../interpreter/validate.ts';
 import { authenticate, type ApiKeyStore } from './auth.ts';
@@ -89,9 +90,11 @@ export function createApp(deps: AppDeps): Express {
       next(new HttpProblem(404, 'Not Found', 'payloads are not encrypted on this platform (no PAYLOAD_CODEC_KEYS), so there is no codec server'));
     });
   }
-  app.use(correlation(deps.logger));
   const openapi = buildOpenApiDocument();
   const templates = routeTemplates(openapi.paths as Record<string, Record<string, unknown>>);
+  // One SERVER span per request (named by its route template); everything the request does runs in it.
+  app.use(httpServerSpans((path) => templates.find((t) => t.pattern.test(path))?.path));
+  app.use(correlation(deps.logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -5,6 +5,7 @@ import { AGENT_WORKFLOW_TYPE } from '../activities/agents/types.ts';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
+import { currentTraceparent, traceIdOf } from '../common/trace-context.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';
 import { signDecisionToken, type DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import { approvalsCounted, hasDecidedCurrentStage, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
@@ -105,6 +106,8 @@ export interface StepView extends StepState {
 export interface RunView extends RunSummary {
   startedBy: string | undefined;
   correlationId: string | undefined;
+  /** The OpenTelemetry trace the run belongs to (from its memo), when tracing was on at its start. */
+  traceId?: string;
   historyLength: number;
   currentStep?: string;
   /** Absent when no worker could answer for a run whose result does not carry its steps. */
@@ -189,6 +192,18 @@ function idempotencyConflict(runId: string): HttpProblem {
   );
 }
 
+/** The memo fields that tie a run to the trace of the request starting it (none outside a trace). */
+function traceMemo(): Record<string, string> {
+  const traceparent = currentTraceparent();
+  const traceId = traceIdOf(traceparent);
+  return traceparent && traceId ? { [MEMO_KEYS.traceId]: traceId, [MEMO_KEYS.traceparent]: traceparent } : {};
+}
+
+function traceIdOfMemo(memo: Record<string, unknown> | undefined): { traceId?: string } {
+  const traceId = memo?.[MEMO_KEYS.traceId];
+  return typeof traceId === 'string' ? { traceId } : {};
+}
+
 /** A deferred start as a run: not in Temporal yet, waiting in its lane's admission queue. */
 function deferredView(run: DeferredRun & { position?: number }): RunView {
   return {
@@ -265,6 +280,7 @@ export class RunsService {
         [MEMO_KEYS.correlationId]: request.correlationId,
         [MEMO_KEYS.requestId]: requestId,
         ...(request.trigger ? { [MEMO_KEYS.causationId]: request.trigger.event.id } : {}),
+        ...traceMemo(),
       },
       searchAttributes: runSearchAttributes(definition, who),
       ...(priority ? { priorityKey: PRIORITY_KEYS[priority] } : {}),
@@ -356,6 +372,7 @@ export class RunsService {
       ...summaryOf(desc),
       startedBy: desc.typedSearchAttributes.get(SA.startedBy),
       correlationId: desc.typedSearchAttributes.get(SA.correlationId),
+      ...traceIdOfMemo(desc.memo),
       historyLength: desc.historyLength,
     };
     let state: RunState | undefined;

@@ -1,6 +1,7 @@
 import { DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { loadAgentRegistry } from '../activities/agents/registry.ts';
 import { MCP_ACTIVITY_NAMES } from '../activities/agents/mcp.ts';
 import { catalogDefaults, catalogNames, createActivityCatalog, outputContracts, type ActivityCatalog } from '../activities/catalog.ts';
@@ -60,7 +61,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const connection = await Connection.connect({ ...temporalConnectionSettings(config), connectTimeout: 10_000 });
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, logger);
   const dataConverter = dataConverterFor(config);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
+  // StartWorkflow, SignalWorkflow, StartWorkflowUpdate, QueryWorkflow… spans, and the trace header the worker continues.
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } });
   const definitions = new DefinitionsStore(pool);
   const workerCatalog = new WorkerCatalogStore(pool);
   const ownEntries = Object.fromEntries(ACTIVITY_KINDS.map((family) => [family, familyEntries(catalog, family)]));

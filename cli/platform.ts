@@ -4,6 +4,7 @@ import { startApi } from '../api/server.ts';
 import { ConfigError, LANE_WORKER_KINDS, loadConfig, type Config, type LaneWorkerKind } from '../common/config.ts';
 import { migrate } from '../common/db.ts';
 import { createLogger } from '../common/logger.ts';
+import { startTracing, stopTracing } from '../common/tracing.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
 import { exitWhenSupervisorDies } from './orphan-guard.ts';
 import { up } from './up.ts';
@@ -41,8 +42,10 @@ async function main(argv: string[]): Promise<void> {
     .action(async () => {
       const cfg = config();
       const logger = createLogger('api', cfg.LOG_LEVEL);
+      // Before the API exists, so its client and routes find the tracer provider (OTEL_* variables).
+      startTracing('durable-workflows-api', logger);
       const api = await startApi(cfg, logger);
-      const stop = () => void api.close().then(() => process.exit(0));
+      const stop = () => void api.close().then(stopTracing).then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       exitWhenSupervisorDies(stop);

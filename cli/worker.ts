@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.ts';
 import { buildWorkflowBundle, prebuiltBundlePath } from '../workers/bundle.ts';
 import { startMetrics } from '../common/metrics.ts';
 import { freePort } from '../embedded/ports.ts';
+import { startTracing, stopTracing } from '../common/tracing.ts';
 import { createLaneWorkers } from '../workers/lane-worker.ts';
 import { installRuntime } from '../workers/runtime.ts';
 
@@ -18,6 +19,8 @@ export async function runWorkerProcess(config: Config, lanes: string[], logger: 
   // worker process on the same port runs on without the endpoint (a warning says so).
   const corePort = config.METRICS_ENABLED ? await freePort() : undefined;
   installRuntime(logger, corePort ? { prometheusBindAddress: `127.0.0.1:${corePort}` } : {});
+  // RunWorkflow / RunActivity spans and their exports (OTEL_* variables; docs/OPERATIONS.md, Traces).
+  startTracing('durable-workflows-worker', logger);
   const metrics = await startMetrics(config, logger, corePort ? { temporalCoreUrl: `http://127.0.0.1:${corePort}/metrics` } : {}).catch((error: unknown) => {
     logger.warn({ err: error instanceof Error ? error.message : String(error), port: config.METRICS_PORT }, 'metrics endpoint not started');
     return undefined;
@@ -35,5 +38,6 @@ export async function runWorkerProcess(config: Config, lanes: string[], logger: 
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await metrics?.stop();
+    await stopTracing();
   }
 }

@@ -67,6 +67,10 @@ export const MEMO_KEYS = {
   requestId: 'requestId',
   /** The event that caused the run (event-triggered runs). */
   causationId: 'causationId',
+  /** The run's OpenTelemetry trace id (GET /v1/runs/{id} `traceId`; shown in Temporal Web). */
+  traceId: 'traceId',
+  /** W3C traceparent of the request that started the run: a deferred start continues that trace. */
+  traceparent: 'traceparent',
 } as const;
 
 /** Priority names mapped to Temporal priority keys (lower runs first; 3 is Temporal's default). */

@@ -1,10 +1,24 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
+import { tracingDisabled } from '../common/trace-context.ts';
 
 /** The workflow bundle's entry module. */
 export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * The OpenTelemetry workflow interceptors (@temporalio/interceptors-opentelemetry): a RunWorkflow
+ * span per run, StartActivity / StartChildWorkflow / SignalWorkflow spans around outbound calls,
+ * HandleSignal / HandleUpdate / ValidateUpdate / HandleQuery spans for what comes in. They add a
+ * trace header to the commands and change no command (the replay fixtures pass unchanged).
+ * Left out when OTEL_SDK_DISABLED=true at bundle time.
+ */
+export function workflowInterceptorModules(): string[] {
+  if (tracingDisabled()) return [];
+  return [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+}
 
 /**
  * Bundles the workflow code (seconds of webpack): done once per process, or once ahead of time
@@ -14,6 +28,7 @@ export async function buildWorkflowBundle(logger?: Logger, workflowsPath: string
   const started = Date.now();
   const bundle = await bundleWorkflowCode({
     workflowsPath,
+    workflowInterceptorModules: workflowInterceptorModules(),
     // The bundler prints webpack progress at info level; keep our logs quiet unless debugging.
     ...(logger
       ? {

@@ -1,4 +1,5 @@
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { NativeConnection, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
 import { createSkillActivities } from '../activities/skills/activities.ts';
 import { LANE_WORKER_KINDS, laneLimits, type Config, type LaneLimits, type LaneWorkerKind } from '../common/config.ts';
@@ -13,6 +14,16 @@ import { metricsInterceptor, type AttemptSample } from '../common/metrics-activi
 import { SloSampleWriter } from '../common/slo-samples.ts';
 import { dataConverterFor, temporalConnectionSettings } from '../common/temporal.ts';
 import { ProtectedLaneWatch, laneYieldSettings, yieldingTuner, type DescribesTaskQueues } from './lane-yield.ts';
+import { workflowSpanSinks } from '../common/tracing.ts';
+
+/**
+ * Activity workers open a RunActivity span per attempt, child of the workflow's StartActivity span
+ * (the trace header the workflow interceptors put on the command); the activity's logs, outbound
+ * HTTP and model calls run inside it.
+ */
+const activityTracing: NonNullable<WorkerInterceptors['activity']> = [
+  (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+];
 
 export interface LaneWorkersOptions {
   config: Config;
@@ -82,6 +93,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         dataConverter,
         taskQueue: workflowTaskQueue(lane),
         workflowBundle: options.workflowBundle,
+        // Where the bundle's OpenTelemetry interceptors send the spans they make in the sandbox.
+        sinks: workflowSpanSinks(),
         maxConcurrentWorkflowTaskExecutions: allLimits.workflows,
       }),
     );
@@ -93,7 +106,10 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   // with a database, each attempt (and model request) is also a sample for the SLO report.
   const samples = config.METRICS_ENABLED && config.DATABASE_URL ? new SloSampleWriter(createPool(config.DATABASE_URL, 1), logger).start() : undefined;
   const onAttempt = options.onAttempt ?? samples?.attempt;
-  const measured = (kind: string) => (config.METRICS_ENABLED ? { interceptors: { activity: [metricsInterceptor(lane, kind, onAttempt)] } } : {});
+  // Tracing first (the RunActivity span), then the measurement inside it.
+  const activityInterceptors = (kind: string): WorkerInterceptors => ({
+    activity: [...activityTracing, ...(config.METRICS_ENABLED ? [metricsInterceptor(lane, kind, onAttempt)] : [])],
+  });
   for (const kind of ACTIVITY_KINDS) {
     if (!kinds.has(kind) || catalog[kind].length === 0) continue;
     limits[kind] = allLimits[kind];
@@ -105,8 +121,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         dataConverter,
         taskQueue: activityTaskQueue(lane, kind),
         ...activitySlots(allLimits[kind]),
+        interceptors: activityInterceptors(kind),
         activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
-        ...measured(kind),
       }),
     );
     taskQueues.push(activityTaskQueue(lane, kind));
@@ -127,7 +143,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         dataConverter,
         taskQueue: platformTaskQueue(lane),
         ...activitySlots(allLimits.platform),
-        ...measured('platform'),
+        interceptors: activityInterceptors('platform'),
         activities: createPlatformActivities(new AuditStore(pool), new RunEventStore(pool), {
           keys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
           trustTemporal: config.APPROVAL_TRUST_TEMPORAL,

@@ -3,6 +3,16 @@ import type { Logger } from '../common/logger.ts';
 
 let installed = false;
 
+/**
+ * Workflow and activity logs carry the OpenTelemetry interceptors' `trace_id` / `span_id` /
+ * `trace_flags`: renamed to the `traceId` / `spanId` every other line has (common/logger.ts).
+ */
+function traceNamed(fields: Record<string, unknown>): Record<string, unknown> {
+  if (!('trace_id' in fields)) return fields;
+  const { trace_id: traceId, span_id: spanId, trace_flags: _flags, ...rest } = fields;
+  return { ...rest, traceId, spanId };
+}
+
 const EXPECTED_NOTICES = ['No activities registered', 'No workflows registered', 'No Nexus services registered'];
 
 /**
@@ -22,7 +32,7 @@ export function installRuntime(logger: Logger, options: { prometheusBindAddress?
       ...(options.prometheusBindAddress ? { metrics: { prometheus: { bindAddress: options.prometheusBindAddress, useSecondsForDurations: true } } } : {}),
     },
     logger: new DefaultLogger(level, (entry) => {
-      const fields = { ...(entry.meta ?? {}), sdk: true };
+      const fields = traceNamed({ ...(entry.meta ?? {}), sdk: true });
       const message = entry.message;
       // A worker that polls only workflows or only activities is the design here, not a problem.
       const level = EXPECTED_NOTICES.some((n) => message.startsWith(n)) ? 'DEBUG' : entry.level;

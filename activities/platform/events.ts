@@ -1,4 +1,5 @@
 import type { Pool } from '../../common/db.ts';
+import { currentTraceparent } from '../../common/trace-context.ts';
 import type { LifecycleEvent, LifecycleEventType, RunEventsBatch } from '../../workflows/types.ts';
 import { insertAuditEntries } from './audit-rows.ts';
 import { subscriptionWants } from './event-patterns.ts';
@@ -137,14 +138,15 @@ export class RunEventStore {
           ? []
           : (
               await client.query<{ id: string; run_id: string; tenant: string; type: string; definition: string; time: Date; data: Record<string, unknown> }>(
-                `INSERT INTO run_events (id, run_id, seq, type, tenant, definition, version, correlation_id, causation_id, time, data, source_id, source_exec)
+                `INSERT INTO run_events (id, run_id, seq, type, tenant, definition, version, correlation_id, causation_id, time, data, source_id, source_exec, traceparent)
                  SELECT e.id, e."runId", e.seq, e.type, e.tenant, e.definition, e.version, e."correlationId", e."causationId", e.time, COALESCE(e.data, '{}'::jsonb),
-                        e."sourceId", e."sourceExec"
+                        e."sourceId", e."sourceExec", $2
                  FROM jsonb_to_recordset($1::jsonb) AS e(id text, "runId" text, seq integer, type text, tenant text, definition text, version text,
                                                         "correlationId" text, "causationId" text, time timestamptz, data jsonb, "sourceId" text, "sourceExec" text)
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id, run_id, tenant, type, definition, time, data`,
-                [JSON.stringify(events)],
+                // The recording activity's span: the run's trace (webhooks carry it, api/webhooks/cloud-event.ts).
+                [JSON.stringify(events), currentTraceparent() ?? null],
               )
             ).rows;
 

@@ -19,11 +19,16 @@ export interface LifecycleCloudEvent {
   definition: string;
   version: string;
   seq: number;
+  /** CloudEvents distributed-tracing extension: the trace context the event was recorded in. */
+  traceparent?: string;
   data: Record<string, unknown>;
 }
 
-/** The CloudEvent for a stored lifecycle event; `subject` is the step path for step and approval events. */
-export function toCloudEvent(event: LifecycleEvent): LifecycleCloudEvent {
+/**
+ * The CloudEvent for a stored lifecycle event; `subject` is the step path for step and approval
+ * events; `traceparent` (the distributed-tracing extension) the run's trace where it was recorded.
+ */
+export function toCloudEvent(event: LifecycleEvent, traceparent?: string): LifecycleCloudEvent {
   const stepPath = event.data.stepPath ?? event.data.stepId;
   const cloudEvent: LifecycleCloudEvent = {
     specversion: '1.0',
@@ -41,6 +46,7 @@ export function toCloudEvent(event: LifecycleEvent): LifecycleCloudEvent {
     data: event.data,
   };
   if (event.causationId) cloudEvent.causationid = event.causationId;
+  if (traceparent) cloudEvent.traceparent = traceparent;
   return cloudEvent;
 }
 
@@ -51,8 +57,13 @@ export function toCloudEvent(event: LifecycleEvent): LifecycleCloudEvent {
  * secret, space-separated (during a rotation's overlap: the new secret's first, then the old one's;
  * a receiver holding either verifies).
  */
-export function signedDelivery(secrets: string | readonly string[], event: LifecycleEvent, at: Date = new Date()): { body: string; headers: Record<string, string> } {
-  const body = JSON.stringify(toCloudEvent(event));
+export function signedDelivery(
+  secrets: string | readonly string[],
+  event: LifecycleEvent,
+  at: Date = new Date(),
+  traceparent?: string,
+): { body: string; headers: Record<string, string> } {
+  const body = JSON.stringify(toCloudEvent(event, traceparent));
   const timestamp = new Date(Math.floor(at.getTime() / 1000) * 1000);
   const all = typeof secrets === 'string' ? [secrets] : secrets;
   return {

@@ -1,6 +1,7 @@
 import { apiMetrics } from '../../common/metrics-platform.ts';
 import pg from 'pg';
 import { fetch, type Agent } from 'undici';
+import { withTraceparent } from '../../common/trace-context.ts';
 import { literalAddressRefused, type Resolver } from '../../activities/integrations/allow-list.ts';
 import { addressRefusal, guardedAgent } from '../../activities/integrations/http-client.ts';
 import { isHostAllowed } from '../../activities/skills/http-fetch.ts';
@@ -204,14 +205,15 @@ export class WebhookDispatcher {
       } catch (error) {
         return { status: 'pending', error: `could not mask the event: ${(error as Error).message}`, retryInMs: this.options.retryBaseMs };
       }
-      const { body, headers } = signedDelivery(delivery.secrets, event);
+      const { body, headers } = signedDelivery(delivery.secrets, event, new Date(), delivery.traceparent);
     const failed = (error: string, httpStatus?: number, retryAfterMs?: number): Outcome => {
       if (delivery.attempts >= this.options.maxAttempts) return { status: 'dead', error: `${error} (attempt ${delivery.attempts} of ${this.options.maxAttempts})`, ...(httpStatus ? { httpStatus } : {}) };
       const retryInMs = retryDelayMs(delivery.attempts, { baseMs: this.options.retryBaseMs, maxMs: this.options.retryMaxMs }, Math.random, retryAfterMs);
       return { status: 'pending', error, retryInMs, ...(httpStatus ? { httpStatus } : {}) };
     };
     try {
-      const response = await fetch(url, {
+      // Sent inside the run's trace: the request's span (and its traceparent header) joins it.
+      const response = await withTraceparent(delivery.traceparent, () => fetch(url, {
         method: 'POST',
         headers: { ...headers, 'user-agent': 'durable-workflows-webhooks/1' },
         body,
@@ -219,7 +221,7 @@ export class WebhookDispatcher {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.options.timeoutMs),
         dispatcher: this.agent,
-      });
+      }));
       // The receiver's body is not needed (and never logged).
       await response.body?.cancel().catch(() => undefined);
       if (response.status >= 200 && response.status < 300) return { status: 'delivered', httpStatus: response.status };

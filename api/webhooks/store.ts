@@ -53,6 +53,8 @@ export interface ClaimedDelivery {
   /** The secrets that sign this attempt: the current one, then the previous one during a rotation's overlap. */
   secrets: string[];
   event: StoredRunEvent;
+  /** The trace context the event was recorded in (W3C traceparent), when tracing was on. */
+  traceparent?: string;
 }
 
 /** A new signing secret in the Standard Webhooks format: `whsec_` + base64 of 32 random bytes. */
@@ -310,6 +312,7 @@ export class WebhookStore {
       url: r.url,
       secrets: [this.box.open(r.secret, r.subscription_id), ...(r.previous_secret ? [this.box.open(r.previous_secret, `${r.subscription_id}/previous`)] : [])],
       event: runEventFromRow(r),
+      ...(r.traceparent ? { traceparent: String(r.traceparent) } : {}),
     }));
   }
 
