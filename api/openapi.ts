@@ -611,7 +611,7 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
   route('post', '/v1/webhooks', {
     summary: 'Subscribe a URL to lifecycle events',
     description:
-      'Events are POSTed as CloudEvents 1.0 JSON, signed per Standard Webhooks with the returned `secret` (shown only here), retried with exponential backoff and jitter, then dead-lettered (docs/lifecycle-events.md). Only events recorded after the subscription are delivered.',
+      'Events are POSTed as CloudEvents 1.0 JSON, signed per Standard Webhooks with the returned `secret` (shown only here), retried with exponential backoff and jitter, then dead-lettered (docs/lifecycle-events.md). Only events recorded after the subscription are delivered. With tracing on, each event carries the run\'s trace in the CloudEvents `traceparent` extension (distributed tracing), and the request is sent inside that trace.',
     tags: ['webhooks'],
     request: { body: { content: { 'application/json': { schema: CreateWebhook } } } },
     responses: {

@@ -279,6 +279,11 @@ export const runSummarySchema = z.object({
 export const runViewSchema = runSummarySchema.extend({
   startedBy: z.string().optional(),
   correlationId: z.string().optional(),
+  traceId: z
+    .string()
+    .regex(/^[\da-f]{32}$/)
+    .optional()
+    .describe('the OpenTelemetry trace of the request that started the run (its memo `traceId`); absent when tracing was off, and for runs a schedule or a parent run started'),
   historyLength: z.number().int(),
   currentStep: z.string().optional(),
   steps: z.array(stepViewSchema).optional().describe('top-level steps in definition order, then nested ones as they ran'),

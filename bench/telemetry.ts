@@ -1,0 +1,217 @@
+/**
+ * `npm run bench:telemetry`: the 100-step sequence with tracing and metrics on vs off, in one run
+ * against one dev server (issue 13, target ≤ 1.03×). Each side is a real worker process
+ * (`platform worker --lane <lane>`, the production entry point) with its own environment:
+ *
+ * - on: tracing exporting every span by OTLP (http/json) to a loopback receiver in this process,
+ *   the workflow bundle with the OpenTelemetry interceptors, Prometheus metrics on (METRICS_PORT);
+ * - off: OTEL_SDK_DISABLED=true (a bundle without the interceptors), METRICS_ENABLED=false.
+ *
+ * This process is the client: the "on" runs start through a client with the OpenTelemetry
+ * interceptor (their StartWorkflow span is exported too), the "off" runs through a plain client.
+ * Runs alternate between the sides after a warm-up. Writes bench/RESULTS-telemetry.md and
+ * bench/results-telemetry.json.
+ *
+ * Knobs: BENCH_TELEMETRY_REPS (5), BENCH_TELEMETRY_STEPS (100), BENCH_WARMUP (2).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { catalogNames, createActivityCatalog } from '../activities/catalog.ts';
+import { loadConfig } from '../common/config.ts';
+import { INTERPRETER_WORKFLOW_TYPE, workflowTaskQueue } from '../common/constants.ts';
+import { createLogger } from '../common/logger.ts';
+import { flushTracing, startTracing, stopTracing } from '../common/tracing.ts';
+import { startDevServer } from '../embedded/dev-server.ts';
+import { freePort } from '../embedded/ports.ts';
+import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
+import { validateDefinition } from '../interpreter/validate.ts';
+import { startOtlpReceiver } from '../test/support/otlp-receiver.ts';
+import { buildWorkflowBundle } from '../workers/bundle.ts';
+import type { RunInput } from '../workflows/types.ts';
+import { sequence } from './definitions.ts';
+
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/platform.ts', import.meta.url));
+const int = (name: string, fallback: number) => Math.max(1, Number(process.env[name] ?? fallback) || fallback);
+const REPS = int('BENCH_TELEMETRY_REPS', 5);
+const STEPS = int('BENCH_TELEMETRY_STEPS', 100);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const sides = ['off', 'on'] as const;
+type Side = (typeof sides)[number];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Builds the side's workflow bundle as its worker would (OTEL_SDK_DISABLED read at bundle time). */
+async function bundleFor(side: Side, dir: string): Promise<string> {
+  const before = process.env.OTEL_SDK_DISABLED;
+  if (side === 'off') process.env.OTEL_SDK_DISABLED = 'true';
+  else delete process.env.OTEL_SDK_DISABLED;
+  try {
+    const path = join(dir, `bundle-${side}.js`);
+    writeFileSync(path, (await buildWorkflowBundle()).code);
+    return path;
+  } finally {
+    if (before === undefined) delete process.env.OTEL_SDK_DISABLED;
+    else process.env.OTEL_SDK_DISABLED = before;
+  }
+}
+
+/** Starts `platform worker --lane <lane>` and resolves once it polls. */
+async function startWorker(lane: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'worker', '--lane', lane], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      if (buffered.includes('lane workers polling')) resolve();
+      if (buffered.length > 1e6) buffered = buffered.slice(-1e5);
+    });
+    child.once('exit', (code) => reject(new Error(`worker ${lane} exited with ${code}`)));
+  });
+  child.stdout!.resume();
+  return child;
+}
+
+function versionOf(pkg: string): string {
+  const lock = JSON.parse(readFileSync(fileURLToPath(new URL('../package-lock.json', import.meta.url)), 'utf8')) as { packages: Record<string, { version?: string }> };
+  return lock.packages[`node_modules/${pkg}`]?.version ?? '?';
+}
+
+async function main(): Promise<void> {
+  const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
+  const work = mkdtempSync(join(os.tmpdir(), 'bench-telemetry-'));
+  const receiver = await startOtlpReceiver({ keep: false });
+  const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' };
+  Object.assign(process.env, otel);
+  startTracing('bench-client', logger);
+  const server = await startDevServer({ cliPath: resolveTemporalCli(), port: await freePort(), headless: true, logger });
+  const suffix = randomBytes(3).toString('hex');
+  const lanes: Record<Side, string> = { off: `telemetry-off-${suffix}`, on: `telemetry-on-${suffix}` };
+  const base: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, LANES: `${lanes.off},${lanes.on}`, LOG_LEVEL: 'warn' };
+  for (const key of ['DATABASE_URL', 'METRICS_PORT', 'OTEL_SDK_DISABLED', 'METRICS_ENABLED', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL']) delete base[key];
+  const envs: Record<Side, NodeJS.ProcessEnv> = {
+    off: { ...base, WORKFLOW_BUNDLE_PATH: await bundleFor('off', work), OTEL_SDK_DISABLED: 'true', METRICS_ENABLED: 'false' },
+    on: { ...base, WORKFLOW_BUNDLE_PATH: await bundleFor('on', work), ...otel, METRICS_PORT: String(await freePort()) },
+  };
+  const workers = await Promise.all(sides.map((side) => startWorker(lanes[side], envs[side])));
+  const connection = await Connection.connect({ address: server.address });
+  const clients: Record<Side, Client> = {
+    off: new Client({ connection }),
+    on: new Client({ connection, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } }),
+  };
+  const config = loadConfig({ TEMPORAL_ADDRESS: server.address, LANES: base.LANES! });
+  const catalog = createActivityCatalog(config);
+  const validated = validateDefinition(sequence(STEPS), { ...catalogNames(catalog), lanes: Object.values(lanes) });
+  if (!validated.ok) throw new Error(JSON.stringify(validated.problems));
+  let seq = 0;
+  const run = async (side: Side): Promise<number> => {
+    const input: RunInput = { definition: validated.definition, definitionHash: 'bench', input: null, lane: lanes[side], tenant: 'bench', startedBy: 'bench', correlationId: 'bench' };
+    seq += 1;
+    const started = performance.now();
+    const handle = await clients[side].workflow.start(INTERPRETER_WORKFLOW_TYPE, {
+      workflowId: `bench-telemetry-${side}-${String(seq).padStart(4, '0')}`,
+      taskQueue: workflowTaskQueue(lanes[side]),
+      args: [input],
+    });
+    await handle.result();
+    return performance.now() - started;
+  };
+
+  const t0 = performance.now();
+  for (let i = 0; i < WARMUP; i += 1) for (const side of sides) await run(side);
+  const ms: Record<Side, number[]> = { off: [], on: [] };
+  for (let i = 0; i < REPS; i += 1) {
+    // Alternate which side goes first, so drift on a shared machine hits both alike.
+    const order = i % 2 === 0 ? sides : ([...sides].reverse() as Side[]);
+    for (const side of order) ms[side].push(await run(side));
+  }
+  const metricsText = await fetch(`http://127.0.0.1:${envs.on.METRICS_PORT}/metrics`).then((r) => r.text()).catch(() => '');
+  await flushTracing();
+  for (const w of workers) w.kill('SIGTERM');
+  await Promise.all(workers.map((w) => new Promise((resolve) => (w.exitCode === null ? w.once('exit', resolve) : resolve(undefined)))));
+  await stopTracing();
+  await connection.close();
+  await server.stop();
+  await receiver.close();
+  rmSync(work, { recursive: true, force: true });
+
+  const perRep = ms.on.map((v, i) => v / ms.off[i]!);
+  const result = {
+    at: new Date().toISOString(),
+    commit: process.env.BENCH_COMMIT ?? '',
+    host: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', load1: os.loadavg()[0] ?? 0 },
+    versions: {
+      node: process.version,
+      '@opentelemetry/sdk-node': versionOf('@opentelemetry/sdk-node'),
+      '@temporalio/interceptors-opentelemetry': versionOf('@temporalio/interceptors-opentelemetry'),
+      '@opentelemetry/sdk-metrics': versionOf('@opentelemetry/sdk-metrics'),
+      '@temporalio/worker': versionOf('@temporalio/worker'),
+    },
+    steps: STEPS,
+    reps: REPS,
+    warmup: WARMUP,
+    spansReceived: receiver.received,
+    metricsSeries: metricsText.split('\n').filter((l) => l && !l.startsWith('#')).length,
+    ms,
+    median: { off: median(ms.off), on: median(ms.on) },
+    ratio: median(ms.on) / median(ms.off),
+    medianOfPerRepRatios: median(perRep),
+    perRepRatios: perRep.map((r) => Math.round(r * 1000) / 1000),
+    wallSeconds: Math.round((performance.now() - t0) / 1000),
+  };
+  writeFileSync(`${BENCH_DIR}results-telemetry.json`, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(`${BENCH_DIR}RESULTS-telemetry.md`, report(result));
+  process.stdout.write(`${JSON.stringify({ ratio: result.ratio, median: result.median, perRep: result.perRepRatios, spans: result.spansReceived })}\n`);
+}
+
+function report(r: {
+  at: string;
+  commit: string;
+  host: { cpus: number; model: string; load1: number };
+  versions: Record<string, string>;
+  spansReceived: number;
+  metricsSeries: number;
+  ms: Record<Side, number[]>;
+  median: Record<Side, number>;
+  ratio: number;
+  medianOfPerRepRatios: number;
+  perRepRatios: number[];
+}): string {
+  const f = (n: number) => n.toFixed(0);
+  return [
+    '# Telemetry overhead (`npm run bench:telemetry`)',
+    '',
+    `${r.at}${r.commit ? `, commit ${r.commit}` : ''}. ${r.host.cpus} CPUs (${r.host.model}), load ${r.host.load1.toFixed(2)} at the end (shared machine).`,
+    `${STEPS}-step echo sequence (the interpreter), ${REPS} runs per side after ${WARMUP} warm-up pairs, sides alternating; each side a \`platform worker\` process.`,
+    `Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+    '',
+    '| side | median ms | runs (ms) |',
+    '| --- | ---: | --- |',
+    `| off (OTEL_SDK_DISABLED=true, METRICS_ENABLED=false) | ${f(r.median.off)} | ${r.ms.off.map(f).join(', ')} |`,
+    `| on (every span exported by OTLP http/json, Prometheus metrics) | ${f(r.median.on)} | ${r.ms.on.map(f).join(', ')} |`,
+    '',
+    `**Ratio on/off: ${r.ratio.toFixed(3)}×** (median of per-pair ratios ${r.medianOfPerRepRatios.toFixed(3)}×; per pair ${r.perRepRatios.join(', ')}). Target ≤ 1.03×.`,
+    '',
+    `The receiver got ${r.spansReceived} spans; the "on" worker's /metrics served ${r.metricsSeries} samples at the end.`,
+    '',
+  ].join('\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
