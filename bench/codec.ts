@@ -16,7 +16,6 @@ import { NativeConnection } from '@temporalio/worker';
 import { catalogNames, createActivityCatalog } from '../activities/catalog.ts';
 import { newKeyEntry } from '../common/codec.ts';
 import { loadConfig } from '../common/config.ts';
-import { INTERPRETER_WORKFLOW_TYPE, workflowTaskQueue } from '../common/constants.ts';
 import { createLogger } from '../common/logger.ts';
 import { dataConverterFor } from '../common/temporal.ts';
 import { startDevServer } from '../embedded/dev-server.ts';
@@ -26,20 +25,14 @@ import { validateDefinition } from '../interpreter/validate.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
 import { createLaneWorkers } from '../workers/lane-worker.ts';
 import { installRuntime } from '../workers/runtime.ts';
-import type { RunInput } from '../workflows/types.ts';
 import { sequence } from './definitions.ts';
+import { alternatingPairs, ratios, timedRun } from './pairs.ts';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const int = (name: string, fallback: number) => Math.max(1, Number(process.env[name] ?? fallback) || fallback);
 const REPS = int('BENCH_CODEC_REPS', 5);
 const STEPS = int('BENCH_CODEC_STEPS', 100);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main(): Promise<void> {
   const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
@@ -70,44 +63,18 @@ async function main(): Promise<void> {
   if (!validated.ok) throw new Error(JSON.stringify(validated.problems));
   let seq = 0;
   const run = async (side: 'off' | 'on'): Promise<number> => {
-    const input: RunInput = {
-      definition: validated.definition,
-      definitionHash: 'bench',
-      input: null,
-      lane: lanes[side],
-      tenant: 'bench',
-      startedBy: 'bench',
-      correlationId: 'bench',
-    };
     seq += 1;
-    const started = performance.now();
-    const handle = await clients[side].workflow.start(INTERPRETER_WORKFLOW_TYPE, {
-      workflowId: `bench-codec-${side}-${String(seq).padStart(4, '0')}`,
-      taskQueue: workflowTaskQueue(lanes[side]),
-      args: [input],
-    });
-    await handle.result();
-    return performance.now() - started;
+    return timedRun(clients[side], validated.definition, lanes[side], `bench-codec-${side}-${String(seq).padStart(4, '0')}`);
   };
 
   const t0 = performance.now();
-  for (let i = 0; i < WARMUP; i += 1) {
-    await run('off');
-    await run('on');
-  }
-  const ms: Record<'off' | 'on', number[]> = { off: [], on: [] };
-  for (let i = 0; i < REPS; i += 1) {
-    // Alternate which side goes first, so drift on a shared machine hits both alike.
-    const order = i % 2 === 0 ? sides : ([...sides].reverse() as Array<'off' | 'on'>);
-    for (const side of order) ms[side].push(await run(side));
-  }
+  const ms = await alternatingPairs(sides, run, REPS, WARMUP);
   for (const w of workers) w.shutdown();
   await Promise.allSettled(running);
   await native.close();
   await connection.close();
   await server.stop();
 
-  const perRep = ms.on.map((v, i) => v / ms.off[i]!);
   const result = {
     at: new Date().toISOString(),
     host: { cpus: os.cpus().length, load1: os.loadavg()[0] ?? 0 },
@@ -115,10 +82,7 @@ async function main(): Promise<void> {
     reps: REPS,
     warmup: WARMUP,
     ms,
-    median: { off: median(ms.off), on: median(ms.on) },
-    ratio: median(ms.on) / median(ms.off),
-    medianOfPerRepRatios: median(perRep),
-    perRepRatios: perRep.map((r) => Math.round(r * 1000) / 1000),
+    ...ratios(ms),
     wallSeconds: Math.round((performance.now() - t0) / 1000),
   };
   writeFileSync(`${BENCH_DIR}results-codec.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -25,7 +25,6 @@ import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { catalogNames, createActivityCatalog } from '../activities/catalog.ts';
 import { loadConfig } from '../common/config.ts';
-import { INTERPRETER_WORKFLOW_TYPE, workflowTaskQueue } from '../common/constants.ts';
 import { createLogger } from '../common/logger.ts';
 import { flushTracing, startTracing, stopTracing } from '../common/tracing.ts';
 import { startDevServer } from '../embedded/dev-server.ts';
@@ -34,8 +33,8 @@ import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
 import { validateDefinition } from '../interpreter/validate.ts';
 import { startOtlpReceiver } from '../test/support/otlp-receiver.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
-import type { RunInput } from '../workflows/types.ts';
 import { sequence } from './definitions.ts';
+import { alternatingPairs, ratios, timedRun } from './pairs.ts';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const CLI = fileURLToPath(new URL('../cli/platform.ts', import.meta.url));
@@ -45,12 +44,6 @@ const STEPS = int('BENCH_TELEMETRY_STEPS', 100);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const sides = ['off', 'on'] as const;
 type Side = (typeof sides)[number];
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Builds the side's workflow bundle as its worker would (OTEL_SDK_DISABLED read at bundle time). */
 async function bundleFor(side: Side, dir: string): Promise<string> {
@@ -116,26 +109,12 @@ async function main(): Promise<void> {
   if (!validated.ok) throw new Error(JSON.stringify(validated.problems));
   let seq = 0;
   const run = async (side: Side): Promise<number> => {
-    const input: RunInput = { definition: validated.definition, definitionHash: 'bench', input: null, lane: lanes[side], tenant: 'bench', startedBy: 'bench', correlationId: 'bench' };
     seq += 1;
-    const started = performance.now();
-    const handle = await clients[side].workflow.start(INTERPRETER_WORKFLOW_TYPE, {
-      workflowId: `bench-telemetry-${side}-${String(seq).padStart(4, '0')}`,
-      taskQueue: workflowTaskQueue(lanes[side]),
-      args: [input],
-    });
-    await handle.result();
-    return performance.now() - started;
+    return timedRun(clients[side], validated.definition, lanes[side], `bench-telemetry-${side}-${String(seq).padStart(4, '0')}`);
   };
 
   const t0 = performance.now();
-  for (let i = 0; i < WARMUP; i += 1) for (const side of sides) await run(side);
-  const ms: Record<Side, number[]> = { off: [], on: [] };
-  for (let i = 0; i < REPS; i += 1) {
-    // Alternate which side goes first, so drift on a shared machine hits both alike.
-    const order = i % 2 === 0 ? sides : ([...sides].reverse() as Side[]);
-    for (const side of order) ms[side].push(await run(side));
-  }
+  const ms = await alternatingPairs(sides, run, REPS, WARMUP);
   const metricsText = await fetch(`http://127.0.0.1:${envs.on.METRICS_PORT}/metrics`).then((r) => r.text()).catch(() => '');
   await flushTracing();
   for (const w of workers) w.kill('SIGTERM');
@@ -146,7 +125,6 @@ async function main(): Promise<void> {
   await receiver.close();
   rmSync(work, { recursive: true, force: true });
 
-  const perRep = ms.on.map((v, i) => v / ms.off[i]!);
   const result = {
     at: new Date().toISOString(),
     commit: process.env.BENCH_COMMIT ?? '',
@@ -164,10 +142,7 @@ async function main(): Promise<void> {
     spansReceived: receiver.received,
     metricsSeries: metricsText.split('\n').filter((l) => l && !l.startsWith('#')).length,
     ms,
-    median: { off: median(ms.off), on: median(ms.on) },
-    ratio: median(ms.on) / median(ms.off),
-    medianOfPerRepRatios: median(perRep),
-    perRepRatios: perRep.map((r) => Math.round(r * 1000) / 1000),
+    ...ratios(ms),
     wallSeconds: Math.round((performance.now() - t0) / 1000),
   };
   writeFileSync(`${BENCH_DIR}results-telemetry.json`, `${JSON.stringify(result, null, 2)}\n`);
