@@ -12,6 +12,20 @@ interface Snapshot {
   schedules: Array<{ schedule: string; definition: string; taken: number; missed: number; skipped: number }>;
 }
 
+/** The series the API observes on Temporal (its gauges and observable counters), by instrument name. */
+export const OBSERVED_SERIES = [
+  'workflow_queue_backlog',
+  'workflow_queue_backlog_age_seconds',
+  'workflow_queue_pollers',
+  'workflow_runs_in_flight',
+  'workflow_approvals_pending',
+  'workflow_schedule_fires',
+  'workflow_schedule_missed_fires',
+  'workflow_schedule_skipped_fires',
+] as const;
+type Observed = (typeof OBSERVED_SERIES)[number];
+const named = (n: Observed): Observed => n;
+
 const seconds = (d: { seconds?: unknown; nanos?: number | null } | null | undefined): number => (d ? Number(d.seconds ?? 0) + Number(d.nanos ?? 0) / 1e9 : 0);
 
 /**
@@ -73,14 +87,14 @@ export function observeTemporal(client: Client, options: { namespace: string; la
   };
 
   const m = meter();
-  const backlog = m.createObservableGauge('workflow_queue_backlog', { description: 'Tasks waiting in a task queue (DescribeTaskQueue, approximate)' });
-  const backlogAge = m.createObservableGauge('workflow_queue_backlog_age_seconds', { unit: 's', description: 'How long the oldest waiting task of a task queue has waited' });
-  const pollers = m.createObservableGauge('workflow_queue_pollers', { description: 'Workers polling a task queue' });
-  const running = m.createObservableGauge('workflow_runs_in_flight', { description: 'Runs of a lane that are running now (visibility)' });
-  const approvals = m.createObservableGauge('workflow_approvals_pending', { description: 'Running runs of a lane waiting on an approval (PendingApprovers set)' });
-  const fires = m.createObservableCounter('workflow_schedule_fires', { description: 'Runs a schedule started (Temporal numActionsTaken)' });
-  const missed = m.createObservableCounter('workflow_schedule_missed_fires', { description: 'Fires a schedule missed: past its catch-up window (numActionsMissedCatchupWindow)' });
-  const skipped = m.createObservableCounter('workflow_schedule_skipped_fires', { description: 'Fires a schedule skipped by its overlap policy (numActionsSkippedOverlap)' });
+  const backlog = m.createObservableGauge(named('workflow_queue_backlog'), { description: 'Tasks waiting in a task queue (DescribeTaskQueue, approximate)' });
+  const backlogAge = m.createObservableGauge(named('workflow_queue_backlog_age_seconds'), { unit: 's', description: 'How long the oldest waiting task of a task queue has waited' });
+  const pollers = m.createObservableGauge(named('workflow_queue_pollers'), { description: 'Workers polling a task queue' });
+  const running = m.createObservableGauge(named('workflow_runs_in_flight'), { description: 'Runs of a lane that are running now (visibility)' });
+  const approvals = m.createObservableGauge(named('workflow_approvals_pending'), { description: 'Running runs of a lane waiting on an approval (PendingApprovers set)' });
+  const fires = m.createObservableCounter(named('workflow_schedule_fires'), { description: 'Runs a schedule started (Temporal numActionsTaken)' });
+  const missed = m.createObservableCounter(named('workflow_schedule_missed_fires'), { description: 'Fires a schedule missed: past its catch-up window (numActionsMissedCatchupWindow)' });
+  const skipped = m.createObservableCounter(named('workflow_schedule_skipped_fires'), { description: 'Fires a schedule skipped by its overlap policy (numActionsSkippedOverlap)' });
   m.addBatchObservableCallback(
     async (result) => {
       const snap = await snapshot();

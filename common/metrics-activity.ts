@@ -16,6 +16,9 @@ export interface AttemptSample {
   outcome: 'ok' | 'failed' | 'cancelled';
 }
 
+/** Temporal priority keys as the definition language names them (common/constants.ts PRIORITY_KEYS). */
+const PRIORITY_NAMES: Record<number, string> = { 1: 'urgent', 2: 'high', 3: 'normal', 4: 'low' };
+
 function outcomeOf(error: unknown): AttemptSample['outcome'] {
   if (error instanceof CancelledFailure || (error instanceof Error && error.name === 'CancelledFailure')) return 'cancelled';
   return 'failed';
@@ -36,7 +39,8 @@ export function metricsInterceptor(lane: string, kind: string, onAttempt?: (samp
       const { info } = ctx;
       const waitMs = Math.max(0, started - info.currentAttemptScheduledTimestampMs);
       const activity = info.activityType;
-      stepMetrics().queueWait.record(waitMs / 1000, { lane, task_queue: info.taskQueue, kind });
+      const priority = info.priority?.priorityKey ?? 3;
+      stepMetrics().queueWait.record(waitMs / 1000, { lane, task_queue: info.taskQueue, kind, priority: PRIORITY_NAMES[priority] ?? String(priority) });
       let outcome: AttemptSample['outcome'] = 'ok';
       try {
         return await next(input);
@@ -46,7 +50,7 @@ export function metricsInterceptor(lane: string, kind: string, onAttempt?: (samp
       } finally {
         const durationMs = Date.now() - started;
         stepMetrics().duration.record(durationMs / 1000, { lane, kind, activity, outcome });
-        onAttempt?.({ at: new Date(started), lane, kind, taskQueue: info.taskQueue, activity, priority: info.priority?.priorityKey ?? 3, waitMs, durationMs, outcome });
+        onAttempt?.({ at: new Date(started), lane, kind, taskQueue: info.taskQueue, activity, priority, waitMs, durationMs, outcome });
       }
     },
     },

@@ -60,7 +60,7 @@ export const stepMetrics = instruments((m) => ({
     description: 'Duration of one activity attempt (skill, integration, model, agent, platform), by kind and outcome',
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   }),
-  /** {lane, task_queue, kind}: schedule-to-start of the attempt (how long it waited in its lane's queue). */
+  /** {lane, task_queue, kind, priority}: schedule-to-start of the attempt (how long it waited in its lane's queue). */
   queueWait: m.createHistogram('workflow_queue_wait_seconds', {
     unit: 's',
     description: 'Schedule-to-start latency of an activity attempt: time waiting in its task queue',
