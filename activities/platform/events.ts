@@ -1,5 +1,6 @@
 import type { Pool } from '../../common/db.ts';
 import { currentTraceparent } from '../../common/trace-context.ts';
+import type { EventForMetrics } from '../../common/metrics-runs.ts';
 import type { LifecycleEvent, LifecycleEventType, RunEventsBatch } from '../../workflows/types.ts';
 import { insertAuditEntries } from './audit-rows.ts';
 import { subscriptionWants } from './event-patterns.ts';
@@ -16,14 +17,7 @@ export interface RecordResult {
 }
 
 /** What the run metrics need of a newly stored event (common/metrics-runs.ts). */
-export interface StoredForMetrics {
-  type: string;
-  tenant: string;
-  definition: string;
-  time: string;
-  data: Record<string, unknown>;
-  requestedAt?: string;
-}
+export type StoredForMetrics = EventForMetrics;
 
 /** A stored lifecycle event as read back. */
 export interface StoredRunEvent extends LifecycleEvent {
