@@ -60,7 +60,7 @@ async function bundleFor(side: Side, dir: string): Promise<string> {
   }
 }
 
-/** Starts `platform worker --lane <lane>` and resolves once it polls. */
+/** Starts `platform worker --lane <lane>` and resolves once it polls (its info line "lane workers polling"). */
 async function startWorker(lane: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'worker', '--lane', lane], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const server = await startDevServer({ cliPath: resolveTemporalCli(), port: await freePort(), headless: true, logger });
   const suffix = randomBytes(3).toString('hex');
   const lanes: Record<Side, string> = { off: `telemetry-off-${suffix}`, on: `telemetry-on-${suffix}` };
-  const base: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, LANES: `${lanes.off},${lanes.on}`, LOG_LEVEL: 'warn' };
+  const base: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, LANES: `${lanes.off},${lanes.on}`, LOG_LEVEL: 'info' };
   for (const key of ['DATABASE_URL', 'METRICS_PORT', 'OTEL_SDK_DISABLED', 'METRICS_ENABLED', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL']) delete base[key];
   const envs: Record<Side, NodeJS.ProcessEnv> = {
     off: { ...base, WORKFLOW_BUNDLE_PATH: await bundleFor('off', work), OTEL_SDK_DISABLED: 'true', METRICS_ENABLED: 'false' },
