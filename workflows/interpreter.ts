@@ -104,7 +104,6 @@ function retryPolicyOf(retry: ActivityCall['retry']) {
   };
 }
 
-/** Applies a skill's registered timeout and retry where its step set none. */
 /**
  * The definition's memory and CPU limits, for the skills that run code in a sandbox (code_inline,
  * code_session): part of a skill activity's input when set. Replay does not compare inputs.
@@ -120,6 +119,7 @@ function sandboxLimitsOf(definition: RunInput['definition']): Pick<SkillRequest[
   };
 }
 
+/** Applies a skill's registered timeout and retry where its step set none. */
 function withRegisteredDefaults(call: ActivityCall, registry: RunInput['activityDefaults']): ActivityCall {
   const registered = call.defaulted ? registry?.[`${call.family}:${call.name}`] : undefined;
   if (!registered || !call.defaulted) return call;

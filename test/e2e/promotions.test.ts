@@ -172,13 +172,16 @@ describe('promotion gate', () => {
         const scheduleId = encodeURIComponent(scheduleIds[0]!);
         const before = new Set(((await platform.api(`/v1/schedules/${scheduleId}`)).body.recentRuns as Array<{ runId: string }>).map((r) => r.runId));
         assert.equal((await platform.api(`/v1/schedules/${scheduleId}/trigger`, { method: 'POST' })).status, 202);
+        // The server's scheduler takes the trigger asynchronously; under a loaded CI machine it has
+        // been seen to take more than 30 s, so wait by the clock and say what the schedule shows.
         let scheduled: string | undefined;
-        for (let i = 0; i < 150 && !scheduled; i += 1) {
-          const view = (await platform.api(`/v1/schedules/${scheduleId}`)).body;
+        let view: any;
+        for (const deadline = Date.now() + 90_000; !scheduled && Date.now() < deadline; ) {
+          view = (await platform.api(`/v1/schedules/${scheduleId}`)).body;
           scheduled = (view.recentRuns as Array<{ runId: string }>).find((r) => !before.has(r.runId))?.runId;
-          if (!scheduled) await new Promise((r) => setTimeout(r, 200));
+          if (!scheduled) await new Promise((r) => setTimeout(r, 250));
         }
-        assert.ok(scheduled, 'the triggered schedule started a run');
+        assert.ok(scheduled, `the triggered schedule started a run: ${JSON.stringify(view)}`);
         const versions: Record<string, string> = {};
         for (const [how, runId] of [['runs', direct.body.runId], ['event', byEvent[0]!.runId], ['schedule', scheduled]] as const) {
           const run = await platform.waitForRun(runId);

@@ -41,10 +41,12 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
   let platform: TestPlatform;
   let plain: Client;
   let runId: string;
+  const logs: string[] = [];
 
   before(async () => {
     platform = await startTestPlatform({
       database: 'postgres',
+      logs,
       env: (lanes) => {
         const tenant = `sens-${lanes[0]!.slice(-6)}`;
         return {
@@ -125,9 +127,42 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
     // Search attributes are indexed by Temporal, so they stay readable: they hold only the
     // platform's identifiers (definition, lane, tenant, principal, correlation id), never run data.
     // patched() markers hold the patch's name, written by the SDK's core outside the codec.
-    const clear = [...encodings].filter(([path, e]) => e !== ENCRYPTED_ENCODING && !path.includes('/searchAttributes/') && !path.includes('/details/patch-data/'));
+    // Headers do not go through a TypeScript SDK codec (temporalio/sdk-typescript#514): the
+    // OpenTelemetry interceptors' `_tracer-data` header stays readable, so it must hold the W3C
+    // trace context and nothing else (no baggage, no run data).
+    const tracerHeaders: unknown[] = [];
+    const collect = (v: unknown): void => {
+      if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+      const tracer = (v as { header?: { fields?: Record<string, { data?: Uint8Array }> } }).header?.fields?.['_tracer-data'];
+      if (tracer?.data) tracerHeaders.push(JSON.parse(Buffer.from(tracer.data).toString()));
+      Object.values(v).forEach(collect);
+    };
+    collect(history);
+    assert.ok(tracerHeaders.length > 0, 'the run is traced, so its starts carry a tracer header');
+    // (An empty header is written where no span is active.)
+    for (const header of tracerHeaders as Array<Record<string, unknown>>) {
+      assert.deepEqual(Object.keys(header).filter((k) => k !== 'traceparent' && k !== 'tracestate'), [], JSON.stringify(header));
+      if (header.traceparent !== undefined) assert.match(String(header.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    }
+    assert.ok(
+      tracerHeaders.some((h) => (h as Record<string, unknown>).traceparent !== undefined),
+      'the start carries the trace context',
+    );
+    const clear = [...encodings].filter(
+      ([path, e]) => e !== ENCRYPTED_ENCODING && !path.includes('/searchAttributes/') && !path.includes('/details/patch-data/') && !path.endsWith('/header/fields/_tracer-data'),
+    );
     assert.deepEqual(clear, []);
     assert.ok([...encodings.values()].filter((e) => e === ENCRYPTED_ENCODING).length >= 6, 'inputs, results, the update and the summaries are sealed');
+  });
+
+  test('no log line of the API or the workers, at debug level, holds a marked value', () => {
+    const ofRun = logs.filter((line) => line.includes(runId));
+    // The run is logged (its skills' start and end, its requests), so the check below can fail.
+    assert.ok(ofRun.some((line) => line.includes('skill completed')), `the run's activities log: ${ofRun.length} lines`);
+    for (const value of [SSN, CARD]) {
+      const leaks = logs.filter((line) => line.includes(value));
+      assert.deepEqual(leaks, [], `${value} is in the logs`);
+    }
   });
 
   test('the API masks declared values and their copies for a caller without sensitive-reader, and shows them to one with it', async () => {

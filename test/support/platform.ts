@@ -67,6 +67,8 @@ export interface TestPlatformOptions {
   catalog?: Partial<ActivityCatalog>;
   /** Extra specs only the API knows (workers deployed without them): the catalog-agreement case. */
   apiOnlyCatalog?: Partial<ActivityCatalog>;
+  /** Collects every log line of the API and the workers, at debug level, for tests of what is logged. */
+  logs?: string[];
 }
 
 /** The Temporal dev server the test runner started. */
@@ -107,7 +109,24 @@ async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }>
 export async function startTestPlatform(options: TestPlatformOptions): Promise<TestPlatform> {
   const suffix = randomBytes(3).toString('hex');
   const lanes = [`prod-critical-${suffix}`, `experimental-${suffix}`];
-  const logger = createLogger('test', process.env.LOG_LEVEL ?? 'silent');
+  // With no LOG_LEVEL beyond 'silent' (npm test's), the platform's errors are kept, not printed:
+  // an unexpected 500 names the log line of its correlation id, so a CI-only failure says why.
+  const errorLines: string[] = [];
+  const keep = {
+    write(line: string) {
+      errorLines.push(line);
+      if (errorLines.length > 200) errorLines.shift();
+    },
+  };
+  const level = process.env.LOG_LEVEL ?? 'silent';
+  const logs = options.logs;
+  const logger = logs
+    ? createLogger('test', 'debug', { write: (line: string) => void logs.push(line) })
+    : level === 'silent'
+      ? createLogger('test', 'error', keep)
+      : createLogger('test', level);
+  const logged = (correlationId: unknown): string =>
+    typeof correlationId === 'string' ? errorLines.filter((l) => l.includes(correlationId)).join('\n') : '';
   installRuntime(logger);
   const cleanups: Array<() => Promise<void>> = [];
 
@@ -190,7 +209,7 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const { status, body } = await platform.api(`/v1/runs/${encodeURIComponent(runId)}`);
-        if (status !== 200) throw new Error(`GET run ${runId}: ${status} ${JSON.stringify(body)}`);
+        if (status !== 200) throw new Error(`GET run ${runId}: ${status} ${JSON.stringify(body)} ${logged(body?.correlationId)}`);
         if (body.status !== 'running') return body;
         if (Date.now() > deadline) throw new Error(`run ${runId} still running after ${timeoutMs} ms: ${JSON.stringify(body)}`);
         await new Promise((r) => setTimeout(r, 100));
