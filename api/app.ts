@@ -28,6 +28,7 @@ import { triggerRoutes } from './routes/triggers.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { operateRoutes, type OperateDeps } from './routes/operate.ts';
 import type { WebhookStore } from './webhooks/store.ts';
+import { graphPage } from './authoring/graph-page.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -122,6 +123,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Durable workflows API' }));
+  app.use('/graph', graphPage());
   const schema = definitionJsonSchema();
   app.get('/v1/schemas/definition.json', (_req, res) => {
     res.type('application/schema+json').json(schema);

@@ -176,7 +176,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.API_PORT;
   const url = `http://${config.API_HOST === '0.0.0.0' ? '127.0.0.1' : config.API_HOST}:${port}`;
-  logger.info({ url, docs: `${url}/docs`, keys: keys.size, ...(metrics ? { metrics: `${url}/metrics` } : {}) }, 'API listening');
+  logger.info({ url, docs: `${url}/docs`, graphs: `${url}/graph/`, keys: keys.size, ...(metrics ? { metrics: `${url}/metrics` } : {}) }, 'API listening');
   dispatcher.start();
   admission.start();
   const retention = new Retention(
