@@ -1,9 +1,10 @@
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowNotFoundError, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
+import { decodePayload } from '../common/temporal.ts';
 import type { RunInput } from '../workflows/types.ts';
 import type { ApiKeyStore, Principal } from './auth.ts';
 import type { DefinitionsStore } from './definitions-store.ts';
@@ -134,10 +135,7 @@ export class RetryService {
 
   /** A payload of the history as the client's data converter reads it (its codecs first, when configured). */
   private async decode(payload: unknown): Promise<unknown> {
-    const { payloadCodecs, payloadConverter } = this.client.options.loadedDataConverter;
-    let payloads = [payload as never];
-    for (const codec of [...payloadCodecs].reverse()) payloads = (await codec.decode(payloads)) as never[];
-    return payloadConverter.fromPayload(payloads[0] as never);
+    return decodePayload(this.client.options.loadedDataConverter, payload as Payload);
   }
 
   private async describe(runId: string, tenant: string): Promise<WorkflowExecutionDescription> {

@@ -18,6 +18,7 @@ import type { StoredDefinition } from './definitions-store.ts';
 import { HttpProblem } from './problem.ts';
 import { startFromSpec, type Admission } from './admission.ts';
 import type { DeferredRun, StartSpec } from './admission-store.ts';
+import { failureMessageOf } from '../common/temporal.ts';
 
 /** Escapes a value for a single-quoted string in a visibility query. */
 function quoteable(value: string): string {
@@ -648,7 +649,9 @@ export class RunsService {
       if (this.activitySteps.size > 1000) this.activitySteps.clear();
       this.activitySteps.set(runId, steps);
     }
-    return pending.map((p) => {
+    const converter = this.client.options.loadedDataConverter;
+    return Promise.all(pending.map(async (p) => {
+      const lastFailure = await failureMessageOf(converter, p.lastFailure);
       const stepPath = steps?.get(String(p.activityId));
       // The summary holds the step's path (`each[3]/inner`); the views name steps by id.
       const stepId = stepPath?.slice(stepPath.lastIndexOf('/') + 1);
@@ -659,10 +662,10 @@ export class RunsService {
         ...(stepId === undefined ? {} : { stepId, stepPath }),
         attempt: Number(p.attempt ?? 1),
         ...(p.maximumAttempts ? { maximumAttempts: Number(p.maximumAttempts) } : {}),
-        ...(p.lastFailure?.message ? { lastFailure: String(p.lastFailure.message) } : {}),
+        ...(lastFailure ? { lastFailure } : {}),
         ...(seconds(p.nextAttemptScheduleTime) ? { nextAttemptAt: seconds(p.nextAttemptScheduleTime) } : {}),
       };
-    });
+    }));
   }
 
   /** Requests cancellation; the run ends `cancelled` once the workflow observes it. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { TLSConfig } from '@temporalio/client';
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, LoadedDataConverter, Payload } from '@temporalio/common';
 import { payloadCodecs, type CodecKeySettings } from './codec.ts';
 import type { Config } from './config.ts';
 
@@ -34,17 +35,45 @@ export function temporalConnectionSettings(config: Config): TemporalConnectionSe
   return settings;
 }
 
+/** The failure converter module (common/failure-converter.ts): clients, workers and the workflow bundle load it by path. */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.ts', import.meta.url));
+
 /**
  * The data converter of every client and worker: the payload codec when keys are configured
- * (common/codec.ts). Keys are read once per process and settings.
+ * (common/codec.ts), and failures whose message and stack trace are payloads too, so the codec
+ * seals them. Keys are read once per process and settings.
  */
 const converters = new Map<string, DataConverter>();
 export function dataConverterFor(config: CodecKeySettings): DataConverter {
   const cacheKey = JSON.stringify([config.PAYLOAD_CODEC_KEYS ?? '', config.PAYLOAD_CODEC_KEYS_FILE ?? '', config.SECRETS_DIR ?? '']);
   let converter = converters.get(cacheKey);
   if (!converter) {
-    converter = { payloadCodecs: payloadCodecs(config) };
+    converter = { payloadCodecs: payloadCodecs(config), failureConverterPath: FAILURE_CONVERTER_PATH };
     converters.set(cacheKey, converter);
   }
   return converter;
+}
+
+/** A payload as Temporal holds it, read the way a client reads it: its codecs undone (last first), then the payload converter. */
+export async function decodePayload(converter: LoadedDataConverter, payload: Payload): Promise<unknown> {
+  let payloads = [payload];
+  for (const codec of [...converter.payloadCodecs].reverse()) payloads = await codec.decode(payloads);
+  return converter.payloadConverter.fromPayload(payloads[0]!);
+}
+
+/**
+ * The message of a failure proto read raw (a pending activity's `lastFailure`): the failure
+ * converter moves it into `encodedAttributes`, sealed by the codec, and leaves "Encoded failure".
+ */
+export async function failureMessageOf(converter: LoadedDataConverter, failure: { message?: string | null; encodedAttributes?: Payload | null } | null | undefined): Promise<string | undefined> {
+  if (!failure) return undefined;
+  if (failure.encodedAttributes) {
+    try {
+      const attributes = (await decodePayload(converter, failure.encodedAttributes)) as { message?: unknown } | undefined;
+      if (typeof attributes?.message === 'string') return attributes.message;
+    } catch {
+      // Sealed with a key this process lacks: the placeholder below is all it can say.
+    }
+  }
+  return failure.message ? String(failure.message) : undefined;
 }

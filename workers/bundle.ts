@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
+import { FAILURE_CONVERTER_PATH } from '../common/temporal.ts';
 import { tracingDisabled } from '../common/trace-context.ts';
 
 /** The workflow bundle's entry module. */
@@ -29,6 +30,8 @@ export async function buildWorkflowBundle(logger?: Logger, workflowsPath: string
   const bundle = await bundleWorkflowCode({
     workflowsPath,
     workflowInterceptorModules: workflowInterceptorModules(),
+    // Failures the workflow writes carry their message as a payload (common/failure-converter.ts).
+    failureConverterPath: FAILURE_CONVERTER_PATH,
     // The bundler prints webpack progress at info level; keep our logs quiet unless debugging.
     ...(logger
       ? {
