@@ -365,6 +365,7 @@ export async function interpreter(args: RunInput): Promise<RunResult> {
             idempotencyKey: `${workflowId}/${call.stepPath}`,
             ...(call.guardrails ? { guardrails: call.guardrails } : {}),
             ...(call.family === 'skills' ? sandboxLimits : {}),
+            ...(args.definition.sensitive ? { declaresSensitive: true } : {}),
           },
         });
       } catch (error) {

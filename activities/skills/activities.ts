@@ -91,7 +91,9 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
                 type: error instanceof Error ? error.name : 'Error',
                 details: [{ attempt: info.attempt }],
               });
-        log.warn({ ms: Date.now() - started, errorType: failure.type, nonRetryable: failure.nonRetryable, err: failure.message }, 'skill failed');
+        // A definition that declares sensitive values may see one quoted in an error: its message is not logged.
+        const message = request.meta.declaresSensitive ? { errWithheld: 'the definition declares sensitive values' } : { err: failure.message };
+        log.warn({ ms: Date.now() - started, errorType: failure.type, nonRetryable: failure.nonRetryable, ...message }, 'skill failed');
         throw failure;
       } finally {
         clearInterval(heartbeat);

@@ -28,4 +28,9 @@ export interface SkillCallMeta {
    * (and only when set): the sandboxed code skills enforce them.
    */
   resourceLimits?: { max_memory_mb?: number; max_cpu_percent?: number };
+  /**
+   * The run's definition declares `sensitive` values: an error message may quote one, so the
+   * activity's own log line names the error type only (the message stays in the run, masked by the API).
+   */
+  declaresSensitive?: boolean;
 }

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { EncryptionCodec, ENCRYPTED_ENCODING, newKeyEntry, parseCodecKeys } from '../../common/codec.ts';
 import { SENSITIVE_MASK } from '../../common/sensitive.ts';
 import { resolveTemporalCli } from '../../embedded/temporal-cli.ts';
+import { json, startLoopbackHttp, type LoopbackHttp } from '../support/loopback-http.ts';
 import { startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 
 /**
@@ -42,8 +43,11 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
   let plain: Client;
   let runId: string;
   const logs: string[] = [];
+  /** A webhook subscriber: lifecycle events leave the platform, so they must arrive masked. */
+  let receiver: LoopbackHttp;
 
   before(async () => {
+    receiver = await startLoopbackHttp({ '/hook': (_req, res) => json(res, 200, { ok: true }) });
     platform = await startTestPlatform({
       database: 'postgres',
       logs,
@@ -53,6 +57,7 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
           PAYLOAD_CODEC_KEYS: JSON.stringify([k1]),
           CODEC_UI_TOKEN: UI_TOKEN,
           TEMPORAL_UI_URL: UI_ORIGIN,
+          WEBHOOK_ALLOWED_HOSTS: receiver.host,
           API_KEYS: JSON.stringify([
             { key: keys.submitter, principal: 'sam', roles: ['submit', 'admin'], tenant },
             { key: keys.reader, principal: 'sre', roles: ['submit', 'sensitive-reader'], tenant },
@@ -78,6 +83,8 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
       },
     });
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const hook = await platform.api('/v1/webhooks', { method: 'POST', key: keys.submitter, json: { url: `${receiver.url}/hook`, definitions: ['kyc-check', 'kyc-reject'] } });
+    assert.equal(hook.status, 201, JSON.stringify(hook.body));
     const started = await platform.api('/v1/runs', {
       method: 'POST',
       key: keys.submitter,
@@ -86,7 +93,7 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
     assert.equal(started.status, 201, JSON.stringify(started.body));
     runId = started.body.runId;
     for (let i = 0; ; i += 1) {
-      const decided = await platform.api(`/v1/runs/${runId}/approvals/check`, { method: 'POST', key: keys.approver, json: { decision: 'approve' } });
+      const decided = await platform.api(`/v1/runs/${runId}/approvals/check`, { method: 'POST', key: keys.approver, json: { decision: 'approve', comment: `SSN ${SSN} matches the file` } });
       if (decided.status === 200) break;
       assert.ok(i < 100, `approval never accepted: ${JSON.stringify(decided.body)}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -105,6 +112,7 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
   after(async () => {
     await plain?.connection.close();
     await platform?.stop();
+    await receiver?.close();
   });
 
   test('the raw history, read with a plain client (no codec), holds neither the marked values nor the secret in clear', async () => {
@@ -155,16 +163,6 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
     assert.ok([...encodings.values()].filter((e) => e === ENCRYPTED_ENCODING).length >= 6, 'inputs, results, the update and the summaries are sealed');
   });
 
-  test('no log line of the API or the workers, at debug level, holds a marked value', () => {
-    const ofRun = logs.filter((line) => line.includes(runId));
-    // The run is logged (its skills' start and end, its requests), so the check below can fail.
-    assert.ok(ofRun.some((line) => line.includes('skill completed')), `the run's activities log: ${ofRun.length} lines`);
-    for (const value of [SSN, CARD]) {
-      const leaks = logs.filter((line) => line.includes(value));
-      assert.deepEqual(leaks, [], `${value} is in the logs`);
-    }
-  });
-
   test('the API masks declared values and their copies for a caller without sensitive-reader, and shows them to one with it', async () => {
     const masked = (await platform.api(`/v1/runs/${runId}`, { key: keys.submitter })).body;
     const lookup = masked.steps.find((s: any) => s.id === 'lookup');
@@ -182,6 +180,46 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
     const events = (await platform.api(`/v1/runs/${runId}/events`, { key: keys.submitter })).body;
     assert.ok(events.events.length > 0);
     assert.ok(!JSON.stringify(events).includes(SSN) && !JSON.stringify(events).includes(CARD));
+  });
+
+  test('lifecycle webhooks arrive masked: a failed step whose error quotes the SSN, and the approval audit\'s comment', async () => {
+    const definition = {
+      name: 'kyc-reject',
+      version: '1.0.0',
+      sensitive: { input: ['/customer/ssn'] },
+      steps: [{ id: 'verify', type: 'skill', skill: 'code_inline', inputs: { code: "throw new Error('no record for ' + args.ssn)", args: { ssn: '${input.customer.ssn}' } } }],
+    };
+    assert.equal((await platform.api('/v1/definitions', { method: 'POST', key: keys.submitter, json: definition })).status, 201);
+    const started = await platform.api('/v1/runs', { method: 'POST', key: keys.submitter, json: { definition: 'kyc-reject', input: { customer: { ssn: SSN } } } });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const failedRun = started.body.runId as string;
+    const bodies = (): Array<{ type: string; runid?: string; data: Record<string, any> }> => receiver.requests.map((r) => JSON.parse(r.body));
+    const delivered = (type: string, run: string) => bodies().find((e) => e.type === type && JSON.stringify(e).includes(run));
+    for (const deadline = Date.now() + 60_000; !delivered('workflow.run.failed', failedRun) || !delivered('workflow.run.completed', runId); ) {
+      assert.ok(Date.now() < deadline, `not delivered yet: ${bodies().map((e) => e.type)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const stepFailed = delivered('workflow.step.failed', failedRun);
+    assert.ok(stepFailed, `the step's failure is delivered: ${bodies().map((e) => e.type)}`);
+    assert.match(JSON.stringify(stepFailed.data.error), new RegExp(`no record for ${SENSITIVE_MASK.replace(/[[\]]/g, '\\$&')}`), JSON.stringify(stepFailed.data));
+    for (const request of receiver.requests) for (const value of [SSN, CARD]) assert.ok(!request.body.includes(value), `${value} left in a webhook: ${request.body}`);
+
+    // Temporal holds the failure's message sealed (the failure converter makes it a payload).
+    const history = await plain.workflow.getHandle(failedRun).fetchHistory();
+    assert.ok(!historyBytes(history).join('\n').includes(SSN), 'the failure message is not in the history in clear');
+    const failedEvent = history.events?.find((e) => e.activityTaskFailedEventAttributes)?.activityTaskFailedEventAttributes?.failure;
+    assert.equal(failedEvent?.message, 'Encoded failure');
+    assert.equal(Buffer.from(failedEvent?.encodedAttributes?.metadata?.encoding ?? []).toString(), ENCRYPTED_ENCODING);
+
+    // The API masks the same error for a caller without the role, and the approver's comment in the audit.
+    const run = (await platform.api(`/v1/runs/${failedRun}`, { key: keys.submitter })).body;
+    assert.equal(run.status, 'failed', JSON.stringify(run));
+    assert.ok(!JSON.stringify(run).includes(SSN) && JSON.stringify(run).includes(SENSITIVE_MASK), JSON.stringify(run.error));
+    const audit = await platform.api(`/v1/runs/${runId}/audit`, { key: keys.submitter });
+    assert.equal(audit.status, 200, JSON.stringify(audit.body));
+    assert.ok(JSON.stringify(audit.body).includes(`SSN ${SENSITIVE_MASK} matches the file`), JSON.stringify(audit.body));
+    const auditForReader = await platform.api(`/v1/runs/${runId}/audit`, { key: keys.reader });
+    assert.ok(JSON.stringify(auditForReader.body).includes(`SSN ${SSN} matches the file`), JSON.stringify(auditForReader.body));
   });
 
   test('the codec server decodes for sensitive-reader and for Temporal Web\'s origin only', async () => {
@@ -259,5 +297,18 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
       dataConverter: { payloadCodecs: [new EncryptionCodec(parseCodecKeys(JSON.stringify([k2]), 'only new'))] },
     });
     await assert.rejects(withoutOld.workflow.getHandle(runId).result(), /no configured payload key has the id/);
+  });
+
+  // Last, so it reads the lines of every run above, the failed one's included.
+  test('no log line of the API or the workers, at debug level, holds a marked value', () => {
+    const ofRun = logs.filter((line) => line.includes(runId));
+    // The runs are logged (their skills' start and end, the failure), so the check below can fail.
+    assert.ok(ofRun.some((line) => line.includes('skill completed')), `the run's activities log: ${ofRun.length} lines`);
+    const failures = logs.filter((line) => line.includes('skill failed') && line.includes('kyc-reject'));
+    assert.ok(failures.length > 0 && failures.every((line) => line.includes('"errWithheld"') && line.includes('"errorType":"CodeError"')), failures.join('\n'));
+    for (const value of [SSN, CARD]) {
+      const leaks = logs.filter((line) => line.includes(value));
+      assert.deepEqual(leaks, [], `${value} is in the logs`);
+    }
   });
 });
