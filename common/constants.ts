@@ -87,3 +87,11 @@ export const PLATFORM_SECRET_FILES = ['PAYLOAD_CODEC_KEYS', 'WEBHOOK_SECRET_KEY'
 export function isPlatformSecretName(name: string): boolean {
   return (PLATFORM_SECRET_FILES as readonly string[]).includes(name.toUpperCase());
 }
+
+/**
+ * Set (to true) on a failure the workflow writes as its answer to whoever sent a request: an
+ * approval update's refusal, which says who may decide which step and holds no run data. The
+ * failure converter (common/failure-converter.ts) leaves its message readable, because Temporal
+ * Web shows an update's answer as it comes, without the codec server.
+ */
+export const PLAIN_FAILURE_MESSAGE = 'platformPlainMessage';

@@ -12,6 +12,7 @@ import {
   type Verdict,
 } from '../interpreter/approvals.ts';
 import { PATCHES } from '../interpreter/port.ts';
+import { PLAIN_FAILURE_MESSAGE } from '../common/constants.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery, type ApprovalUpdateArgs } from './definitions.ts';
 import type { AuditEntry } from './types.ts';
 
@@ -27,6 +28,14 @@ export const DECISION_PROOFS_PATCH = PATCHES.decisionProofs;
 
 interface ProofActivities {
   verifyDecisionToken(token: unknown): Promise<ProofCheck>;
+}
+
+/**
+ * An update's refusal, as its sender sees it (the API, Temporal Web's Send an Update): a message
+ * about who may decide which step, no run data, so the failure converter leaves it readable.
+ */
+function refusal(verdict: Extract<Verdict, { ok: false }>): ApplicationFailure {
+  return Object.assign(ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true }), { [PLAIN_FAILURE_MESSAGE]: true });
 }
 
 /** The last refused attempt, for the run's current details in Temporal Web. */
@@ -123,7 +132,7 @@ export function installApprovalHandlers(options: {
     return verdict;
   };
   const answer = (verdict: Verdict) => {
-    if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
+    if (!verdict.ok) throw refusal(verdict);
     const { record } = verdict;
     return {
       step: record.stepId,
@@ -171,7 +180,7 @@ export function installApprovalHandlers(options: {
         // With proofs, an update without one (Temporal Web, the CLI) goes on to be refused and recorded.
         if (proofs && (request === null || typeof request !== 'object' || request.proof === undefined)) return;
         const verdict = judge(approvals(), { ...request, via: 'api' }, directory);
-        if (!verdict.ok) throw ApplicationFailure.create({ type: verdict.code, message: verdict.reason, nonRetryable: true });
+        if (!verdict.ok) throw refusal(verdict);
       },
       description:
         'API only: POST /v1/runs/{runId}/approvals/{stepId} sends it with a signed proof of the caller. Sent from Temporal Web or the CLI it is refused and recorded as refused; use the approval signal with a decision token instead.',
