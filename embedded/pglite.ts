@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Logger } from '../common/logger.ts';
+import { SessionQueue } from './pglite-session-queue.ts';
 
 export interface EmbeddedPostgres {
   /** A `postgres://` URL the `pg` driver connects to, exactly as it would to a real server. */
@@ -28,6 +29,9 @@ export async function startEmbeddedPostgres(options: {
   const host = options.host ?? '127.0.0.1';
   const maxConnections = options.maxConnections ?? 8;
   const server = new PGLiteSocketServer({ db, port: options.port, host, maxConnections });
+  // Its connection handlers take the server's queue when they attach: ours keeps each connection's
+  // extended-protocol batch together (embedded/pglite-session-queue.ts).
+  (server as unknown as { queryQueue: SessionQueue }).queryQueue = new SessionQueue(db);
   await server.start();
   options.logger.info({ host, port: options.port, dataDir: options.dataDir ?? '(memory)' }, 'embedded PostgreSQL (PGlite) listening');
   return {
