@@ -12,7 +12,11 @@
  * Runs alternate between the sides after a warm-up. Writes bench/RESULTS-telemetry.md and
  * bench/results-telemetry.json.
  *
- * Knobs: BENCH_TELEMETRY_REPS (5), BENCH_TELEMETRY_STEPS (100), BENCH_WARMUP (2).
+ * Knobs: BENCH_TELEMETRY_REPS (5), BENCH_TELEMETRY_STEPS (100), BENCH_WARMUP (2),
+ * BENCH_TELEMETRY_EXPORT (`otlp`; `none` measures the embedded default instead: the "on" side with
+ * no exporter configured, so trace context is kept and nothing is recorded, metrics on; it writes
+ * bench/RESULTS-telemetry-default.md and results-telemetry-default.json; `metrics-only`: the "on"
+ * side with tracing off and metrics on, into RESULTS-telemetry-metrics.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,13 +46,16 @@ const int = (name: string, fallback: number) => Math.max(1, Number(process.env[n
 const REPS = int('BENCH_TELEMETRY_REPS', 5);
 const STEPS = int('BENCH_TELEMETRY_STEPS', 100);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const EXPORT = (['none', 'metrics-only'] as const).find((e) => e === process.env.BENCH_TELEMETRY_EXPORT) ?? 'otlp';
+/** The "on" side traces (interceptors in its bundle, the SDK on) unless only its metrics are measured. */
+const TRACES_ON = EXPORT !== 'metrics-only';
 const sides = ['off', 'on'] as const;
 type Side = (typeof sides)[number];
 
 /** Builds the side's workflow bundle as its worker would (OTEL_SDK_DISABLED read at bundle time). */
 async function bundleFor(side: Side, dir: string): Promise<string> {
   const before = process.env.OTEL_SDK_DISABLED;
-  if (side === 'off') process.env.OTEL_SDK_DISABLED = 'true';
+  if (side === 'off' || !TRACES_ON) process.env.OTEL_SDK_DISABLED = 'true';
   else delete process.env.OTEL_SDK_DISABLED;
   try {
     const path = join(dir, `bundle-${side}.js`);
@@ -85,7 +92,7 @@ async function main(): Promise<void> {
   const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
   const work = mkdtempSync(join(os.tmpdir(), 'bench-telemetry-'));
   const receiver = await startOtlpReceiver({ keep: false });
-  const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' };
+  const otel = EXPORT !== 'otlp' ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' };
   Object.assign(process.env, otel);
   startTracing('bench-client', logger);
   const server = await startDevServer({ cliPath: resolveTemporalCli(), port: await freePort(), headless: true, logger });
@@ -95,13 +102,13 @@ async function main(): Promise<void> {
   for (const key of ['DATABASE_URL', 'METRICS_PORT', 'OTEL_SDK_DISABLED', 'METRICS_ENABLED', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL']) delete base[key];
   const envs: Record<Side, NodeJS.ProcessEnv> = {
     off: { ...base, WORKFLOW_BUNDLE_PATH: await bundleFor('off', work), OTEL_SDK_DISABLED: 'true', METRICS_ENABLED: 'false' },
-    on: { ...base, WORKFLOW_BUNDLE_PATH: await bundleFor('on', work), ...otel, METRICS_PORT: String(await freePort()) },
+    on: { ...base, WORKFLOW_BUNDLE_PATH: await bundleFor('on', work), ...otel, ...(TRACES_ON ? {} : { OTEL_SDK_DISABLED: 'true' }), METRICS_PORT: String(await freePort()) },
   };
   const workers = await Promise.all(sides.map((side) => startWorker(lanes[side], envs[side])));
   const connection = await Connection.connect({ address: server.address });
   const clients: Record<Side, Client> = {
     off: new Client({ connection }),
-    on: new Client({ connection, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } }),
+    on: TRACES_ON ? new Client({ connection, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } }) : new Client({ connection }),
   };
   const config = loadConfig({ TEMPORAL_ADDRESS: server.address, LANES: base.LANES! });
   const catalog = createActivityCatalog(config);
@@ -145,8 +152,9 @@ async function main(): Promise<void> {
     ...ratios(ms),
     wallSeconds: Math.round((performance.now() - t0) / 1000),
   };
-  writeFileSync(`${BENCH_DIR}results-telemetry.json`, `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(`${BENCH_DIR}RESULTS-telemetry.md`, report(result));
+  const name = { none: 'telemetry-default', 'metrics-only': 'telemetry-metrics', otlp: 'telemetry' }[EXPORT];
+  writeFileSync(`${BENCH_DIR}results-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(`${BENCH_DIR}RESULTS-${name}.md`, report(result));
   process.stdout.write(`${JSON.stringify({ ratio: result.ratio, median: result.median, perRep: result.perRepRatios, spans: result.spansReceived })}\n`);
 }
 
@@ -174,7 +182,7 @@ function report(r: {
     '| side | median ms | runs (ms) |',
     '| --- | ---: | --- |',
     `| off (OTEL_SDK_DISABLED=true, METRICS_ENABLED=false) | ${f(r.median.off)} | ${r.ms.off.map(f).join(', ')} |`,
-    `| on (every span exported by OTLP http/json, Prometheus metrics) | ${f(r.median.on)} | ${r.ms.on.map(f).join(', ')} |`,
+    `| on (${{ none: 'no exporter configured, the embedded default: trace context only, ', 'metrics-only': 'tracing off (OTEL_SDK_DISABLED=true), ', otlp: 'every span exported by OTLP http/json, ' }[EXPORT]}Prometheus metrics) | ${f(r.median.on)} | ${r.ms.on.map(f).join(', ')} |`,
     '',
     `**Ratio on/off: ${r.ratio.toFixed(3)}×** (median of per-pair ratios ${r.medianOfPerRepRatios.toFixed(3)}×; per pair ${r.perRepRatios.join(', ')}). Target ≤ 1.03×.`,
     '',
