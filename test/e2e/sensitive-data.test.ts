@@ -193,7 +193,7 @@ describe('sensitive data: encrypted history, masked API, codec server', () => {
     const started = await platform.api('/v1/runs', { method: 'POST', key: keys.submitter, json: { definition: 'kyc-reject', input: { customer: { ssn: SSN } } } });
     assert.equal(started.status, 201, JSON.stringify(started.body));
     const failedRun = started.body.runId as string;
-    const bodies = (): Array<{ type: string; runid?: string; data: Record<string, any> }> => receiver.requests.map((r) => JSON.parse(r.body));
+    const bodies = (): Array<{ type: string; data: Record<string, any> }> => receiver.requests.map((r) => JSON.parse(r.body));
     const delivered = (type: string, run: string) => bodies().find((e) => e.type === type && JSON.stringify(e).includes(run));
     for (const deadline = Date.now() + 60_000; !delivered('workflow.run.failed', failedRun) || !delivered('workflow.run.completed', runId); ) {
       assert.ok(Date.now() < deadline, `not delivered yet: ${bodies().map((e) => e.type)}`);

@@ -109,24 +109,19 @@ async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }>
 export async function startTestPlatform(options: TestPlatformOptions): Promise<TestPlatform> {
   const suffix = randomBytes(3).toString('hex');
   const lanes = [`prod-critical-${suffix}`, `experimental-${suffix}`];
-  // With no LOG_LEVEL beyond 'silent' (npm test's), the platform's errors are kept, not printed:
-  // an unexpected 500 names the log line of its correlation id, so a CI-only failure says why.
-  const errorLines: string[] = [];
+  // With no LOG_LEVEL beyond 'silent' (npm test's), the platform's error lines are kept, not
+  // printed (all lines at debug when a test asks for `logs`): an unexpected 500 names the lines of
+  // its correlation id, so a CI-only failure says why.
+  const level = process.env.LOG_LEVEL ?? 'silent';
+  const kept: string[] = options.logs ?? [];
   const keep = {
     write(line: string) {
-      errorLines.push(line);
-      if (errorLines.length > 200) errorLines.shift();
+      kept.push(line);
+      if (!options.logs && kept.length > 200) kept.shift();
     },
   };
-  const level = process.env.LOG_LEVEL ?? 'silent';
-  const logs = options.logs;
-  const logger = logs
-    ? createLogger('test', 'debug', { write: (line: string) => void logs.push(line) })
-    : level === 'silent'
-      ? createLogger('test', 'error', keep)
-      : createLogger('test', level);
-  const logged = (correlationId: unknown): string =>
-    typeof correlationId === 'string' ? errorLines.filter((l) => l.includes(correlationId)).join('\n') : '';
+  const logger = options.logs ? createLogger('test', 'debug', keep) : level === 'silent' ? createLogger('test', 'error', keep) : createLogger('test', level);
+  const logged = (correlationId: unknown): string => (typeof correlationId === 'string' ? kept.filter((l) => l.includes(correlationId)).join('\n') : '');
   installRuntime(logger);
   const cleanups: Array<() => Promise<void>> = [];
 
