@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import type { AuditStore } from '../activities/platform/audit.ts';
+import type { RunLogStore } from '../activities/platform/run-logs.ts';
 import type { RunEventStore } from '../activities/platform/events.ts';
 import type { Logger } from '../common/logger.ts';
 import { httpServerSpans } from '../common/trace-context.ts';
@@ -41,6 +42,8 @@ export interface AppDeps {
   audit: AuditStore;
   /** Lifecycle events of runs, and webhook subscriptions with the hosts they may point at. */
   events: RunEventStore;
+  /** The workers' log lines of each run (GET /v1/runs/{id}/logs). */
+  logs: RunLogStore;
   webhooks: WebhookStore;
   webhookAllowedHosts: readonly string[];
   validation: ValidationContext;

@@ -1,5 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { RUN_LOG_LEVELS } from '../activities/platform/run-logs.ts';
 import { definitionSchema } from '../interpreter/schema.ts';
 import { dryRunReportSchema, dryRunRequestSchema } from './authoring/dry-run.ts';
 import { promotionRequestSchema } from './authoring/promotion-gate.ts';
@@ -37,6 +38,7 @@ import {
   rotateWebhookSecretSchema,
   listDeliveriesQuerySchema,
   listRunEventsQuerySchema,
+  listRunLogsQuerySchema,
   runEventSchema,
   updateWebhookSchema,
   webhookDeliveryParamSchema,
@@ -603,6 +605,32 @@ export function buildOpenApiDocument(serverUrl = '/'): ReturnType<OpenApiGenerat
           'text/event-stream': { schema: z.string().describe('Server-Sent Events: `event: run|step|lifecycle|end`, `data: <JSON>`') },
         },
       },
+      400: errors[400],
+      401: errors[401],
+      404: problem('No such run (or another tenant\'s)'),
+    },
+  });
+  const RunLogLine = registry.register(
+    'RunLogLine',
+    z.object({
+      id: z.number().int().describe('increasing in recording order: the `after` cursor'),
+      time: z.string().describe('when the worker wrote it (ISO 8601)'),
+      level: z.enum(RUN_LOG_LEVELS),
+      lane: z.string().optional(),
+      stepId: z.string().optional(),
+      attempt: z.number().int().optional(),
+      msg: z.string(),
+      fields: z.record(z.string(), z.unknown()).describe('the line\'s other fields: skill, ms, errorType, traceId, correlationId, …'),
+    }),
+  );
+  route('get', '/v1/runs/{runId}/logs', {
+    summary: 'The workers\' log lines of a run (info and above), in the order they were recorded',
+    description:
+      'Every line an activity of the run wrote through its run\'s logger: skill started/completed/failed with durations and error types, model fallbacks, a skill\'s own lines. Kept by each worker process (RUN_LOGS_ENABLED, at most RUN_LOGS_MAX_PER_RUN lines per run, messages cut at 2,000 characters) and pruned with the run\'s events (RETENTION_EVENTS_DAYS). A run that declares sensitive values has them scrubbed for callers without `sensitive-reader`. Page with `after` = the `next` of the previous page.',
+    tags: ['runs'],
+    request: { params: runIdParamSchema, query: listRunLogsQuerySchema },
+    responses: {
+      200: json('Lines by id; `next` is set when the page is full', z.object({ runId: z.string(), lines: z.array(RunLogLine), next: z.number().int().optional() })),
       400: errors[400],
       401: errors[401],
       404: problem('No such run (or another tenant\'s)'),

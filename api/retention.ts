@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.ts';
  *   RETENTION_DELIVERIES_DAYS ago (pending and delivering ones are never pruned);
  * - lifecycle events of runs whose newest event is older than RETENTION_EVENTS_DAYS, a run's
  *   events together (never half a history), and only once none of them has a delivery left;
+ *   the workers' run log lines recorded that long ago go with them;
  * - deferred starts that have waited in the admission queue longer than RETENTION_DEFERRED_DAYS,
  *   only when that is set (default 0: never, since a deferred start is accepted work; each one
  *   removed is logged as a warning with its run id and last error).
@@ -29,6 +30,8 @@ export interface PruneResult {
   events: number;
   /** SLO report samples (step_attempts, model_requests) older than RETENTION_EVENTS_DAYS. */
   samples: number;
+  /** Workers' run log lines (run_logs) recorded more than RETENTION_EVENTS_DAYS ago. */
+  logs: number;
   deliveries: number;
   deferred: number;
 }
@@ -51,7 +54,7 @@ export class Retention {
 
   /** One round: every kind of row past its retention, in batches until none is left. */
   async pruneOnce(): Promise<PruneResult> {
-    const result: PruneResult = { events: 0, samples: 0, deliveries: 0, deferred: 0 };
+    const result: PruneResult = { events: 0, samples: 0, logs: 0, deliveries: 0, deferred: 0 };
     const days = (n: number) => `${n} days`;
     if (this.policy.deliveriesDays > 0) {
       result.deliveries = await this.#repeat(
@@ -70,6 +73,10 @@ export class Retention {
            HAVING max(e.recorded_at) < now() - $1::interval
               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d JOIN run_events x ON x.id = d.event_id WHERE x.run_id = e.run_id)
            LIMIT $2)`,
+        [days(this.policy.eventsDays)],
+      );
+      result.logs = await this.#repeat(
+        `DELETE FROM run_logs WHERE id IN (SELECT id FROM run_logs WHERE recorded_at < now() - $1::interval LIMIT $2)`,
         [days(this.policy.eventsDays)],
       );
       for (const table of ['step_attempts', 'model_requests']) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { definitionSchema } from '../interpreter/schema.ts';
 import { RUN_STATUSES } from './runs-service.ts';
+import { RUN_LOG_LEVELS } from '../activities/platform/run-logs.ts';
 import { eventPatternProblem } from '../activities/platform/event-patterns.ts';
 import { LIFECYCLE_EVENT_TYPES } from '../workflows/types.ts';
 
@@ -429,6 +430,12 @@ export const runEventSchema = z.object({
   time: z.string().describe('when it happened in the run (workflow time)'),
   recordedAt: z.string(),
   data: z.record(z.string(), z.unknown()),
+});
+
+export const listRunLogsQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('a line id: only lines after it (the `next` of the previous page)'),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  level: z.enum(RUN_LOG_LEVELS).optional().describe('only lines at this level or above (default `info`: all kept lines)'),
 });
 
 export const listRunEventsQuerySchema = z.strictObject({

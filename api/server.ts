@@ -15,6 +15,7 @@ import { ACTIVITY_KINDS } from '../common/constants.ts';
 import { WorkerCatalogStore, familyEntries } from '../common/worker-catalog.ts';
 import { checkSupervisorState } from '../embedded/supervisor-state.ts';
 import { AuditStore } from '../activities/platform/audit.ts';
+import { RunLogStore } from '../activities/platform/run-logs.ts';
 import { RunEventStore } from '../activities/platform/events.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { WebhookStore } from './webhooks/store.ts';
@@ -121,6 +122,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     schedules,
     audit: new AuditStore(pool),
     events: new RunEventStore(pool),
+    logs: new RunLogStore(pool),
     webhooks,
     webhookAllowedHosts: webhookAllowList(config),
     // Inputs of skill and integration steps are checked against the registry's zod schemas at registration.

@@ -201,6 +201,10 @@ export const configSchema = z.object({
   RETENTION_DEFERRED_DAYS: z.coerce.number().int().min(0).max(36_500).default(0),
   /** Seconds between retention rounds; 0 = none. */
   RETENTION_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(604_800).default(3600),
+  /** Workers keep each run's log lines (info and above) for GET /v1/runs/{id}/logs; needs DATABASE_URL. */
+  RUN_LOGS_ENABLED: bool.default(true),
+  /** Lines kept per run by one worker process (one more says the rest were not kept). */
+  RUN_LOGS_MAX_PER_RUN: z.coerce.number().int().min(1).max(100_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,6 +1,7 @@
 import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type WorkerInterceptors, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivityCatalog, type ActivityCatalog } from '../activities/catalog.ts';
+import { RunLogStore, RunLogWriter } from '../activities/platform/run-logs.ts';
 import { createSkillActivities } from '../activities/skills/activities.ts';
 import { LANE_WORKER_KINDS, laneLimits, type Config, type LaneLimits, type LaneWorkerKind } from '../common/config.ts';
 import { AuditStore, createPlatformActivities } from '../activities/platform/audit.ts';
@@ -106,6 +107,9 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
   // with a database, each attempt (and model request) is also a sample for the SLO report.
   const samples = config.METRICS_ENABLED && config.DATABASE_URL ? new SloSampleWriter(createPool(config.DATABASE_URL, 1), logger).start() : undefined;
   const onAttempt = options.onAttempt ?? samples?.attempt;
+  // Each run's log lines (info and above) kept for GET /v1/runs/{id}/logs, unless RUN_LOGS_ENABLED=false.
+  const runLogPool = config.RUN_LOGS_ENABLED && config.DATABASE_URL ? createPool(config.DATABASE_URL, 1) : undefined;
+  const runLogs = runLogPool && new RunLogWriter(new RunLogStore(runLogPool), { lane, maxPerRun: config.RUN_LOGS_MAX_PER_RUN }, logger);
   // Tracing first (the RunActivity span), then the measurement inside it.
   const activityInterceptors = (kind: string): WorkerInterceptors => ({
     activity: [...activityTracing, ...(config.METRICS_ENABLED ? [metricsInterceptor(lane, kind, onAttempt)] : [])],
@@ -122,7 +126,7 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         taskQueue: activityTaskQueue(lane, kind),
         ...activitySlots(allLimits[kind]),
         interceptors: activityInterceptors(kind),
-        activities: createSkillActivities(catalog[kind], logger.child({ family: kind })),
+        activities: createSkillActivities(catalog[kind], logger.child({ family: kind }), runLogs ? { runLogs: runLogs.logger } : {}),
       }),
     );
     taskQueues.push(activityTaskQueue(lane, kind));
@@ -159,6 +163,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
     watch?.stop();
     await samples?.stop();
     await samples?.pool.end();
+    await runLogs?.close();
+    await runLogPool?.end();
     if (ownsConnection) await connection.close();
     throw new Error(`lane ${lane}: nothing to serve for kinds ${[...kinds].join(', ')}`);
   }
@@ -175,6 +181,8 @@ export async function createLaneWorkers(options: LaneWorkersOptions): Promise<La
         watch?.stop();
         await samples?.stop();
         await samples?.pool.end();
+        await runLogs?.close();
+        await runLogPool?.end();
         await pool?.end();
         if (ownsConnection) await connection.close();
         logger.info('lane workers stopped');

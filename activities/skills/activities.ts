@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from '../../common/logger.ts';
+import { teeLogger } from '../platform/run-logs.ts';
 import { SecretResolver, redactText, redactValue, type SecretSource } from '../integrations/secrets.ts';
 import type { SkillSpec } from './skill.ts';
 import type { SkillRequest } from './types.ts';
@@ -28,6 +29,8 @@ export interface SkillActivitiesOptions {
    * @default { env: process.env, dir: process.env.SECRETS_DIR } (workers pass config.SECRETS_DIR)
    */
   secrets?: SecretSource;
+  /** Keeps each attempt's lines (info and above) for `GET /v1/runs/{id}/logs` (activities/platform/run-logs.ts). */
+  runLogs?: Logger;
 }
 
 export function createSkillActivities(skills: readonly SkillSpec[], logger: Logger, options: SkillActivitiesOptions = {}): Record<string, SkillActivity> {
@@ -37,7 +40,7 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
     activities[skill.name] = async (request: SkillRequest): Promise<unknown> => {
       const ctx = Context.current();
       const { info } = ctx;
-      const log = logger.child({
+      const bindings = {
         // The platform's run id is the workflow id; Temporal's run id changes on continue-as-new.
         workflowId: info.workflowExecution?.workflowId,
         temporalRunId: info.workflowExecution?.runId,
@@ -49,7 +52,8 @@ export function createSkillActivities(skills: readonly SkillSpec[], logger: Logg
         ...(request.meta.causationId ? { causationId: request.meta.causationId } : {}),
         skill: skill.name,
         attempt: info.attempt,
-      });
+      };
+      const log = options.runLogs ? teeLogger(logger.child(bindings), options.runLogs.child(bindings)) : logger.child(bindings);
       const started = Date.now();
       log.info('skill started');
       // Heartbeats are how a cancelled run reaches a running activity (ctx.cancellationSignal);

@@ -7,12 +7,13 @@ import { HttpProblem } from '../problem.ts';
 import type { RunsService, RunView } from '../runs-service.ts';
 import { randomUUID } from 'node:crypto';
 import type { AuditStore } from '../../activities/platform/audit.ts';
+import type { RunLogStore } from '../../activities/platform/run-logs.ts';
 import type { RunEventStore, StoredRunEvent } from '../../activities/platform/events.ts';
 import type { ApiKeyStore } from '../auth.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
 import { readsSensitive, type RunMasking } from '../run-masking.ts';
 import { streamRun, wantsEventStream, type RunStreamOptions } from '../run-stream.ts';
-import { decisionSchema, idempotencyKeySchema, listRunEventsQuerySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
+import { decisionSchema, idempotencyKeySchema, listRunEventsQuerySchema, listRunLogsQuerySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
 
 export interface RunRoutesDeps {
   definitions: DefinitionsStore;
@@ -21,6 +22,8 @@ export interface RunRoutesDeps {
   audit: AuditStore;
   /** Lifecycle events (docs/lifecycle-events.md). */
   events: RunEventStore;
+  /** The workers' log lines of runs. */
+  logs: RunLogStore;
   defaultExecutionTimeoutSeconds: number;
   temporalUiUrl: string;
   namespace: string;
@@ -186,6 +189,27 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const events = visible.map(({ tenant: _t, ...event }) => event);
     const last = events.at(-1);
     res.json({ runId, events, ...(events.length === query.limit && last ? { next: last.seq } : {}) });
+  });
+
+  router.get('/v1/runs/:runId/logs', async (req, res) => {
+    const principal = principalOf(req);
+    const runId = String(req.params.runId);
+    const query = parseOr400(listRunLogsQuerySchema, req.query, 'query');
+    await deps.runs.assertOwned(runId, principal.tenant);
+    const stored = await deps.logs.forRun(principal.tenant, runId, { limit: query.limit, ...(query.after === undefined ? {} : { after: query.after }), ...(query.level ? { minLevel: query.level } : {}) });
+    // A line may quote a declared sensitive value (a skill's own log call): scrubbed like the run's other read paths,
+    // and when the run's values cannot be read to scrub them, its free-text parts are withheld.
+    const first = stored.find((l) => l.definition);
+    const masking = deps.masking && first && !readsSensitive(principal) ? deps.masking : undefined;
+    const declared = masking && first ? await masking.spec(principal.tenant, first.definition!, first.version!) : undefined;
+    const masker = masking && declared && first ? await masking.maskerFor(runId, principal.tenant, { name: first.definition!, version: first.version! }).catch(() => null) : undefined;
+    const lines = stored.map(({ definition: _d, version: _v, ...line }) => {
+      if (!declared) return line;
+      if (masker) return masker.scrub(line);
+      return { ...line, msg: '[withheld: the run declares sensitive data]', fields: {} };
+    });
+    const last = lines.at(-1);
+    res.json({ runId, lines, ...(lines.length === query.limit && last ? { next: last.id } : {}) });
   });
 
   router.get('/v1/approvals', async (req, res) => {

@@ -5,6 +5,7 @@ import { parseInput, readDefinitionFile, validateOffline } from './definition-fi
 import { follow } from './follow.ts';
 import { duration, printJson, printTable, since, type Io } from './output.ts';
 import { runWizard } from './wizard.ts';
+import { addLogsCommand } from './logs.ts';
 import { addOperateCommands } from './operate.ts';
 
 /**
@@ -17,24 +18,6 @@ interface GlobalOptions {
   key?: string;
   profile?: string;
   json?: boolean;
-}
-
-function eventLine(e: any): string {
-  const d = e.data ?? {};
-  const step = d.stepPath ?? d.stepId ?? '';
-  const detail =
-    e.type === 'workflow.step.failed'
-      ? `${d.error?.message ?? ''}${d.error?.attempts ? ` (after ${d.error.attempts} attempt(s))` : ''}${d.continued ? ' (the run went on)' : ''}`
-      : e.type === 'workflow.approval.requested'
-        ? `${d.summary ?? ''} (quorum ${d.quorum})`
-        : e.type === 'workflow.approval.decided'
-          ? `${d.status}${d.deciders?.length ? ` by ${d.deciders.map((x: any) => x.principal ?? x).join(', ')}` : ''}`
-          : e.type === 'workflow.run.failed'
-            ? (d.error?.message ?? '')
-            : e.type === 'workflow.run.started'
-              ? `by ${d.startedBy ?? '?'} on ${d.lane ?? '?'}`
-              : '';
-  return `${e.time}  ${e.type.replace(/^workflow\./, '').padEnd(18)}  ${step}${step && detail ? '  ' : ''}${detail}`;
 }
 
 /** Builds the program; `io` is where it writes (tests pass their own). */
@@ -195,30 +178,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       io.stdout.write(`cancelling ${runId}\n`);
     });
 
-  program
-    .command('logs')
-    .description('A run\'s lifecycle events: steps completing and failing, approvals, the run\'s end')
-    .argument('<runId>')
-    .option('--follow', 'keep printing events (and retries) until the run ends')
-    .action(async (runId: string, o: { follow?: boolean }, command: Command) => {
-      const { json, client } = ctx(command);
-      const api = client();
-      if (o.follow) {
-        await follow(api, runId, io, { json, logs: true, logLine: eventLine });
-        return;
-      }
-      const events: any[] = [];
-      let after: number | undefined;
-      for (;;) {
-        const page = await api.get(`/v1/runs/${seg(runId)}/events?limit=1000${after === undefined ? '' : `&after=${after}`}`);
-        events.push(...page.events);
-        if (page.next === undefined) break;
-        after = page.next;
-      }
-      if (json) return printJson(io, { runId, events });
-      if (events.length === 0) io.stdout.write('(no events yet)\n');
-      for (const e of events) io.stdout.write(`${eventLine(e)}\n`);
-    });
+  addLogsCommand(program, ctx, io);
 
   for (const decision of ['approve', 'reject'] as const) {
     program

@@ -228,6 +228,16 @@ describe('workflow CLI against a real platform', () => {
     assert.match(logs.stdout, /run\.started .*by lena/);
     assert.match(logs.stdout, /approval\.decided\s+sign-off\s+approved/);
     assert.match(logs.stdout, /run\.completed/);
+    // The workers' lines of the run, merged with its events by time: the failed first attempt, the retry's success.
+    assert.match(logs.stdout, /log warn\s+flaky\s+skill failed\s.*errorType=/);
+    assert.match(logs.stdout, /log info\s+flaky#\d\s+skill completed\s.*ms=\d+/);
+    assert.ok(logs.stdout.indexOf('run.started') < logs.stdout.indexOf('skill started'), logs.stdout);
+    assert.ok(logs.stdout.indexOf('skill completed') < logs.stdout.indexOf('run.completed'), logs.stdout);
+    const logsJson = JSON.parse((await cli(['logs', runId, '--json', '--level', 'warn'])).stdout);
+    assert.ok(logsJson.lines.length >= 1 && logsJson.lines.every((l: any) => l.level === 'warn'), JSON.stringify(logsJson.lines));
+    assert.ok(logsJson.events.some((e: any) => e.type === 'workflow.run.completed'));
+    const eventsOnly = await cli(['logs', runId, '--events-only']);
+    assert.doesNotMatch(eventsOnly.stdout, /log info/);
     const runGraph = JSON.parse((await cli(['graph', '--run', runId, '--json'])).stdout);
     assert.equal(runGraph.steps.flaky, 'completed');
     const runs = JSON.parse((await cli(['runs', '--definition', 'cli-flow', '--json'])).stdout);
@@ -248,6 +258,13 @@ describe('workflow CLI against a real platform', () => {
     assert.equal(status.code, 1);
     assert.match(status.stdout, /status\s+failed/);
     assert.match(status.stdout, /error\s+step "explode" failed after 1 attempt\(s\): boom #1\s+\[Kaboom\]/);
+    // logs --follow on an ended run: its lifecycle events and its workers' lines (`type: log`), then it returns.
+    const followed = await cli(['logs', runId, '--follow', '--json']);
+    const items = followed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(items.some((i) => i.type === 'workflow.run.failed'), followed.stdout);
+    const failedLine = items.find((i) => i.type === 'log' && i.msg === 'skill failed');
+    assert.equal(failedLine?.stepId, 'explode', followed.stdout);
+    assert.equal(failedLine.fields.errorType, 'Kaboom');
 
     // On a terminal (a pseudo-terminal from util-linux `script`): persisted lines with symbols, no JSON.
     if (existsSync('/usr/bin/script')) {

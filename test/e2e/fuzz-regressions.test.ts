@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { AuditStore } from '../../activities/platform/audit.ts';
 import { RunEventStore } from '../../activities/platform/events.ts';
+import { RunLogStore } from '../../activities/platform/run-logs.ts';
 import { createApp } from '../../api/app.ts';
 import { loadApiKeys } from '../../api/auth.ts';
 import { DefinitionsStore } from '../../api/definitions-store.ts';
@@ -113,6 +114,7 @@ async function edgeApp(options: { temporal?: Connection; rateLimit?: { limit: nu
     schedules: new SchedulesService(client, definitions, keys, { executionTimeoutSeconds: 60, logger }),
     audit: new AuditStore(pool),
     events: new RunEventStore(pool),
+    logs: new RunLogStore(pool),
     webhooks: new WebhookStore(pool, new SecretBox(randomBytes(32))),
     webhookAllowedHosts: [],
     validation: { skills: new Set(['echo']), integrations: new Set(), agents: new Set(), lanes: platform.lanes },

@@ -106,11 +106,19 @@ test('a round prunes final deliveries and quiet runs past their days, and nothin
     `INSERT INTO approval_audit (id, tenant, run_id, definition, version, step_id, principal, decision, via, outcome, at, recorded_at)
      VALUES ('audit-old', 'acme', 'old-run', 'd', '1.0.0', 's', 'abby', 'approve', 'api', 'accepted', now() - interval '400 days', now() - interval '400 days')`,
   );
+  // Workers' run log lines: one recorded 45 days ago, one yesterday.
+  for (const age of [45, 1]) {
+    await pool.query(
+      `INSERT INTO run_logs (run_id, tenant, time, level, msg, recorded_at) VALUES ('old-run', 'acme', now() - $1 * interval '1 day', 'info', $2, now() - $1 * interval '1 day')`,
+      [age, `line of day ${age}`],
+    );
+  }
   const auditBefore = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM approval_audit')).rows[0]!.n);
 
   const retention = new Retention(pool, { eventsDays: 30, deliveriesDays: 30, deferredDays: 0, intervalSeconds: 0, batchSize: 2 }, logger);
   const pruned = await retention.pruneOnce();
-  assert.deepEqual(pruned, { deliveries: 2, events: 3, samples: 2, deferred: 0 });
+  assert.deepEqual(pruned, { deliveries: 2, events: 3, samples: 2, logs: 1, deferred: 0 });
+  assert.deepEqual(await ids('SELECT msg AS id FROM run_logs'), ['line of day 1'], 'only the recent log line is left');
   for (const table of ['step_attempts', 'model_requests']) {
     assert.deepEqual(await ids(`SELECT extract(day FROM now() - at)::int AS id FROM ${table}`), ['1'], `only the recent ${table} row is left`);
   }
@@ -119,15 +127,15 @@ test('a round prunes final deliveries and quiet runs past their days, and nothin
   assert.deepEqual(await ids('SELECT id FROM run_events'), [...recentRun, ...longRun, ...waitingRun].sort());
   assert.deepEqual(await ids('SELECT run_id AS id FROM admission_queue'), ['deferred-new', 'deferred-old'], 'deferred starts are kept by default');
   assert.equal(Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM approval_audit')).rows[0]!.n), auditBefore, 'the audit trail is never pruned');
-  assert.deepEqual(await retention.pruneOnce(), { deliveries: 0, events: 0, samples: 0, deferred: 0 }, 'a second round finds nothing');
+  assert.deepEqual(await retention.pruneOnce(), { deliveries: 0, events: 0, samples: 0, logs: 0, deferred: 0 }, 'a second round finds nothing');
 
   // Once the waiting delivery is final and old, the run's events go too.
   await pool.query(`UPDATE webhook_deliveries SET status = 'dead', updated_at = now() - interval '31 days' WHERE id = $1`, [oldPending]);
-  assert.deepEqual(await retention.pruneOnce(), { deliveries: 1, events: 2, samples: 0, deferred: 0 });
+  assert.deepEqual(await retention.pruneOnce(), { deliveries: 1, events: 2, samples: 0, logs: 0, deferred: 0 });
 
   // With RETENTION_DEFERRED_DAYS set, deferred starts older than that are dropped (and logged).
   const strict = new Retention(pool, { eventsDays: 0, deliveriesDays: 0, deferredDays: 7, intervalSeconds: 0 }, logger);
-  assert.deepEqual(await strict.pruneOnce(), { deliveries: 0, events: 0, samples: 0, deferred: 1 });
+  assert.deepEqual(await strict.pruneOnce(), { deliveries: 0, events: 0, samples: 0, logs: 0, deferred: 1 });
   assert.deepEqual(await ids('SELECT run_id AS id FROM admission_queue'), ['deferred-new']);
   assert.deepEqual(await ids('SELECT id FROM run_events'), [...recentRun, ...longRun].sort(), '0 days keeps events forever');
 });
