@@ -2,7 +2,7 @@ import semver from 'semver';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import type { Pool } from '../common/db.ts';
 import type { Definition } from '../interpreter/schema.ts';
-import { subWorkflowReferences } from '../interpreter/validate.ts';
+import { isCurrentManifest, manifestOf, type Manifest } from '../interpreter/manifest.ts';
 import { HttpProblem } from './problem.ts';
 
 export interface StoredDefinition {
@@ -18,6 +18,8 @@ export interface StoredDefinition {
   status: DefinitionStatus;
   statusChangedAt: string | null;
   statusChangedBy: string | null;
+  /** Its dependencies, found once (interpreter/manifest.ts): what a run of it pins. */
+  manifest: Manifest;
 }
 
 export const DEFINITION_STATUSES = ['active', 'deprecated', 'retired'] as const;
@@ -44,6 +46,7 @@ interface Row {
   status: DefinitionStatus;
   status_changed_at: Date | null;
   status_changed_by: string | null;
+  manifest: unknown;
 }
 
 function fromRow(row: Row): StoredDefinition {
@@ -60,6 +63,7 @@ function fromRow(row: Row): StoredDefinition {
     status: row.status,
     statusChangedAt: row.status_changed_at ? row.status_changed_at.toISOString() : null,
     statusChangedBy: row.status_changed_by,
+    manifest: isCurrentManifest(row.manifest) ? row.manifest : manifestOf(row.body),
   };
 }
 
@@ -70,17 +74,33 @@ export function definitionHash(definition: Definition): string {
 
 /** Definitions in PostgreSQL: `name@version` per tenant, immutable once written. */
 export class DefinitionsStore {
+  readonly #backfilled = new Set<string>();
+
   constructor(private readonly pool: Pool) {}
+
+  /** A row as read; a version registered before manifests gets its manifest stored, once. */
+  #read = (row: Row): StoredDefinition => {
+    const definition = fromRow(row);
+    const key = `${row.tenant}\u0000${row.name}\u0000${row.version}`;
+    if (!isCurrentManifest(row.manifest) && !this.#backfilled.has(key)) {
+      this.#backfilled.add(key);
+      // Best effort: if it fails, the next process to read the row computes it again.
+      this.pool
+        .query('UPDATE definitions SET manifest = $4 WHERE tenant = $1 AND name = $2 AND version = $3', [row.tenant, row.name, row.version, JSON.stringify(definition.manifest)])
+        .catch(() => this.#backfilled.delete(key));
+    }
+    return definition;
+  };
 
   /** Inserts, or reports an identical (idempotent) or conflicting existing version. */
   async register(tenant: string, definition: Definition, lane: string, createdBy: string): Promise<RegisterOutcome> {
     const hash = definitionHash(definition);
     const inserted = await this.pool.query<Row>(
-      `INSERT INTO definitions (tenant, name, version, body, hash, lane, description, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO definitions (tenant, name, version, body, hash, lane, description, created_by, manifest)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (tenant, name, version) DO NOTHING
        RETURNING *`,
-      [tenant, definition.name, definition.version, JSON.stringify(definition), hash, lane, definition.description ?? null, createdBy],
+      [tenant, definition.name, definition.version, JSON.stringify(definition), hash, lane, definition.description ?? null, createdBy, JSON.stringify(manifestOf(definition))],
     );
     const row = inserted.rows[0];
     if (row) return { outcome: 'created', definition: fromRow(row) };
@@ -95,7 +115,7 @@ export class DefinitionsStore {
       name,
       version,
     ]);
-    return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+    return result.rows[0] ? this.#read(result.rows[0]) : undefined;
   }
 
   /** Which of these `name@version` references are registered for the tenant. */
@@ -109,11 +129,12 @@ export class DefinitionsStore {
 
   /**
    * Every definition a run of `root` may start through sub_workflow steps, transitively, keyed
-   * `name@version`: resolved once at start so child runs are pinned like their parent.
+   * `name@version`: resolved once at start so child runs are pinned like their parent. Each comes
+   * with its stored manifest, and the walk follows the manifests.
    */
-  async subDefinitions(tenant: string, root: Definition): Promise<Record<string, { definition: Definition; hash: string }>> {
-    const pinned: Record<string, { definition: Definition; hash: string }> = {};
-    const queue = subWorkflowReferences(root);
+  async subDefinitions(tenant: string, root: Definition): Promise<Record<string, { definition: Definition; hash: string; manifest: Manifest }>> {
+    const pinned: Record<string, { definition: Definition; hash: string; manifest: Manifest }> = {};
+    const queue = [...manifestOf(root).dependencies.definitions];
     while (queue.length > 0) {
       const ref = queue.shift()!;
       const key = `${ref.definition}@${ref.version}`;
@@ -124,8 +145,8 @@ export class DefinitionsStore {
           { path: '/definition', message: `calls ${key}, which is not registered` },
         ]);
       }
-      pinned[key] = { definition: found.body, hash: found.hash };
-      queue.push(...subWorkflowReferences(found.body));
+      pinned[key] = { definition: found.body, hash: found.hash, manifest: found.manifest };
+      queue.push(...found.manifest.dependencies.definitions);
     }
     return pinned;
   }
@@ -133,7 +154,7 @@ export class DefinitionsStore {
   /** Every version of a definition, newest semantic version first. */
   async versions(tenant: string, name: string): Promise<StoredDefinition[]> {
     const result = await this.pool.query<Row>('SELECT * FROM definitions WHERE tenant = $1 AND name = $2', [tenant, name]);
-    return result.rows.map(fromRow).sort((a, b) => semver.rcompare(a.version, b.version));
+    return result.rows.map(this.#read).sort((a, b) => semver.rcompare(a.version, b.version));
   }
 
   /** The highest semantic version of a definition. */
@@ -166,7 +187,7 @@ export class DefinitionsStore {
     ]);
     const production = new Map(aliases.rows.map((a) => [a.name, a.version]));
     const best = new Map<string, StoredDefinition>();
-    for (const d of active.rows.map(fromRow)) {
+    for (const d of active.rows.map(this.#read)) {
       const current = best.get(d.name);
       const promoted = production.get(d.name);
       if (current !== undefined && current.version === promoted) continue;
@@ -188,7 +209,7 @@ export class DefinitionsStore {
       'UPDATE definitions SET status = $4, status_changed_at = now(), status_changed_by = $5 WHERE tenant = $1 AND name = $2 AND version = $3 RETURNING *',
       [tenant, name, version, status, by],
     );
-    return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+    return result.rows[0] ? this.#read(result.rows[0]) : undefined;
   }
 
   /** One summary per definition name: its latest version and how many versions exist. */
@@ -196,7 +217,7 @@ export class DefinitionsStore {
     const result = await this.pool.query<Row>('SELECT * FROM definitions WHERE tenant = $1 ORDER BY name', [tenant]);
     const byName = new Map<string, StoredDefinition[]>();
     for (const row of result.rows) {
-      const d = fromRow(row);
+      const d = this.#read(row);
       byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
     }
     return [...byName.values()].map((all) => {

@@ -3,7 +3,7 @@ import type { AgentRegistry } from '../activities/agents/registry.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
 import { MODEL_ACTIVITY } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
-import { approverGroups, walkSteps } from '../interpreter/compile.ts';
+import { manifestOf, type Manifest } from '../interpreter/manifest.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { RunInput } from '../workflows/types.ts';
 import type { ApiKeyStore } from './auth.ts';
@@ -31,20 +31,22 @@ export function useActivityDefaults(definitions: DefinitionsStore, defaults: Non
 
 /** The registered defaults of the activities these definitions' steps call. */
 export function defaultsFor(all: NonNullable<RunInput['activityDefaults']> | undefined, bodies: readonly Definition[]): NonNullable<RunInput['activityDefaults']> {
+  return defaultsOf(all, bodies.map(manifestOf));
+}
+
+/** The registered defaults of the activities these manifests name. */
+function defaultsOf(all: NonNullable<RunInput['activityDefaults']> | undefined, manifests: readonly Manifest[]): NonNullable<RunInput['activityDefaults']> {
   const used: NonNullable<RunInput['activityDefaults']> = {};
   if (!all) return used;
   const take = (key: string) => {
     const found = all[key];
     if (found) used[key] = found;
   };
-  for (const body of bodies) {
-    walkSteps(body.steps, '', (step) => {
-      if (step.type === 'skill') take(`skills:${step.skill}`);
-      else if (step.type === 'integration') take(`integrations:${step.integration}`);
-      else if (step.type === 'directive') take(`integrations:${step.directive}`);
-      else if (step.type === 'model') take(`models:${MODEL_ACTIVITY}`);
-      else if (step.type === 'agent') take(`agents:${step.agent ?? step.agent_ref?.slug ?? ''}`);
-    });
+  for (const { dependencies: d } of manifests) {
+    for (const name of d.skills) take(`skills:${name}`);
+    for (const name of d.integrations) take(`integrations:${name}`);
+    if (d.models) take(`models:${MODEL_ACTIVITY}`);
+    for (const name of d.agents) take(`agents:${name}`);
   }
   return used;
 }
@@ -57,17 +59,13 @@ export function useAgentRegistry(definitions: DefinitionsStore, registry: AgentR
   agentRegistries.set(definitions, registry);
 }
 
-/** The registry agents the agent steps of these definitions name, and the groups their high-risk tools' approvers name. */
-export function agentPins(registry: AgentRegistry | undefined, bodies: readonly Definition[]): { agents: Record<string, AgentDefinition>; groups: string[] } {
+/** The registry agents these manifests name, and the groups their high-risk tools' approvers name. */
+function agentPins(registry: AgentRegistry | undefined, manifests: readonly Manifest[]): { agents: Record<string, AgentDefinition>; groups: string[] } {
   const agents: Record<string, AgentDefinition> = {};
   if (!registry) return { agents, groups: [] };
-  for (const body of bodies) {
-    walkSteps(body.steps, '', (step) => {
-      if (step.type !== 'agent') return;
-      const name = step.agent ?? step.agent_ref?.slug;
-      const agent = name === undefined ? undefined : registry.get(name);
-      if (name !== undefined && agent) agents[name] = agent;
-    });
+  for (const name of manifests.flatMap((m) => m.dependencies.agents)) {
+    const agent = registry.get(name);
+    if (agent) agents[name] = agent;
   }
   const groups = Object.values(agents).flatMap((a) =>
     a.tools.flatMap((t) => (t.approvers ?? []).filter((p) => p.startsWith('group:')).map((p) => p.slice('group:'.length))),
@@ -75,12 +73,17 @@ export function agentPins(registry: AgentRegistry | undefined, bodies: readonly 
   return { agents, groups };
 }
 
+/**
+ * What a run of `body` pins, from the manifests of it and of every definition its sub_workflow
+ * steps start (interpreter/manifest.ts; the stored ones for registered children).
+ */
 export async function pinRunDependencies(definitions: DefinitionsStore, keys: ApiKeyStore, tenant: string, body: Definition): Promise<RunPins> {
-  const subDefinitions = await definitions.subDefinitions(tenant, body);
-  const bodies = [body, ...Object.values(subDefinitions).map((d) => d.definition)];
-  const pinned = agentPins(agentRegistries.get(definitions), bodies);
-  const groups = [...new Set([...approverGroups(bodies), ...pinned.groups])];
-  const activityDefaults = defaultsFor(registeredDefaults.get(definitions), bodies);
+  const children = await definitions.subDefinitions(tenant, body);
+  const manifests = [manifestOf(body), ...Object.values(children).map((c) => c.manifest)];
+  const subDefinitions = Object.fromEntries(Object.entries(children).map(([key, c]) => [key, { definition: c.definition, hash: c.hash }]));
+  const pinned = agentPins(agentRegistries.get(definitions), manifests);
+  const groups = [...new Set([...manifests.flatMap((m) => m.dependencies.approverGroups), ...pinned.groups])];
+  const activityDefaults = defaultsOf(registeredDefaults.get(definitions), manifests);
   return {
     subDefinitions,
     directory: keys.groupMembers(tenant, groups),

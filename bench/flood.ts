@@ -19,6 +19,7 @@
  *
  * `npm run bench:flood -- --report` rewrites RESULTS-lanes.md from results-lanes.json without running.
  */
+import { manifestOf } from '../interpreter/manifest.ts';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -195,6 +196,7 @@ async function main(): Promise<void> {
         status: 'active',
         statusChangedAt: null,
         statusChangedBy: null,
+        manifest: manifestOf(body),
       };
     };
     const prodDefinition = definition({
