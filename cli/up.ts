@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import type { Config } from '../common/config.ts';
 import { activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
@@ -16,9 +15,10 @@ import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
 import { temporalConnectionSettings } from '../common/temporal.ts';
 import { ensureKeyFile, loadCodecKeys } from '../common/codec.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
+import { CHECKOUT_ROOT, COMPILED, modulePath } from '../common/paths.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI_ENTRY = fileURLToPath(new URL('./platform.ts', import.meta.url));
+const PROJECT_ROOT = CHECKOUT_ROOT;
+const CLI_ENTRY = modulePath('cli/platform.ts');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface ChildSpec {
@@ -313,7 +313,7 @@ export async function up(config: Config, logger: Logger): Promise<void> {
         ])
       : undefined;
     const launch = (spec: ChildSpec): Started => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, ...spec.args], {
+      const proc = spawn(process.execPath, [...(COMPILED ? [] : ['--import', 'tsx']), CLI_ENTRY, ...spec.args], {
         cwd: PROJECT_ROOT,
         env: { ...env, ...spec.env },
         stdio: ['ignore', 'inherit', 'inherit'],

@@ -1,11 +1,11 @@
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { Logger } from './logger.ts';
+import { checkoutPath } from './paths.ts';
 
 export type Pool = pg.Pool;
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../db/migrations', import.meta.url));
+export const MIGRATIONS_DIR = checkoutPath('db/migrations');
 
 /** Opens a pool; the size must fit the server (PGlite's socket server multiplexes few). */
 export function createPool(connectionString: string, max: number): pg.Pool {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TLSConfig } from '@temporalio/client';
 import type { DataConverter, LoadedDataConverter, Payload } from '@temporalio/common';
 import { payloadCodecs, type CodecKeySettings } from './codec.ts';
 import type { Config } from './config.ts';
+import { modulePath } from './paths.ts';
 
 /** Connection settings shared by the client (API) and the workers' NativeConnection. */
 export interface TemporalConnectionSettings {
@@ -36,7 +36,7 @@ export function temporalConnectionSettings(config: Config): TemporalConnectionSe
 }
 
 /** The failure converter module (common/failure-converter.ts): clients, workers and the workflow bundle load it by path. */
-export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.ts', import.meta.url));
+export const FAILURE_CONVERTER_PATH = modulePath('common/failure-converter.ts');
 
 /**
  * The data converter of every client and worker: the payload codec when keys are configured

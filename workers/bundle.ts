@@ -1,13 +1,17 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
 import { FAILURE_CONVERTER_PATH } from '../common/temporal.ts';
 import { tracingDisabled } from '../common/trace-context.ts';
+import { CODE_ROOT, COMPILED, modulePath } from '../common/paths.ts';
 
 /** The workflow bundle's entry module. */
-export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_ENTRY = modulePath('workflows/index.ts');
+
+/** Where `npm run build` puts the prebuilt workflow bundle. */
+export const BUILT_BUNDLE = join(CODE_ROOT, 'workflow-bundle.js');
 
 /**
  * The OpenTelemetry workflow interceptors (@temporalio/interceptors-opentelemetry): a RunWorkflow
@@ -52,7 +56,8 @@ export async function buildWorkflowBundle(logger?: Logger, workflowsPath: string
 
 /** Resolves the bundle a worker should load: a prebuilt file when one is configured. */
 export function prebuiltBundlePath(path: string | undefined): string | undefined {
-  if (!path) return undefined;
+  // The production build (`npm run build`) writes its bundle beside the compiled code.
+  if (!path) return COMPILED && existsSync(BUILT_BUNDLE) ? BUILT_BUNDLE : undefined;
   if (!existsSync(path)) throw new Error(`WORKFLOW_BUNDLE_PATH points at ${path}, which does not exist`);
   return path;
 }

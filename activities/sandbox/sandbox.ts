@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { checkoutPath } from '../../common/paths.ts';
 
 /**
  * Runs a JavaScript snippet in QuickJS (WebAssembly) on a worker thread of its own, so a runaway
@@ -73,7 +75,7 @@ interface ThreadReply {
   cpuMs: number;
 }
 
-const THREAD = new URL('./thread.mjs', import.meta.url);
+const THREAD = pathToFileURL(checkoutPath('activities/sandbox/thread.mjs'));
 
 /** A compiled WebAssembly.Module (the project's TypeScript lib has no WebAssembly types). */
 type WasmModule = object;

@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express, { type Router } from 'express';
+import { checkoutPath } from '../../common/paths.ts';
 
 /** The page's own files (HTML, script, style): static, public, holding no data. */
-const PAGE_DIR = fileURLToPath(new URL('./graph-page/', import.meta.url));
+const PAGE_DIR = checkoutPath('api/authoring/graph-page');
 /** Mermaid's browser build from the installed package, so the page needs no CDN. */
 const MERMAID_BROWSER_BUILD = join(dirname(createRequire(import.meta.url).resolve('mermaid/package.json')), 'dist', 'mermaid.min.js');
 

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { CHECKOUT_ROOT } from '../../common/paths.ts';
 
 /**
  * How the `workflow` CLI reaches the platform: only through the REST API. The URL and key come
@@ -93,7 +93,7 @@ function readKeyFile(file: string): string | undefined {
 }
 
 /** The checkout this CLI belongs to (for its `.data/dev-api-key` when run from elsewhere). */
-const CHECKOUT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CHECKOUT = CHECKOUT_ROOT;
 
 /** The embedded platform's development key: `$DATA_DIR/dev-api-key`, `./.data/`, then the checkout's `.data/`. */
 function devKey(env: NodeJS.ProcessEnv, cwd: string): { key: string; file: string } | undefined {

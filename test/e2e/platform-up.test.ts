@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,8 +37,8 @@ interface Up {
   stderr: () => string;
 }
 
-async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/platform.ts', 'up'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startUp(env: NodeJS.ProcessEnv, args = ['--import', 'tsx', 'cli/platform.ts', 'up']): Promise<Up> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   spawned.push(child);
   let stdout = '';
   let stderr = '';
@@ -68,19 +68,24 @@ async function stopUp(up: Up): Promise<number | null> {
   return await Promise.race([exited, timeout]);
 }
 
-test('up brings the whole platform up, runs a definition, stops on Ctrl-C and keeps its data', { timeout: 420_000 }, async (t) => {
+/** The environment of an `up` on embedded defaults, on free ports, in `dir`. */
+async function upEnv(dir: string) {
   const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort(), pg: await freePort() };
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'API_KEYS', 'API_KEYS_FILE', 'WORKFLOW_BUNDLE_PATH', 'LANES', 'DEFAULT_LANE']) delete env[name];
   Object.assign(env, {
-    DATA_DIR: dataDir,
+    DATA_DIR: dir,
     API_PORT: String(ports.api),
     TEMPORAL_DEV_PORT: String(ports.temporal),
     TEMPORAL_UI_PORT: String(ports.ui),
     EMBEDDED_PG_PORT: String(ports.pg),
     LOG_LEVEL: 'info',
   });
+  return { ports, env };
+}
 
+test('up brings the whole platform up, runs a definition, stops on Ctrl-C and keeps its data', { timeout: 420_000 }, async (t) => {
+  const { ports, env } = await upEnv(dataDir);
   const first = await startUp(env);
   t.diagnostic(`first start ready in ${String(first.ready.readyInMs)} ms`);
   const key = readFileSync(join(dataDir, 'dev-api-key'), 'utf8').trim();
@@ -155,5 +160,46 @@ test('up brings the whole platform up, runs a definition, stops on Ctrl-C and ke
     assert.deepEqual(again.steps.map((s: { id: string }) => s.id), ['greet', 'shout']);
   } finally {
     assert.equal(await stopUp(second), 0);
+  }
+});
+
+test('the production build (npm run build) runs the same platform from compiled JavaScript', { timeout: 600_000 }, async (t) => {
+  const built = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(built.status, 0, `${built.stdout.slice(-2000)}\n${built.stderr.slice(-2000)}`);
+  const dir = mkdtempSync(join(tmpdir(), 'platform-up-built-'));
+  const { ports, env } = await upEnv(dir);
+  const up = await startUp(env, ['dist/cli/platform.js', 'up']);
+  try {
+    t.diagnostic(`compiled start ready in ${String(up.ready.readyInMs)} ms`);
+    // Its API and workers are compiled too: no tsx in their command lines, and the prebuilt bundle, not a webpack build.
+    const children = spawnSync('ps', ['--ppid', String(up.child.pid), '-o', 'args='], { encoding: 'utf8' }).stdout;
+    assert.match(children, /dist\/cli\/platform\.js api/, children);
+    assert.match(children, /dist\/cli\/platform\.js worker/, children);
+    assert.doesNotMatch(children, /tsx/, children);
+    const key = readFileSync(join(dir, 'dev-api-key'), 'utf8').trim();
+    const call = async (path: string, body?: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${ports.api}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const registered = await call('/v1/definitions', { name: 'built', version: '1.0.0', steps: [{ id: 'greet', type: 'skill', skill: 'echo', inputs: { message: 'hi ${input.name}' } }] });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const started = await call('/v1/runs', { definition: 'built', input: { name: 'Ada' } });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    let run: any;
+    for (let i = 0; i < 300; i++) {
+      run = (await call(`/v1/runs/${started.body.runId}`)).body;
+      if (run.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    assert.deepEqual(run.output, { message: 'hi Ada' });
+    assert.equal((await fetch(`http://127.0.0.1:${ports.api}/graph/`)).status, 200, 'files read from the checkout (the graph page) are found');
+  } finally {
+    assert.equal(await stopUp(up), 0);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
