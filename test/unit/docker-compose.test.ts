@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import semver from 'semver';
 import { parse } from 'yaml';
 import { apiKeysSchema } from '../../api/auth.ts';
 import { LANE_WORKER_KINDS, configSchema, loadConfig, type Config } from '../../common/config.ts';
@@ -604,25 +605,55 @@ test('every process that talks to Temporal reads the same payload codec keys; th
 // Dockerfile and .dockerignore
 // =============================================================================================
 
-test('the Dockerfile builds from node 20 slim and installs runtime dependencies only', () => {
+/** The instructions of the image's last stage (what runs), and of the stages before it. */
+function stages(): { build: Instruction[]; runtime: Instruction[] } {
+  const lastFrom = instructions.map((i) => i.op).lastIndexOf('FROM');
+  return { build: instructions.slice(0, lastFrom), runtime: instructions.slice(lastFrom) };
+}
+
+test('the Dockerfile builds on a maintained Node LTS line that engines admits, and runs with runtime dependencies only', () => {
   const from = instructions.filter((i) => i.op === 'FROM');
-  assert.equal(from.length, 1);
-  assert.match(from[0]?.args ?? '', /^node:20-bookworm-slim$/);
+  assert.equal(from.length, 2, 'a build stage and a runtime stage');
+  for (const f of from) assert.match(f.args, /^node:24-bookworm-slim(\s+AS\s+\w+)?$/i);
   const pkg = JSON.parse(readFileSync(PACKAGE_JSON_PATH, 'utf8')) as {
     engines?: { node?: string };
     dependencies: Record<string, string>;
     devDependencies?: Record<string, string>;
+    scripts: Record<string, string>;
   };
-  const engineMajor = Number(/(\d+)/.exec(pkg.engines?.node ?? '0')?.[1]);
-  assert.ok(20 >= engineMajor, `node:20 does not satisfy engines.node ${pkg.engines?.node}`);
+  assert.ok(semver.satisfies('24.11.0', pkg.engines?.node ?? ''), `node:24 does not satisfy engines.node ${pkg.engines?.node}`);
+  assert.ok(semver.satisfies(process.versions.node, pkg.engines?.node ?? ''), `this machine's Node ${process.versions.node} does not satisfy engines.node`);
 
-  const runs = instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
-  assert.ok(runs.some((r) => /\bnpm (ci|install)\b.*--omit=dev/.test(r)), 'no `npm install --omit=dev`');
+  const { build, runtime } = stages();
+  assert.ok(build.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)), 'the build stage runs `npm run build`');
+  const runs = runtime.filter((i) => i.op === 'RUN').map((i) => i.args);
+  assert.ok(runs.some((r) => /\bnpm (ci|install)\b.*--omit=dev/.test(r)), 'no `npm install --omit=dev` in the runtime stage');
   // With --omit=dev, everything the CLI loads at run time must be a production dependency.
   const { packages } = runtimeGraph(CLI_PATH);
   assert.ok(packages.size > 0);
-  for (const name of [...packages, 'tsx']) {
+  for (const name of packages) {
     assert.ok(pkg.dependencies[name], `${name} is needed at run time but is not in "dependencies"`);
+  }
+});
+
+test('the runtime stage copies the compiled build and every file the platform reads from the checkout', () => {
+  const { runtime } = stages();
+  const copies = runtime.filter((i) => i.op === 'COPY').map((i) => i.args);
+  assert.ok(copies.some((c) => /^--from=build\s+\/app\/dist\s+\.\/dist$/.test(c)), 'COPY --from=build /app/dist ./dist');
+  // Every checkoutPath('<path>') in the platform's sources names a file or folder the image must hold.
+  const named = new Set<string>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) for (const m of readFileSync(path, 'utf8').matchAll(/checkoutPath\('([^']+)'\)/g)) named.add(m[1] as string);
+    }
+  };
+  for (const folder of ['api', 'activities', 'cli', 'common', 'embedded', 'importers', 'interpreter', 'workers', 'workflows']) walk(join(ROOT, folder));
+  assert.ok(named.size >= 3, [...named].join(', '));
+  const copied = copies.filter((c) => !c.startsWith('--from=')).map((c) => c.split(/\s+/)[0]!.replace(/^\.\//, '').replace(/\/$/, ''));
+  for (const path of named) {
+    assert.ok(copied.some((c) => path === c || path.startsWith(`${c}/`)), `the runtime stage does not COPY ${path} (read through checkoutPath)`);
   }
 });
 
@@ -639,24 +670,20 @@ test('the Dockerfile copies every source folder the CLI loads, and only existing
   for (const folder of folders) assert.ok(copied.has(folder), `cli/platform.ts loads ${folder}/ but the Dockerfile does not COPY it`);
 });
 
-test('the Dockerfile prebuilds the workflow bundle and runs the CLI as a non-root user', () => {
+test('the Dockerfile prebuilds the workflow bundle and runs the compiled CLI as a non-root user', () => {
   const entrypoint = instructions.filter((i) => i.op === 'ENTRYPOINT');
   assert.equal(entrypoint.length, 1);
   const argv = JSON.parse(entrypoint[0]?.args ?? '') as string[];
-  assert.deepEqual(argv.slice(0, 3), ['node', '--import', 'tsx'], 'ENTRYPOINT must be exec-form `node --import tsx`');
-  const script = argv[3] as string;
-  assert.ok(existsSync(join(ROOT, script)), `ENTRYPOINT script ${script} does not exist`);
-  assert.equal(resolve(ROOT, script), CLI_PATH, 'ENTRYPOINT must run cli/platform.ts');
-  assert.equal(argv.length, 4, 'the command (api, worker --lane …) comes from compose');
+  assert.deepEqual(argv, ['node', 'dist/cli/platform.js'], 'ENTRYPOINT must be exec-form `node dist/cli/platform.js`; the command (api, worker --lane …) comes from compose');
+  const buildConfig = readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8');
+  assert.match(buildConfig, /"outDir":\s*"dist"/);
+  assert.ok(existsSync(CLI_PATH), 'dist/cli/platform.js is compiled from cli/platform.ts');
 
-  const bundle = instructions
-    .filter((i) => i.op === 'RUN')
-    .map((i) => /node --import tsx (\S+) bundle --out (\S+)/.exec(i.args))
-    .find((m) => m);
-  assert.ok(bundle, 'no RUN that prebuilds the workflow bundle');
-  assert.equal(resolve(ROOT, bundle[1] as string), CLI_PATH);
+  const pkg = JSON.parse(readFileSync(PACKAGE_JSON_PATH, 'utf8')) as { scripts: Record<string, string> };
+  const bundle = /platform\.js bundle --out (\S+)/.exec(pkg.scripts.build ?? '');
+  assert.ok(bundle, 'npm run build prebuilds the workflow bundle');
   const env = dockerfileEnv();
-  assert.equal(env.WORKFLOW_BUNDLE_PATH, bundle[2], 'WORKFLOW_BUNDLE_PATH must point at the prebuilt bundle');
+  assert.equal(env.WORKFLOW_BUNDLE_PATH, `/app/${bundle[1]}`, 'WORKFLOW_BUNDLE_PATH must point at the prebuilt bundle');
   // Image variables outside configSchema, each with its reason. NODE_ENV: read by express and npm
   // (production mode), not by the platform.
   const allowed = new Set(['NODE_ENV']);
