@@ -1,5 +1,5 @@
 import type { CompiledStep, Plan } from './plan.ts';
-import type { BindingName, EvaluationData } from './expressions.ts';
+import { runUuid, type BindingName, type EvaluationData, type RunClock } from './expressions.ts';
 import { ContinueAsNewRequest, RunFailedError, StepCallError, type CompensationRecord, type InterpreterPort, type RunContext, type RunState, type RunStatus, type StepError, type StepState } from './port.ts';
 import { resolveValue, testCondition } from './references.ts';
 import {
@@ -47,6 +47,15 @@ function stepTypeOf(step: CompiledStep): string {
 
 class Execution implements Runner {
   private readonly limiter?: Semaphore;
+  /** `now()` is the workflow's time; `uuid()` counts its calls in the run state, so they survive continue-as-new. */
+  private readonly clock: RunClock = {
+    now: () => this.port.now(),
+    uuid: () => {
+      const n = this.state.uuidsIssued ?? 0;
+      this.state.uuidsIssued = n + 1;
+      return runUuid(String(this.ctx.run.id ?? ''), n);
+    },
+  };
   /** Steps run since the workflow last waited on Temporal (an activity, a child, a timer, an event). */
   private stepsSinceWait = 0;
 
@@ -71,6 +80,7 @@ class Execution implements Runner {
       run: this.ctx.run,
       signal: this.ctx.signal,
       bindings: extra ? { ...frame.bindings, ...extra } : frame.bindings,
+      clock: this.clock,
     };
   }
 

@@ -69,6 +69,8 @@ export interface RunState {
   rollback?: { status: 'completed' | 'failed'; compensated: string[]; errors: Array<StepError & { step: string }> };
   /** How many times this run has continued as new. */
   continuedAsNew: number;
+  /** How many `uuid()` values the run's expressions took (absent until the first). */
+  uuidsIssued?: number;
 }
 
 /** One activity call the engine asks the port to make. */

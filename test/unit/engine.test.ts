@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { compileDefinition, type Plan } from '../../interpreter/compile.ts';
 import { PATCHES, PURE_STEPS_PER_TASK, RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
 import { LIMITS, definitionSchema } from '../../interpreter/schema.ts';
+import { runUuid } from '../../interpreter/expressions.ts';
 import { applyDecision, judge, pendingApproverKeys, type ApprovalRecord, type DecisionAttempt, type Directory, type Verdict } from '../../interpreter/approvals.ts';
 import { FakeCancelled, FakePort, fail, ok, runToEnd, runToFailure, type FakePortOptions } from '../support/fake-port.ts';
 
@@ -771,6 +772,26 @@ describe('engine: set, sub_workflow, fail, succeed', () => {
     assert.deepEqual(state.steps.init?.output, { total: 11, label: 'run run-1', list: [1, 2] });
     assert.deepEqual(output, { total: 11, label: 'run run-1', list: [1, 2] });
     assert.deepEqual(state.vars, { counter: 1, total: 11, label: 'run run-1', list: [1, 2] });
+  });
+
+  test('uuid() and now(): ids from the run id and a counter in the state (kept across continue-as-new), the time from the port', async () => {
+    const steps = [
+      { id: 'ids', type: 'set', values: { first: '${uuid()}', second: '${uuid()}', at: '${now()}' } },
+      skill('a', 'echo', { inputs: { v: 1 } }),
+      { id: 'w', type: 'wait', duration: '5s' },
+      { id: 'later', type: 'set', values: { third: '${uuid()}', after: '${now()}' } },
+      skill('b', 'echo', { inputs: { ids: ['${first}', '${second}', '${third}'], at: '${at}', after: '${after}' } }),
+    ];
+    const straight = await runToEnd(planOf(steps), port());
+    const continued = await runToEnd(planOf(steps), port({ continueAsNewAfterActivityCalls: 1 }));
+    assert.ok(continued.carried.length > 0);
+    const out = straight.output as { ids: string[]; at: string; after: string };
+    assert.deepEqual(out.ids, [runUuid('run-1', 0), runUuid('run-1', 1), runUuid('run-1', 2)]);
+    assert.deepEqual(continued.output, out, 'the same ids and times after continuing as new');
+    assert.equal(straight.state.uuidsIssued, 3);
+    assert.equal(Date.parse(out.after) - Date.parse(out.at), 5000, "now() moves with the run's clock, not the machine's");
+    const other = await runToEnd(planOf(steps), port(), { ctx: { run: { id: 'run-2' } } });
+    assert.notDeepEqual((other.output as { ids: string[] }).ids, out.ids);
   });
 
   test('sub_workflow: runChild gets the pinned name, version, resolved input and step path', async () => {
