@@ -247,11 +247,20 @@ export const startRunResponseSchema = z.object({
   links: runLinksSchema,
 });
 
+/** A structured error's problem details (a `fail` step's status, title, detail, instance). */
+const problemFields = {
+  status: z.number().int().optional(),
+  title: z.string().optional(),
+  detail: z.string().optional(),
+  instance: z.string().optional(),
+};
+
 const stepErrorSchema = z.object({
   message: z.string(),
   type: z.string(),
   attempts: z.number().optional(),
   step: z.string().optional().describe('the innermost failing step, when it is nested inside this one'),
+  ...problemFields,
 });
 
 export const stepViewSchema = z.object({
@@ -295,7 +304,7 @@ export const runViewSchema = runSummarySchema.extend({
   approvals: z.array(approvalRecordSchema).optional().describe('every approval the run reached: pending ones and the decisions made'),
   output: z.unknown().optional(),
   error: z
-    .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional() })
+    .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional(), ...problemFields })
     .optional(),
   admission: z
     .object({

@@ -11,10 +11,10 @@
  *   backwards too, is exact.
  * - jq runtime expressions are translated to native expressions (importers/jq.ts), checked at
  *   registration and evaluated deterministically inside the workflow.
- * - Errors are the spec's problem details: a `raise` (or an HTTP call answering 4xx/5xx) stores
- *   `{type, status, title, detail, instance}` in `_err` before failing with `type` as the error
- *   type; `try`/`catch` matches that object (types compared by their last segment, since the spec
- *   spells them three ways), and `catch.as` binds it.
+ * - Errors are the spec's problem details, carried natively: a `raise` (or an HTTP call answering
+ *   4xx/5xx) is a `fail` step with the problem's type, status, title, detail and instance;
+ *   `try`/`catch` matches the caught `error` (types compared by their last segment, since the spec
+ *   spells them three ways), `catch.as` binds its problem, and no match raises it again as it was.
  *
  * Pure: no I/O.
  */
@@ -66,7 +66,7 @@ class Translator extends TranslatorBase<unknown> {
 
   constructor(private readonly options: ServerlessWorkflowImportOptions) {
     super();
-    for (const [name, initial] of [['_null', null], ['_ctx', {}], ['_err', null], ['_ran', []]] as const) this.v(name, initial);
+    for (const [name, initial] of [['_null', null], ['_ctx', {}], ['_ran', []]] as const) this.v(name, initial);
   }
 
   machine(parent: Machine | undefined, extraVars: Array<[string, string]> = [], top = false): Machine {
@@ -261,7 +261,7 @@ class Translator extends TranslatorBase<unknown> {
         const error = raise.error;
         for (const key of Object.keys(error)) if (!['type', 'status', 'title', 'detail', 'instance'].includes(key)) throw new Refusal(`${at}/raise/error/${seg(key)}`, 'raise', `the error field ${key} is not mapped`);
         if (typeof error.type !== 'string') throw new Refusal(`${at}/raise/error/type`, 'raise', 'an error has a type');
-        const problem = this.value({ ...error, instance: error.instance ?? at }, _in, m, `${at}/raise/error`);
+        const problem = this.value({ ...error, instance: error.instance ?? at }, _in, m, `${at}/raise/error`) as Obj;
         body.push(...this.raise(name, problem));
         return this.wrap(prep, body, guard, undefined, next, name, m);
       }
@@ -276,8 +276,11 @@ class Translator extends TranslatorBase<unknown> {
         const block: Step = tried.length === 1 && tried[0]?.type !== 'set' ? (tried[0] as Step) : { id: this.id(`${name}-try`), type: 'conditional', description: `try block of "${name}"`, condition: 'true', then: tried };
         const as = typeof catcher.as === 'string' ? catcher.as : 'error';
         const bound = this.v(`v_${as}`);
-        // What was caught: the problem a raise or an HTTP call stored, else one built from the native error.
-        const caught = `(_err && _err.type == error.type) ? _err : put(put(put({}, "type", ${JSON.stringify(`${ERRORS_BASE}/runtime`)}), "title", error.message), "detail", error.type)`;
+        // What was caught: the problem of a raise or an HTTP call (a structured error: it has a
+        // status), else the spec's runtime error built from the native one.
+        const problem = ['type', 'status', 'title', 'detail', 'instance'].reduce((acc, f) => `put(${acc}, "${f}", error.${f})`, '{}');
+        const runtime = `put(put(put(put({}, "type", ${JSON.stringify(`${ERRORS_BASE}/runtime`)}), "title", error.message), "detail", error.type), "instance", error.instance)`;
+        const caught = `typeOf(error.status) == "number" ? ${problem} : ${runtime}`;
         const withFilter = isObj(catcher.errors) && isObj(catcher.errors.with) ? catcher.errors.with : {};
         const tests: string[] = [];
         for (const [field, expected] of Object.entries(withFilter)) {
@@ -306,7 +309,7 @@ class Translator extends TranslatorBase<unknown> {
               type: 'conditional',
               condition: tests.length === 0 ? 'true' : tests.join(' && '),
               then: handled,
-              else: [{ id: this.id(`${name}-rethrow`), type: 'fail', error: this.t('error.message'), error_type: this.t('error.type') }],
+              else: [{ id: this.id(`${name}-rethrow`), type: 'fail', raise: this.t('error') }],
             },
           ],
         };
@@ -342,12 +345,18 @@ class Translator extends TranslatorBase<unknown> {
     return this.wrap(prep, body, guard, result, next, name, m, task, at);
   }
 
-  /** Stores the problem in `_err` and fails with its type (and title as the message). */
-  raise(name: string, problem: unknown, condition?: string): Step[] {
-    return [
-      { id: this.id(`${name}-problem`), type: 'set', ...(condition ? { if: condition } : {}), values: { _err: problem } },
-      { id: this.id(`${name}-raise`), type: 'fail', ...(condition ? { if: condition } : {}), error: this.t('_err.title|default(_err.type)'), error_type: this.t('_err.type') },
-    ];
+  /** A `fail` step raising the problem as a structured error: its type, status, title, detail and instance. */
+  raise(name: string, problem: Obj, condition?: string): Step[] {
+    const step: Step = { id: this.id(`${name}-raise`), type: 'fail', ...(condition ? { if: condition } : {}) };
+    const type = problem.type;
+    step.error_type = typeof type === 'string' && (type.startsWith('${') || /^[A-Za-z][A-Za-z0-9_.:/#-]{0,199}$/.test(type)) ? type : this.t(JSON.stringify(type));
+    for (const field of ['status', 'title', 'detail', 'instance'] as const) {
+      const value = problem[field];
+      if (value === undefined || value === null) continue;
+      step[field] = field === 'status' || typeof value === 'string' ? value : String(value);
+    }
+    if (step.title === undefined) step.error = typeof type === 'string' && type.startsWith('${') ? type : String(type);
+    return [step];
   }
 
   /** `call: http` on the http-fetch skill: every status answered, 4xx/5xx raised as communication errors. */

@@ -220,7 +220,7 @@ class Execution implements Runner {
         this.resetSteps(step.onError.handler, frame);
         const handlerFrame: Frame = {
           ...frame,
-          bindings: { ...frame.bindings, error: { ...stepError, step: innermost } },
+          bindings: { ...frame.bindings, error: this.caught(stepError, innermost) },
           persistable: false,
         };
         return then(this.runList(step.onError.handler, handlerFrame), (output) => {
@@ -236,6 +236,15 @@ class Execution implements Runner {
       case 'halt':
         throw error instanceof StepFailure ? error : new StepFailure(stepError, step.id);
     }
+  }
+
+  /**
+   * The error a handler sees: the failure as recorded, with `step` (the innermost failing step)
+   * and `instance` (that step's JSON Pointer, unless the failure names its own place).
+   */
+  private caught(stepError: StepError, innermost: string): StepError {
+    const instance = stepError.instance ?? this.plan.byId.get(innermost)?.pointer;
+    return instance === undefined ? { ...stepError, step: innermost } : { ...stepError, step: innermost, instance };
   }
 
   private withRetryAndTimeout(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Maybe<unknown> {
@@ -258,7 +267,7 @@ class Execution implements Runner {
         if (this.isControl(error) || (error instanceof StepFailure && error.rollback)) throw error;
         const type = toStepError(error).type;
         if (attempt >= retry.maxAttempts || retry.nonRetryableErrorTypes.includes(type)) {
-          if (retry.maxAttempts > 1 && error instanceof StepCallError) throw new StepCallError(error.message, error.type, attempt);
+          if (retry.maxAttempts > 1 && error instanceof StepCallError) throw new StepCallError(error.message, error.type, attempt, error.problem);
           if (retry.maxAttempts > 1 && error instanceof StepFailure) {
             throw new StepFailure({ ...error.error, attempts: attempt }, error.stepId);
           }

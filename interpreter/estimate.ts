@@ -207,8 +207,11 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
       }
       case 'set':
       case 'fail':
-      case 'succeed':
-        return withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
+      case 'succeed': {
+        const own = withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
+        // A fail step always fails: its custom handler always runs, in the typical case too.
+        return s.kind === 'fail' && s.onError.action === 'custom' ? add(own, list(s.onError.handler, 'typical', false)) : own;
+      }
       case 'wait': {
         const fires = s.durationMs !== undefined ? s.durationMs > 0 : mode === 'worst';
         const events = fires ? TIMER_EVENTS : 0;

@@ -106,7 +106,7 @@ describe('Serverless Workflow importer: the specification conformance kit', { sk
       const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: name, input } });
       assert.equal(started.status, 201, JSON.stringify(started.body));
       const run = await platform.waitForRun(started.body.runId as string, 60_000);
-      const seen = JSON.stringify({ status: run.status, output: run.output, error: run.error, err: run.variables?._err });
+      const seen = JSON.stringify({ status: run.status, output: run.output, error: run.error });
       // The tasks in the order they ran, as the import records them in the run's `_ran` variable.
       const ran = (run.variables?._ran ?? []) as string[];
       for (const step of scenario.steps) {
@@ -122,9 +122,9 @@ describe('Serverless Workflow importer: the specification conformance kit', { sk
         } else if (text === 'the workflow should fault with error:') {
           assert.equal(run.status, 'failed', seen);
           const problem = parseYaml(step.doc ?? '') as Record<string, unknown>;
-          assert.equal(run.error?.type, problem.type, seen);
-          // The whole problem (status and instance too) is the run's `_err` variable.
-          assert.deepEqual(run.variables?._err, problem, seen);
+          // The whole problem (status and instance too) is the run's structured error.
+          const fields = ['type', 'status', 'title', 'detail', 'instance'].filter((f) => run.error?.[f] !== undefined);
+          assert.deepEqual(Object.fromEntries(fields.map((f) => [f, run.error[f]])), problem, seen);
         } else if ((m = /^the workflow output should have properties (.+)$/.exec(text))) {
           for (const p of [...(m[1] as string).matchAll(/'([^']+)'/g)].map((x) => x[1] as string)) assert.notEqual(at(run.output, p), undefined, `output.${p}: ${seen}`);
         } else if ((m = /^the workflow output should have a '([^']+)' property with value:$/.exec(text))) {

@@ -838,6 +838,73 @@ describe('engine: set, sub_workflow, fail, succeed', () => {
     assert.equal(error.state.error?.message, 'again: disk full');
   });
 
+  test('structured errors: fail gives status, title, detail and its JSON Pointer as instance; the run fails with them', async () => {
+    const plan = planOf([
+      skill('check', 'echo', { inputs: { code: 404 } }),
+      { id: 'stop', type: 'fail', error_type: 'https://example.com/errors/not-found', status: '${check.code}', title: 'Not found', detail: 'order ${input.order} is gone' },
+    ]);
+    const error = await runToFailure(plan, port(), { ctx: { input: { order: 'A-7' } } });
+    assert.deepEqual(error.state.error, {
+      message: 'Not found',
+      type: 'https://example.com/errors/not-found',
+      status: 404,
+      title: 'Not found',
+      detail: 'order A-7 is gone',
+      instance: '/steps/1',
+      step: 'stop',
+    });
+  });
+
+  test('structured errors: a handler sees {type, status, title, detail, instance} of the innermost failing step, and raise keeps them through re-raise', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'outer',
+          type: 'conditional',
+          condition: 'true',
+          then: [{ id: 'inner', type: 'fail', error: 'quota', error_type: 'Quota', status: 429, title: 'Too many', detail: '5 of 5 used' }],
+        },
+        skill('plain', 'flaky'),
+      ],
+      {
+        error_handling: {
+          per_step: {
+            outer: {
+              strategy: 'custom',
+              handler: [
+                skill('seen', 'echo', { inputs: { caught: '${error}' } }),
+                { id: 'again', type: 'fail', raise: '${error}', detail: 'still ${error.detail}' },
+              ],
+            },
+          },
+        },
+      },
+    );
+    const p = port({ activities: { flaky: { error: new StepCallError('down', 'NetworkError') } } });
+    const error = await runToFailure(plan, p);
+    const seen = p.activities.find((a) => a.call.stepId === 'seen')?.call.input as { caught: unknown };
+    assert.deepEqual(seen.caught, { message: 'quota', type: 'Quota', status: 429, title: 'Too many', detail: '5 of 5 used', instance: '/steps/0/then/0', step: 'inner' });
+    // Raised again: the type, status, title and instance it had, the detail the handler gave.
+    assert.deepEqual(error.state.error, { message: 'quota', type: 'Quota', status: 429, title: 'Too many', detail: 'still 5 of 5 used', instance: '/steps/0/then/0', step: 'again' });
+  });
+
+  test('structured errors: any caught failure has an instance, the failing step\'s JSON Pointer (a skill error here)', async () => {
+    const plan = planOf([skill('call', 'flaky', { retry: { max_attempts: 1 } })], {
+      error_handling: { per_step: { call: { strategy: 'custom', handler: [{ id: 'note', type: 'set', values: { where: '${error.instance}', why: '${error.type}' } }] } } },
+    });
+    const p = port({ activities: { flaky: { error: new StepCallError('down', 'NetworkError') } } });
+    const { state } = await runToEnd(plan, p);
+    assert.deepEqual([state.vars.where, state.vars.why], ['/steps/0', 'NetworkError']);
+    assert.equal(state.steps.call?.error?.instance, undefined, "the step's recorded error keeps its shape; the handler's view adds the place");
+  });
+
+  test('structured errors: raise of something that is not an error object fails with InvalidRaise; a fail step needs a message', async () => {
+    const error = await runToFailure(planOf([{ id: 'r', type: 'fail', raise: '${input}' }]), port(), { ctx: { input: 'text' } });
+    assert.equal(error.state.error?.type, 'InvalidRaise');
+    const { problems } = compileDefinition(definitionSchema.parse({ name: 'x', version: '1.0.0', steps: [{ id: 'f', type: 'fail', status: 500 }] }));
+    assert.deepEqual(problems.map((pr) => [pr.pointer, pr.message]), [['/steps/0', 'a fail step needs a message: error, title, or raise (a caught error raised again)']]);
+  });
+
   test('fail without error_type uses WorkflowFailed', async () => {
     const error = await runToFailure(planOf([{ id: 'stop', type: 'fail', error: 'no' }]), port());
     assert.equal(error.state.error?.type, 'WorkflowFailed');
