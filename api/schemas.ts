@@ -94,6 +94,10 @@ export const importRequestSchema = z.strictObject({
     .record(z.string().max(2048), z.url({ protocol: /^https?$/ }))
     .optional()
     .describe('serverless-workflow: base URL overrides for call: http endpoints ({"https://api.example.com": "http://staging:8080"})'),
+  openapi: z
+    .record(z.string().max(2048), z.record(z.string(), z.unknown()))
+    .optional()
+    .describe('serverless-workflow: the OpenAPI (or Swagger 2.0) documents call: openapi names, by their document endpoint URL; the importer resolves each operationId in them (it fetches nothing)'),
   maxTransitions: z.number().int().min(1).max(100_000).optional().describe('bound on state (or task) transitions per machine (default 10,000)'),
   register: z.boolean().optional().describe('register the converted definition (as POST /v1/definitions would)'),
 });
