@@ -216,7 +216,7 @@ class Translator extends TranslatorBase<unknown> {
           prep[this.v(`_d${inner.k}`)] = this.t(_in);
           branchDocs.push(`_d${inner.k}`);
           const list = this.list([entry], inner, `${at}/fork/branches`, prep);
-          const branch: Step = list.length === 1 ? (list[0] as Step) : { id: this.id(`${name}-branch-${i + 1}`), type: 'conditional', condition: 'true', then: list };
+          const branch: Step = list.length === 1 ? (list[0] as Step) : { id: this.id(`${name}-branch-${i + 1}`), type: 'block', steps: list };
           branchIds.push(branch.id as string);
           return branch;
         });
@@ -275,7 +275,7 @@ class Translator extends TranslatorBase<unknown> {
         const inner = this.machine(m);
         prep[this.v(`_d${inner.k}`)] = this.t(_in);
         const tried = this.list(task.try, inner, `${at}/try`, prep);
-        const block: Step = tried.length === 1 && tried[0]?.type !== 'set' ? (tried[0] as Step) : { id: this.id(`${name}-try`), type: 'conditional', description: `try block of "${name}"`, condition: 'true', then: tried };
+        const block: Step = tried.length === 1 && tried[0]?.type !== 'set' ? (tried[0] as Step) : { id: this.id(`${name}-try`), type: 'block', description: `try block of "${name}"`, steps: tried };
         const as = typeof catcher.as === 'string' ? catcher.as : 'error';
         const bound = this.v(`v_${as}`);
         // What was caught: the problem of a raise or an HTTP call (a structured error: it has a

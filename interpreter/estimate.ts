@@ -232,6 +232,10 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         if (mode === 'worst') cost = add(cost, failurePath(s, safe));
         return cost;
       }
+      case 'block': {
+        const inner = list(s.steps, mode, safe);
+        return withDeadline({ ...inner, pure: inner.pure + 1 });
+      }
       case 'conditional': {
         const taken = mode === 'typical' ? path.branches?.[s.id] : undefined;
         const then = list(s.then, mode, safe);
@@ -343,8 +347,8 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
           stepId: s.id,
           message: `step "${s.id}" needs at least ${least} history events with no point where the run can continue as new (Temporal ends a run at ${HISTORY_LIMITS.maxEvents}); split it, e.g. move it into a sub_workflow or fan out fewer items per run`,
         });
-      } else if (s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'conditional' || s.kind === 'switch') {
-        const inner = s.kind === 'for_each' ? s.steps : s.kind === 'loop' ? s.steps : s.kind === 'conditional' ? [...s.then, ...s.else] : [...s.cases.flatMap((c) => c.steps), ...s.default];
+      } else if (s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'block' || s.kind === 'conditional' || s.kind === 'switch') {
+        const inner = s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'block' ? s.steps : s.kind === 'conditional' ? [...s.then, ...s.else] : [...s.cases.flatMap((c) => c.steps), ...s.default];
         mustExceed(inner, safe && s.kind !== 'for_each' ? true : false);
       }
     }

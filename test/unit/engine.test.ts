@@ -794,6 +794,34 @@ describe('engine: set, sub_workflow, fail, succeed', () => {
     assert.notDeepEqual((other.output as { ids: string[] }).ids, out.ids);
   });
 
+  test('block: its steps run in order as one step; its output is the last one\'s; later steps read the inner ones; one retry and one handler cover them all', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'group',
+          type: 'block',
+          retry: { max_attempts: 2, backoff: 'fixed', initial_interval: 1 },
+          steps: [skill('first', 'echo', { inputs: { v: 1 } }), skill('second', 'flaky', { inputs: { v: '${first.v + 1}' }, retry: { max_attempts: 1 } })],
+        },
+        skill('after', 'echo', { inputs: { group: '${group}', first: '${steps.first.output.v}' } }),
+        {
+          id: 'guarded',
+          type: 'block',
+          steps: [skill('boom', 'broken', { retry: { max_attempts: 1 } }), skill('never')],
+        },
+      ],
+      { error_handling: { per_step: { guarded: { strategy: 'custom', handler: [{ id: 'caught', type: 'set', values: { where: '${error.instance}', which: '${error.step}' } }] } } } },
+    );
+    const p = port({ activities: { flaky: [fail('down', 'NetworkError'), ok({ v: 2 })], broken: fail('no', 'Boom') } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(p.activities.map((a) => a.call.stepId), ['first', 'second', 'first', 'second', 'after', 'boom'], 'the retried block starts over');
+    assert.deepEqual(state.steps.after?.output, { group: { v: 2 }, first: 1 });
+    assert.deepEqual(output, { where: '/steps/2/steps/0', which: 'boom' }, "the handled block's output is its handler's");
+    assert.deepEqual(state.steps.guarded?.handled, true);
+    assert.deepEqual([state.vars.where, state.vars.which], ['/steps/2/steps/0', 'boom']);
+    assert.equal(state.steps.never, undefined, 'the step after the failure in the block never ran');
+  });
+
   test('sub_workflow: runChild gets the pinned name, version, resolved input and step path', async () => {
     const plan = planOf([
       skill('prep', 'echo', { inputs: { id: 7 } }),
