@@ -18,7 +18,10 @@ const deterministic = {
     '@typescript-eslint/no-restricted-imports': [
       'error',
       {
-        paths: NODE_BUILTINS.map((name) => ({ name, message: 'Node built-ins are not allowed in deterministic workflow code.' })),
+        paths: [
+          ...NODE_BUILTINS.map((name) => ({ name, message: 'Node built-ins are not allowed in deterministic workflow code.' })),
+          { name: 'uuid', importNames: ['v1', 'v4', 'v6', 'v7', 'v1ToV6', 'v6ToV1'], message: 'No clocks or randomness in deterministic code: only name-based ids (v5).' },
+        ],
         patterns: [
           { group: ['node:*'], message: 'Node built-ins are not allowed in deterministic workflow code.' },
           {

@@ -6,7 +6,7 @@ import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
 import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import { currentTraceparent, traceIdOf } from '../common/trace-context.ts';
-import type { RunState, StepState } from '../interpreter/engine.ts';
+import type { Problem, RunState, StepState } from '../interpreter/engine.ts';
 import { signDecisionToken, type DecisionKeys } from '../activities/platform/decision-tokens.ts';
 import { approvalsCounted, hasDecidedCurrentStage, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
@@ -119,7 +119,7 @@ export interface RunView extends RunSummary {
   /** Every approval the run reached: pending ones and the decisions made. */
   approvals?: ApprovalRecord[];
   output?: unknown;
-  error?: { message: string; type?: string; step?: string; attempts?: number };
+  error?: { message: string; type?: string; step?: string; attempts?: number } & Problem;
   /** A deferred run: why, since when, how many of its lane's deferred starts go first. */
   admission?: { reason: string; deferredAt: string; position?: number; attempts?: number; lastError?: string };
 }
@@ -410,6 +410,8 @@ export class RunsService {
           type: state.error.type,
           ...(state.error.step === undefined ? {} : { step: state.error.step }),
           ...(state.error.attempts === undefined ? {} : { attempts: state.error.attempts }),
+          // A structured error's problem details (a fail step's status, title, detail, instance).
+          ...Object.fromEntries((['status', 'title', 'detail', 'instance'] as const).filter((k) => state.error?.[k] !== undefined).map((k) => [k, state.error?.[k]])),
         };
       }
     }

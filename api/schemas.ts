@@ -95,6 +95,10 @@ export const importRequestSchema = z.strictObject({
     .record(z.string().max(2048), z.url({ protocol: /^https?$/ }))
     .optional()
     .describe('serverless-workflow: base URL overrides for call: http endpoints ({"https://api.example.com": "http://staging:8080"})'),
+  openapi: z
+    .record(z.string().max(2048), z.record(z.string(), z.unknown()))
+    .optional()
+    .describe('serverless-workflow: the OpenAPI (or Swagger 2.0) documents call: openapi names, by their document endpoint URL; the importer resolves each operationId in them (it fetches nothing)'),
   maxTransitions: z.number().int().min(1).max(100_000).optional().describe('bound on state (or task) transitions per machine (default 10,000)'),
   register: z.boolean().optional().describe('register the converted definition (as POST /v1/definitions would)'),
 });
@@ -248,11 +252,20 @@ export const startRunResponseSchema = z.object({
   links: runLinksSchema,
 });
 
+/** A structured error's problem details (a `fail` step's status, title, detail, instance). */
+const problemFields = {
+  status: z.number().int().optional(),
+  title: z.string().optional(),
+  detail: z.string().optional(),
+  instance: z.string().optional(),
+};
+
 const stepErrorSchema = z.object({
   message: z.string(),
   type: z.string(),
   attempts: z.number().optional(),
   step: z.string().optional().describe('the innermost failing step, when it is nested inside this one'),
+  ...problemFields,
 });
 
 export const stepViewSchema = z.object({
@@ -296,7 +309,7 @@ export const runViewSchema = runSummarySchema.extend({
   approvals: z.array(approvalRecordSchema).optional().describe('every approval the run reached: pending ones and the decisions made'),
   output: z.unknown().optional(),
   error: z
-    .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional() })
+    .object({ message: z.string(), type: z.string().optional(), step: z.string().optional(), attempts: z.number().optional(), ...problemFields })
     .optional(),
   admission: z
     .object({

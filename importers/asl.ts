@@ -522,7 +522,7 @@ class Translator extends TranslatorBase<Json> {
   machine(machine: unknown, m: Machine, at: string, name: string, init: Obj): Step {
     const steps = this.machineSteps(machine, m, at, init);
     if (steps.length === 1) return steps[0] as Step;
-    return { id: this.id(name), type: 'conditional', description: `Branch ${name}: its states in order`, condition: 'true', then: steps };
+    return { id: this.id(name), type: 'block', description: `Branch ${name}: its states in order`, steps };
   }
 }
 

@@ -11,10 +11,10 @@
  *   backwards too, is exact.
  * - jq runtime expressions are translated to native expressions (importers/jq.ts), checked at
  *   registration and evaluated deterministically inside the workflow.
- * - Errors are the spec's problem details: a `raise` (or an HTTP call answering 4xx/5xx) stores
- *   `{type, status, title, detail, instance}` in `_err` before failing with `type` as the error
- *   type; `try`/`catch` matches that object (types compared by their last segment, since the spec
- *   spells them three ways), and `catch.as` binds it.
+ * - Errors are the spec's problem details, carried natively: a `raise` (or an HTTP call answering
+ *   4xx/5xx) is a `fail` step with the problem's type, status, title, detail and instance;
+ *   `try`/`catch` matches the caught `error` (types compared by their last segment, since the spec
+ *   spells them three ways), `catch.as` binds its problem, and no match raises it again as it was.
  *
  * Pure: no I/O.
  */
@@ -24,6 +24,8 @@ import { JqUnsupported, translateJq } from './jq.ts';
 export interface ServerlessWorkflowImportOptions extends ImportOptionsBase {
   /** Base URL overrides for `call: http` endpoints: `{"https://petstore.swagger.io": "http://mirror:8080"}`. */
   baseUrls?: Record<string, string>;
+  /** OpenAPI 3 or Swagger 2.0 documents by their URL, for `call: openapi` (the importer fetches nothing). */
+  openapi?: Record<string, unknown>;
 }
 const TASK_FIELDS = ['if', 'input', 'output', 'export', 'then', 'metadata'];
 const ERRORS_BASE = 'https://serverlessworkflow.io/spec/1.0.0/errors';
@@ -66,7 +68,7 @@ class Translator extends TranslatorBase<unknown> {
 
   constructor(private readonly options: ServerlessWorkflowImportOptions) {
     super();
-    for (const [name, initial] of [['_null', null], ['_ctx', {}], ['_err', null], ['_ran', []]] as const) this.v(name, initial);
+    for (const [name, initial] of [['_null', null], ['_ctx', {}], ['_ran', []]] as const) this.v(name, initial);
   }
 
   machine(parent: Machine | undefined, extraVars: Array<[string, string]> = [], top = false): Machine {
@@ -214,7 +216,7 @@ class Translator extends TranslatorBase<unknown> {
           prep[this.v(`_d${inner.k}`)] = this.t(_in);
           branchDocs.push(`_d${inner.k}`);
           const list = this.list([entry], inner, `${at}/fork/branches`, prep);
-          const branch: Step = list.length === 1 ? (list[0] as Step) : { id: this.id(`${name}-branch-${i + 1}`), type: 'conditional', condition: 'true', then: list };
+          const branch: Step = list.length === 1 ? (list[0] as Step) : { id: this.id(`${name}-branch-${i + 1}`), type: 'block', steps: list };
           branchIds.push(branch.id as string);
           return branch;
         });
@@ -261,7 +263,7 @@ class Translator extends TranslatorBase<unknown> {
         const error = raise.error;
         for (const key of Object.keys(error)) if (!['type', 'status', 'title', 'detail', 'instance'].includes(key)) throw new Refusal(`${at}/raise/error/${seg(key)}`, 'raise', `the error field ${key} is not mapped`);
         if (typeof error.type !== 'string') throw new Refusal(`${at}/raise/error/type`, 'raise', 'an error has a type');
-        const problem = this.value({ ...error, instance: error.instance ?? at }, _in, m, `${at}/raise/error`);
+        const problem = this.value({ ...error, instance: error.instance ?? at }, _in, m, `${at}/raise/error`) as Obj;
         body.push(...this.raise(name, problem));
         return this.wrap(prep, body, guard, undefined, next, name, m);
       }
@@ -273,11 +275,14 @@ class Translator extends TranslatorBase<unknown> {
         const inner = this.machine(m);
         prep[this.v(`_d${inner.k}`)] = this.t(_in);
         const tried = this.list(task.try, inner, `${at}/try`, prep);
-        const block: Step = tried.length === 1 && tried[0]?.type !== 'set' ? (tried[0] as Step) : { id: this.id(`${name}-try`), type: 'conditional', description: `try block of "${name}"`, condition: 'true', then: tried };
+        const block: Step = tried.length === 1 && tried[0]?.type !== 'set' ? (tried[0] as Step) : { id: this.id(`${name}-try`), type: 'block', description: `try block of "${name}"`, steps: tried };
         const as = typeof catcher.as === 'string' ? catcher.as : 'error';
         const bound = this.v(`v_${as}`);
-        // What was caught: the problem a raise or an HTTP call stored, else one built from the native error.
-        const caught = `(_err && _err.type == error.type) ? _err : put(put(put({}, "type", ${JSON.stringify(`${ERRORS_BASE}/runtime`)}), "title", error.message), "detail", error.type)`;
+        // What was caught: the problem of a raise or an HTTP call (a structured error: it has a
+        // status), else the spec's runtime error built from the native one.
+        const problem = ['type', 'status', 'title', 'detail', 'instance'].reduce((acc, f) => `put(${acc}, "${f}", error.${f})`, '{}');
+        const runtime = `put(put(put(put({}, "type", ${JSON.stringify(`${ERRORS_BASE}/runtime`)}), "title", error.message), "detail", error.type), "instance", error.instance)`;
+        const caught = `typeOf(error.status) == "number" ? ${problem} : ${runtime}`;
         const withFilter = isObj(catcher.errors) && isObj(catcher.errors.with) ? catcher.errors.with : {};
         const tests: string[] = [];
         for (const [field, expected] of Object.entries(withFilter)) {
@@ -306,7 +311,7 @@ class Translator extends TranslatorBase<unknown> {
               type: 'conditional',
               condition: tests.length === 0 ? 'true' : tests.join(' && '),
               then: handled,
-              else: [{ id: this.id(`${name}-rethrow`), type: 'fail', error: this.t('error.message'), error_type: this.t('error.type') }],
+              else: [{ id: this.id(`${name}-rethrow`), type: 'fail', raise: this.t('error') }],
             },
           ],
         };
@@ -342,36 +347,124 @@ class Translator extends TranslatorBase<unknown> {
     return this.wrap(prep, body, guard, result, next, name, m, task, at);
   }
 
-  /** Stores the problem in `_err` and fails with its type (and title as the message). */
-  raise(name: string, problem: unknown, condition?: string): Step[] {
-    return [
-      { id: this.id(`${name}-problem`), type: 'set', ...(condition ? { if: condition } : {}), values: { _err: problem } },
-      { id: this.id(`${name}-raise`), type: 'fail', ...(condition ? { if: condition } : {}), error: this.t('_err.title|default(_err.type)'), error_type: this.t('_err.type') },
-    ];
+  /** A `fail` step raising the problem as a structured error: its type, status, title, detail and instance. */
+  raise(name: string, problem: Obj, condition?: string): Step[] {
+    const step: Step = { id: this.id(`${name}-raise`), type: 'fail', ...(condition ? { if: condition } : {}) };
+    const type = problem.type;
+    step.error_type = typeof type === 'string' && (type.startsWith('${') || /^[A-Za-z][A-Za-z0-9_.:/#-]{0,199}$/.test(type)) ? type : this.t(JSON.stringify(type));
+    for (const field of ['status', 'title', 'detail', 'instance'] as const) {
+      const value = problem[field];
+      if (value === undefined || value === null) continue;
+      step[field] = field === 'status' || typeof value === 'string' ? value : String(value);
+    }
+    if (step.title === undefined) step.error = typeof type === 'string' && type.startsWith('${') ? type : String(type);
+    return [step];
   }
 
   /** `call: http` on the http-fetch skill: every status answered, 4xx/5xx raised as communication errors. */
   httpCall(name: string, task: Obj, m: Machine, at: string, prep: Obj, guard: string | undefined): Step[] {
     const k = m.k;
-    if (task.call !== 'http') throw new Refusal(`${at}/call`, `call: ${String(task.call)}`, `call: ${String(task.call)} is not mapped yet (call: http is)`);
+    if (task.call === 'openapi') return this.openapiCall(name, task, m, at, prep, guard);
+    if (task.call !== 'http') throw new Refusal(`${at}/call`, `call: ${String(task.call)}`, `call: ${String(task.call)} is not mapped yet (call: http and openapi are)`);
     const w = task.with;
     if (!isObj(w)) throw new Refusal(`${at}/with`, 'call: http', 'with holds method and endpoint');
     for (const key of Object.keys(w)) if (!['method', 'endpoint', 'headers', 'body', 'output'].includes(key)) throw new Refusal(`${at}/with/${seg(key)}`, `call: http ${key}`, `with.${key} is not mapped yet`);
     const endpoint = isObj(w.endpoint) ? w.endpoint : { uri: w.endpoint };
-    for (const key of Object.keys(endpoint)) if (key !== 'uri') throw new Refusal(`${at}/with/endpoint/${seg(key)}`, `endpoint.${key}`, key === 'authentication' ? 'authentication is not mapped yet (pass credentials as secret references in headers)' : `endpoint.${key} is not mapped`);
+    for (const key of Object.keys(endpoint)) if (key !== 'uri' && key !== 'authentication') throw new Refusal(`${at}/with/endpoint/${seg(key)}`, `endpoint.${key}`, `endpoint.${key} is not mapped`);
+    const authorization = endpoint.authentication === undefined ? undefined : this.authorization(endpoint.authentication, `_in${k}`, m, `${at}/with/endpoint/authentication`);
     if (typeof endpoint.uri !== 'string') throw new Refusal(`${at}/with/endpoint`, 'endpoint', 'an endpoint is a URI');
     const method = typeof w.method === 'string' ? w.method.toUpperCase() : 'GET';
-    if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) throw new Refusal(`${at}/with/method`, 'method', `the method ${method} is not supported`);
-    const output = w.output ?? 'content';
-    if (output !== 'content' && output !== 'response') throw new Refusal(`${at}/with/output`, 'output', 'output content and response are mapped (raw is not)');
-    let uri = endpoint.uri;
-    for (const [from, to] of Object.entries(this.options.baseUrls ?? {})) if (uri.startsWith(from)) uri = to + uri.slice(from.length);
+    const uri = this.rebased(endpoint.uri);
     const _in = `_in${k}`;
-    // RFC 6570 simple expansion from the task input's fields: {petId} → its value, percent-encoded.
+    // RFC 6570 simple expansion from the task input's fields: {petId} → its value.
     const expanded = runtimeExpression(uri) !== undefined ? (this.value(uri, _in, m, `${at}/with/endpoint/uri`) as string) : uri.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, field: string) => `\${${_in}["${field}"]|string}`);
     if (runtimeExpression(uri) === undefined && uri.replace(/\{[A-Za-z_][A-Za-z0-9_]*\}/g, '').includes('{')) throw new Refusal(`${at}/with/endpoint/uri`, 'endpoint', 'only {name} templates are mapped in endpoints');
+    const headers = w.headers !== undefined || authorization !== undefined ? this.headers(w.headers, authorization, _in, m, `${at}/with/headers`) : undefined;
+    const body = w.body !== undefined ? this.value(w.body, _in, m, `${at}/with/body`) : undefined;
+    return this.fetchSteps(name, m, at, prep, guard, { method, url: expanded, headers, body, output: w.output });
+  }
+
+  /** A URI with the `baseUrls` override its start matches. */
+  rebased(uri: string): string {
+    for (const [from, to] of Object.entries(this.options.baseUrls ?? {})) if (uri.startsWith(from)) return to + uri.slice(from.length);
+    return uri;
+  }
+
+  /**
+   * `call: openapi`: the operation `operationId` names is looked up, at import time, in the
+   * document the caller passed under `openapi` (by its endpoint URL); its method, server and path
+   * make a `call: http`. Parameters go where the operation declares them: path, query, header,
+   * or the body (Swagger 2.0 `in: body`).
+   */
+  openapiCall(name: string, task: Obj, m: Machine, at: string, prep: Obj, guard: string | undefined): Step[] {
+    const w = task.with;
+    if (!isObj(w)) throw new Refusal(`${at}/with`, 'call: openapi', 'with holds document and operationId');
+    for (const key of Object.keys(w)) if (!['document', 'operationId', 'parameters', 'output', 'authentication'].includes(key)) throw new Refusal(`${at}/with/${seg(key)}`, `call: openapi ${key}`, `with.${key} is not mapped yet`);
+    const endpoint = isObj(w.document) ? (isObj(w.document.endpoint) ? w.document.endpoint.uri : w.document.endpoint) : undefined;
+    if (typeof endpoint !== 'string') throw new Refusal(`${at}/with/document`, 'call: openapi', 'document.endpoint is the URL of the OpenAPI document');
+    const doc = this.options.openapi?.[endpoint];
+    if (!isObj(doc)) throw new Refusal(`${at}/with/document`, 'call: openapi', `the OpenAPI document ${endpoint} was not given: pass it under "openapi" with its URL as the key (the importer fetches nothing)`);
+    if (typeof w.operationId !== 'string') throw new Refusal(`${at}/with/operationId`, 'call: openapi', 'operationId names the operation');
+    let found: { path: string; method: string; op: Obj; shared: unknown[] } | undefined;
+    for (const [path, item] of Object.entries(isObj(doc.paths) ? doc.paths : {})) {
+      if (!isObj(item)) continue;
+      for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head']) {
+        const op = item[method];
+        if (isObj(op) && op.operationId === w.operationId) found = { path, method, op, shared: Array.isArray(item.parameters) ? item.parameters : [] };
+      }
+    }
+    if (!found) throw new Refusal(`${at}/with/operationId`, 'call: openapi', `the document ${endpoint} has no operation ${JSON.stringify(w.operationId)}`);
+    let base: string;
+    if (typeof doc.swagger === 'string') {
+      const scheme = Array.isArray(doc.schemes) && typeof doc.schemes[0] === 'string' ? doc.schemes.includes('https') ? 'https' : doc.schemes[0] : new URL(endpoint).protocol.slice(0, -1);
+      base = `${scheme}://${typeof doc.host === 'string' ? doc.host : new URL(endpoint).host}${typeof doc.basePath === 'string' ? doc.basePath.replace(/\/$/, '') : ''}`;
+    } else {
+      const server = Array.isArray(doc.servers) && isObj(doc.servers[0]) && typeof doc.servers[0].url === 'string' ? doc.servers[0].url : '/';
+      if (server.includes('{')) throw new Refusal(`${at}/with/document`, 'call: openapi', 'server URL variables are not mapped');
+      base = new URL(server, endpoint).href.replace(/\/$/, '');
+    }
+    const declared = new Map<string, string>();
+    for (const p of [...found.shared, ...(Array.isArray(found.op.parameters) ? found.op.parameters : [])]) if (isObj(p) && typeof p.name === 'string' && typeof p.in === 'string') declared.set(p.name, p.in);
+    if (found.op.requestBody !== undefined) throw new Refusal(`${at}/with/operationId`, 'call: openapi', 'operations with an OpenAPI 3 requestBody are not mapped yet');
+    const _in = `_in${m.k}`;
+    const given = isObj(w.parameters) ? w.parameters : {};
+    if (w.parameters !== undefined && !isObj(w.parameters)) throw new Refusal(`${at}/with/parameters`, 'call: openapi', 'parameters is an object');
+    // A parameter's value as URL text: a literal percent-encoded now, an expression's text at run time.
+    const inUrl = (value: unknown): string => {
+      if (typeof value === 'string' && value.startsWith('${')) return `\${${value.slice(2, -1)}|string}`;
+      return encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value));
+    };
+    let path = found.path;
+    const query: string[] = [];
+    const headers: Obj = {};
+    let body: unknown;
+    for (const [param, raw] of Object.entries(given)) {
+      const where = declared.get(param);
+      const value = this.value(raw, _in, m, `${at}/with/parameters/${seg(param)}`);
+      if (where === 'path') path = path.split(`{${param}}`).join(inUrl(value));
+      else if (where === 'query') query.push(`${encodeURIComponent(param)}=${inUrl(value)}`);
+      else if (where === 'header') headers[param] = value;
+      else if (where === 'body') body = value;
+      else throw new Refusal(`${at}/with/parameters/${seg(param)}`, 'call: openapi', `the operation ${w.operationId} declares no parameter ${param}${where ? ` (in: ${where} is not mapped)` : ''}`);
+    }
+    const missing = [...found.path.matchAll(/\{([^}]*)\}/g)].map((x) => x[1] as string).filter((p) => !(p in given));
+    if (missing.length > 0) throw new Refusal(`${at}/with/parameters`, 'call: openapi', `the path ${found.path} needs ${missing.join(', ')}, not given`);
+    const authorization = w.authentication === undefined ? undefined : this.authorization(w.authentication, _in, m, `${at}/with/authentication`);
+    if (authorization !== undefined) headers.Authorization = authorization;
+    const url = this.rebased(`${base}${path}`) + (query.length > 0 ? `?${query.join('&')}` : '');
+    this.mapped.push({ path: `${at}/with/operationId`, construct: 'call: openapi', detail: `${w.operationId} is ${found.method.toUpperCase()} ${base}${found.path} in ${endpoint}` });
+    return this.fetchSteps(name, m, at, prep, guard, { method: found.method.toUpperCase(), url, headers: Object.keys(headers).length > 0 ? headers : undefined, body, output: w.output });
+  }
+
+  /** The http-fetch call of a `call` task, the communication error it raises on 4xx/5xx, and its output. */
+  fetchSteps(name: string, m: Machine, at: string, prep: Obj, guard: string | undefined, spec: { method: string; url: string; headers: unknown; body: unknown; output: unknown }): Step[] {
+    const k = m.k;
+    const { method } = spec;
+    if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) throw new Refusal(`${at}/with/method`, 'method', `the method ${method} is not supported`);
+    const output = spec.output ?? 'content';
+    if (output !== 'content' && output !== 'response') throw new Refusal(`${at}/with/output`, 'output', 'output content and response are mapped (raw is not)');
     const url = this.v(`_url${k}`);
-    prep[url] = expanded;
+    prep[url] = spec.url;
     const call: Step = {
       id: this.id(`${name}-call`),
       type: 'skill',
@@ -380,8 +473,8 @@ class Translator extends TranslatorBase<unknown> {
       inputs: {
         url: this.t(url),
         method,
-        ...(w.headers !== undefined ? { headers: this.value(w.headers, _in, m, `${at}/with/headers`) } : {}),
-        ...(w.body !== undefined ? { body: this.value(w.body, _in, m, `${at}/with/body`) } : {}),
+        ...(spec.headers !== undefined ? { headers: spec.headers } : {}),
+        ...(spec.body !== undefined ? { body: spec.body } : {}),
         // Every status comes back: the workflow raises 4xx/5xx as the spec's communication error, without retries.
         accept_status: Array.from({ length: 200 }, (_, i) => 400 + i),
       },
@@ -396,6 +489,37 @@ class Translator extends TranslatorBase<unknown> {
       ...this.raise(name, problem, guard ? `${guard} && ${failed}` : failed),
       { id: this.id(`${name}-answer`), type: 'set', ...(guard ? { if: guard } : {}), values: { [r]: this.t(output === 'content' ? `${answer}.data` : response) } },
     ];
+  }
+
+  /**
+   * `endpoint.authentication` as an Authorization header: `basic` (username and password, each a
+   * runtime expression) → `Basic <base64 of user:password>`, `bearer` (token) → `Bearer <token>`.
+   * Credentials written in the document are refused: they would sit in the definition in clear.
+   */
+  authorization(auth: unknown, dot: string, m: Machine, at: string): string {
+    if (!isObj(auth) || Object.keys(auth).length !== 1) throw new Refusal(at, 'endpoint.authentication', 'authentication is one scheme: basic or bearer (a reference to use.authentications is not mapped)');
+    const [scheme, spec] = Object.entries(auth)[0] as [string, unknown];
+    const fields: Record<string, string[]> = { basic: ['username', 'password'], bearer: ['token'] };
+    const wanted = fields[scheme];
+    if (!wanted) throw new Refusal(`${at}/${seg(scheme)}`, `authentication.${scheme}`, `the ${scheme} scheme is not mapped (basic and bearer are)`);
+    if (!isObj(spec) || Object.keys(spec).some((key) => !wanted.includes(key))) throw new Refusal(`${at}/${seg(scheme)}`, `authentication.${scheme}`, `${scheme} has ${wanted.join(' and ')}`);
+    const parts = wanted.map((field) => {
+      const expr = runtimeExpression(spec[field]);
+      if (expr === undefined) {
+        throw new Refusal(`${at}/${seg(scheme)}/${field}`, `authentication.${scheme}`, `a ${field} written in the document would sit in the definition in clear; take it from the input with a runtime expression, or send a header whose value is a secret reference`);
+      }
+      return this.jq(expr, dot, m, `${at}/${seg(scheme)}/${field}`);
+    });
+    return scheme === 'basic' ? `Basic \${base64Encode((${parts[0]}) + ":" + (${parts[1]}))}` : `Bearer \${${parts[0]}}`;
+  }
+
+  /** The call's headers, with the Authorization header authentication gives. */
+  headers(headers: unknown, authorization: string | undefined, dot: string, m: Machine, at: string): unknown {
+    const translated = headers === undefined ? {} : this.value(headers, dot, m, at);
+    if (authorization === undefined) return translated;
+    if (!isObj(translated)) throw new Refusal(at, 'headers', 'headers computed by one expression cannot be combined with authentication');
+    if (Object.keys(translated).some((key) => key.toLowerCase() === 'authorization')) throw new Refusal(at, 'headers', 'an Authorization header and authentication together');
+    return { ...translated, Authorization: authorization };
   }
 
   /** The task's steps: input, body, then output.as, export.as and the next task. */

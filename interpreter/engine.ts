@@ -1,5 +1,5 @@
 import type { CompiledStep, Plan } from './plan.ts';
-import type { BindingName, EvaluationData } from './expressions.ts';
+import { runUuid, type BindingName, type EvaluationData, type RunClock } from './expressions.ts';
 import { ContinueAsNewRequest, RunFailedError, StepCallError, type CompensationRecord, type InterpreterPort, type RunContext, type RunState, type RunStatus, type StepError, type StepState } from './port.ts';
 import { resolveValue, testCondition } from './references.ts';
 import {
@@ -47,6 +47,15 @@ function stepTypeOf(step: CompiledStep): string {
 
 class Execution implements Runner {
   private readonly limiter?: Semaphore;
+  /** `now()` is the workflow's time; `uuid()` counts its calls in the run state, so they survive continue-as-new. */
+  private readonly clock: RunClock = {
+    now: () => this.port.now(),
+    uuid: () => {
+      const n = this.state.uuidsIssued ?? 0;
+      this.state.uuidsIssued = n + 1;
+      return runUuid(String(this.ctx.run.id ?? ''), n);
+    },
+  };
   /** Steps run since the workflow last waited on Temporal (an activity, a child, a timer, an event). */
   private stepsSinceWait = 0;
 
@@ -71,6 +80,7 @@ class Execution implements Runner {
       run: this.ctx.run,
       signal: this.ctx.signal,
       bindings: extra ? { ...frame.bindings, ...extra } : frame.bindings,
+      clock: this.clock,
     };
   }
 
@@ -210,7 +220,7 @@ class Execution implements Runner {
         this.resetSteps(step.onError.handler, frame);
         const handlerFrame: Frame = {
           ...frame,
-          bindings: { ...frame.bindings, error: { ...stepError, step: innermost } },
+          bindings: { ...frame.bindings, error: this.caught(stepError, innermost) },
           persistable: false,
         };
         return then(this.runList(step.onError.handler, handlerFrame), (output) => {
@@ -226,6 +236,15 @@ class Execution implements Runner {
       case 'halt':
         throw error instanceof StepFailure ? error : new StepFailure(stepError, step.id);
     }
+  }
+
+  /**
+   * The error a handler sees: the failure as recorded, with `step` (the innermost failing step)
+   * and `instance` (that step's JSON Pointer, unless the failure names its own place).
+   */
+  private caught(stepError: StepError, innermost: string): StepError {
+    const instance = stepError.instance ?? this.plan.byId.get(innermost)?.pointer;
+    return instance === undefined ? { ...stepError, step: innermost } : { ...stepError, step: innermost, instance };
   }
 
   private withRetryAndTimeout(step: CompiledStep, frame: Frame, st: StepState, resuming: boolean): Maybe<unknown> {
@@ -248,7 +267,7 @@ class Execution implements Runner {
         if (this.isControl(error) || (error instanceof StepFailure && error.rollback)) throw error;
         const type = toStepError(error).type;
         if (attempt >= retry.maxAttempts || retry.nonRetryableErrorTypes.includes(type)) {
-          if (retry.maxAttempts > 1 && error instanceof StepCallError) throw new StepCallError(error.message, error.type, attempt);
+          if (retry.maxAttempts > 1 && error instanceof StepCallError) throw new StepCallError(error.message, error.type, attempt, error.problem);
           if (retry.maxAttempts > 1 && error instanceof StepFailure) {
             throw new StepFailure({ ...error.error, attempts: attempt }, error.stepId);
           }

@@ -207,8 +207,11 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
       }
       case 'set':
       case 'fail':
-      case 'succeed':
-        return withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
+      case 'succeed': {
+        const own = withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
+        // A fail step always fails: its custom handler always runs, in the typical case too.
+        return s.kind === 'fail' && s.onError.action === 'custom' ? add(own, list(s.onError.handler, 'typical', false)) : own;
+      }
       case 'wait': {
         const fires = s.durationMs !== undefined ? s.durationMs > 0 : mode === 'worst';
         const events = fires ? TIMER_EVENTS : 0;
@@ -228,6 +231,10 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         let cost: Cost = { ...ZERO, events: CHILD_EVENTS, minEvents: CHILD_EVENTS, payload: valueBytes(s.inputs) + TYPICAL_OUTPUT_BYTES, state: TYPICAL_OUTPUT_BYTES, slowWaits: 1 };
         if (mode === 'worst') cost = add(cost, failurePath(s, safe));
         return cost;
+      }
+      case 'block': {
+        const inner = list(s.steps, mode, safe);
+        return withDeadline({ ...inner, pure: inner.pure + 1 });
       }
       case 'conditional': {
         const taken = mode === 'typical' ? path.branches?.[s.id] : undefined;
@@ -340,8 +347,8 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
           stepId: s.id,
           message: `step "${s.id}" needs at least ${least} history events with no point where the run can continue as new (Temporal ends a run at ${HISTORY_LIMITS.maxEvents}); split it, e.g. move it into a sub_workflow or fan out fewer items per run`,
         });
-      } else if (s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'conditional' || s.kind === 'switch') {
-        const inner = s.kind === 'for_each' ? s.steps : s.kind === 'loop' ? s.steps : s.kind === 'conditional' ? [...s.then, ...s.else] : [...s.cases.flatMap((c) => c.steps), ...s.default];
+      } else if (s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'block' || s.kind === 'conditional' || s.kind === 'switch') {
+        const inner = s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'block' ? s.steps : s.kind === 'conditional' ? [...s.then, ...s.else] : [...s.cases.flatMap((c) => c.steps), ...s.default];
         mustExceed(inner, safe && s.kind !== 'for_each' ? true : false);
       }
     }

@@ -1,5 +1,6 @@
 import jexlModule from 'jexl';
 import JexlLexer, { type JexlToken } from 'jexl/dist/Lexer.js';
+import { v5 as uuidV5 } from 'uuid';
 import { missingField, type OutputContract } from './output-shapes.ts';
 import { LIMITS } from './steps/parts.ts';
 
@@ -7,7 +8,8 @@ import { LIMITS } from './steps/parts.ts';
  * Conditions and templates, evaluated with Jexl (Mozilla's JavaScript Expression Language): a
  * parser and a tree-walking evaluator, no `eval` or `new Function`, and no way to call anything but
  * the functions registered below. It bundles into the Temporal workflow sandbox and is
- * deterministic: the library below has no clock, randomness or I/O.
+ * deterministic: the library below has no clock, randomness or I/O; `now()` and `uuid()` read the
+ * run's own sources (`RunClock`), passed in with the data.
  *
  * The seed syntax works as written:
  * - `fetch-data.status == 200`: a step id (hyphens included) followed by a path reads that step's
@@ -97,6 +99,71 @@ function numbers(values: unknown[]): number[] {
 }
 
 /**
+ * What `now()` and `uuid()` read: the run's own deterministic sources (the engine passes them in
+ * `EvaluationData.clock`). Never a clock or a random number: the same history gives the same
+ * values on replay.
+ */
+export interface RunClock {
+  /** The run's clock, epoch milliseconds (Temporal's workflow time). */
+  now(): number;
+  /** The next id of the run: a UUID derived from the run and a counter kept in its state. */
+  uuid(): string;
+}
+
+/** The clock of the evaluation under way; set only while `evaluate` runs (Jexl's evalSync is synchronous). */
+let activeClock: RunClock | undefined;
+
+function runClock(name: string): RunClock {
+  if (!activeClock) throw new Error(`${name}() is only available while a run evaluates its definition`);
+  return activeClock;
+}
+
+/** The namespace of the platform's name-based ids (UUID v5, RFC 9562): `uuid()` of run R, n-th call = v5("R/n"). */
+export const RUN_UUID_NAMESPACE = '6f1b2a4e-3c57-5d0a-9e2b-7a51c0d4e8f3';
+
+/** A UUID v5 for the `n`-th `uuid()` call of the run `seed`: deterministic, unique per run and call. */
+export function runUuid(seed: string, n: number): string {
+  return uuidV5(`${seed}/${n}`, RUN_UUID_NAMESPACE);
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Standard base64 (RFC 4648, with padding) of the UTF-8 bytes of a string. TextEncoder, not Buffer: this runs in the sandbox. */
+function base64Encode(value: unknown): string {
+  const bytes = new TextEncoder().encode(typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const [a, b, c] = [bytes[i] as number, bytes[i + 1], bytes[i + 2]];
+    const n = (a << 16) | ((b ?? 0) << 8) | (c ?? 0);
+    out += BASE64[(n >> 18) & 63]! + BASE64[(n >> 12) & 63]! + (b === undefined ? '=' : BASE64[(n >> 6) & 63]!) + (c === undefined ? '=' : BASE64[n & 63]!);
+  }
+  return out;
+}
+
+/** The UTF-8 text that base64 (standard or URL-safe alphabet, padding optional) encodes; anything else fails. */
+function base64Decode(value: unknown): string {
+  if (typeof value !== 'string') throw new Error(`base64Decode needs a string, not ${JSON.stringify(value) ?? 'no value'}`);
+  const text = value.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
+  if (!/^[A-Za-z0-9+/]*$/.test(text) || text.length % 4 === 1) throw new Error(`${JSON.stringify(value)} is not base64`);
+  const bytes: number[] = [];
+  let bits = 0;
+  let acc = 0;
+  for (const ch of text) {
+    acc = (acc << 6) | BASE64.indexOf(ch);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push((acc >> bits) & 255);
+    }
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(bytes));
+  } catch {
+    throw new Error(`${JSON.stringify(value)} does not encode UTF-8 text`);
+  }
+}
+
+/**
  * The functions expressions may call, both as `name(x, ...)` and as transforms `x|name(...)`.
  * Pure and total over JSON data; anything else throws a clear error at run time.
  */
@@ -174,6 +241,16 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
     doc: 'the JSON type of a value: "string", "number", "boolean", "null", "array", "object", or "missing" when there is no value',
     fn: (v: unknown) => (v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v),
   },
+  now: {
+    doc: "the run's clock as ISO 8601 UTC text (Temporal's workflow time: the same on replay)",
+    fn: () => new Date(runClock('now').now()).toISOString(),
+  },
+  uuid: {
+    doc: 'a new UUID for each call, derived from the run and a counter in its state (the same on replay)',
+    fn: () => runClock('uuid').uuid(),
+  },
+  base64Encode: { doc: 'standard base64 of the UTF-8 text (a value that is not text: of its JSON)', fn: base64Encode },
+  base64Decode: { doc: 'the UTF-8 text base64 encodes (standard or URL-safe, padding optional)', fn: base64Decode },
   merge: {
     doc: 'a shallow merge of objects, later ones winning',
     fn: (...objects: unknown[]) => Object.assign({}, ...objects.filter(isPlainRecord)) as unknown,
@@ -478,6 +555,8 @@ export interface EvaluationData {
   run: Record<string, unknown>;
   signal: unknown;
   bindings: Partial<Record<BindingName, unknown>>;
+  /** The run's deterministic sources for `now()` and `uuid()`; without it they fail. */
+  clock?: RunClock;
 }
 
 /** Raised when an expression or template fails at run time. */
@@ -511,10 +590,14 @@ function contextFor(compiled: CompiledExpression, data: EvaluationData): Record<
 
 export function evaluate(compiled: CompiledExpression, data: EvaluationData): unknown {
   let value: unknown;
+  const outer = activeClock;
+  activeClock = data.clock;
   try {
     value = compiled.expression.evalSync(contextFor(compiled, data));
   } catch (error) {
     throw new ExpressionError(`"${compiled.source}" failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    activeClock = outer;
   }
   // Only data comes out: a computed key such as input[k] with k = "constructor" cannot leak a function.
   if (typeof value === 'function' || value === Object.prototype || value === Array.prototype) {

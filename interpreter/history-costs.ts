@@ -101,6 +101,7 @@ export function startedCost(s: CompiledStep): number {
       return s.branches.reduce((n, b) => n + startedCost(b), 0);
     case 'loop':
     case 'for_each':
+    case 'block':
       return s.steps[0] ? startedCost(s.steps[0]) : 0;
     default:
       return 0;

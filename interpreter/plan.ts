@@ -3,6 +3,7 @@ import type { OutputContracts } from './output-shapes.ts';
 import type { CompiledValue } from './references.ts';
 import type { CompiledActivityStep } from './steps/activity.ts';
 import type { CompiledApprovalStep } from './steps/approval.ts';
+import type { CompiledBlockStep } from './steps/block.ts';
 import type { CompiledConditionalStep } from './steps/conditional.ts';
 import type { CompiledFailStep } from './steps/fail.ts';
 import type { CompiledForEachStep } from './steps/for-each.ts';
@@ -65,6 +66,7 @@ export type CompiledStep =
   | CompiledForEachStep
   | CompiledLoopStep
   | CompiledConditionalStep
+  | CompiledBlockStep
   | CompiledSwitchStep
   | CompiledWaitStep
   | CompiledWaitForEventStep

@@ -12,7 +12,19 @@ import type { BindingName } from './expressions.ts';
 export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
-export interface StepError {
+/**
+ * A structured error's problem details (RFC 9457, as Serverless Workflow errors are): what a
+ * `fail` step may give besides its message and type, kept through catch and re-raise.
+ */
+export interface Problem {
+  status?: number;
+  title?: string;
+  detail?: string;
+  /** Where it happened: a `fail` step's JSON Pointer unless it says otherwise. */
+  instance?: string;
+}
+
+export interface StepError extends Problem {
   message: string;
   /** The error's type: an activity's ApplicationFailure type, or one of the interpreter's own. */
   type: string;
@@ -69,6 +81,8 @@ export interface RunState {
   rollback?: { status: 'completed' | 'failed'; compensated: string[]; errors: Array<StepError & { step: string }> };
   /** How many times this run has continued as new. */
   continuedAsNew: number;
+  /** How many `uuid()` values the run's expressions took (absent until the first). */
+  uuidsIssued?: number;
 }
 
 /** One activity call the engine asks the port to make. */
@@ -111,6 +125,8 @@ export class StepCallError extends Error {
     message: string,
     readonly type: string,
     readonly attempts?: number,
+    /** A `fail` step's problem details. */
+    readonly problem?: Problem,
   ) {
     super(message);
   }

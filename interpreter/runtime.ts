@@ -115,7 +115,8 @@ export function raceOver(race: Race | undefined): boolean {
 export function toStepError(error: unknown): StepError {
   if (error instanceof StepFailure) return error.error;
   if (error instanceof StepCallError) {
-    return error.attempts === undefined ? { message: error.message, type: error.type } : { message: error.message, type: error.type, attempts: error.attempts };
+    const base: StepError = error.attempts === undefined ? { message: error.message, type: error.type } : { message: error.message, type: error.type, attempts: error.attempts };
+    return error.problem ? { ...base, ...error.problem } : base;
   }
   if (error instanceof ExpressionError) return { message: error.message, type: 'ExpressionError' };
   if (error instanceof Error) return { message: error.message, type: error.name };

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { BUILT_IN_STEP_KINDS, type BuiltInStepKind } from './steps/registry.ts';
 import type { AgentStep, DirectiveStep, IntegrationStep, SkillStep } from './steps/activity.ts';
 import type { ApprovalStep } from './steps/approval.ts';
+import type { BlockStep } from './steps/block.ts';
 import type { ConditionalStep } from './steps/conditional.ts';
 import type { FailStep } from './steps/fail.ts';
 import type { ForEachStep } from './steps/for-each.ts';
@@ -43,6 +44,7 @@ export {
 } from './steps/parts.ts';
 export { guardrailsSchema, type AgentStep, type DirectiveStep, type IntegrationStep, type SkillStep } from './steps/activity.ts';
 export { approverSetSchema, type ApprovalStep, type ApproverSet } from './steps/approval.ts';
+export type { BlockStep } from './steps/block.ts';
 export type { ConditionalStep } from './steps/conditional.ts';
 export type { FailStep } from './steps/fail.ts';
 export type { ForEachStep } from './steps/for-each.ts';
@@ -70,6 +72,7 @@ export type Step =
   | ForEachStep
   | LoopStep
   | ConditionalStep
+  | BlockStep
   | SwitchStep
   | WaitStep
   | WaitForEventStep

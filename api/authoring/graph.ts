@@ -259,6 +259,13 @@ export function definitionGraph(definition: Definition, statuses?: Readonly<Reco
         exits = [{ from: node, label: 'all done' }];
         break;
       }
+      case 'block': {
+        lines.push(`  subgraph ${node}_box["${label(step, 'block')}"]`);
+        lines.push(`  ${node}(("start"))`);
+        exits = [...list(step.steps, [{ from: node }], inHandler).exits];
+        lines.push('  end');
+        break;
+      }
       case 'loop': {
         lines.push(`  subgraph ${node}_box["${label(step, `loop, at most ${step.max_iterations}`)}"]`);
         lines.push(`  ${node}{"${label(step, `while ${clip(step.condition, 50)}`)}"}`);
@@ -270,7 +277,7 @@ export function definitionGraph(definition: Definition, statuses?: Readonly<Reco
       }
     }
     // A composite step with its own deadline fails (under its error policy) when the deadline passes.
-    if (!inHandler && step.timeout !== undefined && ['conditional', 'switch', 'loop', 'for_each'].includes(step.type)) {
+    if (!inHandler && step.timeout !== undefined && ['conditional', 'switch', 'loop', 'for_each', 'block'].includes(step.type)) {
       exits.push(...errorPath(step, node).map((e) => ({ ...e, label: (e.label ?? '').replace('on error', `timeout ${durationText(step.timeout ?? 0)}`) })));
     }
     if (step.if !== undefined) {

@@ -140,6 +140,7 @@ function walk(steps: readonly CompiledStep[], depth = 0, out: Array<{ step: Comp
         break;
       case 'for_each':
       case 'loop':
+      case 'block':
         walk(step.steps, depth + 1, out);
         break;
       case 'conditional':
@@ -177,6 +178,8 @@ function describeStep(step: CompiledStep, raw: Step | undefined, catalog: Catalo
       return `repeats its steps for each item of \`${sourceOf(raw, 'items')}\` (${step.maxConcurrency} at a time)`;
     case 'loop':
       return `repeats its steps while \`${step.condition.source}\` holds, at most ${step.maxIterations} times`;
+    case 'block':
+      return `runs ${plural(step.steps.length, 'step')} in order, as one step`;
     case 'conditional':
       return `branches on \`${step.condition.source}\``;
     case 'switch':

@@ -101,6 +101,7 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
         ...(body.resources !== undefined ? { resources: body.resources } : {}),
         ...(body.maxTransitions !== undefined ? { maxTransitions: body.maxTransitions } : {}),
         ...(body.baseUrls !== undefined ? { baseUrls: body.baseUrls } : {}),
+        ...(body.openapi !== undefined ? { openapi: body.openapi } : {}),
       });
     } catch (error) {
       if (error instanceof ImportSourceError) throw new HttpProblem(400, 'Invalid source', error.message, [{ path: '/source', message: error.message }]);

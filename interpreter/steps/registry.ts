@@ -1,6 +1,7 @@
 import type { AnyCompiledStep } from '../plan.ts';
 import { agentKind, directiveKind, integrationKind, skillKind } from './activity.ts';
 import { approvalKind } from './approval.ts';
+import { blockKind } from './block.ts';
 import { conditionalKind } from './conditional.ts';
 import { failKind } from './fail.ts';
 import { forEachKind } from './for-each.ts';
@@ -30,6 +31,7 @@ export const BUILT_IN_STEP_KINDS = [
   loopKind,
   conditionalKind,
   switchKind,
+  blockKind,
   waitKind,
   waitForEventKind,
   setKind,

@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { json, startLoopbackHttp, type LoopbackHttp } from '../support/loopback-http.ts';
 import { startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 import { seedCatalog, type SeedCatalog } from '../support/seed-catalog.ts';
+import { runUuid } from '../../interpreter/expressions.ts';
 
 /**
  * Every step kind of the definition language, end to end: registered through the REST API, run
@@ -363,6 +364,27 @@ describe('definition language end to end', () => {
     }, { list: [1, 2, 3] });
     assert.equal(view.status, 'completed', JSON.stringify(view.error));
     assert.deepEqual(view.output, { sliced: [1, 2], list: [1, -2, -3], max: 3, piped: [1, 2] });
+  });
+
+  test('uuid(), now() and base64 in the workflow sandbox: ids from the run id and a counter, the workflow clock, UTF-8 text', async () => {
+    const before = Date.now();
+    const view = await run({
+      name: 'deterministic-functions',
+      version: '1.0.0',
+      steps: [
+        { id: 'first', type: 'set', values: { a: '${uuid()}', at: '${now()}', token: '${base64Encode(input.user + ":" + input.pass)}' } },
+        { id: 'pause', type: 'wait', duration: '1s' },
+        { id: 'second', type: 'set', values: { b: '${uuid()}', after: '${now()}' } },
+      ],
+      output: { ids: ['${a}', '${b}'], at: '${at}', after: '${after}', token: '${token}', back: '${base64Decode(token)}' },
+    }, { user: 'zoë', pass: 's3cret' });
+    assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    assert.deepEqual(view.output.ids, [runUuid(view.runId, 0), runUuid(view.runId, 1)]);
+    assert.equal(view.output.token, Buffer.from('zoë:s3cret').toString('base64'));
+    assert.equal(view.output.back, 'zoë:s3cret');
+    const [at, after] = [Date.parse(view.output.at), Date.parse(view.output.after)];
+    assert.ok(at >= before - 1000 && after <= Date.now() + 1000, `${view.output.at} .. ${view.output.after} lies in the run`);
+    assert.ok(after - at >= 1000, 'now() after the 1 s timer is at least 1 s later');
   });
 
   test('wait and wait_for_event: a timer, then a signal that passes the filter (non-matching ones are kept waiting)', async () => {

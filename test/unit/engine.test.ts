@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { compileDefinition, type Plan } from '../../interpreter/compile.ts';
 import { PATCHES, PURE_STEPS_PER_TASK, RunFailedError, StepCallError, executePlan, initialRunState, type ActivityCall, type RunState } from '../../interpreter/engine.ts';
 import { LIMITS, definitionSchema } from '../../interpreter/schema.ts';
+import { runUuid } from '../../interpreter/expressions.ts';
 import { applyDecision, judge, pendingApproverKeys, type ApprovalRecord, type DecisionAttempt, type Directory, type Verdict } from '../../interpreter/approvals.ts';
 import { FakeCancelled, FakePort, fail, ok, runToEnd, runToFailure, type FakePortOptions } from '../support/fake-port.ts';
 
@@ -773,6 +774,54 @@ describe('engine: set, sub_workflow, fail, succeed', () => {
     assert.deepEqual(state.vars, { counter: 1, total: 11, label: 'run run-1', list: [1, 2] });
   });
 
+  test('uuid() and now(): ids from the run id and a counter in the state (kept across continue-as-new), the time from the port', async () => {
+    const steps = [
+      { id: 'ids', type: 'set', values: { first: '${uuid()}', second: '${uuid()}', at: '${now()}' } },
+      skill('a', 'echo', { inputs: { v: 1 } }),
+      { id: 'w', type: 'wait', duration: '5s' },
+      { id: 'later', type: 'set', values: { third: '${uuid()}', after: '${now()}' } },
+      skill('b', 'echo', { inputs: { ids: ['${first}', '${second}', '${third}'], at: '${at}', after: '${after}' } }),
+    ];
+    const straight = await runToEnd(planOf(steps), port());
+    const continued = await runToEnd(planOf(steps), port({ continueAsNewAfterActivityCalls: 1 }));
+    assert.ok(continued.carried.length > 0);
+    const out = straight.output as { ids: string[]; at: string; after: string };
+    assert.deepEqual(out.ids, [runUuid('run-1', 0), runUuid('run-1', 1), runUuid('run-1', 2)]);
+    assert.deepEqual(continued.output, out, 'the same ids and times after continuing as new');
+    assert.equal(straight.state.uuidsIssued, 3);
+    assert.equal(Date.parse(out.after) - Date.parse(out.at), 5000, "now() moves with the run's clock, not the machine's");
+    const other = await runToEnd(planOf(steps), port(), { ctx: { run: { id: 'run-2' } } });
+    assert.notDeepEqual((other.output as { ids: string[] }).ids, out.ids);
+  });
+
+  test('block: its steps run in order as one step; its output is the last one\'s; later steps read the inner ones; one retry and one handler cover them all', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'group',
+          type: 'block',
+          retry: { max_attempts: 2, backoff: 'fixed', initial_interval: 1 },
+          steps: [skill('first', 'echo', { inputs: { v: 1 } }), skill('second', 'flaky', { inputs: { v: '${first.v + 1}' }, retry: { max_attempts: 1 } })],
+        },
+        skill('after', 'echo', { inputs: { group: '${group}', first: '${steps.first.output.v}' } }),
+        {
+          id: 'guarded',
+          type: 'block',
+          steps: [skill('boom', 'broken', { retry: { max_attempts: 1 } }), skill('never')],
+        },
+      ],
+      { error_handling: { per_step: { guarded: { strategy: 'custom', handler: [{ id: 'caught', type: 'set', values: { where: '${error.instance}', which: '${error.step}' } }] } } } },
+    );
+    const p = port({ activities: { flaky: [fail('down', 'NetworkError'), ok({ v: 2 })], broken: fail('no', 'Boom') } });
+    const { output, state } = await runToEnd(plan, p);
+    assert.deepEqual(p.activities.map((a) => a.call.stepId), ['first', 'second', 'first', 'second', 'after', 'boom'], 'the retried block starts over');
+    assert.deepEqual(state.steps.after?.output, { group: { v: 2 }, first: 1 });
+    assert.deepEqual(output, { where: '/steps/2/steps/0', which: 'boom' }, "the handled block's output is its handler's");
+    assert.deepEqual(state.steps.guarded?.handled, true);
+    assert.deepEqual([state.vars.where, state.vars.which], ['/steps/2/steps/0', 'boom']);
+    assert.equal(state.steps.never, undefined, 'the step after the failure in the block never ran');
+  });
+
   test('sub_workflow: runChild gets the pinned name, version, resolved input and step path', async () => {
     const plan = planOf([
       skill('prep', 'echo', { inputs: { id: 7 } }),
@@ -815,6 +864,73 @@ describe('engine: set, sub_workflow, fail, succeed', () => {
     const error = await runToFailure(plan, port());
     assert.equal(error.state.error?.type, 'DiskFull');
     assert.equal(error.state.error?.message, 'again: disk full');
+  });
+
+  test('structured errors: fail gives status, title, detail and its JSON Pointer as instance; the run fails with them', async () => {
+    const plan = planOf([
+      skill('check', 'echo', { inputs: { code: 404 } }),
+      { id: 'stop', type: 'fail', error_type: 'https://example.com/errors/not-found', status: '${check.code}', title: 'Not found', detail: 'order ${input.order} is gone' },
+    ]);
+    const error = await runToFailure(plan, port(), { ctx: { input: { order: 'A-7' } } });
+    assert.deepEqual(error.state.error, {
+      message: 'Not found',
+      type: 'https://example.com/errors/not-found',
+      status: 404,
+      title: 'Not found',
+      detail: 'order A-7 is gone',
+      instance: '/steps/1',
+      step: 'stop',
+    });
+  });
+
+  test('structured errors: a handler sees {type, status, title, detail, instance} of the innermost failing step, and raise keeps them through re-raise', async () => {
+    const plan = planOf(
+      [
+        {
+          id: 'outer',
+          type: 'conditional',
+          condition: 'true',
+          then: [{ id: 'inner', type: 'fail', error: 'quota', error_type: 'Quota', status: 429, title: 'Too many', detail: '5 of 5 used' }],
+        },
+        skill('plain', 'flaky'),
+      ],
+      {
+        error_handling: {
+          per_step: {
+            outer: {
+              strategy: 'custom',
+              handler: [
+                skill('seen', 'echo', { inputs: { caught: '${error}' } }),
+                { id: 'again', type: 'fail', raise: '${error}', detail: 'still ${error.detail}' },
+              ],
+            },
+          },
+        },
+      },
+    );
+    const p = port({ activities: { flaky: { error: new StepCallError('down', 'NetworkError') } } });
+    const error = await runToFailure(plan, p);
+    const seen = p.activities.find((a) => a.call.stepId === 'seen')?.call.input as { caught: unknown };
+    assert.deepEqual(seen.caught, { message: 'quota', type: 'Quota', status: 429, title: 'Too many', detail: '5 of 5 used', instance: '/steps/0/then/0', step: 'inner' });
+    // Raised again: the type, status, title and instance it had, the detail the handler gave.
+    assert.deepEqual(error.state.error, { message: 'quota', type: 'Quota', status: 429, title: 'Too many', detail: 'still 5 of 5 used', instance: '/steps/0/then/0', step: 'again' });
+  });
+
+  test('structured errors: any caught failure has an instance, the failing step\'s JSON Pointer (a skill error here)', async () => {
+    const plan = planOf([skill('call', 'flaky', { retry: { max_attempts: 1 } })], {
+      error_handling: { per_step: { call: { strategy: 'custom', handler: [{ id: 'note', type: 'set', values: { where: '${error.instance}', why: '${error.type}' } }] } } },
+    });
+    const p = port({ activities: { flaky: { error: new StepCallError('down', 'NetworkError') } } });
+    const { state } = await runToEnd(plan, p);
+    assert.deepEqual([state.vars.where, state.vars.why], ['/steps/0', 'NetworkError']);
+    assert.equal(state.steps.call?.error?.instance, undefined, "the step's recorded error keeps its shape; the handler's view adds the place");
+  });
+
+  test('structured errors: raise of something that is not an error object fails with InvalidRaise; a fail step needs a message', async () => {
+    const error = await runToFailure(planOf([{ id: 'r', type: 'fail', raise: '${input}' }]), port(), { ctx: { input: 'text' } });
+    assert.equal(error.state.error?.type, 'InvalidRaise');
+    const { problems } = compileDefinition(definitionSchema.parse({ name: 'x', version: '1.0.0', steps: [{ id: 'f', type: 'fail', status: 500 }] }));
+    assert.deepEqual(problems.map((pr) => [pr.pointer, pr.message]), [['/steps/0', 'a fail step needs a message: error, title, or raise (a caught error raised again)']]);
   });
 
   test('fail without error_type uses WorkflowFailed', async () => {

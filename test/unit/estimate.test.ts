@@ -111,6 +111,10 @@ const FIXTURES: Array<{ base: string; plan: () => Plan; path: RunPath; compare?:
   { base: 'code-skills', plan: () => planOf('code-skills'), path: { patches: ['approval-decision-proofs'] } },
   // The run fails at its last step: the step's own error type (run-failure-step-type).
   { base: 'failure-type', plan: () => planOf('failure-type'), path: { patches: ['approval-decision-proofs', 'run-failure-step-type'], lifecycleEvents: true } },
+  // Issue 19: uuid/now/base64 add no events; the structured fail is caught, reported by an activity, raised again.
+  { base: 'structured-errors', plan: () => planOf('structured-errors'), path: { patches: ['approval-decision-proofs', 'run-failure-step-type'] } },
+  // A block of two echo activities, a skipped block, one more echo.
+  { base: 'block-sequence', plan: () => planOf('block-sequence'), path: { patches: ['approval-decision-proofs'], skipped: ['skipped'] } },
   // continueAsNewAfterEvents 100: 24 loop iterations, 16 items, the event sent at the start.
   {
     base: 'continue-as-new',

@@ -8,6 +8,7 @@ import {
   compileExpression,
   evaluate,
   rewriteHyphens,
+  runUuid,
   splitTemplate,
   type BindingName,
   type CompileProblem,
@@ -274,6 +275,39 @@ describe('expressions: functions', () => {
       assert.match(error.message, /^"number\(input\.city\)" failed: "Paris" is not a number/);
       return true;
     });
+  });
+
+  test('base64Encode/base64Decode: RFC 4648 vectors, UTF-8 text, URL-safe input, and refusals', () => {
+    for (const [plain, encoded] of [['', ''], ['f', 'Zg=='], ['fo', 'Zm8='], ['foo', 'Zm9v'], ['foob', 'Zm9vYg=='], ['fooba', 'Zm9vYmE='], ['foobar', 'Zm9vYmFy']]) {
+      assert.equal(run(`base64Encode("${plain}")`), encoded);
+      assert.equal(run(`base64Decode("${encoded}")`), plain);
+    }
+    assert.equal(run('base64Encode("héllo ✓")'), 'aMOpbGxvIOKckw==');
+    assert.equal(run('base64Decode("aMOpbGxvIOKckw")'), 'héllo ✓');
+    assert.equal(run('"user:pa ss"|base64Encode|base64Decode'), 'user:pa ss');
+    assert.equal(run('base64Decode("Pz8-")'), '??>');
+    assert.equal(run('base64Decode("Pz8_")'), '???');
+    assert.equal(run('base64Encode(input.tags)'), 'WyJhIiwiYiJd');
+    assert.throws(() => run('base64Decode("not base64!")'), /is not base64/);
+    assert.throws(() => run('base64Decode("//8=")'), /does not encode UTF-8 text/);
+  });
+
+  test('now() and uuid() read the clock the run passes in; without one they fail', () => {
+    let issued = 0;
+    const clocked: EvaluationData = {
+      ...data,
+      clock: { now: () => Date.UTC(2026, 0, 2, 3, 4, 5, 6), uuid: () => `id-${(issued += 1)}` },
+    };
+    assert.equal(run('now()', seedScope, clocked), '2026-01-02T03:04:05.006Z');
+    assert.deepEqual(run('[uuid(), uuid()]', seedScope, clocked), ['id-1', 'id-2']);
+    assert.throws(() => run('now()'), /now\(\) is only available while a run evaluates/);
+    assert.throws(() => run('uuid()'), /uuid\(\) is only available while a run evaluates/);
+  });
+
+  test('runUuid is a name-based UUID v5 of "<run id>/<n>": stable, distinct per call and per run', () => {
+    assert.equal(runUuid('run-1', 0), runUuid('run-1', 0));
+    assert.match(runUuid('run-1', 0), /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(new Set([runUuid('run-1', 0), runUuid('run-1', 1), runUuid('run-2', 0)]).size, 3);
   });
 
   test('range refuses lists longer than the for_each limit', () => {

@@ -60,6 +60,45 @@ describe('importers offline', () => {
       do: [{ a: { emit: { event: {} } } }, { b: { set: { x: '${ .items | map(.id) }' } } }, { c: { call: 'openapi', with: {} } }],
     });
     assert.equal(result.definition, undefined);
-    assert.deepEqual(result.refused.map((r) => r.path), ['/do/0/a/emit', '/do/1/b/set/x', '/do/2/c/call']);
+    assert.deepEqual(result.refused.map((r) => r.path), ['/do/0/a/emit', '/do/1/b/set/x', '/do/2/c/with/document']);
+  });
+
+  const sw = (task: unknown, options = {}) =>
+    importServerlessWorkflow({ document: { dsl: '1.0.0', namespace: 'x', name: 'calls', version: '1.0.0' }, do: [{ t: task }] }, options);
+  const callOf = (result: ReturnType<typeof sw>) => (result.definition?.steps as Array<Record<string, any>>).find((st) => st.skill === 'http-fetch');
+
+  test('basic authentication becomes an Authorization header from the input; credentials written in the document are refused', () => {
+    const ok = sw({ call: 'http', with: { method: 'get', endpoint: { uri: 'https://h.example/x', authentication: { basic: { username: '${ .u }', password: '${ .p }' } } } } });
+    assert.deepEqual(ok.refused, []);
+    const auth = callOf(ok)?.inputs.headers.Authorization as string;
+    assert.match(auth, /^Basic \$\{base64Encode\(/);
+    assert.ok(validateDefinition(ok.definition, ctx).ok);
+    const literal = sw({ call: 'http', with: { endpoint: { uri: 'https://h.example/x', authentication: { basic: { username: 'ada', password: 'secret' } } } } });
+    assert.deepEqual(literal.refused.map((r) => r.path), ['/do/0/t/with/endpoint/authentication/basic/username']);
+    assert.match(literal.refused[0]?.detail ?? '', /in clear/);
+    const digest = sw({ call: 'http', with: { endpoint: { uri: 'https://h.example/x', authentication: { digest: { username: '${ .u }', password: '${ .p }' } } } } });
+    assert.deepEqual(digest.refused.map((r) => r.construct), ['authentication.digest']);
+  });
+
+  test('call: openapi resolves the operationId in the document given under openapi: method, server, path, query and header parameters', () => {
+    const doc = {
+      swagger: '2.0',
+      host: 'pets.example',
+      basePath: '/v2',
+      schemes: ['https'],
+      paths: { '/pet/{petId}': { delete: { operationId: 'deletePet', parameters: [{ name: 'petId', in: 'path' }, { name: 'api_key', in: 'header' }, { name: 'hard', in: 'query' }] } } },
+    };
+    const task = { call: 'openapi', with: { document: { endpoint: 'https://pets.example/swagger.json' }, operationId: 'deletePet', parameters: { petId: '${ .id }', api_key: 'k', hard: 'a b' } } };
+    const result = sw(task, { openapi: { 'https://pets.example/swagger.json': doc }, baseUrls: { 'https://pets.example': 'http://127.0.0.1:9' } });
+    assert.deepEqual(result.refused, []);
+    const call = callOf(result);
+    assert.equal(call?.inputs.method, 'DELETE');
+    assert.deepEqual(call?.inputs.headers, { api_key: 'k' });
+    const prep = (result.definition?.steps as Array<Record<string, any>>).find((st) => st.values && Object.keys(st.values).some((k) => k.startsWith('_url')));
+    const url = Object.entries(prep?.values ?? {}).find(([k]) => k.startsWith('_url'))?.[1];
+    assert.match(String(url), /^http:\/\/127\.0\.0\.1:9\/v2\/pet\/\$\{.+\|string\}\?hard=a%20b$/);
+    assert.ok(validateDefinition(result.definition, ctx).ok);
+    assert.deepEqual(sw({ ...task, with: { ...task.with, operationId: 'nope' } }, { openapi: { 'https://pets.example/swagger.json': doc } }).refused.map((r) => r.detail), ['the document https://pets.example/swagger.json has no operation "nope"']);
+    assert.match(sw(task).refused[0]?.detail ?? '', /was not given: pass it under "openapi"/);
   });
 });

@@ -24,6 +24,8 @@ const FORBIDDEN: Array<[string, string]> = [
   ["import { createSkillRegistry } from '../activities/skills/registry.ts';\nexport const x = createSkillRegistry;\n", '@typescript-eslint/no-restricted-imports'],
   ['export const now = Date.now();\n', 'no-restricted-properties'],
   ['export const r = Math.random();\n', 'no-restricted-properties'],
+  ["import { v4 } from 'uuid';\nexport const id = v4();\n", '@typescript-eslint/no-restricted-imports'],
+  ["import { v7 } from 'uuid';\nexport const id = v7();\n", '@typescript-eslint/no-restricted-imports'],
   ['export const d = new Date();\n', 'no-restricted-syntax'],
   ['export const e = process.env.X;\n', 'no-restricted-globals'],
 ];
@@ -36,6 +38,10 @@ for (const folder of ['interpreter', 'workflows']) {
     }
   });
 }
+
+test('name-based ids (uuid v5, what uuid() uses) are allowed in the sandboxed folders', async () => {
+  assert.deepEqual(await ruleIds("import { v5 } from 'uuid';\nexport const id = v5('a', v5.URL);\n", 'interpreter/lint-probe.ts'), []);
+});
 
 test('type-only imports of activity modules are allowed in workflows/', async () => {
   const rules = await ruleIds("import type { SkillRequest } from '../activities/skills/types.ts';\nexport type X = SkillRequest;\n", 'workflows/lint-probe.ts');
