@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
@@ -9,16 +8,20 @@ import { tracingDisabled } from '../common/trace-context.ts';
 /** The workflow bundle's entry module. */
 export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
+/** The bundle's OpenTelemetry interceptors (workflows/tracing-interceptors.ts). */
+export const WORKFLOW_TRACING_INTERCEPTORS = fileURLToPath(new URL('../workflows/tracing-interceptors.ts', import.meta.url));
+
 /**
- * The OpenTelemetry workflow interceptors (@temporalio/interceptors-opentelemetry): a RunWorkflow
- * span per run, StartActivity / StartChildWorkflow / SignalWorkflow spans around outbound calls,
- * HandleSignal / HandleUpdate / ValidateUpdate / HandleQuery spans for what comes in. They add a
- * trace header to the commands and change no command (the replay fixtures pass unchanged).
- * Left out when OTEL_SDK_DISABLED=true at bundle time.
+ * The OpenTelemetry workflow interceptors (@temporalio/interceptors-opentelemetry's, through
+ * workflows/tracing-interceptors.ts): a RunWorkflow span per run, whose context every activity is
+ * scheduled with (no StartActivity span: one RunActivity span per step), StartChildWorkflow /
+ * SignalWorkflow spans around those calls, HandleSignal / HandleUpdate / ValidateUpdate /
+ * HandleQuery spans for what comes in. They add a trace header to the commands and change no
+ * command (the replay fixtures pass unchanged). Left out when OTEL_SDK_DISABLED=true at bundle time.
  */
 export function workflowInterceptorModules(): string[] {
   if (tracingDisabled()) return [];
-  return [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+  return [WORKFLOW_TRACING_INTERCEPTORS];
 }
 
 /**
