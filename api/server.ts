@@ -70,6 +70,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   useActivityDefaults(definitions, catalogDefaults(catalog));
   // Starts of deferrable lanes pass the admission stage; its dispatcher runs in every API process.
   const admission = new Admission(client, new AdmissionStore(pool), admissionSettings(config), logger);
+  const runEvents = new RunEventStore(pool);
   const runs = new RunsService(
     client,
     {
@@ -78,6 +79,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       decisionKeys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
       tokenTtlSeconds: config.APPROVAL_TOKEN_TTL,
       namespace: config.TEMPORAL_NAMESPACE,
+      traceparentOf: (tenant, runId) => runEvents.traceparentOf(tenant, runId),
     },
     admission,
   );
@@ -120,7 +122,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
     masking,
     schedules,
     audit: new AuditStore(pool),
-    events: new RunEventStore(pool),
+    events: runEvents,
     webhooks,
     webhookAllowedHosts: webhookAllowList(config),
     // Inputs of skill and integration steps are checked against the registry's zod schemas at registration.
