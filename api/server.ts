@@ -115,7 +115,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   if (metrics) observeTemporal(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES, logger });
   const app = createApp({
     logger,
-    ...(metrics ? { metrics: metrics.handler() } : {}),
+    ...(metrics ? { metrics: metrics.handler(config) } : {}),
     keys,
     definitions,
     runs,
