@@ -173,6 +173,7 @@ async function main(): Promise<void> {
   };
 
   const t0 = performance.now();
+  const loadAtStart = os.loadavg()[0] ?? 0;
   const ms = await alternatingPairs(sides, run, REPS, WARMUP);
   // The warm-up rounds' samples are not measured.
   for (const side of sides) cpu[side].splice(0, cpu[side].length - REPS);
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
   const result = {
     at: new Date().toISOString(),
     commit: process.env.BENCH_COMMIT ?? '',
-    host: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', load1: os.loadavg()[0] ?? 0 },
+    host: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', load1AtStart: loadAtStart, load1: os.loadavg()[0] ?? 0 },
     versions: {
       node: process.version,
       '@opentelemetry/sdk-node': versionOf('@opentelemetry/sdk-node'),
@@ -216,7 +217,7 @@ async function main(): Promise<void> {
 function report(r: {
   at: string;
   commit: string;
-  host: { cpus: number; model: string; load1: number };
+  host: { cpus: number; model: string; load1AtStart: number; load1: number };
   versions: Record<string, string>;
   spansReceived: number;
   metricsSeries: number;
@@ -231,7 +232,7 @@ function report(r: {
   return [
     '# Telemetry overhead (`npm run bench:telemetry`)',
     '',
-    `${r.at}${r.commit ? `, commit ${r.commit}` : ''}. ${r.host.cpus} CPUs (${r.host.model}), load ${r.host.load1.toFixed(2)} at the end (shared machine).`,
+    `${r.at}${r.commit ? `, commit ${r.commit}` : ''}. ${r.host.cpus} CPUs (${r.host.model}), load ${r.host.load1AtStart.toFixed(2)} at the start of the measured pairs and ${r.host.load1.toFixed(2)} at the end (shared machine; wall times on a machine this loaded vary by a factor of 2 to 3 between runs, so the worker CPU below is the steadier figure).`,
     `${STEPS}-step echo sequence (the interpreter), ${REPS} runs per side after ${WARMUP} warm-up pairs, sides alternating; each side a \`platform worker\` process.`,
     `Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
     '',
