@@ -119,7 +119,8 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   });
 
-  // Prometheus scrapes without a key, like /healthz; it lists no run ids, inputs or outputs.
+  // Prometheus scrapes without an API key, like /healthz (it lists no run ids, inputs or outputs);
+  // METRICS_BEARER_TOKEN / METRICS_BASIC_AUTH make the handler ask for credentials of its own.
   if (deps.metrics) app.get('/metrics', deps.metrics);
 
   app.get('/openapi.json', (_req, res) => {

@@ -107,7 +107,7 @@ export interface StepView extends StepState {
 export interface RunView extends RunSummary {
   startedBy: string | undefined;
   correlationId: string | undefined;
-  /** The OpenTelemetry trace the run belongs to (from its memo), when tracing was on at its start. */
+  /** The OpenTelemetry trace the run belongs to (its memo's, else its lifecycle events'), when tracing was on. */
   traceId?: string;
   historyLength: number;
   currentStep?: string;
@@ -241,6 +241,8 @@ export class RunsService {
       tokenTtlSeconds?: number;
       /** The namespace the inbox's CLI command names. */
       namespace?: string;
+      /** The traceparent a run's lifecycle events were recorded in (RunEventStore), for runs no request started. */
+      traceparentOf?: (tenant: string, runId: string) => Promise<string | undefined>;
     } = {},
     /** The admission stage (api/admission.ts); without one every start goes straight to Temporal. */
     private readonly admission?: Admission,
@@ -376,6 +378,12 @@ export class RunsService {
       ...traceIdOfMemo(desc.memo),
       historyLength: desc.historyLength,
     };
+    // A scheduled run or a child run has no request's trace in its memo: the trace its workflow
+    // recorded its lifecycle events in names it (once its first events are written).
+    if (!view.traceId && this.options.traceparentOf) {
+      const traceId = traceIdOf(await this.options.traceparentOf(tenant, runId).catch(() => undefined));
+      if (traceId) view.traceId = traceId;
+    }
     let state: RunState | undefined;
     if (view.status === 'completed') {
       const result = (await this.client.workflow.getHandle(runId).result()) as RunResult;

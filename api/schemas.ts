@@ -297,7 +297,7 @@ export const runViewSchema = runSummarySchema.extend({
     .string()
     .regex(/^[\da-f]{32}$/)
     .optional()
-    .describe('the OpenTelemetry trace of the request that started the run (its memo `traceId`); absent when tracing was off, and for runs a schedule or a parent run started'),
+    .describe('the OpenTelemetry trace the run belongs to: that of the request that started it (its memo `traceId`), else, for a run a schedule or a parent run started, the trace its lifecycle events were recorded in; absent when tracing was off'),
   historyLength: z.number().int(),
   currentStep: z.string().optional(),
   steps: z.array(stepViewSchema).optional().describe('top-level steps in definition order, then nested ones as they ran'),

@@ -71,6 +71,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   useActivityDefaults(definitions, catalogDefaults(catalog));
   // Starts of deferrable lanes pass the admission stage; its dispatcher runs in every API process.
   const admission = new Admission(client, new AdmissionStore(pool), admissionSettings(config), logger);
+  const runEvents = new RunEventStore(pool);
   const runs = new RunsService(
     client,
     {
@@ -79,6 +80,7 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
       decisionKeys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
       tokenTtlSeconds: config.APPROVAL_TOKEN_TTL,
       namespace: config.TEMPORAL_NAMESPACE,
+      traceparentOf: (tenant, runId) => runEvents.traceparentOf(tenant, runId),
     },
     admission,
   );
@@ -114,14 +116,14 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   if (metrics) observeTemporal(client, { namespace: config.TEMPORAL_NAMESPACE, lanes: config.LANES, logger });
   const app = createApp({
     logger,
-    ...(metrics ? { metrics: metrics.handler() } : {}),
+    ...(metrics ? { metrics: metrics.handler(config) } : {}),
     keys,
     definitions,
     runs,
     masking,
     schedules,
     audit: new AuditStore(pool),
-    events: new RunEventStore(pool),
+    events: runEvents,
     logs: new RunLogStore(pool),
     webhooks,
     webhookAllowedHosts: webhookAllowList(config),

@@ -130,6 +130,16 @@ export const configSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Where a worker's metrics endpoint listens (default: API_HOST). */
   METRICS_HOST: z.string().optional(),
+  /**
+   * Optional protection of every `/metrics` endpoint (the API's and each worker's; default open, as
+   * on the embedded platform): a scrape must send `Authorization: Bearer <METRICS_BEARER_TOKEN>`, or
+   * Basic credentials matching METRICS_BASIC_AUTH (`user:password`); either one is enough when both are set.
+   */
+  METRICS_BEARER_TOKEN: z.string().min(16, 'METRICS_BEARER_TOKEN needs at least 16 characters').optional(),
+  METRICS_BASIC_AUTH: z
+    .string()
+    .regex(/^[^:]+:.{8,}$/, 'METRICS_BASIC_AUTH is user:password, the password at least 8 characters')
+    .optional(),
   RUN_EXECUTION_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(7 * 24 * 3600),
   /** Runs continue as new once their history holds this many events (or when Temporal suggests it). */
   RUN_CONTINUE_AS_NEW_EVENTS: z.coerce.number().int().min(100).max(50_000).default(10_000),

@@ -1,4 +1,5 @@
 import { metrics, type Meter } from '@opentelemetry/api';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
@@ -81,9 +82,17 @@ export class MetricsEndpoint {
     return text;
   }
 
-  /** A node:http / express handler answering `GET /metrics`. */
-  handler(): (req: IncomingMessage, res: ServerResponse) => void {
-    return (_req, res) => {
+  /** A node:http / express handler answering `GET /metrics` (401 without the credentials `access` asks for). */
+  handler(access: MetricsAccess = {}): (req: IncomingMessage, res: ServerResponse) => void {
+    const allowed = metricsAuthorizer(access);
+    return (req, res) => {
+      if (!allowed(req.headers.authorization)) {
+        res.statusCode = 401;
+        res.setHeader('www-authenticate', access.METRICS_BEARER_TOKEN ? 'Bearer realm="metrics"' : 'Basic realm="metrics"');
+        res.setHeader('content-type', 'application/problem+json');
+        res.end(JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'this /metrics endpoint needs the credentials METRICS_BEARER_TOKEN or METRICS_BASIC_AUTH configure (docs/OPERATIONS.md, Metrics and alerts)' }));
+        return;
+      }
       this.text().then(
         (body) => {
           res.statusCode = 200;
@@ -98,6 +107,25 @@ export class MetricsEndpoint {
       );
     };
   }
+}
+
+/** The optional credentials a scrape must send (common/config.ts); none configured: open. */
+export type MetricsAccess = Partial<Pick<Config, 'METRICS_BEARER_TOKEN' | 'METRICS_BASIC_AUTH'>>;
+
+/** Compares digests, so the time taken says nothing about how much of a secret matched. */
+const sameSecret = (given: string, expected: string) => timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
+
+/** Whether an Authorization header carries the configured bearer token or Basic credentials (always, when none is configured). */
+export function metricsAuthorizer(access: MetricsAccess): (authorization: string | undefined) => boolean {
+  const { METRICS_BEARER_TOKEN: token, METRICS_BASIC_AUTH: basic } = access;
+  if (!token && !basic) return () => true;
+  return (authorization) => {
+    const [scheme, credentials = ''] = (authorization ?? '').trim().split(/\s+/, 2);
+    const kind = scheme?.toLowerCase();
+    if (token && kind === 'bearer') return sameSecret(credentials, token);
+    if (basic && kind === 'basic') return sameSecret(Buffer.from(credentials, 'base64').toString('utf8'), basic);
+    return false;
+  };
 }
 
 /** A reader collected on demand (each scrape); nothing is pushed anywhere. */
@@ -129,13 +157,13 @@ export const DEFAULT_WORKER_METRICS_PORT = 9464;
  * METRICS_PORT, default 9464, bound to METRICS_HOST or API_HOST). `undefined` when metrics are off.
  */
 export async function startMetrics(
-  config: Pick<Config, 'METRICS_PORT' | 'API_HOST' | 'METRICS_ENABLED'> & Partial<Pick<Config, 'METRICS_HOST'>>,
+  config: Pick<Config, 'METRICS_PORT' | 'API_HOST' | 'METRICS_ENABLED'> & Partial<Pick<Config, 'METRICS_HOST'>> & MetricsAccess,
   logger: Logger,
   options: { temporalCoreUrl?: string } = {},
 ): Promise<{ url: string; stop(): Promise<void> } | undefined> {
   const endpoint = await installPrometheus(config, options);
   if (!endpoint) return undefined;
-  const handle = endpoint.handler();
+  const handle = endpoint.handler(config);
   const server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') return handle(req, res);
     res.statusCode = 404;

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from '../common/logger.ts';
 import { FAILURE_CONVERTER_PATH } from '../common/temporal.ts';
@@ -13,16 +12,20 @@ export const WORKFLOWS_ENTRY = modulePath('workflows/index.ts');
 /** Where `npm run build` puts the prebuilt workflow bundle. */
 export const BUILT_BUNDLE = join(CODE_ROOT, 'workflow-bundle.js');
 
+/** The bundle's OpenTelemetry interceptors (workflows/tracing-interceptors.ts). */
+export const WORKFLOW_TRACING_INTERCEPTORS = modulePath('workflows/tracing-interceptors.ts');
+
 /**
- * The OpenTelemetry workflow interceptors (@temporalio/interceptors-opentelemetry): a RunWorkflow
- * span per run, StartActivity / StartChildWorkflow / SignalWorkflow spans around outbound calls,
- * HandleSignal / HandleUpdate / ValidateUpdate / HandleQuery spans for what comes in. They add a
- * trace header to the commands and change no command (the replay fixtures pass unchanged).
- * Left out when OTEL_SDK_DISABLED=true at bundle time.
+ * The OpenTelemetry workflow interceptors (@temporalio/interceptors-opentelemetry's, through
+ * workflows/tracing-interceptors.ts): a RunWorkflow span per run, whose context every activity is
+ * scheduled with (no StartActivity span: one RunActivity span per step), StartChildWorkflow /
+ * SignalWorkflow spans around those calls, HandleSignal / HandleUpdate / ValidateUpdate /
+ * HandleQuery spans for what comes in. They add a trace header to the commands and change no
+ * command (the replay fixtures pass unchanged). Left out when OTEL_SDK_DISABLED=true at bundle time.
  */
 export function workflowInterceptorModules(): string[] {
   if (tracingDisabled()) return [];
-  return [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+  return [WORKFLOW_TRACING_INTERCEPTORS];
 }
 
 /**

@@ -191,4 +191,16 @@ export class RunEventStore {
     );
     return result.rows.map(runEventFromRow);
   }
+
+  /**
+   * The trace a run's lifecycle events were recorded in (the earliest with one): a run that no
+   * request started, by a schedule or as a parent's child, has its trace id here and nowhere else.
+   */
+  async traceparentOf(tenant: string, runId: string): Promise<string | undefined> {
+    const result = await this.pool.query<{ traceparent: string }>(
+      'SELECT traceparent FROM run_events WHERE tenant = $1 AND run_id = $2 AND traceparent IS NOT NULL ORDER BY seq LIMIT 1',
+      [tenant, runId],
+    );
+    return result.rows[0]?.traceparent ?? undefined;
+  }
 }

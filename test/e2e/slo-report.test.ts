@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { httpError, json, reply, startLlmDouble, type LlmDouble } from '../support/llm-double.ts';
 import { KEYS, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/workflow.mjs', import.meta.url));
@@ -14,22 +15,42 @@ const exec = promisify(execFile);
 /**
  * Seed 003's daily report on a real platform: on a fresh database every SLO says `no data`; after
  * two completed urgent runs and one failed run in the prod lane, the numbers are those runs' and
- * the verdicts follow from them (2 of 3 succeeded: the 98% SLO fails).
+ * the verdicts follow from them (2 of 3 succeeded: the 98% SLO fails). Model figures come from
+ * model steps against the LLM double (Ollama as the local route, OpenAI-compatible as the cloud one).
  */
 describe('GET /v1/reports/slo', () => {
   let platform: TestPlatform;
   let work: string;
   let prod: string;
+  let llm: LlmDouble;
 
   before(async () => {
-    // The second lane is deferrable, so the first is the only prod lane the SLOs judge.
-    platform = await startTestPlatform({ database: 'postgres', env: (lanes) => ({ ADMISSION_DEFERRABLE_LANES: lanes[1]! }) });
-    prod = platform.lanes[0]!;
+    llm = await startLlmDouble();
     work = mkdtempSync(join(tmpdir(), 'slo-report-'));
+    const keyFile = join(work, 'openai-key');
+    writeFileSync(keyFile, 'sk-slo-report\n');
+    // The second lane is deferrable, so the first is the only prod lane the SLOs judge.
+    platform = await startTestPlatform({
+      database: 'postgres',
+      env: (lanes) => ({
+        ADMISSION_DEFERRABLE_LANES: lanes[1]!,
+        OLLAMA_BASE_URL: llm.url,
+        OPENAI_BASE_URL: llm.openaiUrl,
+        MODEL_ROUTES: JSON.stringify({
+          routes: {
+            'local/qwen-14b': { provider: 'ollama', providerModel: 'qwen3:14b', fallbacks: ['cloud/gpt'] },
+            'cloud/gpt': { provider: 'openai', providerModel: 'gpt-4o-mini', cloud: true, apiKeyFile: keyFile, lanes: [lanes[0]!], reason: 'fallback' },
+          },
+          aliases: { default: 'local/qwen-14b' },
+        }),
+      }),
+    });
+    prod = platform.lanes[0]!;
   });
 
   after(async () => {
     await platform?.stop();
+    await llm?.close();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -109,5 +130,41 @@ describe('GET /v1/reports/slo', () => {
     const text = (await exec(process.execPath, [BIN, 'slo'], { cwd: work, env })).stdout;
     assert.match(text, /prod workflow success >= 98%\s+98%\s+66\.7%\s+fail/);
     assert.match(text, new RegExp(`slo-ok\\s+${prod}\\s+2\\s+0\\s+0\\s+100%`));
+  });
+
+  test('model figures: fallback rate local → cloud, latency and tokens/s from the requests the workers made', { timeout: 120_000 }, async () => {
+    // Two requests the local route answers (the double reports 1 ms of generation, so tokens/s is
+    // output tokens × 1000), one it fails with a 500 that the cloud route then answers.
+    llm.script('qwen3:14b', reply('forty', { usage: { inputTokens: 5, outputTokens: 40 }, delayMs: 250 }), reply('sixty', { usage: { inputTokens: 5, outputTokens: 60 }, delayMs: 250 }), httpError(500, { message: 'out of memory' }));
+    llm.script('gpt-4o-mini', json({ answer: 'from the cloud' }));
+    const registered = await platform.api('/v1/definitions', {
+      method: 'POST',
+      key: KEYS.admin,
+      json: { name: 'slo-model', version: '1.0.0', lane: prod, steps: [{ id: 'ask', type: 'model', model: 'local/qwen-14b', user_prompt: 'hi' }] },
+    });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    // One after another, so the double's script answers them in order.
+    for (let i = 0; i < 3; i += 1) {
+      const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'slo-model', input: {}, idempotencyKey: `slo-model-${i}` } });
+      assert.equal((await platform.waitForRun(started.body.runId, 60_000)).status, 'completed');
+    }
+    let models: any;
+    for (let i = 0; i < 100; i++) {
+      models = (await report()).body.models;
+      if (models.requests === 3) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(
+      { requests: models.requests, fellBack: models.fellBack, localFirst: models.localFirst, localToCloud: models.localToCloud, rate: models.fallbackRateLocalToCloud },
+      { requests: 3, fellBack: 1, localFirst: 3, localToCloud: 1, rate: 0.333 },
+    );
+    assert.ok(models.latencyMs.p50 >= 250, `latency p50 ${models.latencyMs.p50} ms covers the double's 250 ms delay`);
+    assert.ok(models.latencyMs.p95 >= models.latencyMs.p50 && models.latencyMs.p95 < 60_000);
+    const local = models.byRoute.find((r: any) => r.route === 'local/qwen-14b');
+    assert.deepEqual({ provider: local.provider, answered: local.answered, tps: local.tokensPerSecondP50 }, { provider: 'ollama', answered: 2, tps: 50_000 });
+    assert.ok(local.latencyP50Ms >= 250);
+    const cloud = models.byRoute.find((r: any) => r.route === 'cloud/gpt');
+    assert.deepEqual({ provider: cloud.provider, answered: cloud.answered }, { provider: 'openai', answered: 1 });
+    assert.ok(models.tokensPerSecond.p50 >= 40_000 && models.tokensPerSecond.p50 <= 60_000, JSON.stringify(models.tokensPerSecond));
   });
 });

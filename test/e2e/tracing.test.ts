@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { trace } from '@opentelemetry/api';
@@ -12,10 +14,25 @@ import { KEYS, startTestPlatform, type TestPlatform } from '../support/platform.
  * Traces end to end (issue 13): the API and the workers of a real platform on the real dev server
  * export to a loopback OTLP/HTTP receiver (the collector's double). A 3-step run with an approval
  * must arrive as one trace: the HTTP request that started it → StartWorkflow → RunWorkflow →
- * StartActivity → RunActivity for each step → the http-fetch skill's outbound request (whose
+ * RunActivity for each step (one span per step: no StartActivity span, workflows/tracing-interceptors.ts)
+ * → the http-fetch skill's outbound request (whose
  * traceparent the remote server receives); the approval's request → StartWorkflowUpdate →
  * HandleUpdate in the workflow. GET /v1/runs/{id} names the trace.
  */
+/** A JSON POST through node:http, which no instrumentation here touches: the headers arrive as given. */
+function postUninstrumented(url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.once('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 describe('traces end to end', () => {
   let receiver: OtlpReceiver;
   let remote: LoopbackHttp;
@@ -116,14 +133,10 @@ describe('traces end to end', () => {
     const runSpan = one(spans, 'RunWorkflow:interpreter');
     childOf(runSpan, start);
     assert.equal(runSpan.attributes.temporalWorkflowId, runId, 'the workflow span names the run');
-    for (const skill of ['echo', 'http-fetch']) {
-      const scheduled = one(spans, `StartActivity:${skill}`);
-      childOf(scheduled, runSpan);
-      const ran = one(spans, `RunActivity:${skill}`);
-      childOf(ran, scheduled);
-    }
+    for (const skill of ['echo', 'http-fetch']) childOf(one(spans, `RunActivity:${skill}`), runSpan);
+    assert.deepEqual(spans.filter((s) => s.name.startsWith('StartActivity:')).map((s) => s.name), [], 'scheduling an activity opens no span of its own');
     // The lifecycle events the run records are activities of the same trace.
-    assert.ok(spans.some((s) => s.name === 'StartActivity:recordRunEvents' && s.parentSpanId === runSpan.spanId), 'the lifecycle-events write is in the trace');
+    assert.ok(spans.some((s) => s.name === 'RunActivity:recordRunEvents' && s.parentSpanId === runSpan.spanId), 'the lifecycle-events write is in the trace');
 
     // The http-fetch skill's request: a CLIENT span under its activity, and its traceparent reached the remote server.
     const outbound = one(spans, 'GET', (s) => s.kind === 3 && String(s.attributes['url.full'] ?? '').endsWith('/quote'));
@@ -157,6 +170,81 @@ describe('traces end to end', () => {
 
     // Each process names itself (OTEL_SERVICE_NAME here, one test process).
     assert.ok(spans.every((s) => s.service === 'tracing-e2e'), 'every span carries the service name');
+  });
+
+  test("an event's traceparent header is continued into the run it starts, and a child run shares its parent's trace", async () => {
+    await platform.api('/v1/definitions', {
+      method: 'POST',
+      key: KEYS.admin,
+      json: { name: 'traced-child', version: '1.0.0', steps: [{ id: 'hello', type: 'skill', skill: 'echo', inputs: { who: '${input.who}' } }] },
+    });
+    const registered = await platform.api('/v1/definitions', {
+      method: 'POST',
+      key: KEYS.admin,
+      json: {
+        name: 'traced-parent',
+        version: '1.0.0',
+        triggers: [{ type: 'event', event: 'traced.order' }],
+        steps: [{ id: 'call', type: 'sub_workflow', definition: 'traced-child', version: '1.0.0', inputs: { who: '${input.who}' } }],
+      },
+    });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    // The upstream producer's trace, as a W3C traceparent header (CloudEvents over HTTP, binary or structured).
+    const upstreamTrace = randomBytes(16).toString('hex');
+    const upstreamSpan = randomBytes(8).toString('hex');
+    // Sent with node:http: this process's fetch is instrumented (undici) and would put its own traceparent on it.
+    const posted = await postUninstrumented(`${platform.url}/v1/events`, { id: `evt-${upstreamSpan}`, type: 'traced.order', source: 'shop', data: { who: 'ada' } }, {
+      authorization: `Bearer ${KEYS.submitter}`,
+      traceparent: `00-${upstreamTrace}-${upstreamSpan}-01`,
+    });
+    assert.equal(posted.status, 201, JSON.stringify(posted.body));
+    const runId = posted.body.runs.find((r: any) => r.definition === 'traced-parent').runId as string;
+    const done = await platform.waitForRun(runId);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    assert.equal(done.traceId, upstreamTrace, "the run continues the event's trace");
+    const spans = await spansOf(upstreamTrace, ['POST /v1/events', 'StartWorkflow:interpreter', 'RunWorkflow:interpreter', 'StartChildWorkflow:interpreter', 'RunActivity:echo']);
+    assert.equal(one(spans, 'POST /v1/events').parentSpanId, upstreamSpan, 'the request span is the producer span\'s child');
+
+    // The child run: started by the workflow, not by a request, so its memo holds no trace; its
+    // lifecycle events name its parent's trace, and so does GET /v1/runs/{id}.
+    const child = await platform.waitForRun(`${runId}/call`);
+    assert.equal(child.status, 'completed', JSON.stringify(child));
+    assert.equal(child.traceId, upstreamTrace, "the child run is in its parent's trace");
+    const runSpans = spans.filter((s) => s.name === 'RunWorkflow:interpreter');
+    const childRun = runSpans.find((s) => s.attributes.temporalWorkflowId === `${runId}/call`);
+    assert.ok(childRun, 'the child run has its RunWorkflow span');
+    childOf(childRun, one(spans, 'StartChildWorkflow:interpreter'));
+    childOf(one(spans, 'RunActivity:echo'), childRun);
+  });
+
+  test('a scheduled run has a trace of its own, named by GET /v1/runs/{id}', async () => {
+    const registered = await platform.api('/v1/definitions', {
+      method: 'POST',
+      key: KEYS.admin,
+      json: {
+        name: 'traced-nightly',
+        version: '1.0.0',
+        triggers: [{ type: 'schedule', interval: 2, overlap: 'skip' }],
+        steps: [{ id: 'build', type: 'skill', skill: 'echo', inputs: { report: 'daily' } }],
+      },
+    });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const scheduleId = registered.body.schedules[0] as string;
+    let runId: string | undefined;
+    for (let i = 0; i < 300 && !runId; i += 1) {
+      const view = (await platform.api(`/v1/schedules/${encodeURIComponent(scheduleId)}`)).body;
+      runId = view.recentRuns?.find((r: any) => r.status === 'completed')?.runId;
+      if (!runId) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(runId, 'a scheduled run completed');
+    assert.equal((await platform.api(`/v1/schedules/${encodeURIComponent(scheduleId)}/pause`, { method: 'POST', json: { note: 'test over' } })).status, 200);
+    const run = (await platform.api(`/v1/runs/${encodeURIComponent(runId)}`)).body;
+    assert.match(String(run.traceId), /^[\da-f]{32}$/, JSON.stringify(run));
+    const spans = await spansOf(run.traceId, ['RunWorkflow:interpreter', 'RunActivity:echo']);
+    const runSpan = one(spans, 'RunWorkflow:interpreter');
+    assert.equal(runSpan.parentSpanId, undefined, 'no request started it: the run span is the root');
+    assert.equal(runSpan.attributes.temporalWorkflowId, runId);
+    childOf(one(spans, 'RunActivity:echo'), runSpan);
   });
 
   test("a log line written inside a span carries the trace's ids", async () => {
