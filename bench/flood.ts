@@ -19,7 +19,6 @@
  *
  * `npm run bench:flood -- --report` rewrites RESULTS-lanes.md from results-lanes.json without running.
  */
-import { manifestOf } from '../interpreter/manifest.ts';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +42,7 @@ import { createLogger } from '../common/logger.ts';
 import { startDevServer, type DevServer } from '../embedded/dev-server.ts';
 import { freePort } from '../embedded/ports.ts';
 import { resolveTemporalCli } from '../embedded/temporal-cli.ts';
+import { manifestOf } from '../interpreter/manifest.ts';
 import { validateDefinition, type ValidationContext } from '../interpreter/validate.ts';
 import { buildWorkflowBundle } from '../workers/bundle.ts';
 import { createLaneWorkers, type LaneWorkers } from '../workers/lane-worker.ts';
