@@ -16,7 +16,7 @@ import type { ChatMessage, ModelRequest, ModelResult, ToolSpec } from '../activi
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { MODEL_ACTIVITY, activityTaskQueue, platformTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
-import { pendingApproverKeys, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { openApprovalRecord, pendingApproverKeys, settlingDecision, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { installApprovalHandlers } from './approval-handlers.ts';
 import type { AuditEntry } from './types.ts';
 
@@ -298,19 +298,16 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
   const approve = async (tool: AgentTool, callId: string, iteration: number, callArgs: Record<string, unknown>): Promise<{ approved: boolean; note: string }> => {
     const set = tool.approvers ? approverSetOf(tool.approvers) : { principals: [], groups: Object.keys(directory) };
     if (set.principals.length === 0 && set.groups.length === 0) return { approved: false, note: `the tool "${tool.name}" needs an approval but no approvers are configured` };
-    const record: ApprovalRecord = {
+    const record = openApprovalRecord({
       stepId: tool.name,
       stepPath: `turn${iteration}/${callId}`,
       summary: `Agent ${definition.name} wants to call ${tool.name} with ${toolMessageContent(callArgs).slice(0, 1000)}`,
-      status: 'pending',
-      stage: 0,
       approvers: set,
       quorum: 1,
       allowSelfApproval: false,
       startedBy: args.startedBy,
       requestedAt: nowIso(),
-      decisions: [],
-    };
+    });
     approvals[record.stepPath] = record;
     syncApprovers();
     showProgress(`waiting for approval of ${tool.name} (turn ${iteration})`);
@@ -325,7 +322,7 @@ export async function agent(args: AgentRunInput): Promise<AgentResult> {
     }
     syncApprovers();
     await flushAudit();
-    const decider = [...record.decisions].reverse().find((d) => d.decision === (record.status === 'approved' ? 'approve' : 'reject'));
+    const decider = settlingDecision(record);
     const who = decider ? ` by ${decider.principal}${decider.comment ? `: ${decider.comment}` : ''}` : '';
     return { approved: record.status === 'approved', note: `${record.status}${who}` };
   };

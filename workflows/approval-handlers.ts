@@ -1,10 +1,13 @@
 import { ApplicationFailure, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import {
-  applyDecision,
   approvalsCounted,
+  auditEntryOf,
   checkProof,
+  decide as decideAttempt,
   judge,
   type ApprovalRecord,
+  type AuditEntry,
+  type AuditIdentity,
   type DecisionAttempt,
   type Directory,
   type ProofCheck,
@@ -14,10 +17,6 @@ import {
 import { PATCHES } from '../interpreter/port.ts';
 import { PLAIN_FAILURE_MESSAGE } from '../common/constants.ts';
 import { approvalSignal, approvalUpdate, pendingApprovalsQuery, type ApprovalUpdateArgs } from './definitions.ts';
-import type { AuditEntry } from './types.ts';
-
-/** What an audit entry needs besides the attempt: the run's identity. */
-export type AuditIdentity = Pick<AuditEntry, 'tenant' | 'definition' | 'version'>;
 
 /**
  * Runs started before decision proofs existed (and their replays) keep trusting the principal an
@@ -88,21 +87,9 @@ export function installApprovalHandlers(options: {
       return { valid: false, reason: `the decision token could not be verified: ${(error as Error).message}` };
     }
   };
-  const recordAudit = (attempt: DecisionAttempt, outcome: AuditEntry['outcome'], extra: Partial<AuditEntry>) => {
+  const recordAudit = (attempt: DecisionAttempt, outcome: AuditEntry['outcome'], extra: Parameters<typeof auditEntryOf>[4]) => {
     auditSeq += 1;
-    audit.push({
-      id: `${workflowId}/approval/${auditSeq}`,
-      runId: workflowId,
-      ...identity,
-      stepId: attempt.step,
-      principal: attempt.principal,
-      decision: attempt.decision,
-      ...(attempt.comment ? { comment: attempt.comment } : {}),
-      via: attempt.via,
-      outcome,
-      at: nowIso(),
-      ...extra,
-    });
+    audit.push(auditEntryOf({ id: `${workflowId}/approval/${auditSeq}`, runId: workflowId, ...identity }, attempt, outcome, nowIso(), extra));
   };
   const noteRefusal = (attempt: DecisionAttempt, code: string, reason: string) => {
     lastRefusal = { principal: attempt.principal, step: attempt.step, via: attempt.via, code, reason, at: nowIso() };
@@ -111,22 +98,19 @@ export function installApprovalHandlers(options: {
   /** Refuses an attempt that could not prove its sender: recorded with its true channel. */
   const refuseUnproven = (attempt: DecisionAttempt, reason: string): Verdict => {
     const record = approvals()[attempt.step] ?? Object.values(approvals()).find((a) => a.stepId === attempt.step);
-    recordAudit(attempt, 'refused', { code: 'unproven', reason, ...(record ? { stepId: record.stepId, stepPath: record.stepPath } : {}) });
+    recordAudit(attempt, 'refused', { code: 'unproven', reason, ...(record ? { record } : {}) });
     noteRefusal(attempt, 'unproven', reason);
     return { ok: false, code: 'unproven', reason };
   };
   const decide = (attempt: DecisionAttempt, auditRefusal: boolean) => {
-    const verdict = judge(approvals(), attempt, directory);
+    const verdict = decideAttempt(approvals(), attempt, directory, nowIso());
     if (!verdict.ok) {
-      if (auditRefusal) {
-        recordAudit(attempt, 'refused', { code: verdict.code, reason: verdict.reason, ...(verdict.record ? { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath } : {}) });
-      }
+      if (auditRefusal) recordAudit(attempt, 'refused', { code: verdict.code, reason: verdict.reason, ...(verdict.record ? { record: verdict.record } : {}) });
       noteRefusal(attempt, verdict.code, verdict.reason);
       return verdict;
     }
     if (!verdict.duplicate) {
-      applyDecision(verdict.record, attempt, nowIso());
-      recordAudit(attempt, 'accepted', { stepId: verdict.record.stepId, stepPath: verdict.record.stepPath });
+      recordAudit(attempt, 'accepted', { record: verdict.record });
       options.onChange?.();
     }
     return verdict;

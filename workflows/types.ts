@@ -1,7 +1,10 @@
-import type { DecisionChannel, RefusalCode } from '../interpreter/approvals.ts';
+import type { AuditEntry } from '../interpreter/approvals.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
+
+/** The audit entry's home is the approval module; re-exported for this file's old readers. */
+export type { AuditEntry };
 
 /** A definition a run may start as a child (sub_workflow), pinned by its hash. */
 export interface PinnedDefinition {
@@ -60,27 +63,6 @@ export interface RunInput {
 export interface ActivityDefaults {
   timeoutSeconds?: number;
   retry?: { maxAttempts?: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maxIntervalSeconds?: number };
-}
-
-/** One line of the approval audit trail, written to PostgreSQL by the platform activity. */
-export interface AuditEntry {
-  /** Unique and stable (`<runId>/approval/<n>`), so a retried write is not duplicated. */
-  id: string;
-  runId: string;
-  tenant: string;
-  definition: string;
-  version: string;
-  stepId: string;
-  stepPath?: string;
-  principal: string;
-  decision: string;
-  comment?: string;
-  via: DecisionChannel;
-  outcome: 'accepted' | 'refused';
-  code?: RefusalCode;
-  reason?: string;
-  /** ISO-8601. */
-  at: string;
 }
 
 /** The interpreter's result: the run's output and the final state of every step. */

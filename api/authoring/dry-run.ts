@@ -1,6 +1,6 @@
 import { sample } from 'openapi-sampler';
 import { z } from 'zod';
-import { applyDecision, judge, type ApprovalRecord, type Directory } from '../../interpreter/approvals.ts';
+import { countsForCurrentStage, decide as decideAttempt, hasDecidedCurrentStage, type ApprovalRecord, type Directory } from '../../interpreter/approvals.ts';
 import { compileDefinition, outputContractOf, walkSteps, type Plan } from '../../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -29,7 +29,7 @@ import { Scope, SimulatedCancellation, SimulatedTime } from './simulated-time.ts
  * simulated. Activities and child runs answer from the request's mocks (or a sample generated
  * from the callee's registered output schema), with Temporal's retry policy applied attempt by
  * attempt; approvals are decided as the request scripts them, through the same rules the workflow
- * applies (interpreter/approvals.ts `judge` and `applyDecision`); timers, waits and deadlines pass
+ * applies (interpreter/approvals.ts `decide`); timers, waits and deadlines pass
  * in simulated time (simulated-time.ts); events arrive as scripted. Nothing leaves the process:
  * no Temporal call, no activity, no HTTP, no database write.
  *
@@ -609,7 +609,7 @@ class SimulatedPort implements InterpreterPort {
   /** The decisions for this approval's current approver set: the request's, else its quorum approving (the first set only). */
   private decisionsFor(record: ApprovalRecord): DecisionScript[] {
     const script = this.request.approvals?.[record.stepId];
-    if (script !== undefined) return (Array.isArray(script) ? script : [script]).filter((d) => (d.stage ?? 0) === record.stage);
+    if (script !== undefined) return (Array.isArray(script) ? script : [script]).filter((d) => countsForCurrentStage(record, d));
     if (record.stage > 0) return [];
     return this.defaultApprovers(record).map((by) => ({ decision: 'approve' as const, by }));
   }
@@ -627,17 +627,13 @@ class SimulatedPort implements InterpreterPort {
 
   private decide(record: ApprovalRecord, script: DecisionScript): void {
     if (!this.state) return;
-    const by = script.by ?? this.defaultApprovers(record).find((p) => !record.decisions.some((d) => d.principal === p && (d.stage ?? 0) === record.stage)) ?? 'dry-run-approver';
+    const by = script.by ?? this.defaultApprovers(record).find((p) => !hasDecidedCurrentStage(record, p)) ?? 'dry-run-approver';
     const standIn = record.approvers.groups.find((g) => by.startsWith(`${g}-approver-`));
     const groups = script.groups ?? (standIn ? [standIn] : Object.entries(this.env.directory).filter(([, members]) => members.includes(by)).map(([g]) => g));
     const attempt = { step: record.stepPath, principal: by, decision: script.decision, groups, via: 'api' as const, ...(script.comment ? { comment: script.comment } : {}) };
-    const verdict = judge(this.state.approvals, attempt, this.env.directory);
     const at = new Date(this.time.now()).toISOString();
-    if (!verdict.ok) {
-      this.rec.approvals.get(`${this.run}|${record.stepPath}`)?.refused.push({ principal: by, decision: script.decision, code: verdict.code, reason: verdict.reason, at });
-      return;
-    }
-    if (!verdict.duplicate) applyDecision(verdict.record, attempt, at);
+    const verdict = decideAttempt(this.state.approvals, attempt, this.env.directory, at);
+    if (!verdict.ok) this.rec.approvals.get(`${this.run}|${record.stepPath}`)?.refused.push({ principal: by, decision: script.decision, code: verdict.code, reason: verdict.reason, at });
   }
 
   cancellable<T>(fn: () => Promise<T>): CancellableHandle<T> {
