@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { AGENT_WORKFLOW_TYPE } from '../activities/agents/types.ts';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
-import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
+import { AGENT_WORKFLOW_TYPE, INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import { currentTraceparent, traceIdOf } from '../common/trace-context.ts';
 import type { RunState, StepState } from '../interpreter/engine.ts';

@@ -16,9 +16,8 @@ import type { ChatMessage, ModelRequest, ModelResult, ToolSpec } from '../activi
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { MODEL_ACTIVITY, activityTaskQueue, platformTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
-import { openApprovalRecord, pendingApproverKeys, settlingDecision, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { openApprovalRecord, pendingApproverKeys, settlingDecision, type ApprovalRecord, type AuditEntry } from '../interpreter/approvals.ts';
 import { installApprovalHandlers } from './approval-handlers.ts';
-import type { AuditEntry } from './types.ts';
 
 /**
  * The agent loop: a child workflow per agent run. Model call → tool calls → model call, every call

@@ -18,7 +18,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
+import { AGENT_WORKFLOW_TYPE, activityTaskQueue, platformTaskQueue, workflowTaskQueue } from '../common/constants.ts';
 import { approvalDecidedEvent, approvalRequestedEvent, describeApprovals, pendingApproverKeys } from '../interpreter/approvals.ts';
 import { compileDefinition } from '../interpreter/compile.ts';
 import {
@@ -39,7 +39,9 @@ import { PATCHES } from '../interpreter/port.ts';
 import { installApprovalHandlers } from './approval-handlers.ts';
 import { runStateQuery } from './definitions.ts';
 import type { AgentResult, AgentRunInput } from '../activities/agents/types.ts';
-import type { AuditEntry, LifecycleEvent, LifecycleEventType, RunEventsBatch, RunInput, RunResult } from './types.ts';
+import type { AuditEntry } from '../interpreter/approvals.ts';
+import type { LifecycleEvent, LifecycleEventType, RunEventsBatch } from '../common/contracts/run-events.ts';
+import type { RunInput, RunResult } from './types.ts';
 
 /** Runs started since fail with the failing step's own error type instead of `RunFailed`. */
 const STEP_FAILURE_TYPE_PATCH = PATCHES.stepFailureType;
@@ -53,9 +55,6 @@ interface PlatformActivities {
 const LIFECYCLE_BATCH = 50;
 /** An unwritten lifecycle event older than this (workflow time) is written at the next step boundary. */
 const LIFECYCLE_MAX_DELAY_MS = 2000;
-
-/** The agent child workflow's type (workflows/agent.ts). */
-const AGENT_WORKFLOW_TYPE = 'agent';
 
 type FamilyActivities = Record<string, (request: SkillRequest) => Promise<unknown>>;
 

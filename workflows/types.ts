@@ -1,10 +1,12 @@
 import type { AuditEntry } from '../interpreter/approvals.ts';
+import type { LifecycleEvent } from '../common/contracts/run-events.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
 
-/** The audit entry's home is the approval module; re-exported for this file's old readers. */
+/** The run records' homes are the approval module and common/contracts; re-exported for this file's readers above. */
 export type { AuditEntry };
+export { LIFECYCLE_EVENT_TYPES, type LifecycleEvent, type LifecycleEventType, type RunEventsBatch } from '../common/contracts/run-events.ts';
 
 /** A definition a run may start as a child (sub_workflow), pinned by its hash. */
 export interface PinnedDefinition {
@@ -69,51 +71,4 @@ export interface ActivityDefaults {
 export interface RunResult {
   output: unknown;
   state: RunState;
-}
-
-/** Lifecycle events (seed 004 §6), recorded durably and delivered to subscribed webhooks. */
-export const LIFECYCLE_EVENT_TYPES = [
-  'workflow.run.started',
-  'workflow.step.completed',
-  'workflow.step.failed',
-  'workflow.approval.requested',
-  'workflow.approval.decided',
-  'workflow.run.completed',
-  'workflow.run.failed',
-  'workflow.run.cancelled',
-] as const;
-export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
-
-/**
- * One lifecycle event, written by the workflow through the platform activity `recordRunEvents`.
- * Its id (`<runId>/event/<seq>`) is stable across retries and replays: the store inserts it once
- * and webhooks receive it once per subscription (receivers dedupe by it).
- */
-export interface LifecycleEvent {
-  id: string;
-  type: LifecycleEventType;
-  /** The platform run id (the workflow id). */
-  runId: string;
-  /** 1, 2, ... in the order the run emitted them, across continue-as-new. */
-  seq: number;
-  tenant: string;
-  definition: string;
-  version: string;
-  correlationId: string;
-  causationId?: string;
-  /** Workflow time, ISO-8601. */
-  time: string;
-  /**
-   * Per type: steps `{stepId, stepPath, stepType, status, error?, attempts?}`; approvals
-   * `{stepId, stepPath, summary, approvers, quorum, deadline?}` / `{stepId, stepPath, decision,
-   * principal?, via?, timedOut}`; run `{status, error?}`.
-   */
-  data: Record<string, unknown>;
-}
-
-/** What the workflow hands the platform activity `recordRunEvents` in one batch. */
-export interface RunEventsBatch {
-  events: LifecycleEvent[];
-  /** Approval audit entries, written in the same transaction when the run records events. */
-  audit: AuditEntry[];
 }
