@@ -3,7 +3,7 @@ import type { AgentDefinition, AgentGuardrails, AgentResult, AgentRunInput, Agen
 import type { ChatMessage, ModelRequest, ModelResult, ToolSpec } from '../activities/models/types.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { MODEL_ACTIVITY, activityTaskQueue, platformTaskQueue } from '../common/constants.ts';
-import { SA } from '../common/search-attributes.ts';
+import { SA, runSearchAttributePairs } from '../common/search-attributes.ts';
 import { openApprovalRecord, pendingApproverKeys, settlingDecision, type ApprovalRecord, type AuditEntry } from '../interpreter/approvals.ts';
 import {
   approverSetOf,
@@ -84,14 +84,8 @@ function startRun(args: AgentRunInput): AgentRun {
   const guardrails = effectiveGuardrails(definition.guardrails, args.guardrails as Record<string, unknown> | undefined);
   // The API checks tenancy and lists approvals by these attributes; set them even when the
   // starter did not (idempotent when it did).
-  upsertSearchAttributes([
-    { key: SA.definition, value: args.definition },
-    { key: SA.version, value: args.version },
-    { key: SA.lane, value: args.lane },
-    { key: SA.tenant, value: args.tenant },
-    { key: SA.startedBy, value: args.startedBy },
-    { key: SA.correlationId, value: args.correlationId },
-  ]);
+  const { definition: name, version, lane, tenant, startedBy, correlationId } = args;
+  upsertSearchAttributes(runSearchAttributePairs({ definition: name, version, lane, tenant, startedBy, correlationId }));
   const turns: TranscriptTurn[] = [];
   const calls: AgentToolCallRecord[] = [];
   const approvals: Record<string, ApprovalRecord> = {};

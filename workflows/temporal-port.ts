@@ -13,9 +13,9 @@ import {
 import type { AgentResult, AgentRunInput } from '../activities/agents/types.ts';
 import type { SkillRequest } from '../activities/skills/types.ts';
 import { AGENT_WORKFLOW_TYPE, INTERPRETER_WORKFLOW_TYPE, activityTaskQueue, workflowTaskQueue } from '../common/constants.ts';
-import { SA } from '../common/search-attributes.ts';
+import { runSearchAttributePairs } from '../common/search-attributes.ts';
 import { StepCallError, type ActivityCall, type InterpreterPort, type RunEvent, type RunState } from '../interpreter/engine.ts';
-import { MAX_ATTEMPTS_CAP } from '../interpreter/schema.ts';
+import { withRegisteredDefaults } from '../interpreter/activity-defaults.ts';
 import { childFailure, stepCallFailure } from './failures.ts';
 import { LIFECYCLE_MAX_DELAY_MS, type RunRecorder } from './recorder.ts';
 import type { RunInput, RunResult } from './types.ts';
@@ -59,39 +59,10 @@ function sandboxLimitsOf(definition: RunInput['definition']): Pick<SkillRequest[
   };
 }
 
-/** Applies a skill's registered timeout and retry where its step set none. */
-function withRegisteredDefaults(call: ActivityCall, registry: RunInput['activityDefaults']): ActivityCall {
-  const registered = call.defaulted ? registry?.[`${call.family}:${call.name}`] : undefined;
-  if (!registered || !call.defaulted) return call;
-  const retry = registered.retry;
-  return {
-    ...call,
-    ...(call.defaulted.timeout && registered.timeoutSeconds !== undefined ? { timeoutSeconds: registered.timeoutSeconds } : {}),
-    ...(call.defaulted.retry && retry
-      ? {
-          retry: {
-            ...call.retry,
-            ...(retry.maxAttempts !== undefined ? { maxAttempts: Math.min(retry.maxAttempts, MAX_ATTEMPTS_CAP) } : {}),
-            ...(retry.initialIntervalSeconds !== undefined ? { initialIntervalSeconds: retry.initialIntervalSeconds } : {}),
-            ...(retry.backoffCoefficient !== undefined ? { backoffCoefficient: retry.backoffCoefficient } : {}),
-            ...(retry.maxIntervalSeconds !== undefined ? { maxIntervalSeconds: retry.maxIntervalSeconds } : {}),
-          },
-        }
-      : {}),
-  };
-}
-
 /** A child run's search attributes: its definition, the run's identity, and the run as its cause. */
 function childSearchAttributes(args: RunInput, workflowId: string, definition: string, version: string) {
-  return [
-    { key: SA.definition, value: definition },
-    { key: SA.version, value: version },
-    { key: SA.lane, value: args.lane },
-    { key: SA.tenant, value: args.tenant },
-    { key: SA.startedBy, value: args.startedBy },
-    { key: SA.correlationId, value: args.correlationId },
-    { key: SA.causationId, value: workflowId },
-  ];
+  const { lane, tenant, startedBy, correlationId } = args;
+  return runSearchAttributePairs({ definition, version, lane, tenant, startedBy, correlationId, causationId: workflowId });
 }
 
 /** What the port reports back to the interpreter workflow and reads of it. */

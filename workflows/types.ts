@@ -1,3 +1,4 @@
+import type { ActivityDefaults } from '../interpreter/activity-defaults.ts';
 import type { AuditEntry } from '../interpreter/approvals.ts';
 import type { LifecycleEvent } from '../common/contracts/run-events.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
@@ -5,7 +6,7 @@ import type { Definition } from '../interpreter/schema.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
 
 /** The run records' homes are the approval module and common/contracts; re-exported for this file's readers above. */
-export type { AuditEntry };
+export type { ActivityDefaults, AuditEntry };
 export { LIFECYCLE_EVENT_TYPES, type LifecycleEvent, type LifecycleEventType, type RunEventsBatch } from '../common/contracts/run-events.ts';
 
 /** A definition a run may start as a child (sub_workflow), pinned by its hash. */
@@ -59,12 +60,6 @@ export interface RunInput {
     lifecycle?: LifecycleEvent[];
     lifecycleSeq?: number;
   };
-}
-
-/** A skill's registered defaults, applied when a step sets no timeout or retry of its own. */
-export interface ActivityDefaults {
-  timeoutSeconds?: number;
-  retry?: { maxAttempts?: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maxIntervalSeconds?: number };
 }
 
 /** The interpreter's result: the run's output and the final state of every step. */

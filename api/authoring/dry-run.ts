@@ -19,7 +19,8 @@ import {
 import { estimateHistory, type CaseEstimate, type RunPath } from '../../interpreter/estimate.ts';
 import type { OutputContracts } from '../../interpreter/output-shapes.ts';
 import { MAX_WAIT_SECONDS, type Definition, type Step } from '../../interpreter/schema.ts';
-import type { ActivityDefaults, PinnedDefinition } from '../../workflows/types.ts';
+import type { PinnedDefinition } from '../../workflows/types.ts';
+import { withRegisteredDefaults, type ActivityDefaults } from '../../interpreter/activity-defaults.ts';
 import type { ProblemDetail } from '../problem.ts';
 import { Scope, SimulatedCancellation, SimulatedTime } from './simulated-time.ts';
 
@@ -677,18 +678,6 @@ class SimulatedPort implements InterpreterPort {
 
 function runInfo(definition: Definition, id: string, env: DryRunEnvironment): Record<string, unknown> {
   return { id: id || 'dry-run', definition: definition.name, version: definition.version, startedBy: env.startedBy, correlationId: 'dry-run', lane: definition.lane ?? '', tenant: env.tenant, dryRun: true };
-}
-
-/** A skill's registered timeout and retry where its step set none (as the workflow applies them). */
-function withRegisteredDefaults(call: ActivityCall, registry: Record<string, ActivityDefaults> | undefined): ActivityCall {
-  const registered = call.defaulted ? registry?.[`${call.family}:${call.name}`] : undefined;
-  if (!registered || !call.defaulted) return call;
-  const retry = registered.retry;
-  return {
-    ...call,
-    ...(call.defaulted.timeout && registered.timeoutSeconds !== undefined ? { timeoutSeconds: registered.timeoutSeconds } : {}),
-    ...(call.defaulted.retry && retry ? { retry: { ...call.retry, ...retry } } : {}),
-  };
 }
 
 /** The path this run took, in the estimator's terms (interpreter/estimate.ts RunPath). */
