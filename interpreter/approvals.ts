@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: the one home of every approval rule (issue 14), read whole by the workflow, the API and the dry run.
 /**
  * Human approvals, in one home: the record a waiting approval step keeps in the run state, the
  * pure rules that decide whether an attempt counts (judge, decide), which decisions count for the
