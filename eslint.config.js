@@ -30,8 +30,8 @@ const deterministic = {
           },
           { group: ['**/activities/**', '**/api/**', '**/workers/**', '**/embedded/**', '**/cli/**'], allowTypeImports: true, message: 'Workflow code may import activity and service modules for types only.' },
           {
-            group: ['**/common/*', '!**/common/constants.ts', '!**/common/search-attributes.ts'],
-            message: 'Only common/constants.ts and common/search-attributes.ts are sandbox-safe.',
+            group: ['**/common/*', '!**/common/constants.ts', '!**/common/search-attributes.ts', '!**/common/contracts'],
+            message: 'Only common/constants.ts, common/search-attributes.ts and common/contracts/ are sandbox-safe.',
           },
         ],
       },
@@ -53,6 +53,29 @@ const deterministic = {
   },
 };
 
+/**
+ * The layers, lowest first: interpreter/ ← common/contracts/ ← activities/ ← workflows/ ← api/, cli/
+ * (workers/ and embedded/ wire them up). A module imports only from its own layer and those below,
+ * types included: a contract two layers share lives below both. Uses the core rule, so that it
+ * adds to the determinism wall's (typescript-eslint) one instead of replacing it.
+ */
+const ABOVE = {
+  interpreter: ['activities', 'workflows', 'api', 'cli', 'workers', 'embedded', 'bench'],
+  'common/contracts': ['activities', 'workflows', 'api', 'cli', 'workers', 'embedded', 'bench'],
+  activities: ['workflows', 'api', 'cli', 'workers', 'embedded', 'bench'],
+  workflows: ['api', 'cli', 'workers', 'embedded', 'bench'],
+  api: ['cli', 'bench'],
+};
+const layers = Object.entries(ABOVE).map(([folder, above]) => ({
+  files: [`${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: [{ group: above.map((layer) => `**/${layer}/**`), message: `Upward import: ${folder}/ sits below ${above.join(', ')}; move the shared contract down (e.g. common/contracts/).` }] },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.data/**', 'dist/**', 'test/fixtures/**', 'scratch/**'] },
   ...tseslint.configs.recommended,
@@ -71,4 +94,5 @@ export default tseslint.config(
     },
   },
   deterministic,
+  ...layers,
 );

@@ -2,7 +2,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import type { AgentRegistry } from '../activities/agents/registry.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
 import { MODEL_ACTIVITY } from '../common/constants.ts';
-import { SA } from '../common/search-attributes.ts';
+import { runSearchAttributePairs } from '../common/search-attributes.ts';
 import { manifestOf, type Manifest } from '../interpreter/manifest.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { RunInput } from '../workflows/types.ts';
@@ -129,13 +129,13 @@ export function runInputFor(
 
 /** The search attributes every run carries (Temporal Web filters on them). */
 export function runSearchAttributes(definition: StoredDefinition, who: RunIdentity): SearchAttributePair[] {
-  return [
-    { key: SA.definition, value: definition.name },
-    { key: SA.version, value: definition.version },
-    { key: SA.lane, value: definition.lane },
-    { key: SA.tenant, value: who.tenant },
-    { key: SA.startedBy, value: who.startedBy },
-    { key: SA.correlationId, value: who.correlationId },
-    ...(who.trigger ? [{ key: SA.causationId, value: who.trigger.event.id }] : []),
-  ];
+  return runSearchAttributePairs({
+    definition: definition.name,
+    version: definition.version,
+    lane: definition.lane,
+    tenant: who.tenant,
+    startedBy: who.startedBy,
+    correlationId: who.correlationId,
+    ...(who.trigger ? { causationId: who.trigger.event.id } : {}),
+  });
 }

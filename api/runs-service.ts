@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { AGENT_WORKFLOW_TYPE } from '../activities/agents/types.ts';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
-import { INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
+import { AGENT_WORKFLOW_TYPE, INTERPRETER_WORKFLOW_TYPE, MEMO_KEYS, PRIORITY_KEYS, workflowTaskQueue } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import { currentTraceparent, traceIdOf } from '../common/trace-context.ts';
 import type { Problem, RunState, StepState } from '../interpreter/engine.ts';
 import { signDecisionToken, type DecisionKeys } from '../activities/platform/decision-tokens.ts';
-import { approvalsCounted, hasDecidedCurrentStage, judge, type ApprovalRecord } from '../interpreter/approvals.ts';
+import { approvalsCounted, awaitsDecisionFrom, type ApprovalRecord } from '../interpreter/approvals.ts';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { approvalUpdate, pendingApprovalsQuery, runStateQuery, type ApprovalUpdateResult } from '../workflows/definitions.ts';
 import type { RunResult } from '../workflows/types.ts';
@@ -553,10 +552,8 @@ export class RunsService {
         continue; // closed meanwhile, or no worker to answer: not actionable now
       }
       for (const record of pending) {
-        const attempt = { step: record.stepPath, principal: principal.principal, decision: 'approve', groups: principal.groups, via: 'api' as const };
-        const verdict = judge({ [record.stepPath]: record }, attempt, {});
         // Not the caller's to decide, or already decided by the caller: not in the inbox.
-        if (!verdict.ok || verdict.duplicate || hasDecidedCurrentStage(record, principal.principal)) continue;
+        if (!awaitsDecisionFrom(record, principal.principal, principal.groups)) continue;
         items.push({
           runId: info.workflowId,
           definition: { name: info.typedSearchAttributes.get(SA.definition) ?? '', version: info.typedSearchAttributes.get(SA.version) ?? '' },

@@ -7,6 +7,9 @@
 /** The one generic workflow type that executes any definition. */
 export const INTERPRETER_WORKFLOW_TYPE = 'interpreter';
 
+/** The agent child workflow's type (workflows/agent.ts `agent`); stored in histories and visibility. */
+export const AGENT_WORKFLOW_TYPE = 'agent';
+
 /** Kinds of activity task queue a lane owns. */
 export const ACTIVITY_KINDS = ['skills', 'integrations', 'models', 'agents'] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];

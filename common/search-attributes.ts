@@ -1,4 +1,4 @@
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { SearchAttributeType, defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from './constants.ts';
 
 /**
@@ -15,6 +15,34 @@ export const SA = {
   causationId: defineSearchAttributeKey(SEARCH_ATTRIBUTES.causationId.name, SearchAttributeType.KEYWORD),
   pendingApprovers: defineSearchAttributeKey(SEARCH_ATTRIBUTES.pendingApprovers.name, SearchAttributeType.KEYWORD_LIST),
 } as const;
+
+/** The identity every run carries in its search attributes. */
+export interface RunAttributes {
+  definition: string;
+  version: string;
+  lane: string;
+  tenant: string;
+  startedBy: string;
+  correlationId: string;
+  /** What caused the run: its triggering event, or the parent run of a child. */
+  causationId?: string;
+}
+
+/**
+ * The one search-attribute builder for a run's identity (Temporal Web filters on them; the API
+ * checks tenancy and lists by them): the API's starts, child runs and agent runs alike.
+ */
+export function runSearchAttributePairs(run: RunAttributes): SearchAttributePair[] {
+  return [
+    { key: SA.definition, value: run.definition },
+    { key: SA.version, value: run.version },
+    { key: SA.lane, value: run.lane },
+    { key: SA.tenant, value: run.tenant },
+    { key: SA.startedBy, value: run.startedBy },
+    { key: SA.correlationId, value: run.correlationId },
+    ...(run.causationId !== undefined ? [{ key: SA.causationId, value: run.causationId }] : []),
+  ];
+}
 
 /** `Name=Type` pairs for `temporal server start-dev --search-attribute`. */
 export function searchAttributeFlags(): string[] {

@@ -1,8 +1,11 @@
+// Over 400 lines on purpose: the one home of every approval rule (issue 14), read whole by the workflow, the API and the dry run.
 /**
- * Human approvals: the record a waiting approval step keeps in the run state, and the pure rules
- * that decide whether an attempt counts. The workflow applies them in its update validator (the
- * API path, which answers at once), in its signal handler (the Temporal UI path) and nowhere else;
- * the engine only waits for the record to be decided.
+ * Human approvals, in one home: the record a waiting approval step keeps in the run state, the
+ * pure rules that decide whether an attempt counts (judge, decide), which decisions count for the
+ * current stage, and the audit entry every attempt leaves. The workflow binding applies them in its
+ * update validator (the API path, which answers at once) and its signal handler (the Temporal UI
+ * path); the engine only waits for the record to be decided; the API reads the same rules for the
+ * inbox, its refusals' audit lines and the dry run.
  */
 
 export type Decision = 'approve' | 'reject';
@@ -86,6 +89,41 @@ export type Verdict =
   | { ok: true; record: ApprovalRecord; duplicate: boolean }
   | { ok: false; code: RefusalCode; reason: string; record?: ApprovalRecord };
 
+/** What opening an approval request needs; the record starts pending, at stage 0, undecided. */
+export type ApprovalRequest = Pick<ApprovalRecord, 'stepId' | 'stepPath' | 'summary' | 'approvers' | 'quorum' | 'allowSelfApproval' | 'startedBy' | 'requestedAt' | 'deadline'>;
+
+/** The record of a new approval request (an approval step, or an agent's high-risk tool call). */
+export function openApprovalRecord(request: ApprovalRequest): ApprovalRecord {
+  const record: ApprovalRecord = {
+    stepId: request.stepId,
+    stepPath: request.stepPath,
+    summary: request.summary,
+    status: 'pending',
+    stage: 0,
+    approvers: { principals: [...request.approvers.principals], groups: [...request.approvers.groups] },
+    quorum: request.quorum,
+    allowSelfApproval: request.allowSelfApproval,
+    startedBy: request.startedBy,
+    requestedAt: request.requestedAt,
+    decisions: [],
+  };
+  if (request.deadline !== undefined) record.deadline = request.deadline;
+  return record;
+}
+
+/**
+ * Moves a pending record to the next approver set (an escalation): the new set decides afresh,
+ * so decisions made to the earlier set stay on record but no longer count (countsForCurrentStage).
+ */
+export function escalateRecord(record: ApprovalRecord, next: Pick<ApprovalRecord, 'approvers' | 'quorum'>, deadline: string | undefined): void {
+  record.stage += 1;
+  record.escalated = true;
+  record.approvers = { principals: [...next.approvers.principals], groups: [...next.approvers.groups] };
+  record.quorum = next.quorum;
+  if (deadline !== undefined) record.deadline = deadline;
+  else delete record.deadline;
+}
+
 /** Finds the approval an attempt names: by path, else by step id when exactly one matches. */
 export function findApproval(approvals: Record<string, ApprovalRecord>, step: string): ApprovalRecord | undefined {
   const byPath = approvals[step];
@@ -160,6 +198,25 @@ export function judge(approvals: Record<string, ApprovalRecord>, attempt: Decisi
   return { ok: true, record, duplicate: false };
 }
 
+/**
+ * Judges an attempt and, when it counts and is not a repeat, records it (applyDecision) at `at`:
+ * what the workflow's handlers and the dry run do with every attempt.
+ */
+export function decide(approvals: Record<string, ApprovalRecord>, attempt: DecisionAttempt, directory: Directory, at: string): Verdict {
+  const verdict = judge(approvals, attempt, directory);
+  if (verdict.ok && !verdict.duplicate) applyDecision(verdict.record, attempt, at);
+  return verdict;
+}
+
+/**
+ * Whether a pending record waits for this principal's decision (the inbox): they may decide it
+ * (with the groups their credential vouches for) and have not yet decided its current stage.
+ */
+export function awaitsDecisionFrom(record: ApprovalRecord, principal: string, groups: string[]): boolean {
+  const verdict = judge({ [record.stepPath]: record }, { step: record.stepPath, principal, decision: 'approve', groups, via: 'api' }, {});
+  return verdict.ok && !verdict.duplicate && !hasDecidedCurrentStage(record, principal);
+}
+
 /** Records an accepted decision and settles the approval when it is decided. */
 export function applyDecision(record: ApprovalRecord, attempt: DecisionAttempt, at: string): void {
   if (hasDecidedCurrentStage(record, attempt.principal)) return;
@@ -175,6 +232,67 @@ export function applyDecision(record: ApprovalRecord, attempt: DecisionAttempt, 
 /** Approvals that count towards the current quorum. */
 export function approvalsCounted(record: ApprovalRecord): number {
   return currentDecisions(record).filter((d) => d.decision === 'approve').length;
+}
+
+/** One line of the approval audit trail, written to PostgreSQL by the platform activity. */
+export interface AuditEntry {
+  /** Unique and stable (`<runId>/approval/<n>`), so a retried write is not duplicated. */
+  id: string;
+  runId: string;
+  tenant: string;
+  definition: string;
+  version: string;
+  stepId: string;
+  stepPath?: string;
+  principal: string;
+  decision: string;
+  comment?: string;
+  via: DecisionChannel;
+  outcome: 'accepted' | 'refused';
+  code?: RefusalCode;
+  reason?: string;
+  /** ISO-8601. */
+  at: string;
+}
+
+/** What an audit entry needs besides the attempt: the run's identity. */
+export type AuditIdentity = Pick<AuditEntry, 'tenant' | 'definition' | 'version'>;
+
+/**
+ * The audit entry of one attempt (the workflow's, numbered `<runId>/approval/<n>`, and the API's
+ * own refusals): the attempt as sent, its outcome, and for a refusal the code and reason. The step
+ * is the one the attempt named until a record is known; then the record's id and path.
+ */
+export function auditEntryOf(
+  where: AuditIdentity & { id: string; runId: string },
+  attempt: Pick<DecisionAttempt, 'step' | 'principal' | 'decision' | 'comment' | 'via'>,
+  outcome: AuditEntry['outcome'],
+  at: string,
+  extra: { code?: RefusalCode; reason?: string; record?: Pick<ApprovalRecord, 'stepId' | 'stepPath'> } = {},
+): AuditEntry {
+  const { record, ...refusal } = extra;
+  return {
+    id: where.id,
+    runId: where.runId,
+    tenant: where.tenant,
+    definition: where.definition,
+    version: where.version,
+    stepId: attempt.step,
+    principal: attempt.principal,
+    decision: attempt.decision,
+    ...(attempt.comment ? { comment: attempt.comment } : {}),
+    via: attempt.via,
+    outcome,
+    at,
+    ...refusal,
+    ...(record ? { stepId: record.stepId, stepPath: record.stepPath } : {}),
+  };
+}
+
+/** The latest decision of the current stage that matches how the record settled (who approved or rejected it). */
+export function settlingDecision(record: ApprovalRecord): ApprovalDecision | undefined {
+  const outcome: Decision = record.status === 'approved' ? 'approve' : 'reject';
+  return [...currentDecisions(record)].reverse().find((d) => d.decision === outcome);
 }
 
 /** Values for the PendingApprovers search attribute: `user:<principal>` and `group:<group>`. */

@@ -1,7 +1,13 @@
-import type { DecisionChannel, RefusalCode } from '../interpreter/approvals.ts';
+import type { ActivityDefaults } from '../interpreter/activity-defaults.ts';
+import type { AuditEntry } from '../interpreter/approvals.ts';
+import type { LifecycleEvent } from '../common/contracts/run-events.ts';
 import type { RunEvent, RunState } from '../interpreter/engine.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import type { AgentDefinition } from '../activities/agents/types.ts';
+
+/** The run records' homes are the approval module and common/contracts; re-exported for this file's readers above. */
+export type { ActivityDefaults, AuditEntry };
+export { LIFECYCLE_EVENT_TYPES, type LifecycleEvent, type LifecycleEventType, type RunEventsBatch } from '../common/contracts/run-events.ts';
 
 /** A definition a run may start as a child (sub_workflow), pinned by its hash. */
 export interface PinnedDefinition {
@@ -56,82 +62,8 @@ export interface RunInput {
   };
 }
 
-/** A skill's registered defaults, applied when a step sets no timeout or retry of its own. */
-export interface ActivityDefaults {
-  timeoutSeconds?: number;
-  retry?: { maxAttempts?: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maxIntervalSeconds?: number };
-}
-
-/** One line of the approval audit trail, written to PostgreSQL by the platform activity. */
-export interface AuditEntry {
-  /** Unique and stable (`<runId>/approval/<n>`), so a retried write is not duplicated. */
-  id: string;
-  runId: string;
-  tenant: string;
-  definition: string;
-  version: string;
-  stepId: string;
-  stepPath?: string;
-  principal: string;
-  decision: string;
-  comment?: string;
-  via: DecisionChannel;
-  outcome: 'accepted' | 'refused';
-  code?: RefusalCode;
-  reason?: string;
-  /** ISO-8601. */
-  at: string;
-}
-
 /** The interpreter's result: the run's output and the final state of every step. */
 export interface RunResult {
   output: unknown;
   state: RunState;
-}
-
-/** Lifecycle events (seed 004 §6), recorded durably and delivered to subscribed webhooks. */
-export const LIFECYCLE_EVENT_TYPES = [
-  'workflow.run.started',
-  'workflow.step.completed',
-  'workflow.step.failed',
-  'workflow.approval.requested',
-  'workflow.approval.decided',
-  'workflow.run.completed',
-  'workflow.run.failed',
-  'workflow.run.cancelled',
-] as const;
-export type LifecycleEventType = (typeof LIFECYCLE_EVENT_TYPES)[number];
-
-/**
- * One lifecycle event, written by the workflow through the platform activity `recordRunEvents`.
- * Its id (`<runId>/event/<seq>`) is stable across retries and replays: the store inserts it once
- * and webhooks receive it once per subscription (receivers dedupe by it).
- */
-export interface LifecycleEvent {
-  id: string;
-  type: LifecycleEventType;
-  /** The platform run id (the workflow id). */
-  runId: string;
-  /** 1, 2, ... in the order the run emitted them, across continue-as-new. */
-  seq: number;
-  tenant: string;
-  definition: string;
-  version: string;
-  correlationId: string;
-  causationId?: string;
-  /** Workflow time, ISO-8601. */
-  time: string;
-  /**
-   * Per type: steps `{stepId, stepPath, stepType, status, error?, attempts?}`; approvals
-   * `{stepId, stepPath, summary, approvers, quorum, deadline?}` / `{stepId, stepPath, decision,
-   * principal?, via?, timedOut}`; run `{status, error?}`.
-   */
-  data: Record<string, unknown>;
-}
-
-/** What the workflow hands the platform activity `recordRunEvents` in one batch. */
-export interface RunEventsBatch {
-  events: LifecycleEvent[];
-  /** Approval audit entries, written in the same transaction when the run records events. */
-  audit: AuditEntry[];
 }

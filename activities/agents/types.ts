@@ -2,11 +2,9 @@
  * The contract between the interpreter and agent runs. An agent (seed 002 `agent` step, seed 004
  * `agent_ref`) that is defined in the agent registry runs as a child workflow `agent` on the
  * lane's workflow queue: model call → tool calls → model call, every call an activity, guardrails
- * enforced by the workflow. Workflows import these types only.
+ * enforced by the workflow. Workflows import these types only (the workflow type is
+ * common/constants.ts `AGENT_WORKFLOW_TYPE`).
  */
-
-/** The agent child workflow's type (workflows/agent.ts `agent`); stored in histories and visibility. */
-export const AGENT_WORKFLOW_TYPE = 'agent';
 
 export type AgentToolKind = 'skill' | 'integration' | 'mcp';
 

@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { Pool } from '../../common/db.ts';
-import type { AuditEntry } from '../../workflows/types.ts';
+import type { AuditEntry } from '../../interpreter/approvals.ts';
 
 /**
  * Inserts audit entries through a pool or a client inside a transaction; an entry already written

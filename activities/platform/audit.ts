@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Pool } from '../../common/db.ts';
 import type { ProofCheck } from '../../interpreter/approvals.ts';
-import type { AuditEntry, RunEventsBatch } from '../../workflows/types.ts';
+import type { AuditEntry } from '../../interpreter/approvals.ts';
+import type { RunEventsBatch } from '../../common/contracts/run-events.ts';
 import { laneOfTaskQueue, recordRunMetrics } from '../../common/metrics-runs.ts';
 import { insertAuditEntries } from './audit-rows.ts';
 import { DecisionKeys, verifyDecisionToken } from './decision-tokens.ts';

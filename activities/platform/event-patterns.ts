@@ -1,4 +1,4 @@
-import { LIFECYCLE_EVENT_TYPES } from '../../workflows/types.ts';
+import { LIFECYCLE_EVENT_TYPES } from '../../common/contracts/run-events.ts';
 
 /**
  * Which lifecycle events a webhook subscription receives. A pattern is an exact type

@@ -1,7 +1,7 @@
 import type { Pool } from '../../common/db.ts';
 import { currentTraceparent } from '../../common/trace-context.ts';
 import type { EventForMetrics } from '../../common/metrics-runs.ts';
-import type { LifecycleEvent, LifecycleEventType, RunEventsBatch } from '../../workflows/types.ts';
+import type { LifecycleEvent, LifecycleEventType, RunEventsBatch } from '../../common/contracts/run-events.ts';
 import { insertAuditEntries } from './audit-rows.ts';
 import { subscriptionWants } from './event-patterns.ts';
 

@@ -1,6 +1,6 @@
 import { sample } from 'openapi-sampler';
 import { z } from 'zod';
-import { applyDecision, judge, type ApprovalRecord, type Directory } from '../../interpreter/approvals.ts';
+import { countsForCurrentStage, decide as decideAttempt, hasDecidedCurrentStage, type ApprovalRecord, type Directory } from '../../interpreter/approvals.ts';
 import { compileDefinition, outputContractOf, walkSteps, type Plan } from '../../interpreter/compile.ts';
 import {
   ContinueAsNewRequest,
@@ -19,7 +19,8 @@ import {
 import { estimateHistory, type CaseEstimate, type RunPath } from '../../interpreter/estimate.ts';
 import type { OutputContracts } from '../../interpreter/output-shapes.ts';
 import { MAX_WAIT_SECONDS, type Definition, type Step } from '../../interpreter/schema.ts';
-import type { ActivityDefaults, PinnedDefinition } from '../../workflows/types.ts';
+import type { PinnedDefinition } from '../../workflows/types.ts';
+import { withRegisteredDefaults, type ActivityDefaults } from '../../interpreter/activity-defaults.ts';
 import type { ProblemDetail } from '../problem.ts';
 import { Scope, SimulatedCancellation, SimulatedTime } from './simulated-time.ts';
 
@@ -29,7 +30,7 @@ import { Scope, SimulatedCancellation, SimulatedTime } from './simulated-time.ts
  * simulated. Activities and child runs answer from the request's mocks (or a sample generated
  * from the callee's registered output schema), with Temporal's retry policy applied attempt by
  * attempt; approvals are decided as the request scripts them, through the same rules the workflow
- * applies (interpreter/approvals.ts `judge` and `applyDecision`); timers, waits and deadlines pass
+ * applies (interpreter/approvals.ts `decide`); timers, waits and deadlines pass
  * in simulated time (simulated-time.ts); events arrive as scripted. Nothing leaves the process:
  * no Temporal call, no activity, no HTTP, no database write.
  *
@@ -609,7 +610,7 @@ class SimulatedPort implements InterpreterPort {
   /** The decisions for this approval's current approver set: the request's, else its quorum approving (the first set only). */
   private decisionsFor(record: ApprovalRecord): DecisionScript[] {
     const script = this.request.approvals?.[record.stepId];
-    if (script !== undefined) return (Array.isArray(script) ? script : [script]).filter((d) => (d.stage ?? 0) === record.stage);
+    if (script !== undefined) return (Array.isArray(script) ? script : [script]).filter((d) => countsForCurrentStage(record, d));
     if (record.stage > 0) return [];
     return this.defaultApprovers(record).map((by) => ({ decision: 'approve' as const, by }));
   }
@@ -627,17 +628,13 @@ class SimulatedPort implements InterpreterPort {
 
   private decide(record: ApprovalRecord, script: DecisionScript): void {
     if (!this.state) return;
-    const by = script.by ?? this.defaultApprovers(record).find((p) => !record.decisions.some((d) => d.principal === p && (d.stage ?? 0) === record.stage)) ?? 'dry-run-approver';
+    const by = script.by ?? this.defaultApprovers(record).find((p) => !hasDecidedCurrentStage(record, p)) ?? 'dry-run-approver';
     const standIn = record.approvers.groups.find((g) => by.startsWith(`${g}-approver-`));
     const groups = script.groups ?? (standIn ? [standIn] : Object.entries(this.env.directory).filter(([, members]) => members.includes(by)).map(([g]) => g));
     const attempt = { step: record.stepPath, principal: by, decision: script.decision, groups, via: 'api' as const, ...(script.comment ? { comment: script.comment } : {}) };
-    const verdict = judge(this.state.approvals, attempt, this.env.directory);
     const at = new Date(this.time.now()).toISOString();
-    if (!verdict.ok) {
-      this.rec.approvals.get(`${this.run}|${record.stepPath}`)?.refused.push({ principal: by, decision: script.decision, code: verdict.code, reason: verdict.reason, at });
-      return;
-    }
-    if (!verdict.duplicate) applyDecision(verdict.record, attempt, at);
+    const verdict = decideAttempt(this.state.approvals, attempt, this.env.directory, at);
+    if (!verdict.ok) this.rec.approvals.get(`${this.run}|${record.stepPath}`)?.refused.push({ principal: by, decision: script.decision, code: verdict.code, reason: verdict.reason, at });
   }
 
   cancellable<T>(fn: () => Promise<T>): CancellableHandle<T> {
@@ -681,18 +678,6 @@ class SimulatedPort implements InterpreterPort {
 
 function runInfo(definition: Definition, id: string, env: DryRunEnvironment): Record<string, unknown> {
   return { id: id || 'dry-run', definition: definition.name, version: definition.version, startedBy: env.startedBy, correlationId: 'dry-run', lane: definition.lane ?? '', tenant: env.tenant, dryRun: true };
-}
-
-/** A skill's registered timeout and retry where its step set none (as the workflow applies them). */
-function withRegisteredDefaults(call: ActivityCall, registry: Record<string, ActivityDefaults> | undefined): ActivityCall {
-  const registered = call.defaulted ? registry?.[`${call.family}:${call.name}`] : undefined;
-  if (!registered || !call.defaulted) return call;
-  const retry = registered.retry;
-  return {
-    ...call,
-    ...(call.defaulted.timeout && registered.timeoutSeconds !== undefined ? { timeoutSeconds: registered.timeoutSeconds } : {}),
-    ...(call.defaulted.retry && retry ? { retry: { ...call.retry, ...retry } } : {}),
-  };
 }
 
 /** The path this run took, in the estimator's terms (interpreter/estimate.ts RunPath). */

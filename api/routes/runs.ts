@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { LIMITS } from '../../interpreter/schema.ts';
+import { auditEntryOf } from '../../interpreter/approvals.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { DefinitionsStore } from '../definitions-store.ts';
 import { correlationIdOf, parseOr400 } from '../http.ts';
@@ -134,22 +135,13 @@ export function runRoutes(deps: RunRoutesDeps): Router {
       // Refused before the workflow's history: the API writes the audit line itself. A failed write
       // is logged; the caller still learns why the attempt was refused.
       await deps.audit.record([
-        {
-          id: `${runId}/refused/${randomUUID()}`,
-          runId,
-          tenant: principal.tenant,
-          definition: refusal.definition.name,
-          version: refusal.definition.version,
-          stepId,
-          principal: principal.principal,
-          decision: body.decision,
-          ...(body.comment ? { comment: body.comment } : {}),
-          via: 'api',
-          outcome: 'refused',
-          code: refusal.code as never,
-          reason: refusal.reason,
-          at: new Date().toISOString(),
-        },
+        auditEntryOf(
+          { id: `${runId}/refused/${randomUUID()}`, runId, tenant: principal.tenant, definition: refusal.definition.name, version: refusal.definition.version },
+          { step: stepId, principal: principal.principal, decision: body.decision, ...(body.comment ? { comment: body.comment } : {}), via: 'api' },
+          'refused',
+          new Date().toISOString(),
+          { code: refusal.code as never, reason: refusal.reason },
+        ),
       ]).catch((error: unknown) => req.log?.error({ err: error, runId, stepId }, 'could not write the refused approval to the audit trail'));
       req.log?.warn({ runId, stepId, approver: principal.principal, code: refusal.code }, 'approval refused');
     });

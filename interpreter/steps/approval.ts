@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { approvalsCounted, currentDeciders, type ApprovalRecord } from '../approvals.ts';
+import { approvalsCounted, currentDeciders, escalateRecord, openApprovalRecord, type ApprovalRecord } from '../approvals.ts';
 import { StepCallError } from '../port.ts';
 import type { StepBase } from '../plan.ts';
 import { compileValue, resolveValue, type CompiledValue } from '../references.ts';
@@ -97,20 +97,17 @@ function openRecord(step: CompiledApprovalStep, { frame, resuming, runner }: Ste
   const summary =
     step.summary === undefined ? `Approve step "${step.id}" of ${String(runner.ctx.run.definition ?? 'this run')}` : resolveValue(step.summary, runner.data(frame));
   const now = runner.port.now();
-  const record: ApprovalRecord = {
+  const record = openApprovalRecord({
     stepId: step.id,
     stepPath: path,
     summary: typeof summary === 'string' ? summary : JSON.stringify(summary),
-    status: 'pending',
-    stage: 0,
-    approvers: { principals: [...first.approvers.principals], groups: [...first.approvers.groups] },
+    approvers: first.approvers,
     quorum: first.quorum,
     allowSelfApproval: step.allowSelfApproval,
     startedBy: String(runner.ctx.run.startedBy ?? ''),
     requestedAt: iso(now),
-    decisions: [],
-  };
-  if (first.timeoutMs !== undefined) record.deadline = iso(now + first.timeoutMs);
+    ...(first.timeoutMs !== undefined ? { deadline: iso(now + first.timeoutMs) } : {}),
+  });
   runner.state.approvals[path] = record;
   runner.port.onApproval?.('requested', record);
   return record;
@@ -146,13 +143,7 @@ async function runApproval(step: CompiledApprovalStep, run: StepRun): Promise<un
     const stage = step.stages[rec.stage] as CompiledApprovalStage;
     const next = step.stages[rec.stage + 1];
     if (stage.onTimeout === 'escalate' && next) {
-      rec.stage += 1;
-      rec.escalated = true;
-      rec.approvers = { principals: [...next.approvers.principals], groups: [...next.approvers.groups] };
-      rec.quorum = next.quorum;
-      // The new set decides afresh: decisions made to the first set stay on record but do not count.
-      if (next.timeoutMs !== undefined) rec.deadline = iso(runner.port.now() + next.timeoutMs);
-      else delete rec.deadline;
+      escalateRecord(rec, next, next.timeoutMs !== undefined ? iso(runner.port.now() + next.timeoutMs) : undefined);
       runner.port.onApprovalsChanged?.(runner.state);
       runner.port.onApproval?.('requested', rec);
       continue;
