@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUN_STATUSES } from './runs-service.ts';
+import { RUN_STATUSES } from './run-views.ts';
 import { OPERATION_ACTIONS } from './operations-store.ts';
 
 /**

@@ -1,7 +1,8 @@
 import { defineRoute, errors, json, problem } from '../contract.ts';
 import { dryRunReportSchema, dryRunRequestSchema } from '../authoring/dry-run.ts';
 import { promotionRequestSchema } from '../authoring/promotion-gate.ts';
-import { nameParamSchema, runIdParamSchema } from '../schemas.ts';
+import { runIdParamSchema } from '../run-schemas.ts';
+import { nameParamSchema } from '../schemas.ts';
 import { Graph } from './definitions.ts';
 import { named, z } from './zod-openapi.ts';
 

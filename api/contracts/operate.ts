@@ -10,7 +10,8 @@ import {
   retryRunSchema,
   retryResultSchema,
 } from '../operate-schemas.ts';
-import { idempotencyKeySchema, runIdParamSchema } from '../schemas.ts';
+import { runIdParamSchema } from '../run-schemas.ts';
+import { idempotencyKeySchema } from '../schemas.ts';
 import { sloQuerySchema, sloReportSchema } from '../reports-schemas.ts';
 import { named, withOpenApi as clone, z } from './zod-openapi.ts';
 

@@ -3,7 +3,6 @@ import {
   auditEntrySchema,
   decisionResultSchema,
   decisionSchema,
-  idempotencyKeySchema,
   inboxItemSchema,
   listRunEventsQuerySchema,
   listRunsQuerySchema,
@@ -14,7 +13,8 @@ import {
   startRunResponseSchema,
   startRunSchema,
   stepParamSchema,
-} from '../schemas.ts';
+} from '../run-schemas.ts';
+import { idempotencyKeySchema } from '../schemas.ts';
 import { named, z } from './zod-openapi.ts';
 
 /** Starting, reading, listing and cancelling runs; approvals and the audit trail; lifecycle events (api/routes/runs.ts). */

@@ -1,6 +1,6 @@
 import { defineRoute, errors, json, problem } from '../contract.ts';
-import { RUN_STATUSES } from '../runs-service.ts';
-import { backfillSchema, cloudEventSchema, scheduleNoteSchema } from '../schemas.ts';
+import { RUN_STATUSES } from '../run-views.ts';
+import { backfillSchema, cloudEventSchema, scheduleNoteSchema } from '../trigger-schemas.ts';
 import { named, z } from './zod-openapi.ts';
 
 /** Events that start and reach runs, and the tenant's schedules (api/routes/triggers.ts). */

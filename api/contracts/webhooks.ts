@@ -8,7 +8,7 @@ import {
   webhookDeliverySchema,
   webhookIdParamSchema,
   webhookSubscriptionSchema,
-} from '../schemas.ts';
+} from '../webhook-schemas.ts';
 import { named, z } from './zod-openapi.ts';
 
 /** Webhook subscriptions for lifecycle events and their deliveries (api/routes/webhooks.ts). */
