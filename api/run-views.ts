@@ -1,4 +1,4 @@
-import type { WorkflowExecutionDescription } from '@temporalio/client';
+import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { MEMO_KEYS } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
 import type { ApprovalRecord } from '../interpreter/approvals.ts';
@@ -61,7 +61,8 @@ export function runStatusOf(name: string): RunStatus {
   }
 }
 
-export function summaryOf(desc: WorkflowExecutionDescription): RunSummary {
+/** A run's summary from its description or a visibility list entry. */
+export function summaryOf(desc: Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'typedSearchAttributes' | 'startTime' | 'closeTime'>): RunSummary {
   return {
     runId: desc.workflowId,
     status: runStatusOf(desc.status.name),

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { INTERPRETER_WORKFLOW_TYPE } from '../common/constants.ts';
 import { SA } from '../common/search-attributes.ts';
-import { runStatusOf, type RunStatus, type RunSummary } from './run-views.ts';
+import { summaryOf, type RunStatus, type RunSummary } from './run-views.ts';
 
 /** Runs found through Temporal's visibility: the tenant's list, and the running runs an event's correlation id reaches. */
 
@@ -28,17 +28,7 @@ export async function listStartedRuns(client: Client, tenant: string, filter: { 
   if (filter.status) clauses.push(`ExecutionStatus = '${STATUS_QUERY_VALUE[filter.status]}'`);
   const runs: RunSummary[] = [];
   for await (const info of client.workflow.list({ query: clauses.join(' AND '), pageSize: filter.limit })) {
-    runs.push({
-      runId: info.workflowId,
-      status: runStatusOf(info.status.name),
-      definition: {
-        name: info.typedSearchAttributes.get(SA.definition) ?? '',
-        version: info.typedSearchAttributes.get(SA.version) ?? '',
-      },
-      lane: info.typedSearchAttributes.get(SA.lane),
-      startedAt: info.startTime.toISOString(),
-      closedAt: info.closeTime?.toISOString(),
-    });
+    runs.push(summaryOf(info));
     if (runs.length >= filter.limit) break;
   }
   return runs;

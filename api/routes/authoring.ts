@@ -36,7 +36,23 @@ export interface AuthoringRoutesDeps {
 export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
   const router = Router();
   const promotions = new PromotionStore(deps.audit.pool);
+  const version = versionLookup(deps);
+  dryRunRoute(router, deps);
+  documentRoutes(router, deps, version);
+  promotionRoutes(router, deps, promotions);
+  runGraphRoute(router, deps, version);
+  return router;
+}
 
+/** A registered version, or a 404. */
+const versionLookup = (deps: AuthoringRoutesDeps) => async (tenant: string, name: string, v: string): Promise<StoredDefinition> => {
+  const found = await deps.definitions.get(tenant, name, v);
+  if (!found) throw new HttpProblem(404, 'Not Found', `no definition "${name}" version "${v}"`);
+  return found;
+};
+type VersionLookup = ReturnType<typeof versionLookup>;
+
+function dryRunRoute(router: Router, deps: AuthoringRoutesDeps): void {
   // A definition through the real interpreter with every effect simulated (api/authoring/dry-run.ts).
   handle(router, c.dryRun, async ({ req, body: request }) => {
     const who = principalOf(req);
@@ -79,13 +95,10 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
     }, source);
     return { status: 200, body: report };
   });
+}
 
-  const version = async (tenant: string, name: string, v: string): Promise<StoredDefinition> => {
-    const found = await deps.definitions.get(tenant, name, v);
-    if (!found) throw new HttpProblem(404, 'Not Found', `no definition "${name}" version "${v}"`);
-    return found;
-  };
-
+/** A version's diagram and its operator doc. */
+function documentRoutes(router: Router, deps: AuthoringRoutesDeps, version: VersionLookup): void {
   handle(router, definitionContracts.graph, async ({ req, params }) => {
     const found = await version(principalOf(req).tenant, params.name, params.version);
     const graph = definitionGraph(found.body);
@@ -110,7 +123,9 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
     });
     return { status: 200, type: 'text/markdown; charset=utf-8', body: markdown };
   });
+}
 
+function promotionRoutes(router: Router, deps: AuthoringRoutesDeps, promotions: PromotionStore): void {
   // Seed 003 §5's promotion gate (api/authoring/promotions.ts): the battery on candidate and production, the verdict, the alias.
   handle(router, c.promote, async ({ req, params: { name }, body: request }) => {
     const principal = principalOf(req);
@@ -146,7 +161,10 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
     if ((await deps.definitions.versions(tenant, name)).length === 0) throw new HttpProblem(404, 'Not Found', `no definition "${name}"`);
     return { status: 200, body: { name, production: (await promotions.production(tenant, name)) ?? null, decisions: await promotions.history(tenant, name) } };
   });
+}
 
+/** A run's diagram, each step coloured by its status. */
+function runGraphRoute(router: Router, deps: AuthoringRoutesDeps, version: VersionLookup): void {
   handle(router, c.runGraph, async ({ req, params }) => {
     const tenant = principalOf(req).tenant;
     const run = await deps.runs.get(params.runId, tenant);
@@ -168,6 +186,4 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
       },
     };
   });
-
-  return router;
 }

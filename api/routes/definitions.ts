@@ -39,19 +39,50 @@ export function definitionRecord(d: StoredDefinition) {
 /** Registering, validating and reading definitions. */
 export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
   const router = Router();
+  const contextFor = contextForOf(deps);
+  writeRoutes(router, deps, contextFor, registerOf(deps, contextFor));
+  readRoutes(router, deps);
+  return router;
+}
 
-  /** The installation's names plus the sub_workflow definitions this document calls that exist. */
-  const contextFor = async (tenant: string, body: unknown): Promise<ValidationContext> => {
-    const raw = unwrapDefinition(body) as { lane?: unknown } | null;
-    const lane = raw !== null && typeof raw === 'object' && typeof raw.lane === 'string' ? raw.lane : deps.defaultLane;
-    const workers = deps.workerAgreement ? await deps.workerAgreement(lane) : undefined;
-    return {
-      ...deps.validation,
-      definitions: await deps.definitions.existing(tenant, subWorkflowReferences(body)),
-      ...(workers ? { workers } : {}),
-    };
+/** The installation's names plus the sub_workflow definitions this document calls that exist. */
+const contextForOf = (deps: DefinitionRoutesDeps) => async (tenant: string, body: unknown): Promise<ValidationContext> => {
+  const raw = unwrapDefinition(body) as { lane?: unknown } | null;
+  const lane = raw !== null && typeof raw === 'object' && typeof raw.lane === 'string' ? raw.lane : deps.defaultLane;
+  const workers = deps.workerAgreement ? await deps.workerAgreement(lane) : undefined;
+  return {
+    ...deps.validation,
+    definitions: await deps.definitions.existing(tenant, subWorkflowReferences(body)),
+    ...(workers ? { workers } : {}),
   };
+};
+type ContextFor = ReturnType<typeof contextForOf>;
 
+/** Validates and registers; answers the status (201 created, 200 identical) and the record. */
+const registerOf = (deps: DefinitionRoutesDeps, contextFor: ContextFor) => async (principal: ReturnType<typeof principalOf>, body: unknown, invalidStatus: number) => {
+  const result = validateDefinition(body, await contextFor(principal.tenant, body));
+  if (!result.ok) {
+    throw new HttpProblem(invalidStatus, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
+  }
+  const { definition, estimate } = result;
+  const outcome = await deps.definitions.register(principal.tenant, definition, definition.lane ?? deps.defaultLane, principal.principal);
+  if (outcome.outcome === 'conflict') {
+    throw new HttpProblem(
+      409,
+      'Version already registered',
+      `${definition.name}@${definition.version} is registered with different content (hash ${outcome.existing.hash}); versions are immutable, register a new version`,
+      [{ path: '/version', message: 'already registered with different content' }],
+    );
+  }
+  // Schedule triggers become Temporal Schedules for the newest active version (a re-post retries this).
+  const schedules = await deps.schedules.reconcile(principal.tenant, definition.name);
+  const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
+  return { status: outcome.outcome === 'created' ? (201 as const) : (200 as const), location, record: { ...definitionRecord(outcome.definition), schedules, warnings: approverWarnings(definition, deps.keys, principal.tenant), estimate } };
+};
+type Register = ReturnType<typeof registerOf>;
+
+/** Validating, registering and importing. */
+function writeRoutes(router: Router, deps: DefinitionRoutesDeps, contextFor: ContextFor, register: Register): void {
   handle(router, c.validate, async ({ req, body }) => {
     const { tenant } = principalOf(req);
     const result = validateDefinition(body, await contextFor(tenant, body));
@@ -62,28 +93,6 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
         : { valid: false, errors: result.problems },
     };
   });
-
-  /** Validates and registers; answers the status (201 created, 200 identical) and the record. */
-  const register = async (principal: ReturnType<typeof principalOf>, body: unknown, invalidStatus: number) => {
-    const result = validateDefinition(body, await contextFor(principal.tenant, body));
-    if (!result.ok) {
-      throw new HttpProblem(invalidStatus, 'Invalid definition', `${result.problems.length} problem(s) found`, result.problems);
-    }
-    const { definition, estimate } = result;
-    const outcome = await deps.definitions.register(principal.tenant, definition, definition.lane ?? deps.defaultLane, principal.principal);
-    if (outcome.outcome === 'conflict') {
-      throw new HttpProblem(
-        409,
-        'Version already registered',
-        `${definition.name}@${definition.version} is registered with different content (hash ${outcome.existing.hash}); versions are immutable, register a new version`,
-        [{ path: '/version', message: 'already registered with different content' }],
-      );
-    }
-    // Schedule triggers become Temporal Schedules for the newest active version (a re-post retries this).
-    const schedules = await deps.schedules.reconcile(principal.tenant, definition.name);
-    const location = `/v1/definitions/${encodeURIComponent(definition.name)}/versions/${encodeURIComponent(definition.version)}`;
-    return { status: outcome.outcome === 'created' ? (201 as const) : (200 as const), location, record: { ...definitionRecord(outcome.definition), schedules, warnings: approverWarnings(definition, deps.keys, principal.tenant), estimate } };
-  };
 
   handle(router, c.register, async ({ req, body }) => {
     const { status, location, record } = await register(principalOf(req), body, 400);
@@ -123,7 +132,10 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     const { status, location, record } = await register(principalOf(req), result.definition, 422);
     return { status, location, body: { definition: record.definition, report, registered: true } };
   });
+}
 
+/** Listing and reading definitions. */
+function readRoutes(router: Router, deps: DefinitionRoutesDeps): void {
   handle(router, c.list, async ({ req }) => {
     const all = await deps.definitions.list(principalOf(req).tenant);
     return {
@@ -152,6 +164,4 @@ export function definitionRoutes(deps: DefinitionRoutesDeps): Router {
     if (!found) throw new HttpProblem(404, 'Not Found', `no definition "${params.name}" version "${params.version}"`);
     return { status: 200, body: definitionRecord(found) };
   });
-
-  return router;
 }

@@ -35,12 +35,23 @@ export interface RunRoutesDeps {
 /** Starting, reading, listing and cancelling runs. */
 export function runRoutes(deps: RunRoutesDeps): Router {
   const router = Router();
-  const links = (runId: string) => ({
-    self: `/v1/runs/${encodeURIComponent(runId)}`,
-    cancel: `/v1/runs/${encodeURIComponent(runId)}/cancel`,
-    temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(runId)}`,
-  });
+  const links = runLinks(deps);
+  startAndReadRoutes(router, deps, links);
+  approvalRoutes(router, deps);
+  eventAndCancelRoutes(router, deps, links);
+  return router;
+}
 
+/** The links a run's answers carry. */
+const runLinks = (deps: RunRoutesDeps) => (runId: string) => ({
+  self: `/v1/runs/${encodeURIComponent(runId)}`,
+  cancel: `/v1/runs/${encodeURIComponent(runId)}/cancel`,
+  temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(runId)}`,
+});
+type Links = ReturnType<typeof runLinks>;
+
+/** POST /v1/runs, GET /v1/runs and GET /v1/runs/{runId}. */
+function startAndReadRoutes(router: Router, deps: RunRoutesDeps, links: Links): void {
   handle(router, c.start, async ({ req, body }) => {
     const principal = principalOf(req);
     const header = req.get('idempotency-key');
@@ -116,7 +127,10 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const run = deps.masking && !readsSensitive(principal) ? await deps.masking.view(found, principal.tenant) : found;
     return { status: 200, body: { ...run, links: links(run.runId) } };
   });
+}
 
+/** Deciding an approval and the run's audit trail. */
+function approvalRoutes(router: Router, deps: RunRoutesDeps): void {
   handle(router, c.decide, async ({ req, params: { runId, stepId }, body }) => {
     const principal = principalOf(req);
     const result = await deps.runs.decide(runId, principal, stepId, body.decision, body.comment, async (refusal) => {
@@ -159,7 +173,10 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const entries = stored.map(({ tenant: _t, definition: _d, version: _v, ...entry }) => (masker ? masker.scrub(entry) : entry));
     return { status: 200, body: { runId, entries } };
   });
+}
 
+/** Lifecycle events (or the progress stream), the inbox, cancellation. */
+function eventAndCancelRoutes(router: Router, deps: RunRoutesDeps, links: Links): void {
   handle(router, c.events, async ({ req, res, params: { runId }, query }) => {
     const principal = principalOf(req);
     await deps.runs.assertOwned(runId, principal.tenant);
@@ -184,7 +201,5 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     // A deferred run is taken out of its queue: it never starts, and is gone at once.
     return was === 'deferred' ? { status: 200, body: { runId, status: 'cancelled' } } : { status: 202, body: { runId, status: 'cancelling' } };
   });
-
-  return router;
 }
 

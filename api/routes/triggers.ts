@@ -23,7 +23,14 @@ export interface TriggerRoutesDeps {
 /** Event-triggered runs, schedules, and the definition lifecycle (deprecate, retire, diff). */
 export function triggerRoutes(deps: TriggerRoutesDeps): Router {
   const router = Router();
+  eventRoutes(router, deps);
+  lifecycleRoutes(router, deps);
+  scheduleRoutes(router, deps);
+  return router;
+}
 
+/** POST /v1/events: start what the event triggers, deliver it to the runs waiting for it. */
+function eventRoutes(router: Router, deps: TriggerRoutesDeps): void {
   handle(router, c.event, async ({ req, body: event }) => {
     const principal = principalOf(req);
     const correlationId = event.correlationId ?? event.id;
@@ -72,7 +79,10 @@ export function triggerRoutes(deps: TriggerRoutesDeps): Router {
     const created = started.filter((r) => r.created);
     return { status: created.length === 0 ? 200 : created.every((r) => r.status === 'deferred') ? 202 : 201, body: { event: { id: event.id, type: event.type, source: event.source }, runs: started, delivered } };
   });
+}
 
+/** A version's status changes, and the diff of two versions. */
+function lifecycleRoutes(router: Router, deps: TriggerRoutesDeps): void {
   for (const [action, status] of [
     ['deprecate', 'deprecated'],
     ['retire', 'retired'],
@@ -96,7 +106,10 @@ export function triggerRoutes(deps: TriggerRoutesDeps): Router {
     if (!to) throw new HttpProblem(404, 'Not Found', `no definition "${name}" version "${query.to}"`, [{ path: 'to', message: 'not registered' }]);
     return { status: 200, body: { name, from: from.version, to: to.version, patch: createPatch(from.body, to.body) } };
   });
+}
 
+/** The tenant's schedules. */
+function scheduleRoutes(router: Router, deps: TriggerRoutesDeps): void {
   handle(router, c.schedules, async ({ req }) => ({ status: 200, body: { schedules: await deps.schedules.list(principalOf(req).tenant) } }));
   handle(router, c.schedule, async ({ req, params }) => ({ status: 200, body: await deps.schedules.get(principalOf(req).tenant, params.scheduleId) }));
   handle(router, c.pause, async ({ req, params, body }) => {
@@ -118,6 +131,4 @@ export function triggerRoutes(deps: TriggerRoutesDeps): Router {
     await deps.schedules.backfill(principalOf(req).tenant, scheduleId, new Date(body.start), new Date(body.end), body.overlap);
     return { status: 202, body: { scheduleId, backfill: { start: body.start, end: body.end } } };
   });
-
-  return router;
 }
