@@ -1,3 +1,4 @@
+// Over 400 lines: one concept, the admission stage (its settings, the token bucket and rate window it measures with, and the class that admits, defers and dispatches).
 import { apiMetrics } from '../common/metrics-platform.ts';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';

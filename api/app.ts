@@ -1,4 +1,4 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { Router, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
@@ -10,6 +10,8 @@ import { httpServerSpans } from '../common/trace-context.ts';
 import { definitionSchema } from '../interpreter/schema.ts';
 import type { ValidationContext, WorkerAgreement } from '../interpreter/validate.ts';
 import { authenticate, type ApiKeyStore } from './auth.ts';
+import { handle } from './contract.ts';
+import { platformContracts } from './contracts/platform.ts';
 import type { DefinitionsStore } from './definitions-store.ts';
 import { allowedMethods, jsonBody, routeTemplates, urlGuard, type EdgeLimits } from './edge.ts';
 import { problemHandler } from './error-handler.ts';
@@ -70,7 +72,7 @@ export interface AppDeps {
 }
 
 /** The JSON Schema of the definition language, generated from the zod schema. */
-export function definitionJsonSchema(): unknown {
+export function definitionJsonSchema(): Record<string, unknown> {
   return {
     $id: '/v1/schemas/definition.json',
     title: 'Workflow definition',
@@ -100,10 +102,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(httpServerSpans((path) => templates.find((t) => t.pattern.test(path))?.path));
   app.use(correlation(deps.logger));
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
+  // The open routes (no key): health, then after the documents the definition language's schema.
+  const health = Router();
+  handle(health, platformContracts.healthz, () => ({ status: 200, body: { status: 'ok' } }));
+  handle(health, platformContracts.readyz, async () => {
     const checks: Record<string, string> = {};
     await Promise.all(
       Object.entries(deps.readiness).map(async ([name, check]) => {
@@ -116,8 +118,9 @@ export function createApp(deps: AppDeps): Express {
       }),
     );
     const ready = Object.values(checks).every((c) => c === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
+    return ready ? { status: 200, body: { status: 'ready', checks } } : { status: 503, body: { status: 'unavailable', checks } };
   });
+  app.use(health);
 
   // Prometheus scrapes without an API key, like /healthz (it lists no run ids, inputs or outputs);
   // METRICS_BEARER_TOKEN / METRICS_BASIC_AUTH make the handler ask for credentials of its own.
@@ -129,9 +132,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Durable workflows API' }));
   app.use('/graph', graphPage());
   const schema = definitionJsonSchema();
-  app.get('/v1/schemas/definition.json', (_req, res) => {
-    res.type('application/schema+json').json(schema);
-  });
+  const open = Router();
+  handle(open, platformContracts.definitionSchema, () => ({ status: 200, body: schema }));
+  app.use(open);
 
   // The key is checked first; only then is the caller counted and, within its limit, its body read.
   app.use('/v1', authenticate(deps.keys), perKeyRateLimit(deps.rateLimit));

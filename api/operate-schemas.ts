@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { RUN_STATUSES } from './runs-service.ts';
+import { RUN_STATUSES } from './run-views.ts';
 import { OPERATION_ACTIONS } from './operations-store.ts';
 
 /**
  * Request and response shapes of the operator's routes (api/routes/operate.ts): lanes, retries,
  * the operations audit trail and the SLO report. The OpenAPI document is generated from them
- * (api/operate-openapi.ts).
+ * (api/contracts/operate.ts).
  */
 
 const text = (max: number) =>

@@ -44,7 +44,8 @@ export interface ScheduleView {
   definition: { name: string; version: string };
   trigger: number;
   spec: { cron?: string; interval?: number; timezone?: string; jitter?: number };
-  overlap: string;
+  /** Temporal's overlap policy in lower case (`SKIP` → `skip`). */
+  overlap: keyof typeof OVERLAP;
   catchupWindowSeconds: number;
   pauseOnFailure: boolean;
   paused: boolean;
@@ -200,7 +201,7 @@ export class SchedulesService {
       definition: { name: input?.definition.name ?? '', version: input?.definition.version ?? '' },
       trigger: index,
       spec,
-      overlap: (desc.policies.overlap ?? 'SKIP').toLowerCase(),
+      overlap: (desc.policies.overlap ?? 'SKIP').toLowerCase() as keyof typeof OVERLAP,
       catchupWindowSeconds: Math.round(desc.policies.catchupWindow / 1000),
       pauseOnFailure: desc.policies.pauseOnFailure,
       paused: desc.state.paused,

@@ -1,3 +1,4 @@
+// Over 400 lines: one document, seed 001's operator-doc template, its 14 sections and the small text helpers they share.
 import { MODEL_ACTIVITY, activityTaskQueue, workflowTaskQueue } from '../../common/constants.ts';
 import { STEP_DEFAULTS, type CompiledActivityStep, type CompiledStep, type EffectiveRetry, type Plan } from '../../interpreter/compile.ts';
 import type { HistoryEstimate } from '../../interpreter/estimate.ts';

@@ -1,21 +1,22 @@
 import { Router } from 'express';
+import { handle } from '../contract.ts';
+import { authoringContracts as c } from '../contracts/authoring.ts';
+import { definitionContracts } from '../contracts/definitions.ts';
 import type { Definition } from '../../interpreter/schema.ts';
 import { subWorkflowReferences, validateDefinition, type ValidationContext } from '../../interpreter/validate.ts';
-import { dryRun, dryRunRequestSchema, scriptProblems } from '../authoring/dry-run.ts';
+import { dryRun, scriptProblems } from '../authoring/dry-run.ts';
 import { definitionGraph } from '../authoring/graph.ts';
 import { operatorDoc } from '../authoring/operator-doc.ts';
-import { principalOf, requireRole, type ApiKeyStore } from '../auth.ts';
+import { principalOf, type ApiKeyStore } from '../auth.ts';
 import type { DefinitionsStore, StoredDefinition } from '../definitions-store.ts';
-import { correlationIdOf, parseOr400 } from '../http.ts';
+import { correlationIdOf } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
 import type { RunsService } from '../runs-service.ts';
 import type { SchedulesService } from '../schedules-service.ts';
 import type { CatalogView } from './catalog.ts';
 import type { Pool } from '../../common/db.ts';
-import { promotionRequestSchema } from '../authoring/promotion-gate.ts';
 import { PromotionStore, rollbackPromotion, runPromotion } from '../authoring/promotions.ts';
-import { z } from 'zod';
 
 export interface AuthoringRoutesDeps {
   definitions: DefinitionsStore;
@@ -35,10 +36,25 @@ export interface AuthoringRoutesDeps {
 export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
   const router = Router();
   const promotions = new PromotionStore(deps.audit.pool);
+  const version = versionLookup(deps);
+  dryRunRoute(router, deps);
+  documentRoutes(router, deps, version);
+  promotionRoutes(router, deps, promotions);
+  runGraphRoute(router, deps, version);
+  return router;
+}
 
+/** A registered version, or a 404. */
+const versionLookup = (deps: AuthoringRoutesDeps) => async (tenant: string, name: string, v: string): Promise<StoredDefinition> => {
+  const found = await deps.definitions.get(tenant, name, v);
+  if (!found) throw new HttpProblem(404, 'Not Found', `no definition "${name}" version "${v}"`);
+  return found;
+};
+type VersionLookup = ReturnType<typeof versionLookup>;
+
+function dryRunRoute(router: Router, deps: AuthoringRoutesDeps): void {
   // A definition through the real interpreter with every effect simulated (api/authoring/dry-run.ts).
-  router.post('/v1/definitions/dry-run', requireRole('submit'), async (req, res) => {
-    const request = parseOr400(dryRunRequestSchema, req.body);
+  handle(router, c.dryRun, async ({ req, body: request }) => {
     const who = principalOf(req);
     let body: unknown;
     let source: 'inline' | 'registered';
@@ -77,24 +93,21 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
       subDefinitions: pins.subDefinitions,
       ...(deps.validation.continueAsNewAfterEvents ? { continueAsNewAfterEvents: deps.validation.continueAsNewAfterEvents } : {}),
     }, source);
-    res.json(report);
+    return { status: 200, body: report };
   });
+}
 
-  const version = async (tenant: string, name: string, v: string): Promise<StoredDefinition> => {
-    const found = await deps.definitions.get(tenant, name, v);
-    if (!found) throw new HttpProblem(404, 'Not Found', `no definition "${name}" version "${v}"`);
-    return found;
-  };
-
-  router.get('/v1/definitions/:name/versions/:version/graph', async (req, res) => {
-    const found = await version(principalOf(req).tenant, req.params.name, req.params.version);
+/** A version's diagram and its operator doc. */
+function documentRoutes(router: Router, deps: AuthoringRoutesDeps, version: VersionLookup): void {
+  handle(router, definitionContracts.graph, async ({ req, params }) => {
+    const found = await version(principalOf(req).tenant, params.name, params.version);
     const graph = definitionGraph(found.body);
-    res.json({ name: found.name, version: found.version, format: 'mermaid', mermaid: graph.mermaid, nodes: graph.nodes });
+    return { status: 200, body: { name: found.name, version: found.version, format: 'mermaid', mermaid: graph.mermaid, nodes: graph.nodes } };
   });
 
   // Seed 001's template filled from the version and the catalog, TODOs for the owner (api/authoring/operator-doc.ts).
-  router.get('/v1/definitions/:name/versions/:version/operator-doc', async (req, res) => {
-    const found = await version(principalOf(req).tenant, req.params.name, req.params.version);
+  handle(router, definitionContracts.operatorDoc, async ({ req, params }) => {
+    const found = await version(principalOf(req).tenant, params.name, params.version);
     const checked = validateDefinition(found.body, { ...deps.validation, definitions: await deps.definitions.existing(principalOf(req).tenant, subWorkflowReferences(found.body)) });
     if (!checked.ok) {
       throw new HttpProblem(422, 'Invalid definition', `${found.name}@${found.version} no longer validates against the current catalog: ${checked.problems.length} problem(s)`, checked.problems);
@@ -108,13 +121,13 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
       hash: found.hash,
       registered: { status: found.status, createdBy: found.createdBy, createdAt: found.createdAt },
     });
-    res.type('text/markdown; charset=utf-8').send(markdown);
+    return { status: 200, type: 'text/markdown; charset=utf-8', body: markdown };
   });
+}
 
+function promotionRoutes(router: Router, deps: AuthoringRoutesDeps, promotions: PromotionStore): void {
   // Seed 003 §5's promotion gate (api/authoring/promotions.ts): the battery on candidate and production, the verdict, the alias.
-  router.post('/v1/definitions/:name/promotions', requireRole('submit'), async (req, res) => {
-    const name = String(req.params.name);
-    const request = parseOr400(promotionRequestSchema, req.body);
+  handle(router, c.promote, async ({ req, params: { name }, body: request }) => {
     const principal = principalOf(req);
     if ((await deps.definitions.versions(principal.tenant, name)).length === 0) throw new HttpProblem(404, 'Not Found', `no definition "${name}"`);
     const outcome = await runPromotion(
@@ -132,44 +145,45 @@ export function authoringRoutes(deps: AuthoringRoutesDeps): Router {
     );
     const schedules = outcome.decision.action === 'promoted' ? await deps.schedules.reconcile(principal.tenant, name) : undefined;
     req.log?.info({ definition: name, candidate: request.candidate, action: outcome.decision.action, production: outcome.decision.production, schedules }, 'promotion decided');
-    res.json(outcome);
+    return { status: 200, body: outcome };
   });
 
-  router.post('/v1/definitions/:name/promotions/rollback', requireRole('submit'), async (req, res) => {
-    const name = String(req.params.name);
-    const body = parseOr400(z.strictObject({ reason: z.string().max(2000).optional() }), req.body ?? {});
+  handle(router, c.rollback, async ({ req, params: { name }, body }) => {
     const principal = principalOf(req);
     const decision = await rollbackPromotion({ store: promotions }, name, principal, body.reason);
     const schedules = await deps.schedules.reconcile(principal.tenant, name);
     req.log?.info({ definition: name, from: decision.previous, to: decision.production, schedules }, 'promotion rolled back');
-    res.json(decision);
+    return { status: 200, body: decision };
   });
 
-  router.get('/v1/definitions/:name/promotions', async (req, res) => {
-    const name = String(req.params.name);
+  handle(router, c.promotions, async ({ req, params: { name } }) => {
     const tenant = principalOf(req).tenant;
     if ((await deps.definitions.versions(tenant, name)).length === 0) throw new HttpProblem(404, 'Not Found', `no definition "${name}"`);
-    res.json({ name, production: (await promotions.production(tenant, name)) ?? null, decisions: await promotions.history(tenant, name) });
+    return { status: 200, body: { name, production: (await promotions.production(tenant, name)) ?? null, decisions: await promotions.history(tenant, name) } };
   });
+}
 
-  router.get('/v1/runs/:runId/graph', async (req, res) => {
+/** A run's diagram, each step coloured by its status. */
+function runGraphRoute(router: Router, deps: AuthoringRoutesDeps, version: VersionLookup): void {
+  handle(router, c.runGraph, async ({ req, params }) => {
     const tenant = principalOf(req).tenant;
-    const run = await deps.runs.get(String(req.params.runId), tenant);
+    const run = await deps.runs.get(params.runId, tenant);
     const found = await version(tenant, run.definition.name, run.definition.version);
     const statuses: Record<string, string> = {};
     for (const step of run.steps ?? []) statuses[step.id] = step.status;
     const graph = definitionGraph(found.body, statuses);
-    res.json({
-      runId: run.runId,
-      status: run.status,
-      name: found.name,
-      version: found.version,
-      format: 'mermaid',
-      mermaid: graph.mermaid,
-      nodes: graph.nodes,
-      steps: statuses,
-    });
+    return {
+      status: 200,
+      body: {
+        runId: run.runId,
+        status: run.status,
+        name: found.name,
+        version: found.version,
+        format: 'mermaid',
+        mermaid: graph.mermaid,
+        nodes: graph.nodes,
+        steps: statuses,
+      },
+    };
   });
-
-  return router;
 }

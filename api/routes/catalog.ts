@@ -1,5 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { handle } from '../contract.ts';
+import { platformContracts } from '../contracts/platform.ts';
 import type { AgentRegistry } from '../../activities/agents/registry.ts';
 import type { ActivityCatalog } from '../../activities/catalog.ts';
 import { modelNamesOf } from '../../activities/models/generate.ts';
@@ -73,8 +75,6 @@ export function catalogView(catalog: ActivityCatalog, agents: AgentRegistry | un
 
 export function catalogRoutes(deps: { catalogView?: CatalogView }): Router {
   const router = Router();
-  router.get('/v1/catalog', (_req, res) => {
-    res.json(deps.catalogView ?? { skills: [], integrations: [], agents: [], models: [], lanes: [], defaultLane: '' });
-  });
+  handle(router, platformContracts.catalog, () => ({ status: 200, body: deps.catalogView ?? { skills: [], integrations: [], agents: [], models: [], lanes: [], defaultLane: '' } }));
   return router;
 }

@@ -1,13 +1,13 @@
 import { Router, type Request } from 'express';
-import { principalOf, requireRole } from '../auth.ts';
-import { correlationIdOf, parseOr400 } from '../http.ts';
+import { handle } from '../contract.ts';
+import { operateContracts as c } from '../contracts/operate.ts';
+import { principalOf } from '../auth.ts';
+import { correlationIdOf } from '../http.ts';
 import type { LanesService } from '../lanes-service.ts';
-import { bulkRetrySchema, laneActionSchema, listOperationsQuerySchema, retryRunSchema } from '../operate-schemas.ts';
 import type { OperationsStore } from '../operations-store.ts';
 import { HttpProblem } from '../problem.ts';
 import type { RetryResult, RetryService } from '../retry-service.ts';
 import type { SloReports } from '../reports.ts';
-import { sloQuerySchema } from '../reports-schemas.ts';
 import { idempotencyKeySchema } from '../schemas.ts';
 
 export interface OperateDeps {
@@ -38,19 +38,13 @@ export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Rout
   const operate = deps.operate;
   if (!operate) return router;
 
-  router.get('/v1/lanes', requireRole('operator'), async (_req, res) => {
-    res.json({ lanes: await operate.lanes.list() });
-  });
+  handle(router, c.lanes, async () => ({ status: 200, body: { lanes: await operate.lanes.list() } }));
 
-  router.get('/v1/lanes/:lane', requireRole('operator'), async (req, res) => {
-    res.json(await operate.lanes.status(String(req.params.lane)));
-  });
+  handle(router, c.lane, async ({ params }) => ({ status: 200, body: await operate.lanes.status(params.lane) }));
 
   for (const action of ['pause', 'resume'] as const) {
-    router.post(`/v1/lanes/:lane/${action}`, requireRole('operator'), async (req, res) => {
+    handle(router, c[action], async ({ req, params: { lane }, body }) => {
       const principal = principalOf(req);
-      const lane = String(req.params.lane);
-      const body = parseOr400(laneActionSchema, req.body ?? {});
       const reason = body.reason ?? '';
       await operate.operations.perform(
         { principal, action: `lane.${action}`, target: lane, request: body, idempotencyKey: idempotencyKeyOf(req), correlationId: correlationIdOf(req) },
@@ -61,13 +55,12 @@ export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Rout
         },
       );
       req.log?.info({ lane, action, principal: principal.principal }, `lane ${action}`);
-      res.json(await operate.lanes.status(lane));
+      return { status: 200, body: await operate.lanes.status(lane) };
     });
   }
 
-  router.post('/v1/runs/retry', requireRole('operator'), async (req, res) => {
+  handle(router, c.bulkRetry, async ({ req, body }) => {
     const principal = principalOf(req);
-    const body = parseOr400(bulkRetrySchema, req.body ?? {});
     const key = idempotencyKeyOf(req);
     const correlationId = correlationIdOf(req);
     if (body.filter.since && body.filter.until && body.filter.since >= body.filter.until) {
@@ -75,8 +68,7 @@ export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Rout
     }
     if (body.dryRun) {
       const runs = await operate.retries.candidates(principal.tenant, { ...body.filter, limit: body.limit });
-      res.json({ dryRun: true, count: runs.length, runs });
-      return;
+      return { status: 200, body: { dryRun: true, count: runs.length, runs } };
     }
     const { result, replayed } = await operate.operations.perform(
       { principal, action: 'runs.retry', target: JSON.stringify(body.filter), request: body, idempotencyKey: key, correlationId },
@@ -97,13 +89,11 @@ export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Rout
       },
     );
     req.log?.info({ count: result.count, retried: result.retried.length, failed: result.failed.length, replayed }, 'bulk retry');
-    res.status(replayed ? 200 : 202).json(result);
+    return { status: replayed ? 200 : 202, body: result };
   });
 
-  router.post('/v1/runs/:runId/retry', requireRole('operator'), async (req, res) => {
+  handle(router, c.retryRun, async ({ req, params: { runId }, body }) => {
     const principal = principalOf(req);
-    const runId = String(req.params.runId);
-    const body = parseOr400(retryRunSchema, req.body ?? {});
     const key = idempotencyKeyOf(req);
     const correlationId = correlationIdOf(req);
     const { result, replayed } = await operate.operations.perform(
@@ -111,19 +101,15 @@ export function operateRoutes(deps: { operate?: OperateDeps | undefined }): Rout
       () => operate.retries.retry(runId, principal, body, { idempotencyKey: key, correlationId }),
     );
     req.log?.info({ runId, mode: result.mode, replayed, newRunId: result.newRunId }, 'run retry');
-    res.status(replayed ? 200 : 202).json(result);
+    return { status: replayed ? 200 : 202, body: result };
   });
 
-  router.get('/v1/reports/slo', requireRole('operator'), async (req, res) => {
-    const query = parseOr400(sloQuerySchema, req.query, 'query');
+  handle(router, c.sloReport, async ({ req, query }) => {
     if (!operate.reports) throw new HttpProblem(404, 'Not Found', 'the SLO report is not configured on this API');
-    res.json(await operate.reports.report(principalOf(req).tenant, query.window));
+    return { status: 200, body: await operate.reports.report(principalOf(req).tenant, query.window) };
   });
 
-  router.get('/v1/operations', requireRole('operator'), async (req, res) => {
-    const query = parseOr400(listOperationsQuerySchema, req.query, 'query');
-    res.json({ operations: await operate.operations.list(principalOf(req).tenant, query) });
-  });
+  handle(router, c.operations, async ({ req, query }) => ({ status: 200, body: { operations: await operate.operations.list(principalOf(req).tenant, query) } }));
 
   return router;
 }

@@ -1,9 +1,11 @@
 import { Router } from 'express';
+import { handle, RESPONDED } from '../contract.ts';
+import { runContracts as c } from '../contracts/runs.ts';
 import { LIMITS } from '../../interpreter/schema.ts';
 import { auditEntryOf } from '../../interpreter/approvals.ts';
-import { principalOf, requireRole } from '../auth.ts';
+import { principalOf } from '../auth.ts';
 import type { DefinitionsStore } from '../definitions-store.ts';
-import { correlationIdOf, parseOr400 } from '../http.ts';
+import { correlationIdOf } from '../http.ts';
 import { HttpProblem } from '../problem.ts';
 import type { RunsService, RunView } from '../runs-service.ts';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +16,7 @@ import type { ApiKeyStore } from '../auth.ts';
 import { pinRunDependencies } from '../run-inputs.ts';
 import { readsSensitive, type RunMasking } from '../run-masking.ts';
 import { streamRun, wantsEventStream, type RunStreamOptions } from '../run-stream.ts';
-import { decisionSchema, idempotencyKeySchema, listRunEventsQuerySchema, listRunLogsQuerySchema, listRunsQuerySchema, startRunSchema } from '../schemas.ts';
+import { idempotencyKeySchema } from '../schemas.ts';
 
 export interface RunRoutesDeps {
   definitions: DefinitionsStore;
@@ -37,15 +39,26 @@ export interface RunRoutesDeps {
 /** Starting, reading, listing and cancelling runs. */
 export function runRoutes(deps: RunRoutesDeps): Router {
   const router = Router();
-  const links = (runId: string) => ({
-    self: `/v1/runs/${encodeURIComponent(runId)}`,
-    cancel: `/v1/runs/${encodeURIComponent(runId)}/cancel`,
-    temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(runId)}`,
-  });
+  const links = runLinks(deps);
+  startAndReadRoutes(router, deps, links);
+  approvalRoutes(router, deps);
+  eventAndCancelRoutes(router, deps, links);
+  runLogRoutes(router, deps);
+  return router;
+}
 
-  router.post('/v1/runs', requireRole('submit'), async (req, res) => {
+/** The links a run's answers carry. */
+const runLinks = (deps: RunRoutesDeps) => (runId: string) => ({
+  self: `/v1/runs/${encodeURIComponent(runId)}`,
+  cancel: `/v1/runs/${encodeURIComponent(runId)}/cancel`,
+  temporalUi: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(runId)}`,
+});
+type Links = ReturnType<typeof runLinks>;
+
+/** POST /v1/runs, GET /v1/runs and GET /v1/runs/{runId}. */
+function startAndReadRoutes(router: Router, deps: RunRoutesDeps, links: Links): void {
+  handle(router, c.start, async ({ req, body }) => {
     const principal = principalOf(req);
-    const body = parseOr400(startRunSchema, req.body);
     const header = req.get('idempotency-key');
     if (header !== undefined && !idempotencyKeySchema.safeParse(header).success) {
       throw new HttpProblem(400, 'Invalid request', 'the Idempotency-Key header must be 1-200 printable ASCII characters without spaces', [
@@ -72,10 +85,7 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     const key = body.idempotencyKey ?? header;
     if ((!definition || definition.status !== 'active') && key !== undefined) {
       const existing = await deps.runs.existing(principal.tenant, body.definition, key);
-      if (existing) {
-        res.status(200).location(links(existing.runId).self).json({ ...existing, created: false, links: links(existing.runId) });
-        return;
-      }
+      if (existing) return { status: 200, location: links(existing.runId).self, body: { ...existing, created: false, links: links(existing.runId) } };
     }
     if (!definition && body.version === undefined && (await deps.definitions.latest(principal.tenant, body.definition))) {
       throw new HttpProblem(409, 'Conflict', `every version of "${body.definition}" is deprecated or retired; no new runs start`, [
@@ -107,30 +117,27 @@ export function runRoutes(deps: RunRoutesDeps): Router {
     });
     req.log?.info({ runId: started.runId, created: started.created, definition: definition.name, version: definition.version }, 'run start');
     // A deferred run is accepted, not started: 202, and GET on its link shows it `deferred`.
-    res
-      .status(started.created ? (started.status === 'deferred' ? 202 : 201) : 200)
-      .location(links(started.runId).self)
-      .json({ runId: started.runId, status: started.status, created: started.created, links: links(started.runId) });
+    return {
+      status: started.created ? (started.status === 'deferred' ? 202 : 201) : 200,
+      location: links(started.runId).self,
+      body: { runId: started.runId, status: started.status, created: started.created, links: links(started.runId) },
+    };
   });
 
-  router.get('/v1/runs', async (req, res) => {
-    const query = parseOr400(listRunsQuerySchema, req.query, 'query');
-    const runs = await deps.runs.list(principalOf(req).tenant, query);
-    res.json({ runs });
-  });
+  handle(router, c.list, async ({ req, query }) => ({ status: 200, body: { runs: await deps.runs.list(principalOf(req).tenant, query) } }));
 
-  router.get('/v1/runs/:runId', async (req, res) => {
+  handle(router, c.get, async ({ req, params }) => {
     const principal = principalOf(req);
-    const found = await deps.runs.get(String(req.params.runId), principal.tenant);
+    const found = await deps.runs.get(params.runId, principal.tenant);
     const run = deps.masking && !readsSensitive(principal) ? await deps.masking.view(found, principal.tenant) : found;
-    res.json({ ...run, links: links(run.runId) });
+    return { status: 200, body: { ...run, links: links(run.runId) } };
   });
+}
 
-  router.post('/v1/runs/:runId/approvals/:stepId', requireRole('approve'), async (req, res) => {
+/** Deciding an approval and the run's audit trail. */
+function approvalRoutes(router: Router, deps: RunRoutesDeps): void {
+  handle(router, c.decide, async ({ req, params: { runId, stepId }, body }) => {
     const principal = principalOf(req);
-    const runId = String(req.params.runId);
-    const stepId = String(req.params.stepId);
-    const body = parseOr400(decisionSchema, req.body);
     const result = await deps.runs.decide(runId, principal, stepId, body.decision, body.comment, async (refusal) => {
       // Refused before the workflow's history: the API writes the audit line itself. A failed write
       // is logged; the caller still learns why the attempt was refused.
@@ -146,12 +153,11 @@ export function runRoutes(deps: RunRoutesDeps): Router {
       req.log?.warn({ runId, stepId, approver: principal.principal, code: refusal.code }, 'approval refused');
     });
     req.log?.info({ runId, stepId, approver: principal.principal, decision: body.decision, status: result.status }, 'approval recorded');
-    res.json({ runId, ...result });
+    return { status: 200, body: { runId, ...result } };
   });
 
-  router.get('/v1/runs/:runId/audit', async (req, res) => {
+  handle(router, c.audit, async ({ req, params: { runId } }) => {
     const principal = principalOf(req);
-    const runId = String(req.params.runId);
     await deps.runs.assertOwned(runId, principal.tenant);
     const stored = await deps.audit.forRun(principal.tenant, runId);
     // Comments may quote a sensitive value: scrubbed like the run's other read paths.
@@ -161,32 +167,14 @@ export function runRoutes(deps: RunRoutesDeps): Router {
         ? await deps.masking.maskerFor(runId, principal.tenant, { name: first.definition, version: first.version }).catch(() => undefined)
         : undefined;
     const entries = stored.map(({ tenant: _t, definition: _d, version: _v, ...entry }) => (masker ? masker.scrub(entry) : entry));
-    res.json({ runId, entries });
+    return { status: 200, body: { runId, entries } };
   });
+}
 
-  router.get('/v1/runs/:runId/events', async (req, res) => {
+/** GET /v1/runs/{runId}/logs: the workers' log lines of a run. */
+function runLogRoutes(router: Router, deps: RunRoutesDeps): void {
+  handle(router, c.logs, async ({ req, params: { runId }, query }) => {
     const principal = principalOf(req);
-    const runId = String(req.params.runId);
-    const query = parseOr400(listRunEventsQuerySchema, req.query, 'query');
-    await deps.runs.assertOwned(runId, principal.tenant);
-    if (wantsEventStream(req)) {
-      const masking = deps.masking && !readsSensitive(principal) ? deps.masking : undefined;
-      const mask = masking ? { view: (v: RunView) => masking.view(v, principal.tenant), event: <E extends StoredRunEvent>(e: E) => masking.event(e) } : undefined;
-      await streamRun(req, res, { runs: deps.runs, events: deps.events, links, ...(mask ? { mask } : {}) }, runId, principal.tenant, query.after, deps.runStream);
-      return;
-    }
-    const stored = await deps.events.forRun(principal.tenant, runId, query);
-    const masking = deps.masking && !readsSensitive(principal) ? deps.masking : undefined;
-    const visible = masking ? await Promise.all(stored.map((e) => masking.event(e))) : stored;
-    const events = visible.map(({ tenant: _t, ...event }) => event);
-    const last = events.at(-1);
-    res.json({ runId, events, ...(events.length === query.limit && last ? { next: last.seq } : {}) });
-  });
-
-  router.get('/v1/runs/:runId/logs', async (req, res) => {
-    const principal = principalOf(req);
-    const runId = String(req.params.runId);
-    const query = parseOr400(listRunLogsQuerySchema, req.query, 'query');
     await deps.runs.assertOwned(runId, principal.tenant);
     const stored = await deps.logs.forRun(principal.tenant, runId, { limit: query.limit, ...(query.after === undefined ? {} : { after: query.after }), ...(query.level ? { minLevel: query.level } : {}) });
     // A line may quote a declared sensitive value (a skill's own log call): scrubbed like the run's other read paths,
@@ -201,20 +189,35 @@ export function runRoutes(deps: RunRoutesDeps): Router {
       return { ...line, msg: '[withheld: the run declares sensitive data]', fields: {} };
     });
     const last = lines.at(-1);
-    res.json({ runId, lines, ...(lines.length === query.limit && last ? { next: last.id } : {}) });
+    return { status: 200, body: { runId, lines, ...(lines.length === query.limit && last ? { next: last.id } : {}) } };
+  });
+}
+
+/** Lifecycle events (or the progress stream), the inbox, cancellation. */
+function eventAndCancelRoutes(router: Router, deps: RunRoutesDeps, links: Links): void {
+  handle(router, c.events, async ({ req, res, params: { runId }, query }) => {
+    const principal = principalOf(req);
+    await deps.runs.assertOwned(runId, principal.tenant);
+    if (wantsEventStream(req)) {
+      const masking = deps.masking && !readsSensitive(principal) ? deps.masking : undefined;
+      const mask = masking ? { view: (v: RunView) => masking.view(v, principal.tenant), event: <E extends StoredRunEvent>(e: E) => masking.event(e) } : undefined;
+      await streamRun(req, res, { runs: deps.runs, events: deps.events, links, ...(mask ? { mask } : {}) }, runId, principal.tenant, query.after, deps.runStream);
+      return RESPONDED;
+    }
+    const stored = await deps.events.forRun(principal.tenant, runId, query);
+    const masking = deps.masking && !readsSensitive(principal) ? deps.masking : undefined;
+    const visible = masking ? await Promise.all(stored.map((e) => masking.event(e))) : stored;
+    const events = visible.map(({ tenant: _t, ...event }) => event);
+    const last = events.at(-1);
+    return { status: 200, body: { runId, events, ...(events.length === query.limit && last ? { next: last.seq } : {}) } };
   });
 
-  router.get('/v1/approvals', async (req, res) => {
-    res.json({ approvals: await deps.runs.inbox(principalOf(req)) });
-  });
+  handle(router, c.inbox, async ({ req }) => ({ status: 200, body: { approvals: await deps.runs.inbox(principalOf(req)) } }));
 
-  router.post('/v1/runs/:runId/cancel', requireRole('submit'), async (req, res) => {
-    const was = await deps.runs.cancel(String(req.params.runId), principalOf(req).tenant);
+  handle(router, c.cancel, async ({ req, params: { runId } }) => {
+    const was = await deps.runs.cancel(runId, principalOf(req).tenant);
     // A deferred run is taken out of its queue: it never starts, and is gone at once.
-    if (was === 'deferred') res.status(200).json({ runId: String(req.params.runId), status: 'cancelled' });
-    else res.status(202).json({ runId: String(req.params.runId), status: 'cancelling' });
+    return was === 'deferred' ? { status: 200, body: { runId, status: 'cancelled' } } : { status: 202, body: { runId, status: 'cancelling' } };
   });
-
-  return router;
 }
 
