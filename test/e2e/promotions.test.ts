@@ -170,7 +170,10 @@ describe('promotion gate', () => {
         const byEvent = (event.body.runs as Array<{ definition: string; runId: string }>).filter((r) => r.definition === 'alias-follower');
         assert.equal(byEvent.length, 1, JSON.stringify(event.body));
         const scheduleId = encodeURIComponent(scheduleIds[0]!);
-        const before = new Set(((await platform.api(`/v1/schedules/${scheduleId}`)).body.recentRuns as Array<{ runId: string }>).map((r) => r.runId));
+        // A scheduled run's id ends in its scheduled time to the second: two triggers in the same
+        // second (the two rounds of this test can be) give the same id, so a run is known by id and start.
+        const key = (r: { runId: string; startedAt?: string }) => `${r.runId}@${r.startedAt ?? ''}`;
+        const before = new Set(((await platform.api(`/v1/schedules/${scheduleId}`)).body.recentRuns as Array<{ runId: string; startedAt?: string }>).map(key));
         assert.equal((await platform.api(`/v1/schedules/${scheduleId}/trigger`, { method: 'POST' })).status, 202);
         // The server's scheduler takes the trigger asynchronously; under a loaded CI machine it has
         // been seen to take more than 30 s, so wait by the clock and say what the schedule shows.
@@ -178,7 +181,7 @@ describe('promotion gate', () => {
         let view: any;
         for (const deadline = Date.now() + 90_000; !scheduled && Date.now() < deadline; ) {
           view = (await platform.api(`/v1/schedules/${scheduleId}`)).body;
-          scheduled = (view.recentRuns as Array<{ runId: string }>).find((r) => !before.has(r.runId))?.runId;
+          scheduled = (view.recentRuns as Array<{ runId: string; startedAt?: string }>).find((r) => !before.has(key(r)))?.runId;
           if (!scheduled) await new Promise((r) => setTimeout(r, 250));
         }
         assert.ok(scheduled, `the triggered schedule started a run: ${JSON.stringify(view)}`);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import semver from 'semver';
 import { parse } from 'yaml';
 import { apiKeysSchema } from '../../api/auth.ts';
+import { platformContracts } from '../../api/contracts/platform.ts';
 import { LANE_WORKER_KINDS, configSchema, loadConfig, type Config } from '../../common/config.ts';
 import { SEARCH_ATTRIBUTES } from '../../common/constants.ts';
 import { loadCodecKeys } from '../../common/codec.ts';
@@ -494,7 +495,10 @@ test('platform services reach PostgreSQL, Temporal and the UI through the compos
   assert.ok(url, 'api healthcheck has no URL');
   assert.equal(Number(new URL(url).port), api.API_PORT, 'api healthcheck port');
   assert.equal(new URL(url).pathname, '/readyz');
-  assert.ok(readFileSync(API_APP_PATH, 'utf8').includes("app.get('/readyz'"), 'api/app.ts has no /readyz route');
+  // The route is declared once (api/contracts/platform.ts) and mounted by api/app.ts.
+  assert.equal(platformContracts.readyz.path, '/readyz');
+  assert.equal(platformContracts.readyz.method, 'get');
+  assert.ok(readFileSync(API_APP_PATH, 'utf8').includes('platformContracts.readyz'), 'api/app.ts does not mount the /readyz contract');
   assert.ok(probe.includes('process.exit(1)'), 'api healthcheck must fail on errors');
 });
 
