@@ -292,6 +292,27 @@ describe('expressions: functions', () => {
     assert.throws(() => run('base64Decode("//8=")'), /does not encode UTF-8 text/);
   });
 
+  test('format, splitAny, partition, unique, containsValue, integer and range with a step', () => {
+    assert.equal(run('format("Hello, {}! {} {} {}", "Ada", 1, [1, "a"], {a: true})'), 'Hello, Ada! 1 [1, a] {a=true}');
+    assert.equal(run('format("\\\\{} is {}", "x")'), '{} is x', 'a backslash before a brace makes it literal');
+    assert.throws(() => run('format("{} {}", 1)'), /more \{\} than the 1 argument/);
+    assert.throws(() => run('format("{}", 1, 2)'), /2 argument\(s\) for 1 \{\}/);
+    assert.deepEqual(run('splitAny("This.is+a,test=string", ".+,=")'), ['This', 'is', 'a', 'test', 'string']);
+    assert.deepEqual(run('splitAny(", , ,", ",")'), [' ', ' '], 'empty parts are dropped, spaces are not');
+    assert.deepEqual(run('partition([1, 2, 3, 4, 5], 2)'), [[1, 2], [3, 4], [5]]);
+    assert.throws(() => run('partition([1], 0)'), /at least 1/);
+    assert.deepEqual(run('unique([1, 2, 1, {a: 1}, {a: 1}, "1"])'), [1, 2, { a: 1 }, '1']);
+    assert.equal(run('containsValue([{a: 1, b: [2]}], {b: [2], a: 1})'), true);
+    assert.equal(run('containsValue([1, 2], "1")'), false);
+    assert.equal(run('integer(-3)'), -3);
+    assert.throws(() => run('integer("3")'), /is not a whole number/);
+    assert.throws(() => run('integer(1.5)'), /is not a whole number/);
+    assert.deepEqual(run('range(1, 10, 2)'), [1, 3, 5, 7, 9]);
+    assert.deepEqual(run('range(5, 0, -2)'), [5, 3, 1]);
+    assert.deepEqual(run('range(0, 3)'), [0, 1, 2], 'two arguments: as before');
+    assert.throws(() => run('range(0, 3, 0)'), /step cannot be 0/);
+  });
+
   test('now() and uuid() read the clock the run passes in; without one they fail', () => {
     let issued = 0;
     const clocked: EvaluationData = {

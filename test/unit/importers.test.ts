@@ -102,3 +102,82 @@ describe('importers offline', () => {
     assert.match(sw(task).refused[0]?.detail ?? '', /was not given: pass it under "openapi"/);
   });
 });
+
+/** An ASL Pass state whose Parameters field r.$ is `call`, imported, then its native expression evaluated over `doc`. */
+function intrinsic(call: string, doc: unknown = {}): unknown {
+  const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Parameters: { 'r.$': call }, End: true } } }, { name: 'intrinsic' });
+  assert.deepEqual(result.refused, [], call);
+  const check = validateDefinition(result.definition, ctx);
+  assert.ok(check.ok, JSON.stringify(!check.ok && check.problems));
+  const step = (result.definition?.steps as Array<Record<string, any>>).find((st) => st.id === 'A');
+  const template = step?.values._r0.r as string;
+  assert.match(template, /^\$\{.*\}$/);
+  const problems: CompileProblem[] = [];
+  const scope: NameScope = { steps: new Set(), allSteps: new Set(), variables: new Set(['_in0']), readonly: new Set(), bindings: new Set() };
+  const compiled = compileExpression(template.slice(2, -1), scope, '/x', problems);
+  assert.deepEqual(problems, [], template);
+  let issued = 0;
+  return evaluate(compiled as CompiledExpression, {
+    input: {},
+    context: { readonly: {}, mutable: { _in0: doc } },
+    steps: {},
+    run: {},
+    signal: undefined,
+    bindings: {},
+    clock: { now: () => 0, uuid: () => `uuid-${++issued}` },
+  });
+}
+
+const refusalOf = (call: string) => importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Parameters: { 'r.$': call }, End: true } } }).refused;
+
+describe('ASL intrinsic functions mapped onto native expressions', () => {
+  test('States.Format: {} holes, escaped braces and quotes, values as AWS writes them', () => {
+    assert.equal(intrinsic("States.Format('Hello, my name is {}.', $.name)", { name: 'Arnav' }), 'Hello, my name is Arnav.');
+    assert.equal(intrinsic("States.Format($.template, $.name)", { name: 'Arnav', template: 'Hi {}' }), 'Hi Arnav');
+    assert.equal(intrinsic("States.Format('\\{{}\\} it\\'s \"{}\" {} {}', $.n, $.l, $.o, $.b)", { n: 1.5, l: [1, 'a'], o: { k: null }, b: true }), "{1.5} it's \"[1, a]\" {k=null} true");
+  });
+  test('States.StringToJson, JsonToString, Array and nesting', () => {
+    assert.deepEqual(intrinsic('States.StringToJson($.s)', { s: '{"a":[1,{"b":null}]}' }), { a: [1, { b: null }] });
+    assert.equal(intrinsic('States.JsonToString($.o)', { o: { a: 1, b: 'x' } }), '{"a":1,"b":"x"}');
+    assert.deepEqual(intrinsic("States.Array('a', 1, -2.5, true, $.n)", { n: { x: 1 } }), ['a', 1, -2.5, true, { x: 1 }]);
+    assert.equal(intrinsic('States.JsonToString(States.Array(1, States.MathAdd($.n, 1)))', { n: 2 }), '[1,3]');
+  });
+  test('the array functions: Partition, Contains, Range, GetItem, Length, Unique', () => {
+    assert.deepEqual(intrinsic('States.ArrayPartition($.l, 2)', { l: [1, 2, 3, 4, 5] }), [[1, 2], [3, 4], [5]]);
+    assert.equal(intrinsic('States.ArrayContains($.l, $.v)', { l: [1, { a: [2] }], v: { a: [2] } }), true);
+    assert.equal(intrinsic('States.ArrayContains($.l, 3)', { l: [1, 2] }), false);
+    assert.deepEqual(intrinsic('States.ArrayRange(1, 9, 2)', {}), [1, 3, 5, 7, 9], 'the last value is included, as on AWS');
+    assert.deepEqual(intrinsic('States.ArrayRange(1, 10, 2)', {}), [1, 3, 5, 7, 9]);
+    assert.deepEqual(intrinsic('States.ArrayRange($.a, 0, -2)', { a: 4 }), [4, 2, 0]);
+    assert.equal(intrinsic('States.ArrayGetItem($.l, 1)', { l: ['a', 'b'] }), 'b');
+    assert.equal(intrinsic('States.ArrayLength($.l)', { l: [1, 2, 3] }), 3);
+    assert.deepEqual(intrinsic('States.ArrayUnique($.l)', { l: [1, 2, 1, { a: 1 }, { a: 1 }] }), [1, 2, { a: 1 }]);
+  });
+  test('Base64Encode/Decode, JsonMerge (shallow), MathAdd (integers only), StringSplit, UUID', () => {
+    assert.equal(intrinsic('States.Base64Encode($.s)', { s: 'Data to encode' }), 'RGF0YSB0byBlbmNvZGU=');
+    assert.equal(intrinsic("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')"), 'Data to encode');
+    assert.deepEqual(intrinsic('States.JsonMerge($.a, $.b, false)', { a: { x: 1, n: { p: 1 } }, b: { y: 2, n: { q: 2 } } }), { x: 1, y: 2, n: { q: 2 } });
+    assert.equal(intrinsic('States.MathAdd($.n, -1)', { n: 111 }), 110);
+    assert.throws(() => intrinsic('States.MathAdd($.n, 1)', { n: '1' }), /is not a whole number/);
+    assert.deepEqual(intrinsic('States.StringSplit($.s, $.d)', { s: 'This.is+a,test=string', d: '.+,=' }), ['This', 'is', 'a', 'test', 'string']);
+    assert.deepEqual(intrinsic("States.StringSplit('1,2,,3', ',')"), ['1', '2', '3']);
+    assert.deepEqual(intrinsic("States.StringSplit('a\\\\b\\\\c', '\\\\')"), ['a', 'b', 'c'], 'backslashes survive the native literal');
+    assert.equal(intrinsic('States.UUID()'), 'uuid-1', 'the run\'s deterministic uuid()');
+  });
+  test('Hash, MathRandom, a deep JsonMerge, unknown functions and bad calls are refused with the reason', () => {
+    assert.match(refusalOf("States.Hash($.s, 'SHA-256')")[0]?.detail ?? '', /no hash function runs in the workflow sandbox/);
+    assert.match(refusalOf('States.MathRandom(1, 10)')[0]?.detail ?? '', /no deterministic equivalent/);
+    assert.match(refusalOf('States.JsonMerge($.a, $.b, true)')[0]?.detail ?? '', /only the shallow merge/);
+    assert.match(refusalOf('States.Shout($.a)')[0]?.detail ?? '', /does not exist/);
+    assert.match(refusalOf('States.ArrayLength($.a, 2)')[0]?.detail ?? '', /takes 1 argument/);
+    assert.match(refusalOf("States.Format('x', $.a")[0]?.detail ?? '', /cannot parse/);
+    assert.deepEqual(refusalOf("States.Format('{}', $.items[*].id)").map((r) => r.construct), ['path']);
+  });
+  test('intrinsics in Assign and ResultSelector too', () => {
+    const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Result: { l: [3, 1] }, ResultSelector: { 'n.$': 'States.ArrayLength($.l)' }, Assign: { 'first.$': 'States.ArrayGetItem($.l, 0)' }, End: true } } });
+    assert.deepEqual(result.refused.map((r) => r.path), ['/States/A/ResultSelector'], 'a Pass state has no ResultSelector');
+    const assigned = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Assign: { 'first.$': 'States.ArrayGetItem($.l, 0)' }, End: true } } });
+    assert.deepEqual(assigned.refused, []);
+    assert.ok(JSON.stringify(assigned.definition).includes('get(get(_r0, \\"l\\"), integer(0))'), JSON.stringify(assigned.definition));
+  });
+});
