@@ -80,6 +80,53 @@ describe('importers offline', () => {
     assert.deepEqual(digest.refused.map((r) => r.construct), ['authentication.digest']);
   });
 
+  test('listen for one event becomes a wait_for_event step: type as the event, attributes and the data expression as its filter; the output is the list of the one event', () => {
+    const result = sw({ listen: { to: { one: { with: { type: 'com.shop.order.paid', source: 'psp', data: '${ .amount > 10 }' } } } } });
+    assert.deepEqual(result.refused, []);
+    const steps = result.definition?.steps as Array<Record<string, any>>;
+    const wait = steps.find((st) => st.type === 'wait_for_event');
+    assert.equal(wait?.event, 'com.shop.order.paid');
+    assert.equal(wait?.filter, 'get(event, "source") == "psp" && ((get(get(event, "data"), "amount") > 10))');
+    const out = steps.find((st) => st.id === 't-out');
+    assert.equal(out?.values._r0, `\${[get(steps["${wait?.id}"].output, "data")]}`, 'read: data (the default) gives the data of each event, in a list');
+    assert.ok(validateDefinition(result.definition, ctx).ok, JSON.stringify(validateDefinition(result.definition, ctx)));
+    const envelope = sw({ listen: { to: { one: { with: { type: 'x.y' } } }, read: 'envelope' } });
+    assert.match(String((envelope.definition?.steps as Array<Record<string, any>>).find((st) => st.id === 't-out')?.values._r0), /^\$\{\[steps\["t-listen"\]\.output\]\}$/);
+    for (const [listen, path] of [
+      [{ to: { all: [{ with: { type: 'a' } }] } }, '/do/0/t/listen/to/all'],
+      [{ to: { any: [{ with: { type: 'a' } }] } }, '/do/0/t/listen/to/any'],
+      [{ to: { one: { with: { type: 'a' }, correlate: { k: { from: '.k' } } } } }, '/do/0/t/listen/to/one/correlate'],
+      [{ to: { one: { with: { type: '${ .t }' } } } }, '/do/0/t/listen/to/one/with/type'],
+      [{ to: { one: { with: { type: 'a', data: { amount: 1 } } } } }, '/do/0/t/listen/to/one/with/data'],
+      [{ to: { one: { with: { type: 'a' } } }, foreach: { item: 'e' } }, '/do/0/t/listen/foreach'],
+      [{ to: { one: { with: { type: 'a' } } }, read: 'raw' }, '/do/0/t/listen/read'],
+    ] as const) {
+      assert.deepEqual(sw({ listen }).refused.map((r) => r.path), [path], JSON.stringify(listen));
+    }
+  });
+
+  test('run: workflow becomes a sub_workflow step on the registered definition of that name and version, with its input', () => {
+    const result = sw({ run: { workflow: { namespace: 'test', name: 'register-customer', version: '0.1.0', input: { customer: '${ .user }' } } } });
+    assert.deepEqual(result.refused, []);
+    const steps = result.definition?.steps as Array<Record<string, any>>;
+    const child = steps.find((st) => st.type === 'sub_workflow');
+    assert.equal(child?.definition, 'register-customer');
+    assert.equal(child?.version, '0.1.0');
+    assert.deepEqual(child?.inputs, { customer: '${get(_in0, "user")}' });
+    assert.equal(steps.find((st) => st.id === 't-out')?.values._r0, '${steps["t-run"].output}', "the child's output is the task's raw output");
+    assert.equal(validateDefinition(result.definition, ctx).ok, false, 'the child must be registered first');
+    assert.ok(validateDefinition(result.definition, { ...ctx, definitions: new Set(['register-customer@0.1.0']) }).ok);
+    for (const [run, path] of [
+      [{ container: { image: 'x' } }, '/do/0/t/run/container'],
+      [{ shell: { command: 'ls' } }, '/do/0/t/run/shell'],
+      [{ workflow: { name: 'c', version: '1.0.0' }, await: false }, '/do/0/t/run/await'],
+      [{ workflow: { name: 'Has Spaces', version: '1.0.0' } }, '/do/0/t/run/workflow/name'],
+      [{ workflow: { name: 'c', version: 'latest' } }, '/do/0/t/run/workflow/version'],
+    ] as const) {
+      assert.deepEqual(sw({ run }).refused.map((r) => r.path), [path], JSON.stringify(run));
+    }
+  });
+
   test('call: openapi resolves the operationId in the document given under openapi: method, server, path, query and header parameters', () => {
     const doc = {
       swagger: '2.0',
