@@ -410,7 +410,16 @@ class Translator extends TranslatorBase<Json> {
       if (!/^[A-Za-z_][A-Za-z0-9_]{0,61}$/.test(name)) throw new Refusal(`${at}/${seg(key)}`, 'Assign', `the variable name ${JSON.stringify(name)} is not supported`);
       out[this.v(`v_${name}`)] = key.endsWith('.$') ? this.t(this.reference(value, base, m, `${at}/${seg(key)}`)) : this.payload(value, base, m, `${at}/${seg(key)}`);
     }
-    return out;
+    // AWS evaluates every expression of one Assign before it assigns any ({"x.$": "$y", "y.$": "$x"}
+    // swaps), where a set step's values see the writes before them: when one reads a variable the
+    // same Assign writes, every value goes to a temporary first.
+    const written = Object.keys(out);
+    const text = JSON.stringify(Object.values(out));
+    if (!written.some((v) => new RegExp(`\\b${v}\\b`).test(text))) return out;
+    const staged: Obj = {};
+    for (const [v, value] of Object.entries(out)) staged[this.v(`_a${v.slice(1)}`)] = value;
+    for (const v of written) staged[v] = this.t(`_a${v.slice(1)}`);
+    return staged;
   }
 
   /** A Choice rule as a typed condition over the state's effective input. */

@@ -185,6 +185,23 @@ describe('ASL importer: answers for bad sources', () => {
     });
   });
 
+  test('Assign: variables live across states, and one Assign reads the values from before it (a swap swaps)', async () => {
+    const source = {
+      StartAt: 'Init',
+      States: {
+        Init: { Type: 'Pass', Assign: { x: 1, 'y.$': '$.start' }, Next: 'Swap' },
+        Swap: { Type: 'Pass', Assign: { 'x.$': '$y', 'y.$': '$x', 'sum.$': 'States.MathAdd($x, $y)' }, Next: 'Show' },
+        Show: { Type: 'Pass', Parameters: { 'x.$': '$x', 'y.$': '$y', 'sum.$': '$sum' }, End: true },
+      },
+    };
+    const imported = await platform.api('/v1/definitions/import', { method: 'POST', json: { format: 'asl', source, name: 'asl-assign', register: true } });
+    assert.equal(imported.status, 201, JSON.stringify(imported.body));
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'asl-assign', input: { start: 10 } } });
+    const run = await platform.waitForRun(started.body.runId as string);
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    assert.deepEqual(run.output, { x: 10, y: 1, sum: 11 });
+  });
+
   test('a Task runs the skill its resource is mapped to; text that is neither JSON5 nor YAML is a 400', async () => {
     const source = `{
       // JSON5, as LocalStack writes its templates

@@ -220,6 +220,15 @@ describe('ASL intrinsic functions mapped onto native expressions', () => {
     assert.match(refusalOf("States.Format('x', $.a")[0]?.detail ?? '', /cannot parse/);
     assert.deepEqual(refusalOf("States.Format('{}', $.items[*].id)").map((r) => r.construct), ['path']);
   });
+  test('one Assign evaluates all its values before it assigns any: a swap goes through temporaries', () => {
+    const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Assign: { x: 1, y: 2 }, Next: 'B' }, B: { Type: 'Pass', Assign: { 'x.$': '$y', 'y.$': '$x', z: 3 }, End: true } } });
+    assert.deepEqual(result.refused, []);
+    const steps = result.definition?.steps as Array<Record<string, any>>;
+    const assigned = (id: string) => Object.entries(steps.find((st) => st.id === id)?.values).filter(([key]) => /^(v|_a)_/.test(key));
+    assert.deepEqual(assigned('A'), [['v_x', 1], ['v_y', 2]], 'no variable read: assigned directly');
+    assert.deepEqual(assigned('B'), [['_a_x', '${v_y}'], ['_a_y', '${v_x}'], ['_a_z', 3], ['v_x', '${_a_x}'], ['v_y', '${_a_y}'], ['v_z', '${_a_z}']]);
+    assert.ok(validateDefinition(result.definition, ctx).ok);
+  });
   test('intrinsics in Assign and ResultSelector too', () => {
     const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Result: { l: [3, 1] }, ResultSelector: { 'n.$': 'States.ArrayLength($.l)' }, Assign: { 'first.$': 'States.ArrayGetItem($.l, 0)' }, End: true } } });
     assert.deepEqual(result.refused.map((r) => r.path), ['/States/A/ResultSelector'], 'a Pass state has no ResultSelector');
