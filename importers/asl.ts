@@ -326,7 +326,9 @@ class Translator extends TranslatorBase<Json> {
         count(0);
         return 'uuid()';
       case 'Hash':
-        throw new Refusal(at, fn, 'no hash function runs in the workflow sandbox (node:crypto is not there) and none is an expression function yet');
+        count(2);
+        if (args[1]?.kind === 'string' && !['MD5', 'SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'].includes(unescape(args[1].raw))) throw new Refusal(at, fn, 'the algorithm is MD5, SHA-1, SHA-256, SHA-384 or SHA-512');
+        return `hash(${a(0)}, ${a(1)})`;
       case 'MathRandom':
         throw new Refusal(at, fn, 'a random number has no deterministic equivalent: a value derived from the run would not be random, so the definition would run differently from its source');
       default:

@@ -1,5 +1,8 @@
 import jexlModule from 'jexl';
 import JexlLexer, { type JexlToken } from 'jexl/dist/Lexer.js';
+import { md5, sha1 } from '@noble/hashes/legacy';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2';
+import { bytesToHex } from '@noble/hashes/utils';
 import { v5 as uuidV5 } from 'uuid';
 import { missingField, type OutputContract } from './output-shapes.ts';
 import { LIMITS } from './steps/parts.ts';
@@ -161,6 +164,16 @@ function base64Decode(value: unknown): string {
   } catch {
     throw new Error(`${JSON.stringify(value)} does not encode UTF-8 text`);
   }
+}
+
+/** Hash functions by the names Step Functions' States.Hash takes: pure JavaScript (@noble/hashes), so they run in the sandbox. */
+const HASHES: Record<string, (data: Uint8Array) => Uint8Array> = { MD5: md5, 'SHA-1': sha1, 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 };
+
+function hashOf(data: unknown, algorithm: unknown): string {
+  if (typeof data !== 'string') throw new Error(`hash needs a string to hash, not ${JSON.stringify(data) ?? 'no value'}`);
+  const fn = typeof algorithm === 'string' ? HASHES[algorithm] : undefined;
+  if (!fn) throw new Error(`hash: the algorithm ${JSON.stringify(algorithm) ?? 'no value'} is not one of ${Object.keys(HASHES).join(', ')}`);
+  return bytesToHex(fn(new TextEncoder().encode(data)));
 }
 
 function toInteger(value: unknown): number {
@@ -342,6 +355,10 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
   containsValue: {
     doc: 'whether a list holds an item equal (as JSON) to the value, objects and lists included',
     fn: (list: unknown, value: unknown) => Array.isArray(list) && list.some((item) => jsonEqual(item, value)),
+  },
+  hash: {
+    doc: 'the lower-case hex digest of the UTF-8 text with MD5, SHA-1, SHA-256, SHA-384 or SHA-512',
+    fn: hashOf,
   },
   integer: {
     doc: 'the value when it is a whole number; anything else fails',

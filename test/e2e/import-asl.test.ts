@@ -118,7 +118,7 @@ describe('ASL importer: answers for bad sources', () => {
     assert.equal((await platform.api('/v1/definitions/bad-asl')).status, 404);
   });
 
-  test('intrinsic functions run as native expressions: Format, arrays, JSON, base64, MathAdd, StringSplit, UUID in Parameters, ResultSelector and Assign', async () => {
+  test('intrinsic functions run as native expressions: Format, arrays, JSON, base64, Hash, MathAdd, StringSplit, UUID in Parameters, ResultSelector and Assign', async () => {
     const source = {
       Comment: 'intrinsics',
       StartAt: 'Build',
@@ -138,6 +138,7 @@ describe('ASL importer: answers for bad sources', () => {
             'parsed.$': "States.StringToJson('{\"k\":[1]}')",
             'encoded.$': 'States.Base64Encode($.name)',
             'id.$': 'States.UUID()',
+            'digest.$': "States.Hash($.name, 'SHA-256')",
             'pair.$': "States.Array('x', States.MathAdd($.n, -1))",
           },
           // Assign reads the state's result (the Parameters above), as on AWS.
@@ -180,6 +181,7 @@ describe('ASL importer: answers for bad sources', () => {
       text: '{"x":1}',
       parsed: { k: [1] },
       encoded: 'QWRh',
+      digest: '99a563ab2f6e21e96998f9fddd2a2bab82b70ac019579502b8d7fc0032ff62bb',
       pair: ['x', 5],
       task: { both: 'Ada/105' },
     });

@@ -313,6 +313,17 @@ describe('expressions: functions', () => {
     assert.throws(() => run('range(0, 3, 0)'), /step cannot be 0/);
   });
 
+  test('hash: RFC 1321 / FIPS 180 vectors of "abc", UTF-8 text, and refusals', () => {
+    assert.equal(run('hash("abc", "MD5")'), '900150983cd24fb0d6963f7d28e17f72');
+    assert.equal(run('hash("abc", "SHA-1")'), 'a9993e364706816aba3e25717850c26c9cd0d89d');
+    assert.equal(run('hash("abc", "SHA-256")'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    assert.equal(run('hash("abc", "SHA-384")'), 'cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7');
+    assert.equal(run('hash("abc", "SHA-512")'), 'ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f');
+    assert.equal(run('hash("é", "SHA-1")'), run('hash("\u00e9", "SHA-1")'));
+    assert.throws(() => run('hash("abc", "SHA-3")'), /is not one of MD5/);
+    assert.throws(() => run('hash(1, "MD5")'), /needs a string/);
+  });
+
   test('now() and uuid() read the clock the run passes in; without one they fail', () => {
     let issued = 0;
     const clocked: EvaluationData = {

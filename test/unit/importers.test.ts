@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { importAsl } from '../../importers/asl.ts';
 import { ImportSourceError, parseSource } from '../../importers/index.ts';
@@ -210,9 +211,13 @@ describe('ASL intrinsic functions mapped onto native expressions', () => {
     assert.deepEqual(intrinsic("States.StringSplit('1,2,,3', ',')"), ['1', '2', '3']);
     assert.deepEqual(intrinsic("States.StringSplit('a\\\\b\\\\c', '\\\\')"), ['a', 'b', 'c'], 'backslashes survive the native literal');
     assert.equal(intrinsic('States.UUID()'), 'uuid-1', 'the run\'s deterministic uuid()');
+    for (const [alg, node] of [['MD5', 'md5'], ['SHA-1', 'sha1'], ['SHA-256', 'sha256'], ['SHA-384', 'sha384'], ['SHA-512', 'sha512']]) {
+      assert.equal(intrinsic(`States.Hash($.s, '${alg}')`, { s: 'Input data ✓' }), createHash(node as string).update('Input data ✓').digest('hex'), `${alg}, as node:crypto computes it`);
+    }
+    assert.equal(intrinsic('States.Hash($.s, $.alg)', { s: 'abc', alg: 'SHA-256' }), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
-  test('Hash, MathRandom, a deep JsonMerge, unknown functions and bad calls are refused with the reason', () => {
-    assert.match(refusalOf("States.Hash($.s, 'SHA-256')")[0]?.detail ?? '', /no hash function runs in the workflow sandbox/);
+  test('MathRandom, an unknown hash algorithm, a deep JsonMerge, unknown functions and bad calls are refused with the reason', () => {
+    assert.match(refusalOf("States.Hash($.s, 'SHA-3')")[0]?.detail ?? '', /MD5, SHA-1, SHA-256, SHA-384 or SHA-512/);
     assert.match(refusalOf('States.MathRandom(1, 10)')[0]?.detail ?? '', /no deterministic equivalent/);
     assert.match(refusalOf('States.JsonMerge($.a, $.b, true)')[0]?.detail ?? '', /only the shallow merge/);
     assert.match(refusalOf('States.Shout($.a)')[0]?.detail ?? '', /does not exist/);
