@@ -21,6 +21,8 @@ const deterministic = {
         paths: [
           ...NODE_BUILTINS.map((name) => ({ name, message: 'Node built-ins are not allowed in deterministic workflow code.' })),
           { name: 'uuid', importNames: ['v1', 'v4', 'v6', 'v7', 'v1ToV6', 'v6ToV1'], message: 'No clocks or randomness in deterministic code: only name-based ids (v5).' },
+          { name: '@noble/hashes/utils', importNames: ['randomBytes'], message: 'No randomness in deterministic code: hashes only.' },
+          { name: '@noble/hashes/crypto', message: 'No randomness in deterministic code: hashes only.' },
         ],
         patterns: [
           { group: ['node:*'], message: 'Node built-ins are not allowed in deterministic workflow code.' },

@@ -65,6 +65,111 @@ function literal(v: unknown, path: string): string {
   throw new Refusal(path, 'literal', 'a null literal cannot be compared in an expression');
 }
 
+/**
+ * A string literal for an intrinsic's argument: any text. Jexl 2.3 unescapes only the first `\\`
+ * of a literal and reads `\"` before the closing quote as an escaped quote, so text holding a
+ * backslash is written as its backslash-free parts joined by one (`base64Decode("XA==")` is `\`).
+ */
+function jstr(s: string, at: string): string {
+  if (/[\u0000-\u001f]/.test(s)) throw new Refusal(at, 'intrinsic function', `the text ${JSON.stringify(s)} holds a control character`);
+  const plain = (part: string) => `"${part.replace(/"/g, '\\"')}"`;
+  if (!s.includes('\\')) return plain(s);
+  return `join([${s.split('\\').map(plain).join(', ')}], base64Decode("XA=="))`;
+}
+
+/** An intrinsic function's argument, parsed. `raw` keeps a string's escapes as written. */
+type IntrinsicArg =
+  | { kind: 'string'; raw: string }
+  | { kind: 'number'; value: number }
+  | { kind: 'boolean'; value: boolean }
+  | { kind: 'null' }
+  | { kind: 'path'; path: string }
+  | { kind: 'call'; name: string; args: IntrinsicArg[] };
+
+/** Parses `States.Name(arg, ...)`, arguments being 'strings', numbers, booleans, null, paths or nested calls. */
+export function parseIntrinsic(text: string): IntrinsicArg {
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new Error(`${why} at character ${i + 1} of ${JSON.stringify(text)}`);
+  };
+  const space = () => {
+    while (text[i] === ' ') i++;
+  };
+  const arg = (): IntrinsicArg => {
+    space();
+    if (text.startsWith('States.', i)) {
+      const name = /^States\.([A-Za-z0-9]+)\(/.exec(text.slice(i));
+      if (!name) fail('expected States.<Name>(');
+      i += (name as RegExpExecArray)[0].length;
+      const args: IntrinsicArg[] = [];
+      space();
+      if (text[i] === ')') {
+        i++;
+        return { kind: 'call', name: (name as RegExpExecArray)[1] as string, args };
+      }
+      for (;;) {
+        args.push(arg());
+        space();
+        if (text[i] === ',') i++;
+        else if (text[i] === ')') {
+          i++;
+          return { kind: 'call', name: (name as RegExpExecArray)[1] as string, args };
+        } else fail('expected "," or ")"');
+      }
+    }
+    if (text[i] === "'") {
+      let j = i + 1;
+      let raw = '';
+      while (j < text.length && text[j] !== "'") {
+        if (text[j] === '\\') {
+          raw += text.slice(j, j + 2);
+          j += 2;
+        } else raw += text[j++];
+      }
+      if (j >= text.length) fail('unterminated string');
+      i = j + 1;
+      return { kind: 'string', raw };
+    }
+    if (text[i] === '$') {
+      let j = i;
+      let depth = 0;
+      let quote: string | undefined;
+      for (; j < text.length; j++) {
+        const ch = text[j] as string;
+        if (quote) {
+          if (ch === quote) quote = undefined;
+        } else if (ch === "'" || ch === '"') quote = ch;
+        else if (ch === '[') depth++;
+        else if (ch === ']') depth--;
+        else if (depth === 0 && (ch === ',' || ch === ')' || ch === ' ')) break;
+      }
+      const path = text.slice(i, j);
+      i = j;
+      return { kind: 'path', path };
+    }
+    const num = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?/.exec(text.slice(i));
+    if (num) {
+      i += num[0].length;
+      return { kind: 'number', value: Number(num[0]) };
+    }
+    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+      if (text.startsWith(word, i) && !/[A-Za-z0-9_]/.test(text[i + word.length] ?? '')) {
+        i += word.length;
+        return value === null ? { kind: 'null' } : { kind: 'boolean', value };
+      }
+    }
+    return fail('expected an argument');
+  };
+  const top = arg();
+  space();
+  if (i !== text.length) fail('unexpected text after the call');
+  if (top.kind !== 'call') fail('expected States.<Name>(...)');
+  return top;
+}
+
+/** ASL's escapes in a string argument: a backslash takes the next character as it is. */
+const unescape = (raw: string) => raw.replace(/\\(.)/g, '$1');
+
 interface Machine {
   k: number;
   /** For a Map iteration: the machine whose `$$.Map.Item` this is. */
@@ -130,6 +235,107 @@ class Translator extends TranslatorBase<Json> {
     return expr;
   }
 
+  /** The value of a `.$` field: a path, or an intrinsic function call. */
+  reference(value: unknown, base: string, m: Machine, at: string): string {
+    if (typeof value === 'string' && value.startsWith('States.')) {
+      let call: IntrinsicArg;
+      try {
+        call = parseIntrinsic(value);
+      } catch (error) {
+        throw new Refusal(at, 'intrinsic function', `cannot parse the intrinsic function call: ${(error as Error).message}`);
+      }
+      const expr = this.intrinsic(call, base, m, at);
+      this.mapped.push({ path: at, construct: 'intrinsic function', detail: `${value.split('(')[0]} → ${expr}` });
+      return expr;
+    }
+    return this.path(value, base, m, at);
+  }
+
+  /** An intrinsic function call (or one of its arguments) as a native expression. */
+  intrinsic(arg: IntrinsicArg, base: string, m: Machine, at: string, opts: { template?: boolean } = {}): string {
+    switch (arg.kind) {
+      case 'string':
+        // A Format template keeps its brace and backslash escapes: format() reads them.
+        return jstr(opts.template ? arg.raw.replace(/\\'/g, "'") : unescape(arg.raw), at);
+      case 'number':
+      case 'boolean':
+        return String(arg.value);
+      case 'null':
+        throw new Refusal(at, 'intrinsic function', 'a null argument has no native literal');
+      case 'path':
+        return this.path(arg.path, base, m, at);
+      case 'call':
+        break;
+    }
+    const { name, args } = arg;
+    const fn = `States.${name}`;
+    const count = (min: number, max = min) => {
+      if (args.length < min || args.length > max) throw new Refusal(at, fn, `${fn} takes ${min === max ? min : `${min} to ${max}`} argument(s), not ${args.length}`);
+    };
+    const a = (i: number) => this.intrinsic(args[i] as IntrinsicArg, base, m, at, { template: fn === 'States.Format' && i === 0 });
+    switch (name) {
+      case 'Format':
+        if (args.length < 1) throw new Refusal(at, fn, `${fn} takes a template and its arguments`);
+        return `format(${args.map((_, i) => a(i)).join(', ')})`;
+      case 'StringToJson':
+        count(1);
+        return `parseJson(${a(0)})`;
+      case 'JsonToString':
+        count(1);
+        return `json(${a(0)})`;
+      case 'Array':
+        return `[${args.map((_, i) => a(i)).join(', ')}]`;
+      case 'ArrayPartition':
+        count(2);
+        return `partition(${a(0)}, ${a(1)})`;
+      case 'ArrayContains':
+        count(2);
+        return `containsValue(${a(0)}, ${a(1)})`;
+      case 'ArrayRange': {
+        // Inclusive of the last value, as on AWS: range() stops before its end.
+        count(3);
+        const step = `integer(${a(2)})`;
+        return `range(integer(${a(0)}), integer(${a(1)}) + (${step} > 0 ? 1 : -1), ${step})`;
+      }
+      case 'ArrayGetItem':
+        count(2);
+        return `get(${a(0)}, integer(${a(1)}))`;
+      case 'ArrayLength':
+        count(1);
+        return `length(${a(0)})`;
+      case 'ArrayUnique':
+        count(1);
+        return `unique(${a(0)})`;
+      case 'Base64Encode':
+        count(1);
+        return `base64Encode(${a(0)})`;
+      case 'Base64Decode':
+        count(1);
+        return `base64Decode(${a(0)})`;
+      case 'JsonMerge':
+        count(3);
+        if (!(args[2]?.kind === 'boolean' && args[2].value === false)) throw new Refusal(at, fn, 'only the shallow merge (false as the third argument) exists, as on AWS');
+        return `merge(${a(0)}, ${a(1)})`;
+      case 'MathAdd':
+        count(2);
+        return `(integer(${a(0)}) + integer(${a(1)}))`;
+      case 'StringSplit':
+        count(2);
+        return `splitAny(${a(0)}, ${a(1)})`;
+      case 'UUID':
+        count(0);
+        return 'uuid()';
+      case 'Hash':
+        count(2);
+        if (args[1]?.kind === 'string' && !['MD5', 'SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'].includes(unescape(args[1].raw))) throw new Refusal(at, fn, 'the algorithm is MD5, SHA-1, SHA-256, SHA-384 or SHA-512');
+        return `hash(${a(0)}, ${a(1)})`;
+      case 'MathRandom':
+        throw new Refusal(at, fn, 'a random number has no deterministic equivalent: a value derived from the run would not be random, so the definition would run differently from its source');
+      default:
+        throw new Refusal(at, fn, `the intrinsic function ${fn} does not exist`);
+    }
+  }
+
   /**
    * A payload template (Parameters, ItemSelector, ResultSelector) as a native value: fields whose
    * name ends in `.$` take a path's value, every other field is a literal.
@@ -140,10 +346,7 @@ class Translator extends TranslatorBase<Json> {
       const out: Obj = {};
       for (const [key, x] of Object.entries(value)) {
         if (key.endsWith('.$')) {
-          if (typeof x === 'string' && x.startsWith('States.')) {
-            throw new Refusal(`${at}/${seg(key)}`, 'intrinsic function', `intrinsic functions such as ${x.split('(')[0]} are not mapped yet`);
-          }
-          out[key.slice(0, -2)] = `\${${this.path(x, base, m, `${at}/${seg(key)}`)}}`;
+          out[key.slice(0, -2)] = this.t(this.reference(x, base, m, `${at}/${seg(key)}`));
         } else {
           out[key] = this.payload(x, base, m, `${at}/${seg(key)}`);
         }
@@ -187,10 +390,12 @@ class Translator extends TranslatorBase<Json> {
   }
 
   /** The values that end a state: ResultSelector, Assign, ResultPath, OutputPath, then the next state. */
-  finish(state: Obj, m: Machine, at: string, next: string | undefined, opts: { selector?: boolean } = {}): Obj {
+  finish(state: Obj, m: Machine, at: string, next: string | undefined, opts: { raw?: string } = {}): Obj {
     const k = m.k;
     const values: Obj = {};
-    if (opts.selector && state.ResultSelector !== undefined) values[this.v(`_r${k}`)] = this.payload(state.ResultSelector, `_r${k}`, m, `${at}/ResultSelector`);
+    // The raw result (a Task's, Parallel's or Map's), through ResultSelector: read from the raw
+    // expression itself, since one set step cannot write _r<k> twice.
+    if (opts.raw !== undefined) values[this.v(`_r${k}`)] = state.ResultSelector !== undefined ? this.payload(state.ResultSelector, opts.raw, m, `${at}/ResultSelector`) : this.t(opts.raw);
     Object.assign(values, this.assign(state.Assign, `_r${k}`, m, `${at}/Assign`));
     values[this.v(`_o${k}`)] = this.t(this.resultPath(state.ResultPath, `_d${k}`, `_r${k}`, `${at}/ResultPath`));
     values[`_d${k}`] = state.OutputPath === null ? {} : this.t(state.OutputPath === undefined ? `_o${k}` : this.path(state.OutputPath, `_o${k}`, m, `${at}/OutputPath`));
@@ -205,12 +410,18 @@ class Translator extends TranslatorBase<Json> {
     for (const [key, value] of Object.entries(assign)) {
       const name = key.endsWith('.$') ? key.slice(0, -2) : key;
       if (!/^[A-Za-z_][A-Za-z0-9_]{0,61}$/.test(name)) throw new Refusal(`${at}/${seg(key)}`, 'Assign', `the variable name ${JSON.stringify(name)} is not supported`);
-      if (key.endsWith('.$') && typeof value === 'string' && value.startsWith('States.')) {
-        throw new Refusal(`${at}/${seg(key)}`, 'intrinsic function', 'intrinsic functions are not mapped yet');
-      }
-      out[this.v(`v_${name}`)] = key.endsWith('.$') ? this.t(this.path(value, base, m, `${at}/${seg(key)}`)) : this.payload(value, base, m, `${at}/${seg(key)}`);
+      out[this.v(`v_${name}`)] = key.endsWith('.$') ? this.t(this.reference(value, base, m, `${at}/${seg(key)}`)) : this.payload(value, base, m, `${at}/${seg(key)}`);
     }
-    return out;
+    // AWS evaluates every expression of one Assign before it assigns any ({"x.$": "$y", "y.$": "$x"}
+    // swaps), where a set step's values see the writes before them: when one reads a variable the
+    // same Assign writes, every value goes to a temporary first.
+    const written = Object.keys(out);
+    const text = JSON.stringify(Object.values(out));
+    if (!written.some((v) => new RegExp(`\\b${v}\\b`).test(text))) return out;
+    const staged: Obj = {};
+    for (const [v, value] of Object.entries(out)) staged[this.v(`_a${v.slice(1)}`)] = value;
+    for (const v of written) staged[v] = this.t(`_a${v.slice(1)}`);
+    return staged;
   }
 
   /** A Choice rule as a typed condition over the state's effective input. */
@@ -403,7 +614,7 @@ class Translator extends TranslatorBase<Json> {
         if (typeof state.TimeoutSeconds === 'number') call.timeout = state.TimeoutSeconds;
         const { guard } = this.errors(state, call.id as string, m, at, call);
         steps.push({ id, type: 'set', description: `Task state "${name}": its input`, values: { [_in]: this.inputPath(state, m, at), ...(guard ? { [`_c${k}`]: false } : {}) } }, call);
-        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: { [_r]: this.t(`steps[${str(call.id as string)}].output`), ...this.finish(state, m, at, nextValue, { selector: true }) } });
+        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: this.finish(state, m, at, nextValue, { raw: `steps[${str(call.id as string)}].output` }) });
         this.mapped.push({ path: `${at}/Resource`, construct: 'Task', detail: `skill "${skill}"${inputs === undefined ? ' with the state input as {"input": ...}' : ''}` });
         break;
       }
@@ -422,7 +633,7 @@ class Translator extends TranslatorBase<Json> {
         const { guard } = this.errors(state, run.id as string, m, at, run);
         if (guard) prep[`_c${k}`] = false;
         steps.push({ id, type: 'set', description: `Parallel state "${name}": each branch's input`, values: prep }, run);
-        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: { [_r]: this.t(`[${branchMachines.map((b) => `_d${b.k}`).join(', ')}]`), ...this.finish(state, m, at, nextValue, { selector: true }) } });
+        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: this.finish(state, m, at, nextValue, { raw: `[${branchMachines.map((b) => `_d${b.k}`).join(', ')}]` }) });
         break;
       }
       case 'Map': {
@@ -467,7 +678,7 @@ class Translator extends TranslatorBase<Json> {
           this.mapped.push({ path: `${at}/MaxConcurrency`, construct: 'Map.MaxConcurrency', detail: 'iterations run one at a time (each iteration writes the run\'s variables)' });
         }
         steps.push({ id, type: 'set', description: `Map state "${name}": its items`, values: prep }, each);
-        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: { [_r]: this.t(acc), ...this.finish(state, m, at, nextValue, { selector: true }) } });
+        steps.push({ id: this.id(`${name}-out`), type: 'set', ...(guard ? { if: guard } : {}), values: this.finish(state, m, at, nextValue, { raw: acc }) });
         break;
       }
     }

@@ -147,7 +147,7 @@ class Translator extends TranslatorBase<unknown> {
     // `for` and `try` tasks carry a `do` (and `catch`) of their own: the kind is the first that matches.
     const kind = ['for', 'try', 'set', 'do', 'fork', 'switch', 'raise', 'wait', 'call', 'emit', 'listen', 'run'].find((kind) => kind in task);
     if (kind === undefined) throw new Refusal(at, 'task', 'a task has a kind: set, do, for, fork, switch, raise, try, wait, call, ...');
-    const allowed: Record<string, string[]> = { set: ['set'], do: ['do'], for: ['for', 'do', 'while'], fork: ['fork'], switch: ['switch'], raise: ['raise'], try: ['try', 'catch'], wait: ['wait'], call: ['call', 'with'] };
+    const allowed: Record<string, string[]> = { set: ['set'], do: ['do'], for: ['for', 'do', 'while'], fork: ['fork'], switch: ['switch'], raise: ['raise'], try: ['try', 'catch'], wait: ['wait'], call: ['call', 'with'], listen: ['listen'], run: ['run'] };
     if (!(kind in allowed)) throw new Refusal(`${at}/${kind}`, kind, `the ${kind} task is not mapped yet`);
     for (const key of Object.keys(task)) {
       if (!TASK_FIELDS.includes(key) && !allowed[kind]?.includes(key)) throw new Refusal(`${at}/${seg(key)}`, `${kind}.${key}`, `the field ${key} is not mapped for a ${kind} task`);
@@ -343,8 +343,88 @@ class Translator extends TranslatorBase<unknown> {
         body.push(...this.httpCall(name, task, m, at, prep, guard));
         result = undefined;
         break;
+      case 'listen': {
+        const step = this.listen(name, task.listen, _in, m, `${at}/listen`);
+        if (guard) step.if = guard;
+        body.push(step);
+        // A listen task's output is the list of the events it consumed: here one, read as its data (or its envelope).
+        const read = isObj(task.listen) ? task.listen.read : undefined;
+        result = read === 'envelope' ? `[steps[${JSON.stringify(step.id)}].output]` : `[get(steps[${JSON.stringify(step.id)}].output, "data")]`;
+        break;
+      }
+      case 'run': {
+        const step = this.runWorkflow(name, task.run, _in, m, `${at}/run`);
+        if (guard) step.if = guard;
+        body.push(step);
+        result = `steps[${JSON.stringify(step.id)}].output`;
+        break;
+      }
     }
     return this.wrap(prep, body, guard, result, next, name, m, task, at);
+  }
+
+  /**
+   * `listen` for one event onto a `wait_for_event` step: the event's `type` is the signal name
+   * (what `POST /v1/events` signals a correlated run with, the payload being the whole event), the
+   * other attributes and the `data` expression its filter.
+   */
+  listen(name: string, listen: unknown, dot: string, m: Machine, at: string): Step {
+    if (!isObj(listen)) throw new Refusal(at, 'listen', 'listen has to');
+    for (const key of Object.keys(listen)) {
+      if (key !== 'to' && key !== 'read') throw new Refusal(`${at}/${seg(key)}`, `listen.${key}`, key === 'foreach' ? 'listen.foreach (a stream of events) is not mapped: a wait_for_event step takes one event' : `listen.${key} is not mapped`);
+    }
+    if (listen.read !== undefined && listen.read !== 'data' && listen.read !== 'envelope') throw new Refusal(`${at}/read`, 'listen.read', `read: ${String(listen.read)} is not mapped (data and envelope are)`);
+    const to = listen.to;
+    if (!isObj(to)) throw new Refusal(`${at}/to`, 'listen', 'listen.to says which events');
+    for (const key of Object.keys(to)) {
+      if (key !== 'one') throw new Refusal(`${at}/to/${seg(key)}`, `listen.to.${key}`, `listen.to.${key} is not mapped: a wait_for_event step waits for one event (listen.to.one)`);
+    }
+    const one = to.one;
+    if (!isObj(one) || !isObj(one.with)) throw new Refusal(`${at}/to/one`, 'listen.to.one', 'listen.to.one has with, the event filter');
+    for (const key of Object.keys(one)) if (key !== 'with') throw new Refusal(`${at}/to/one/${seg(key)}`, `listen.to.one.${key}`, `${key} is not mapped (correlation: start the run with X-Correlation-Id and send the event with that correlationId)`);
+    const filter = one.with;
+    const where = `${at}/to/one/with`;
+    if (typeof filter.type !== 'string' || !/^[A-Za-z0-9._:/-]{1,200}$/.test(filter.type)) {
+      throw new Refusal(`${where}/type`, 'listen', 'the event type is a literal of 1-200 letters, digits, ".", "_", ":", "/", "-" (it is the native event name)');
+    }
+    const tests: string[] = [];
+    for (const [attr, expected] of Object.entries(filter)) {
+      if (attr === 'type') continue;
+      if (attr === 'data') {
+        const expr = runtimeExpression(expected);
+        if (expr === undefined) throw new Refusal(`${where}/data`, 'listen data filter', 'a data filter is a runtime expression (an object to match is not mapped)');
+        tests.push(`(${this.jq(expr, 'get(event, "data")', m, `${where}/data`, { input: dot })})`);
+      } else if (['source', 'subject', 'id', 'datacontenttype', 'dataschema', 'specversion'].includes(attr) && typeof expected === 'string' && runtimeExpression(expected) === undefined) {
+        tests.push(`get(event, ${JSON.stringify(attr)}) == ${JSON.stringify(expected)}`);
+      } else {
+        throw new Refusal(`${where}/${seg(attr)}`, 'listen filter', `matching the attribute ${attr} ${typeof expected === 'string' ? 'with an expression ' : ''}is not mapped (literal source, subject, id, datacontenttype, dataschema, specversion and a data expression are)`);
+      }
+    }
+    this.mapped.push({ path: at, construct: 'listen', detail: `a wait_for_event step for "${filter.type}"` });
+    return { id: this.id(`${name}-listen`), type: 'wait_for_event', event: filter.type, ...(tests.length > 0 ? { filter: tests.join(' && ') } : {}) };
+  }
+
+  /** `run: workflow` onto a `sub_workflow` step: the child is the registered definition of that name and version. */
+  runWorkflow(name: string, run: unknown, dot: string, m: Machine, at: string): Step {
+    if (!isObj(run)) throw new Refusal(at, 'run', 'run names what to run');
+    const process = ['workflow', 'container', 'shell', 'script'].find((p) => p in run);
+    if (process !== 'workflow') throw new Refusal(process ? `${at}/${process}` : at, `run: ${process ?? '?'}`, `run: ${process ?? 'without a process'} is not mapped (run: workflow is): the platform runs no containers, shells or scripts from a definition`);
+    for (const key of Object.keys(run)) {
+      if (key === 'workflow') continue;
+      if (key === 'await' && run.await === true) continue;
+      throw new Refusal(`${at}/${seg(key)}`, `run.${key}`, key === 'await' ? 'await: false (start the child and go on) is not mapped: a sub_workflow step waits for its child' : `run.${key} is not mapped`);
+    }
+    const wf = run.workflow as unknown;
+    if (!isObj(wf)) throw new Refusal(`${at}/workflow`, 'run: workflow', 'run.workflow has name and version');
+    for (const key of Object.keys(wf)) if (!['namespace', 'name', 'version', 'input'].includes(key)) throw new Refusal(`${at}/workflow/${seg(key)}`, `run.workflow.${key}`, `run.workflow.${key} is not mapped`);
+    if (typeof wf.name !== 'string' || typeof wf.version !== 'string') throw new Refusal(`${at}/workflow`, 'run: workflow', 'run.workflow has a name and a version');
+    const definition = slugName(wf.name, '');
+    if (definition === '' || definition !== wf.name) throw new Refusal(`${at}/workflow/name`, 'run: workflow', `${JSON.stringify(wf.name)} is not a native definition name (lower case letters, digits, ".", "_", "-"): import the child under a name the parent can use`);
+    if (!/^\d+\.\d+\.\d+$/.test(wf.version)) throw new Refusal(`${at}/workflow/version`, 'run: workflow', 'the version is an exact semantic version (the child is pinned to it)');
+    this.mapped.push({ path: `${at}/workflow`, construct: 'run: workflow', detail: `a sub_workflow step running the registered definition ${wf.name}@${wf.version}${typeof wf.namespace === 'string' ? ` (the namespace ${wf.namespace} is the tenant's)` : ''}` });
+    const step: Step = { id: this.id(`${name}-run`), type: 'sub_workflow', definition: wf.name, version: wf.version };
+    if (wf.input !== undefined) step.inputs = this.value(wf.input, dot, m, `${at}/workflow/input`);
+    return step;
   }
 
   /** A `fail` step raising the problem as a structured error: its type, status, title, detail and instance. */

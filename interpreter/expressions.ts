@@ -1,5 +1,8 @@
 import jexlModule from 'jexl';
 import JexlLexer, { type JexlToken } from 'jexl/dist/Lexer.js';
+import { md5, sha1 } from '@noble/hashes/legacy';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2';
+import { bytesToHex } from '@noble/hashes/utils';
 import { v5 as uuidV5 } from 'uuid';
 import { missingField, type OutputContract } from './output-shapes.ts';
 import { LIMITS } from './steps/parts.ts';
@@ -163,6 +166,60 @@ function base64Decode(value: unknown): string {
   }
 }
 
+/** Hash functions by the names Step Functions' States.Hash takes: pure JavaScript (@noble/hashes), so they run in the sandbox. */
+const HASHES: Record<string, (data: Uint8Array) => Uint8Array> = { MD5: md5, 'SHA-1': sha1, 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 };
+
+function hashOf(data: unknown, algorithm: unknown): string {
+  if (typeof data !== 'string') throw new Error(`hash needs a string to hash, not ${JSON.stringify(data) ?? 'no value'}`);
+  const fn = typeof algorithm === 'string' ? HASHES[algorithm] : undefined;
+  if (!fn) throw new Error(`hash: the algorithm ${JSON.stringify(algorithm) ?? 'no value'} is not one of ${Object.keys(HASHES).join(', ')}`);
+  return bytesToHex(fn(new TextEncoder().encode(data)));
+}
+
+function toInteger(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error(`${JSON.stringify(value) ?? 'no value'} is not a whole number`);
+  return value;
+}
+
+/** Equality of JSON values: same type, same items in order, same fields in any order. */
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
+  if (isPlainRecord(a) && isPlainRecord(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+/** A value in a format() hole as Step Functions' States.Format writes it: text as it is, lists `[a, b]`, objects `{k=v}`, the rest as JSON. */
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return `[${value.map(formatValue).join(', ')}]`;
+  if (isPlainRecord(value)) return `{${Object.entries(value).map(([k, v]) => `${k}=${formatValue(v)}`).join(', ')}}`;
+  return JSON.stringify(value) ?? 'null';
+}
+
+function formatTemplate(template: unknown, ...args: unknown[]): string {
+  if (typeof template !== 'string') throw new Error('format needs a template string');
+  let out = '';
+  let used = 0;
+  for (let i = 0; i < template.length; i++) {
+    const ch = template[i] as string;
+    const nextCh = template[i + 1];
+    if (ch === '\\' && (nextCh === '{' || nextCh === '}' || nextCh === '\\')) {
+      out += nextCh;
+      i++;
+    } else if (ch === '{' && nextCh === '}') {
+      if (used >= args.length) throw new Error(`format: the template has more {} than the ${args.length} argument(s)`);
+      out += formatValue(args[used++]);
+      i++;
+    } else out += ch;
+  }
+  if (used !== args.length) throw new Error(`format: ${args.length} argument(s) for ${used} {}`);
+  return out;
+}
+
 /**
  * The functions expressions may call, both as `name(x, ...)` and as transforms `x|name(...)`.
  * Pure and total over JSON data; anything else throws a clear error at run time.
@@ -196,11 +253,18 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
   first: { doc: 'the first item of a list', fn: (l: unknown) => (Array.isArray(l) ? l[0] : undefined) ?? null },
   last: { doc: 'the last item of a list', fn: (l: unknown) => (Array.isArray(l) ? l[l.length - 1] : undefined) ?? null },
   range: {
-    doc: 'the list [start, ..., end - 1] (at most 100,000 items)',
-    fn: (start: unknown, end: unknown) => {
+    doc: 'the list [start, start + step, ...] up to, not including, end (step defaults to 1; at most 100,000 items)',
+    fn: (start: unknown, end: unknown, step?: unknown) => {
       const [a, b] = [toNumber(start), toNumber(end)];
-      if (b - a > LIMITS.maxForEachItems) throw new Error(`range(${a}, ${b}) is longer than ${LIMITS.maxForEachItems}`);
-      return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+      if (step === undefined) {
+        if (b - a > LIMITS.maxForEachItems) throw new Error(`range(${a}, ${b}) is longer than ${LIMITS.maxForEachItems}`);
+        return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+      }
+      const s = toNumber(step);
+      if (s === 0) throw new Error('range: the step cannot be 0');
+      const count = Math.max(0, Math.ceil((b - a) / s));
+      if (count > LIMITS.maxForEachItems) throw new Error(`range(${a}, ${b}, ${s}) is longer than ${LIMITS.maxForEachItems}`);
+      return Array.from({ length: count }, (_, i) => a + i * s);
     },
   },
   round: { doc: 'round to the nearest integer', fn: (n: unknown) => Math.round(toNumber(n)) },
@@ -251,6 +315,55 @@ export const EXPRESSION_FUNCTIONS: Record<string, { doc: string; fn: (...args: a
   },
   base64Encode: { doc: 'standard base64 of the UTF-8 text (a value that is not text: of its JSON)', fn: base64Encode },
   base64Decode: { doc: 'the UTF-8 text base64 encodes (standard or URL-safe, padding optional)', fn: base64Decode },
+  format: {
+    doc: 'the template with each {} replaced by the next argument (text as it is, other values as Step Functions writes them); \\{, \\} and \\\\ are a literal brace and backslash',
+    fn: formatTemplate,
+  },
+  splitAny: {
+    doc: 'split a string at every one of the given characters, empty parts dropped',
+    fn: (s: unknown, chars: unknown) => {
+      if (typeof s !== 'string' || typeof chars !== 'string') throw new Error('splitAny needs a string and a string of delimiting characters');
+      const delimiters = new Set(chars);
+      const parts: string[] = [];
+      let part = '';
+      for (const ch of s) {
+        if (delimiters.has(ch)) {
+          if (part) parts.push(part);
+          part = '';
+        } else part += ch;
+      }
+      if (part) parts.push(part);
+      return parts;
+    },
+  },
+  partition: {
+    doc: 'a list cut into lists of the given size (the last may be shorter)',
+    fn: (list: unknown, size: unknown) => {
+      if (!Array.isArray(list)) throw new Error('partition needs a list');
+      const n = toInteger(size);
+      if (n < 1) throw new Error(`partition: the size must be at least 1, not ${n}`);
+      return Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, i * n + n));
+    },
+  },
+  unique: {
+    doc: 'a list without repeated items (equal as JSON; the first of each kept)',
+    fn: (list: unknown) => {
+      if (!Array.isArray(list)) throw new Error('unique needs a list');
+      return list.filter((item, i) => list.findIndex((other) => jsonEqual(other, item)) === i);
+    },
+  },
+  containsValue: {
+    doc: 'whether a list holds an item equal (as JSON) to the value, objects and lists included',
+    fn: (list: unknown, value: unknown) => Array.isArray(list) && list.some((item) => jsonEqual(item, value)),
+  },
+  hash: {
+    doc: 'the lower-case hex digest of the UTF-8 text with MD5, SHA-1, SHA-256, SHA-384 or SHA-512',
+    fn: hashOf,
+  },
+  integer: {
+    doc: 'the value when it is a whole number; anything else fails',
+    fn: toInteger,
+  },
   merge: {
     doc: 'a shallow merge of objects, later ones winning',
     fn: (...objects: unknown[]) => Object.assign({}, ...objects.filter(isPlainRecord)) as unknown,

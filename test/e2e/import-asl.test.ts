@@ -118,6 +118,92 @@ describe('ASL importer: answers for bad sources', () => {
     assert.equal((await platform.api('/v1/definitions/bad-asl')).status, 404);
   });
 
+  test('intrinsic functions run as native expressions: Format, arrays, JSON, base64, Hash, MathAdd, StringSplit, UUID in Parameters, ResultSelector and Assign', async () => {
+    const source = {
+      Comment: 'intrinsics',
+      StartAt: 'Build',
+      States: {
+        Build: {
+          Type: 'Pass',
+          Parameters: {
+            'greeting.$': "States.Format('Hello, {}! You have {} items: {}', $.name, States.ArrayLength($.items), $.items)",
+            'pages.$': 'States.ArrayPartition($.items, 2)',
+            'evens.$': 'States.ArrayRange(0, $.n, 2)',
+            'hasTwo.$': 'States.ArrayContains($.items, 2)',
+            'second.$': 'States.ArrayGetItem($.items, 1)',
+            'distinct.$': 'States.ArrayUnique($.items)',
+            'words.$': "States.StringSplit($.csv, ',;')",
+            'merged.$': 'States.JsonMerge($.a, $.b, false)',
+            'text.$': 'States.JsonToString($.a)',
+            'parsed.$': "States.StringToJson('{\"k\":[1]}')",
+            'encoded.$': 'States.Base64Encode($.name)',
+            'id.$': 'States.UUID()',
+            'digest.$': "States.Hash($.name, 'SHA-256')",
+            'pair.$': "States.Array('x', States.MathAdd($.n, -1))",
+          },
+          // Assign reads the state's result (the Parameters above), as on AWS.
+          Assign: { 'total.$': 'States.MathAdd($.pair[1], 100)' },
+          Next: 'Decode',
+        },
+        Decode: {
+          Type: 'Task',
+          Resource: 'arn:aws:lambda:eu-west-1:1:function:echo',
+          Parameters: { 'decoded.$': 'States.Base64Decode($.encoded)', 'total.$': '$total' },
+          ResultSelector: { 'both.$': "States.Format('{}/{}', $.decoded, $.total)" },
+          ResultPath: '$.task',
+          End: true,
+        },
+      },
+    };
+    const imported = await platform.api('/v1/definitions/import', {
+      method: 'POST',
+      json: { format: 'asl', source, name: 'asl-intrinsics', resources: { 'arn:aws:lambda:eu-west-1:1:function:*': 'echo' }, register: true },
+    });
+    assert.equal(imported.status, 201, JSON.stringify(imported.body));
+    assert.ok((imported.body.report.mapped as Array<{ construct: string }>).filter((e) => e.construct === 'intrinsic function').length >= 15);
+    const input = { name: 'Ada', items: [1, 2, 2, 3], n: 6, csv: 'a,b;;c', a: { x: 1 }, b: { y: 2 } };
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'asl-intrinsics', input } });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+    const run = await platform.waitForRun(started.body.runId as string);
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    const out = run.output as Record<string, unknown>;
+    assert.match(String(out.id), /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUID from the run (v5)');
+    delete out.id;
+    assert.deepEqual(out, {
+      greeting: 'Hello, Ada! You have 4 items: [1, 2, 2, 3]',
+      pages: [[1, 2], [2, 3]],
+      evens: [0, 2, 4, 6],
+      hasTwo: true,
+      second: 2,
+      distinct: [1, 2, 3],
+      words: ['a', 'b', 'c'],
+      merged: { x: 1, y: 2 },
+      text: '{"x":1}',
+      parsed: { k: [1] },
+      encoded: 'QWRh',
+      digest: '99a563ab2f6e21e96998f9fddd2a2bab82b70ac019579502b8d7fc0032ff62bb',
+      pair: ['x', 5],
+      task: { both: 'Ada/105' },
+    });
+  });
+
+  test('Assign: variables live across states, and one Assign reads the values from before it (a swap swaps)', async () => {
+    const source = {
+      StartAt: 'Init',
+      States: {
+        Init: { Type: 'Pass', Assign: { x: 1, 'y.$': '$.start' }, Next: 'Swap' },
+        Swap: { Type: 'Pass', Assign: { 'x.$': '$y', 'y.$': '$x', 'sum.$': 'States.MathAdd($x, $y)' }, Next: 'Show' },
+        Show: { Type: 'Pass', Parameters: { 'x.$': '$x', 'y.$': '$y', 'sum.$': '$sum' }, End: true },
+      },
+    };
+    const imported = await platform.api('/v1/definitions/import', { method: 'POST', json: { format: 'asl', source, name: 'asl-assign', register: true } });
+    assert.equal(imported.status, 201, JSON.stringify(imported.body));
+    const started = await platform.api('/v1/runs', { method: 'POST', json: { definition: 'asl-assign', input: { start: 10 } } });
+    const run = await platform.waitForRun(started.body.runId as string);
+    assert.equal(run.status, 'completed', JSON.stringify(run));
+    assert.deepEqual(run.output, { x: 10, y: 1, sum: 11 });
+  });
+
   test('a Task runs the skill its resource is mapped to; text that is neither JSON5 nor YAML is a 400', async () => {
     const source = `{
       // JSON5, as LocalStack writes its templates

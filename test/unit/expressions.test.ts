@@ -292,6 +292,38 @@ describe('expressions: functions', () => {
     assert.throws(() => run('base64Decode("//8=")'), /does not encode UTF-8 text/);
   });
 
+  test('format, splitAny, partition, unique, containsValue, integer and range with a step', () => {
+    assert.equal(run('format("Hello, {}! {} {} {}", "Ada", 1, [1, "a"], {a: true})'), 'Hello, Ada! 1 [1, a] {a=true}');
+    assert.equal(run('format("\\\\{} is {}", "x")'), '{} is x', 'a backslash before a brace makes it literal');
+    assert.throws(() => run('format("{} {}", 1)'), /more \{\} than the 1 argument/);
+    assert.throws(() => run('format("{}", 1, 2)'), /2 argument\(s\) for 1 \{\}/);
+    assert.deepEqual(run('splitAny("This.is+a,test=string", ".+,=")'), ['This', 'is', 'a', 'test', 'string']);
+    assert.deepEqual(run('splitAny(", , ,", ",")'), [' ', ' '], 'empty parts are dropped, spaces are not');
+    assert.deepEqual(run('partition([1, 2, 3, 4, 5], 2)'), [[1, 2], [3, 4], [5]]);
+    assert.throws(() => run('partition([1], 0)'), /at least 1/);
+    assert.deepEqual(run('unique([1, 2, 1, {a: 1}, {a: 1}, "1"])'), [1, 2, { a: 1 }, '1']);
+    assert.equal(run('containsValue([{a: 1, b: [2]}], {b: [2], a: 1})'), true);
+    assert.equal(run('containsValue([1, 2], "1")'), false);
+    assert.equal(run('integer(-3)'), -3);
+    assert.throws(() => run('integer("3")'), /is not a whole number/);
+    assert.throws(() => run('integer(1.5)'), /is not a whole number/);
+    assert.deepEqual(run('range(1, 10, 2)'), [1, 3, 5, 7, 9]);
+    assert.deepEqual(run('range(5, 0, -2)'), [5, 3, 1]);
+    assert.deepEqual(run('range(0, 3)'), [0, 1, 2], 'two arguments: as before');
+    assert.throws(() => run('range(0, 3, 0)'), /step cannot be 0/);
+  });
+
+  test('hash: RFC 1321 / FIPS 180 vectors of "abc", UTF-8 text, and refusals', () => {
+    assert.equal(run('hash("abc", "MD5")'), '900150983cd24fb0d6963f7d28e17f72');
+    assert.equal(run('hash("abc", "SHA-1")'), 'a9993e364706816aba3e25717850c26c9cd0d89d');
+    assert.equal(run('hash("abc", "SHA-256")'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    assert.equal(run('hash("abc", "SHA-384")'), 'cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7');
+    assert.equal(run('hash("abc", "SHA-512")'), 'ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f');
+    assert.equal(run('hash("é", "SHA-1")'), run('hash("\u00e9", "SHA-1")'));
+    assert.throws(() => run('hash("abc", "SHA-3")'), /is not one of MD5/);
+    assert.throws(() => run('hash(1, "MD5")'), /needs a string/);
+  });
+
   test('now() and uuid() read the clock the run passes in; without one they fail', () => {
     let issued = 0;
     const clocked: EvaluationData = {

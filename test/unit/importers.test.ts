@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { importAsl } from '../../importers/asl.ts';
 import { ImportSourceError, parseSource } from '../../importers/index.ts';
@@ -80,6 +81,53 @@ describe('importers offline', () => {
     assert.deepEqual(digest.refused.map((r) => r.construct), ['authentication.digest']);
   });
 
+  test('listen for one event becomes a wait_for_event step: type as the event, attributes and the data expression as its filter; the output is the list of the one event', () => {
+    const result = sw({ listen: { to: { one: { with: { type: 'com.shop.order.paid', source: 'psp', data: '${ .amount > 10 }' } } } } });
+    assert.deepEqual(result.refused, []);
+    const steps = result.definition?.steps as Array<Record<string, any>>;
+    const wait = steps.find((st) => st.type === 'wait_for_event');
+    assert.equal(wait?.event, 'com.shop.order.paid');
+    assert.equal(wait?.filter, 'get(event, "source") == "psp" && ((get(get(event, "data"), "amount") > 10))');
+    const out = steps.find((st) => st.id === 't-out');
+    assert.equal(out?.values._r0, `\${[get(steps["${wait?.id}"].output, "data")]}`, 'read: data (the default) gives the data of each event, in a list');
+    assert.ok(validateDefinition(result.definition, ctx).ok, JSON.stringify(validateDefinition(result.definition, ctx)));
+    const envelope = sw({ listen: { to: { one: { with: { type: 'x.y' } } }, read: 'envelope' } });
+    assert.match(String((envelope.definition?.steps as Array<Record<string, any>>).find((st) => st.id === 't-out')?.values._r0), /^\$\{\[steps\["t-listen"\]\.output\]\}$/);
+    for (const [listen, path] of [
+      [{ to: { all: [{ with: { type: 'a' } }] } }, '/do/0/t/listen/to/all'],
+      [{ to: { any: [{ with: { type: 'a' } }] } }, '/do/0/t/listen/to/any'],
+      [{ to: { one: { with: { type: 'a' }, correlate: { k: { from: '.k' } } } } }, '/do/0/t/listen/to/one/correlate'],
+      [{ to: { one: { with: { type: '${ .t }' } } } }, '/do/0/t/listen/to/one/with/type'],
+      [{ to: { one: { with: { type: 'a', data: { amount: 1 } } } } }, '/do/0/t/listen/to/one/with/data'],
+      [{ to: { one: { with: { type: 'a' } } }, foreach: { item: 'e' } }, '/do/0/t/listen/foreach'],
+      [{ to: { one: { with: { type: 'a' } } }, read: 'raw' }, '/do/0/t/listen/read'],
+    ] as const) {
+      assert.deepEqual(sw({ listen }).refused.map((r) => r.path), [path], JSON.stringify(listen));
+    }
+  });
+
+  test('run: workflow becomes a sub_workflow step on the registered definition of that name and version, with its input', () => {
+    const result = sw({ run: { workflow: { namespace: 'test', name: 'register-customer', version: '0.1.0', input: { customer: '${ .user }' } } } });
+    assert.deepEqual(result.refused, []);
+    const steps = result.definition?.steps as Array<Record<string, any>>;
+    const child = steps.find((st) => st.type === 'sub_workflow');
+    assert.equal(child?.definition, 'register-customer');
+    assert.equal(child?.version, '0.1.0');
+    assert.deepEqual(child?.inputs, { customer: '${get(_in0, "user")}' });
+    assert.equal(steps.find((st) => st.id === 't-out')?.values._r0, '${steps["t-run"].output}', "the child's output is the task's raw output");
+    assert.equal(validateDefinition(result.definition, ctx).ok, false, 'the child must be registered first');
+    assert.ok(validateDefinition(result.definition, { ...ctx, definitions: new Set(['register-customer@0.1.0']) }).ok);
+    for (const [run, path] of [
+      [{ container: { image: 'x' } }, '/do/0/t/run/container'],
+      [{ shell: { command: 'ls' } }, '/do/0/t/run/shell'],
+      [{ workflow: { name: 'c', version: '1.0.0' }, await: false }, '/do/0/t/run/await'],
+      [{ workflow: { name: 'Has Spaces', version: '1.0.0' } }, '/do/0/t/run/workflow/name'],
+      [{ workflow: { name: 'c', version: 'latest' } }, '/do/0/t/run/workflow/version'],
+    ] as const) {
+      assert.deepEqual(sw({ run }).refused.map((r) => r.path), [path], JSON.stringify(run));
+    }
+  });
+
   test('call: openapi resolves the operationId in the document given under openapi: method, server, path, query and header parameters', () => {
     const doc = {
       swagger: '2.0',
@@ -100,5 +148,97 @@ describe('importers offline', () => {
     assert.ok(validateDefinition(result.definition, ctx).ok);
     assert.deepEqual(sw({ ...task, with: { ...task.with, operationId: 'nope' } }, { openapi: { 'https://pets.example/swagger.json': doc } }).refused.map((r) => r.detail), ['the document https://pets.example/swagger.json has no operation "nope"']);
     assert.match(sw(task).refused[0]?.detail ?? '', /was not given: pass it under "openapi"/);
+  });
+});
+
+/** An ASL Pass state whose Parameters field r.$ is `call`, imported, then its native expression evaluated over `doc`. */
+function intrinsic(call: string, doc: unknown = {}): unknown {
+  const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Parameters: { 'r.$': call }, End: true } } }, { name: 'intrinsic' });
+  assert.deepEqual(result.refused, [], call);
+  const check = validateDefinition(result.definition, ctx);
+  assert.ok(check.ok, JSON.stringify(!check.ok && check.problems));
+  const step = (result.definition?.steps as Array<Record<string, any>>).find((st) => st.id === 'A');
+  const template = step?.values._r0.r as string;
+  assert.match(template, /^\$\{.*\}$/);
+  const problems: CompileProblem[] = [];
+  const scope: NameScope = { steps: new Set(), allSteps: new Set(), variables: new Set(['_in0']), readonly: new Set(), bindings: new Set() };
+  const compiled = compileExpression(template.slice(2, -1), scope, '/x', problems);
+  assert.deepEqual(problems, [], template);
+  let issued = 0;
+  return evaluate(compiled as CompiledExpression, {
+    input: {},
+    context: { readonly: {}, mutable: { _in0: doc } },
+    steps: {},
+    run: {},
+    signal: undefined,
+    bindings: {},
+    clock: { now: () => 0, uuid: () => `uuid-${++issued}` },
+  });
+}
+
+const refusalOf = (call: string) => importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Parameters: { 'r.$': call }, End: true } } }).refused;
+
+describe('ASL intrinsic functions mapped onto native expressions', () => {
+  test('States.Format: {} holes, escaped braces and quotes, values as AWS writes them', () => {
+    assert.equal(intrinsic("States.Format('Hello, my name is {}.', $.name)", { name: 'Arnav' }), 'Hello, my name is Arnav.');
+    assert.equal(intrinsic("States.Format($.template, $.name)", { name: 'Arnav', template: 'Hi {}' }), 'Hi Arnav');
+    assert.equal(intrinsic("States.Format('\\{{}\\} it\\'s \"{}\" {} {}', $.n, $.l, $.o, $.b)", { n: 1.5, l: [1, 'a'], o: { k: null }, b: true }), "{1.5} it's \"[1, a]\" {k=null} true");
+  });
+  test('States.StringToJson, JsonToString, Array and nesting', () => {
+    assert.deepEqual(intrinsic('States.StringToJson($.s)', { s: '{"a":[1,{"b":null}]}' }), { a: [1, { b: null }] });
+    assert.equal(intrinsic('States.JsonToString($.o)', { o: { a: 1, b: 'x' } }), '{"a":1,"b":"x"}');
+    assert.deepEqual(intrinsic("States.Array('a', 1, -2.5, true, $.n)", { n: { x: 1 } }), ['a', 1, -2.5, true, { x: 1 }]);
+    assert.equal(intrinsic('States.JsonToString(States.Array(1, States.MathAdd($.n, 1)))', { n: 2 }), '[1,3]');
+  });
+  test('the array functions: Partition, Contains, Range, GetItem, Length, Unique', () => {
+    assert.deepEqual(intrinsic('States.ArrayPartition($.l, 2)', { l: [1, 2, 3, 4, 5] }), [[1, 2], [3, 4], [5]]);
+    assert.equal(intrinsic('States.ArrayContains($.l, $.v)', { l: [1, { a: [2] }], v: { a: [2] } }), true);
+    assert.equal(intrinsic('States.ArrayContains($.l, 3)', { l: [1, 2] }), false);
+    assert.deepEqual(intrinsic('States.ArrayRange(1, 9, 2)', {}), [1, 3, 5, 7, 9], 'the last value is included, as on AWS');
+    assert.deepEqual(intrinsic('States.ArrayRange(1, 10, 2)', {}), [1, 3, 5, 7, 9]);
+    assert.deepEqual(intrinsic('States.ArrayRange($.a, 0, -2)', { a: 4 }), [4, 2, 0]);
+    assert.equal(intrinsic('States.ArrayGetItem($.l, 1)', { l: ['a', 'b'] }), 'b');
+    assert.equal(intrinsic('States.ArrayLength($.l)', { l: [1, 2, 3] }), 3);
+    assert.deepEqual(intrinsic('States.ArrayUnique($.l)', { l: [1, 2, 1, { a: 1 }, { a: 1 }] }), [1, 2, { a: 1 }]);
+  });
+  test('Base64Encode/Decode, JsonMerge (shallow), MathAdd (integers only), StringSplit, UUID', () => {
+    assert.equal(intrinsic('States.Base64Encode($.s)', { s: 'Data to encode' }), 'RGF0YSB0byBlbmNvZGU=');
+    assert.equal(intrinsic("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')"), 'Data to encode');
+    assert.deepEqual(intrinsic('States.JsonMerge($.a, $.b, false)', { a: { x: 1, n: { p: 1 } }, b: { y: 2, n: { q: 2 } } }), { x: 1, y: 2, n: { q: 2 } });
+    assert.equal(intrinsic('States.MathAdd($.n, -1)', { n: 111 }), 110);
+    assert.throws(() => intrinsic('States.MathAdd($.n, 1)', { n: '1' }), /is not a whole number/);
+    assert.deepEqual(intrinsic('States.StringSplit($.s, $.d)', { s: 'This.is+a,test=string', d: '.+,=' }), ['This', 'is', 'a', 'test', 'string']);
+    assert.deepEqual(intrinsic("States.StringSplit('1,2,,3', ',')"), ['1', '2', '3']);
+    assert.deepEqual(intrinsic("States.StringSplit('a\\\\b\\\\c', '\\\\')"), ['a', 'b', 'c'], 'backslashes survive the native literal');
+    assert.equal(intrinsic('States.UUID()'), 'uuid-1', 'the run\'s deterministic uuid()');
+    for (const [alg, node] of [['MD5', 'md5'], ['SHA-1', 'sha1'], ['SHA-256', 'sha256'], ['SHA-384', 'sha384'], ['SHA-512', 'sha512']]) {
+      assert.equal(intrinsic(`States.Hash($.s, '${alg}')`, { s: 'Input data ✓' }), createHash(node as string).update('Input data ✓').digest('hex'), `${alg}, as node:crypto computes it`);
+    }
+    assert.equal(intrinsic('States.Hash($.s, $.alg)', { s: 'abc', alg: 'SHA-256' }), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+  test('MathRandom, an unknown hash algorithm, a deep JsonMerge, unknown functions and bad calls are refused with the reason', () => {
+    assert.match(refusalOf("States.Hash($.s, 'SHA-3')")[0]?.detail ?? '', /MD5, SHA-1, SHA-256, SHA-384 or SHA-512/);
+    assert.match(refusalOf('States.MathRandom(1, 10)')[0]?.detail ?? '', /no deterministic equivalent/);
+    assert.match(refusalOf('States.JsonMerge($.a, $.b, true)')[0]?.detail ?? '', /only the shallow merge/);
+    assert.match(refusalOf('States.Shout($.a)')[0]?.detail ?? '', /does not exist/);
+    assert.match(refusalOf('States.ArrayLength($.a, 2)')[0]?.detail ?? '', /takes 1 argument/);
+    assert.match(refusalOf("States.Format('x', $.a")[0]?.detail ?? '', /cannot parse/);
+    assert.deepEqual(refusalOf("States.Format('{}', $.items[*].id)").map((r) => r.construct), ['path']);
+  });
+  test('one Assign evaluates all its values before it assigns any: a swap goes through temporaries', () => {
+    const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Assign: { x: 1, y: 2 }, Next: 'B' }, B: { Type: 'Pass', Assign: { 'x.$': '$y', 'y.$': '$x', z: 3 }, End: true } } });
+    assert.deepEqual(result.refused, []);
+    const steps = result.definition?.steps as Array<Record<string, any>>;
+    const assigned = (id: string) => Object.entries(steps.find((st) => st.id === id)?.values).filter(([key]) => /^(v|_a)_/.test(key));
+    assert.deepEqual(assigned('A'), [['v_x', 1], ['v_y', 2]], 'no variable read: assigned directly');
+    assert.deepEqual(assigned('B'), [['_a_x', '${v_y}'], ['_a_y', '${v_x}'], ['_a_z', 3], ['v_x', '${_a_x}'], ['v_y', '${_a_y}'], ['v_z', '${_a_z}']]);
+    assert.ok(validateDefinition(result.definition, ctx).ok);
+  });
+  test('intrinsics in Assign and ResultSelector too', () => {
+    const result = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Result: { l: [3, 1] }, ResultSelector: { 'n.$': 'States.ArrayLength($.l)' }, Assign: { 'first.$': 'States.ArrayGetItem($.l, 0)' }, End: true } } });
+    assert.deepEqual(result.refused.map((r) => r.path), ['/States/A/ResultSelector'], 'a Pass state has no ResultSelector');
+    const assigned = importAsl({ StartAt: 'A', States: { A: { Type: 'Pass', Assign: { 'first.$': 'States.ArrayGetItem($.l, 0)' }, End: true } } });
+    assert.deepEqual(assigned.refused, []);
+    assert.ok(JSON.stringify(assigned.definition).includes('get(get(_r0, \\"l\\"), integer(0))'), JSON.stringify(assigned.definition));
   });
 });

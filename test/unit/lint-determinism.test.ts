@@ -26,6 +26,7 @@ const FORBIDDEN: Array<[string, string]> = [
   ['export const r = Math.random();\n', 'no-restricted-properties'],
   ["import { v4 } from 'uuid';\nexport const id = v4();\n", '@typescript-eslint/no-restricted-imports'],
   ["import { v7 } from 'uuid';\nexport const id = v7();\n", '@typescript-eslint/no-restricted-imports'],
+  ["import { randomBytes } from '@noble/hashes/utils';\nexport const b = randomBytes(4);\n", '@typescript-eslint/no-restricted-imports'],
   ['export const d = new Date();\n', 'no-restricted-syntax'],
   ['export const e = process.env.X;\n', 'no-restricted-globals'],
 ];
@@ -41,6 +42,10 @@ for (const folder of ['interpreter', 'workflows']) {
 
 test('name-based ids (uuid v5, what uuid() uses) are allowed in the sandboxed folders', async () => {
   assert.deepEqual(await ruleIds("import { v5 } from 'uuid';\nexport const id = v5('a', v5.URL);\n", 'interpreter/lint-probe.ts'), []);
+});
+
+test('hashes (@noble/hashes, what hash() uses) are allowed in the sandboxed folders', async () => {
+  assert.deepEqual(await ruleIds("import { sha256 } from '@noble/hashes/sha2';\nimport { bytesToHex } from '@noble/hashes/utils';\nexport const h = bytesToHex(sha256(new Uint8Array()));\n", 'interpreter/lint-probe.ts'), []);
 });
 
 test('type-only imports of activity modules are allowed in workflows/', async () => {
