@@ -28,6 +28,42 @@ const named = (n: Observed): Observed => n;
 
 const seconds = (d: { seconds?: unknown; nanos?: number | null } | null | undefined): number => (d ? Number(d.seconds ?? 0) + Number(d.nanos ?? 0) / 1e9 : 0);
 
+/** One measurement: every lane's queues (DescribeTaskQueue with stats), its visibility counts and the schedules' counters. */
+async function measureTemporal(client: Client, options: { namespace: string; lanes: readonly string[] }): Promise<Snapshot> {
+  const queues = (
+    await Promise.all(
+      options.lanes.flatMap((lane) =>
+        laneQueues(lane).map(async (q) => {
+          const answer = await client.workflowService.describeTaskQueue({ namespace: options.namespace, taskQueue: { name: q.taskQueue, kind: 1 }, taskQueueType: q.type, reportStats: true });
+          return {
+            lane,
+            taskQueue: q.taskQueue,
+            role: q.role,
+            backlog: Number(answer.stats?.approximateBacklogCount ?? 0),
+            backlogAgeSeconds: seconds(answer.stats?.approximateBacklogAge),
+            pollers: (answer.pollers ?? []).length,
+          };
+        }),
+      ),
+    )
+  ).flat();
+  const lanes = await Promise.all(
+    options.lanes.map(async (lane) => {
+      const running = `${SA.lane.name} = '${lane}' AND ExecutionStatus = 'Running'`;
+      const [all, waiting] = await Promise.all([client.workflow.count(running), client.workflow.count(`${running} AND ${SA.pendingApprovers.name} IS NOT NULL`)]);
+      return { lane, running: all.count, approvalsPending: waiting.count };
+    }),
+  );
+  const schedules: Snapshot['schedules'] = [];
+  for await (const s of client.schedule.list()) {
+    const match = /^sched:[^:]+:([^:]+):\d+$/.exec(s.scheduleId);
+    if (!match) continue;
+    const info = (await client.schedule.getHandle(s.scheduleId).describe()).info;
+    schedules.push({ schedule: s.scheduleId, definition: match[1]!, taken: info.numActionsTaken, missed: info.numActionsMissedCatchupWindow, skipped: info.numActionsSkippedOverlap });
+  }
+  return { queues, lanes, schedules };
+}
+
 /**
  * The API's gauges, measured on Temporal when Prometheus scrapes (at most once per `ttlMs`, shared
  * by all of them): backlog, its age and pollers of every queue of every lane (DescribeTaskQueue
@@ -39,40 +75,7 @@ export function observeTemporal(client: Client, options: { namespace: string; la
   const ttlMs = options.ttlMs ?? 10_000;
   let last: { at: number; snapshot: Snapshot } | undefined;
   let inFlight: Promise<Snapshot> | undefined;
-  const measure = async (): Promise<Snapshot> => {
-    const queues = (
-      await Promise.all(
-        options.lanes.flatMap((lane) =>
-          laneQueues(lane).map(async (q) => {
-            const answer = await client.workflowService.describeTaskQueue({ namespace: options.namespace, taskQueue: { name: q.taskQueue, kind: 1 }, taskQueueType: q.type, reportStats: true });
-            return {
-              lane,
-              taskQueue: q.taskQueue,
-              role: q.role,
-              backlog: Number(answer.stats?.approximateBacklogCount ?? 0),
-              backlogAgeSeconds: seconds(answer.stats?.approximateBacklogAge),
-              pollers: (answer.pollers ?? []).length,
-            };
-          }),
-        ),
-      )
-    ).flat();
-    const lanes = await Promise.all(
-      options.lanes.map(async (lane) => {
-        const running = `${SA.lane.name} = '${lane}' AND ExecutionStatus = 'Running'`;
-        const [all, waiting] = await Promise.all([client.workflow.count(running), client.workflow.count(`${running} AND ${SA.pendingApprovers.name} IS NOT NULL`)]);
-        return { lane, running: all.count, approvalsPending: waiting.count };
-      }),
-    );
-    const schedules: Snapshot['schedules'] = [];
-    for await (const s of client.schedule.list()) {
-      const match = /^sched:[^:]+:([^:]+):\d+$/.exec(s.scheduleId);
-      if (!match) continue;
-      const info = (await client.schedule.getHandle(s.scheduleId).describe()).info;
-      schedules.push({ schedule: s.scheduleId, definition: match[1]!, taken: info.numActionsTaken, missed: info.numActionsMissedCatchupWindow, skipped: info.numActionsSkippedOverlap });
-    }
-    return { queues, lanes, schedules };
-  };
+  const measure = () => measureTemporal(client, options);
   const snapshot = async (): Promise<Snapshot | undefined> => {
     if (last && Date.now() - last.at < ttlMs) return last.snapshot;
     inFlight ??= measure().finally(() => (inFlight = undefined));

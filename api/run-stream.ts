@@ -142,17 +142,52 @@ function send(res: Response, event: string, data: unknown, id?: number): void {
   res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
+function openEventStream(res: Response): void {
+  res.status(200).set({
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+}
+
+/** Sends the run's lifecycle events after `seq`, page by page; returns the last one sent. */
+async function sendLifecycleEvents(res: Response, deps: Pick<StreamDeps, 'events' | 'mask'>, tenant: string, runId: string, after: number): Promise<number> {
+  let seq = after;
+  for (;;) {
+    const page = await deps.events.forRun(tenant, runId, { after: seq, limit: 500 });
+    for (const { tenant: _t, ...event } of deps.mask ? await Promise.all(page.map((e) => deps.mask!.event(e))) : page) {
+      send(res, 'lifecycle', event, event.seq);
+      seq = event.seq;
+    }
+    if (page.length < 500) return seq;
+  }
+}
+
+function sendEnd(res: Response, runId: string, view: RunView): void {
+  send(res, 'end', {
+    runId,
+    status: view.status,
+    ...(view.closedAt ? { closedAt: view.closedAt } : {}),
+    ...(view.output === undefined ? {} : { output: view.output }),
+    ...(view.error ? { error: view.error } : {}),
+  });
+}
+
+interface StreamDeps {
+  runs: RunsService;
+  events: RunEventStore;
+  links: (runId: string) => Record<string, string>;
+  /** For callers without `sensitive-reader`: the run's views and events with sensitive values masked. */
+  mask?: { view(view: RunView): Promise<RunView>; event<E extends StoredRunEvent>(event: E): Promise<E> };
+}
+
 /** Serves one run's stream until the run ends or the client goes away. The run is known to be the caller's. */
 export async function streamRun(
   req: Request,
   res: Response,
-  deps: {
-    runs: RunsService;
-    events: RunEventStore;
-    links: (runId: string) => Record<string, string>;
-    /** For callers without `sensitive-reader`: the run's views and events with sensitive values masked. */
-    mask?: { view(view: RunView): Promise<RunView>; event<E extends StoredRunEvent>(event: E): Promise<E> };
-  },
+  deps: StreamDeps,
   runId: string,
   tenant: string,
   after: number | undefined,
@@ -165,13 +200,7 @@ export async function streamRun(
     closed = true;
     wake?.();
   });
-  res.status(200).set({
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  res.flushHeaders();
+  openEventStream(res);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), options.heartbeatMs ?? 15_000);
   const tracker = new ProgressTracker();
   let seq = after ?? Number(req.get('last-event-id') ?? 0);
@@ -194,27 +223,14 @@ export async function streamRun(
       const pending = view.status === 'running' ? await deps.runs.pendingActivities(runId).catch(() => []) : [];
       for (const progress of tracker.next(view.steps, pending, view.approvals)) send(res, 'step', progress);
       try {
-        for (;;) {
-          const page = await deps.events.forRun(tenant, runId, { after: seq, limit: 500 });
-          for (const { tenant: _t, ...event } of deps.mask ? await Promise.all(page.map((e) => deps.mask!.event(e))) : page) {
-            send(res, 'lifecycle', event, event.seq);
-            seq = event.seq;
-          }
-          if (page.length < 500) break;
-        }
+        seq = await sendLifecycleEvents(res, deps, tenant, runId, seq);
       } catch (error) {
         // The headers are sent: a failure is an event, not a problem+json answer. The client reconnects.
         send(res, 'error', { message: `lifecycle events unavailable: ${(error as Error).message}` });
         break;
       }
       if (view.status !== 'running') {
-        send(res, 'end', {
-          runId,
-          status: view.status,
-          ...(view.closedAt ? { closedAt: view.closedAt } : {}),
-          ...(view.output === undefined ? {} : { output: view.output }),
-          ...(view.error ? { error: view.error } : {}),
-        });
+        sendEnd(res, runId, view);
         break;
       }
       await new Promise<void>((resolve) => {

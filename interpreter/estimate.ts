@@ -1,3 +1,4 @@
+// Over 400 lines: one concept, the history estimate: the cost of each step kind, the run totals with continue-as-new, and the limits checked against them.
 import type { CompiledStep, Plan } from './compile.ts';
 import { PURE_STEPS_PER_TASK } from './engine.ts';
 import {
@@ -167,31 +168,53 @@ function valueBytes(value: unknown): number {
 
 type Mode = 'typical' | 'worst';
 
-/** Estimates a compiled definition's history. `continueAsNewAfterEvents` is RUN_CONTINUE_AS_NEW_EVENTS. */
-export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?: number; path?: RunPath } = {}): HistoryEstimate {
-  const threshold = options.continueAsNewAfterEvents ?? 10_000;
-  const path = options.path ?? {};
-  const patches = new Set(path.patches ?? CURRENT_PATCHES);
-  const proofs = patches.has(PATCHES.decisionProofs);
-  const warnings: EstimateNote[] = [];
-  const problems: EstimateNote[] = [];
+/** A step's own deadline in a workflow-code step (a timer, cancelled when it finishes first). */
+function withDeadline(s: CompiledStep, c: Cost): Cost {
+  const deadline = s.timeoutSeconds !== undefined && s.kind !== 'activity' && s.kind !== 'wait_for_event' && s.kind !== 'approval' ? TIMER_CANCELLED_EVENTS : 0;
+  return { ...c, events: c.events + deadline, minEvents: c.minEvents + deadline };
+}
 
-  function list(steps: readonly CompiledStep[], mode: Mode, safe: boolean): Cost {
-    return steps.reduce((acc, s) => add(acc, step(s, mode, safe)), ZERO);
+type LeafStep = Extract<CompiledStep, { kind: 'activity' | 'set' | 'fail' | 'succeed' | 'wait' | 'wait_for_event' | 'approval' | 'sub_workflow' }>;
+type CompositeStep = Exclude<CompiledStep, LeafStep>;
+
+function isLeaf(s: CompiledStep): s is LeafStep {
+  return ['activity', 'set', 'fail', 'succeed', 'wait', 'wait_for_event', 'approval', 'sub_workflow'].includes(s.kind);
+}
+
+/** The cost walk over one plan, with the run path it assumes and the notes it collects. */
+class Estimator {
+  readonly threshold: number;
+  readonly path: RunPath;
+  readonly patches: Set<string>;
+  private readonly proofs: boolean;
+  readonly warnings: EstimateNote[] = [];
+  readonly problems: EstimateNote[] = [];
+
+  constructor(
+    private readonly plan: Plan,
+    options: { continueAsNewAfterEvents?: number; path?: RunPath },
+  ) {
+    this.threshold = options.continueAsNewAfterEvents ?? 10_000;
+    this.path = options.path ?? {};
+    this.patches = new Set(this.path.patches ?? CURRENT_PATCHES);
+    this.proofs = this.patches.has(PATCHES.decisionProofs);
   }
 
-  function step(s: CompiledStep, mode: Mode, safe: boolean): Cost {
-    if (mode === 'typical' && path.skipped?.includes(s.id)) return ZERO;
-    const own = body(s, mode, safe);
+  list(steps: readonly CompiledStep[], mode: Mode, safe: boolean): Cost {
+    return steps.reduce((acc, s) => add(acc, this.step(s, mode, safe)), ZERO);
+  }
+
+  step(s: CompiledStep, mode: Mode, safe: boolean): Cost {
+    if (mode === 'typical' && this.path.skipped?.includes(s.id)) return ZERO;
+    const own = isLeaf(s) ? this.leaf(s, mode, safe) : this.composite(s, mode, safe);
     // A step with an `if` may not run at all.
     const cost = s.if ? { ...own, minEvents: 0 } : own;
     if (!safe) cost.unsplittable = Math.max(cost.unsplittable, cost.events);
     return cost;
   }
 
-  function body(s: CompiledStep, mode: Mode, safe: boolean): Cost {
-    const deadline = s.timeoutSeconds !== undefined && s.kind !== 'activity' && s.kind !== 'wait_for_event' && s.kind !== 'approval' ? TIMER_CANCELLED_EVENTS : 0;
-    const withDeadline = (c: Cost): Cost => ({ ...c, events: c.events + deadline, minEvents: c.minEvents + deadline });
+  /** A step with no inner steps: an activity or child call, a wait, an approval, or workflow code. */
+  private leaf(s: LeafStep, mode: Mode, safe: boolean): Cost {
     switch (s.kind) {
       case 'activity': {
         const child = s.family === 'agents';
@@ -202,15 +225,15 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         const output = mode === 'worst' ? WORST_OUTPUT_BYTES : TYPICAL_OUTPUT_BYTES;
         const inputBytes = valueBytes(s.inputs);
         let cost: Cost = { ...ZERO, events, minEvents: each, payload: (inputBytes + output) * attempts, state: output, slowWaits: child || s.family === 'models' ? 1 : 0 };
-        if (mode === 'worst') cost = add(cost, failurePath(s, safe));
+        if (mode === 'worst') cost = add(cost, this.failurePath(s, safe));
         return cost;
       }
       case 'set':
       case 'fail':
       case 'succeed': {
-        const own = withDeadline({ ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
+        const own = withDeadline(s, { ...ZERO, pure: 1, state: s.kind === 'set' ? valueBytes(s.values) : 0, fails: s.kind === 'fail' && (s.onError.action === 'halt' || s.onError.action === 'rollback') });
         // A fail step always fails: its custom handler always runs, in the typical case too.
-        return s.kind === 'fail' && s.onError.action === 'custom' ? add(own, list(s.onError.handler, 'typical', false)) : own;
+        return s.kind === 'fail' && s.onError.action === 'custom' ? add(own, this.list(s.onError.handler, 'typical', false)) : own;
       }
       case 'wait': {
         const fires = s.durationMs !== undefined ? s.durationMs > 0 : mode === 'worst';
@@ -218,41 +241,47 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         return { ...ZERO, events, minEvents: s.durationMs !== undefined && s.durationMs > 0 ? TIMER_EVENTS : 0, slowWaits: fires && (s.durationMs ?? 2000) >= 2000 ? 1 : 0 };
       }
       case 'wait_for_event': {
-        const signals = mode === 'typical' ? (path.signals?.[s.id] ?? 1) : 1;
+        const signals = mode === 'typical' ? (this.path.signals?.[s.id] ?? 1) : 1;
         const timer = s.timeoutSeconds === undefined ? 0 : mode === 'worst' ? TIMER_EVENTS : TIMER_CANCELLED_EVENTS;
         return { ...ZERO, events: signals * SIGNAL_EVENTS + timer, minEvents: s.timeoutSeconds === undefined ? SIGNAL_EVENTS : Math.min(SIGNAL_EVENTS, TIMER_EVENTS), payload: signals * 512, slowWaits: 1 };
       }
       case 'approval': {
-        const events = approvalEvents(s, mode, mode === 'typical' ? path.approvals?.[s.id] : undefined, { proofs, firstStageDecisions: mode === 'typical' ? path.decisions?.[s.id] : undefined });
-        const least = approvalEvents(s, 'typical', { updates: s.stages[0]?.quorum ?? 1 }, { proofs });
+        const events = approvalEvents(s, mode, mode === 'typical' ? this.path.approvals?.[s.id] : undefined, { proofs: this.proofs, firstStageDecisions: mode === 'typical' ? this.path.decisions?.[s.id] : undefined });
+        const least = approvalEvents(s, 'typical', { updates: s.stages[0]?.quorum ?? 1 }, { proofs: this.proofs });
         return { ...ZERO, events, minEvents: least, payload: events * 64, slowWaits: 1 };
       }
       case 'sub_workflow': {
         let cost: Cost = { ...ZERO, events: CHILD_EVENTS, minEvents: CHILD_EVENTS, payload: valueBytes(s.inputs) + TYPICAL_OUTPUT_BYTES, state: TYPICAL_OUTPUT_BYTES, slowWaits: 1 };
-        if (mode === 'worst') cost = add(cost, failurePath(s, safe));
+        if (mode === 'worst') cost = add(cost, this.failurePath(s, safe));
         return cost;
       }
+    }
+  }
+
+  /** A step with inner steps: its branches, iterations or block. */
+  private composite(s: CompositeStep, mode: Mode, safe: boolean): Cost {
+    switch (s.kind) {
       case 'block': {
-        const inner = list(s.steps, mode, safe);
-        return withDeadline({ ...inner, pure: inner.pure + 1 });
+        const inner = this.list(s.steps, mode, safe);
+        return withDeadline(s, { ...inner, pure: inner.pure + 1 });
       }
       case 'conditional': {
-        const taken = mode === 'typical' ? path.branches?.[s.id] : undefined;
-        const then = list(s.then, mode, safe);
-        const otherwise = list(s.else, mode, safe);
+        const taken = mode === 'typical' ? this.path.branches?.[s.id] : undefined;
+        const then = this.list(s.then, mode, safe);
+        const otherwise = this.list(s.else, mode, safe);
         const chosen = taken === 'then' ? then : taken === 'else' ? otherwise : then.events >= otherwise.events ? then : otherwise;
-        return withDeadline({ ...chosen, pure: chosen.pure + 1, minEvents: Math.min(then.minEvents, otherwise.minEvents) });
+        return withDeadline(s, { ...chosen, pure: chosen.pure + 1, minEvents: Math.min(then.minEvents, otherwise.minEvents) });
       }
       case 'switch': {
-        const branches = [...s.cases.map((c) => list(c.steps, mode, safe)), list(s.default, mode, safe)];
-        const taken = mode === 'typical' ? path.branches?.[s.id] : undefined;
+        const branches = [...s.cases.map((c) => this.list(c.steps, mode, safe)), this.list(s.default, mode, safe)];
+        const taken = mode === 'typical' ? this.path.branches?.[s.id] : undefined;
         const index = taken === 'default' ? branches.length - 1 : typeof taken === 'number' ? taken : undefined;
         const chosen = (index !== undefined ? branches[index] : undefined) ?? branches.reduce((a, b) => (b.events > a.events ? b : a));
-        return withDeadline({ ...chosen, pure: chosen.pure + 1, minEvents: Math.min(...branches.map((b) => b.minEvents)) });
+        return withDeadline(s, { ...chosen, pure: chosen.pure + 1, minEvents: Math.min(...branches.map((b) => b.minEvents)) });
       }
       case 'parallel': {
         // No safe point inside a branch: the whole step is one unsplittable piece.
-        const branches = s.branches.map((b) => step(b, mode, false));
+        const branches = s.branches.map((b) => this.step(b, mode, false));
         const needed = s.waitFor === 'all' ? branches.length : s.waitFor === 'any' ? 1 : s.waitFor;
         const order = branches.map((b, i) => i).sort((a, b) => (branches[a]?.events ?? 0) - (branches[b]?.events ?? 0));
         // With any/N the first branches to finish win; the others were started and are cancelled.
@@ -264,60 +293,60 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
         cost.minEvents = [...branches].sort((a, b) => a.minEvents - b.minEvents).slice(0, needed).reduce((n, b) => n + b.minEvents, 0);
         cost.unsplittable = cost.events;
         cost.races ||= s.waitFor !== 'all';
-        return withDeadline(cost);
+        return withDeadline(s, cost);
       }
       case 'for_each': {
         const literal = s.items.kind === 'array' ? s.items.items.length : s.items.kind === 'literal' && Array.isArray(s.items.value) ? s.items.value.length : undefined;
-        const n = mode === 'typical' ? (path.items?.[s.id] ?? literal ?? TYPICAL_ITEMS) : (literal ?? LIMITS.maxForEachItems);
+        const n = mode === 'typical' ? (this.path.items?.[s.id] ?? literal ?? TYPICAL_ITEMS) : (literal ?? LIMITS.maxForEachItems);
         // Between iterations is a safe point (when the for_each itself is at one); inside one is not.
-        const iteration = list(s.steps, mode, false);
+        const iteration = this.list(s.steps, mode, false);
         const cost = times(iteration, n, literal ?? 0);
         cost.state = iteration.state * n;
-        return withDeadline(cost);
+        return withDeadline(s, cost);
       }
       case 'loop': {
-        const n = mode === 'typical' ? (path.iterations?.[s.id] ?? Math.min(TYPICAL_LOOP_ITERATIONS, s.maxIterations)) : s.maxIterations;
-        const iteration = list(s.steps, mode, safe);
-        return withDeadline(times(iteration, n, 0));
+        const n = mode === 'typical' ? (this.path.iterations?.[s.id] ?? Math.min(TYPICAL_LOOP_ITERATIONS, s.maxIterations)) : s.maxIterations;
+        const iteration = this.list(s.steps, mode, safe);
+        return withDeadline(s, times(iteration, n, 0));
       }
     }
   }
 
   /** The worst case after a step's last failed attempt: its handler or the rollback path. */
-  function failurePath(s: CompiledStep, safe: boolean): Cost {
-    if (s.onError.action === 'custom') return list(s.onError.handler, 'typical', false);
+  private failurePath(s: CompiledStep, safe: boolean): Cost {
+    if (s.onError.action === 'custom') return this.list(s.onError.handler, 'typical', false);
     void safe;
     return ZERO;
   }
 
-  function run(mode: Mode): { cost: Cost; total: CaseEstimate; perStep: number[] } {
+  run(mode: Mode): { cost: Cost; total: CaseEstimate; perStep: number[] } {
     const perStep: number[] = [];
     let cost = ZERO;
-    for (const s of plan.steps) {
-      const c = step(s, mode, true);
+    for (const s of this.plan.steps) {
+      const c = this.step(s, mode, true);
       perStep.push(c.events);
       cost = add(cost, c);
     }
-    if (mode === 'worst' && plan.rollback.enabled) {
+    if (mode === 'worst' && this.plan.rollback.enabled) {
       // Every compensation registered, newest first, then the rollback steps: no safe point inside.
-      const compensations = [...plan.byId.values()].flatMap((s) => s.compensate ?? []);
-      const rollback = add(list(compensations, 'typical', false), list(plan.rollback.steps, 'typical', false));
+      const compensations = [...this.plan.byId.values()].flatMap((s) => s.compensate ?? []);
+      const rollback = add(this.list(compensations, 'typical', false), this.list(this.plan.rollback.steps, 'typical', false));
       rollback.unsplittable = rollback.events;
       cost = add(cost, rollback);
     }
-    const lifecycle = path.lifecycleEvents ?? true;
+    const lifecycle = this.path.lifecycleEvents ?? true;
     const pure = Math.floor(cost.pure / PURE_STEPS_PER_TASK) * TIMER_EVENTS;
     // Every run (each continue-as-new segment too) takes the decision-proofs patch at its start.
-    const perRunPatches = patches.has(PATCHES.decisionProofs) ? PATCH_EVENTS : 0;
-    const failed = mode === 'worst' || (path.failed ?? cost.fails);
+    const perRunPatches = this.patches.has(PATCHES.decisionProofs) ? PATCH_EVENTS : 0;
+    const failed = mode === 'worst' || (this.path.failed ?? cost.fails);
     const oncePatches =
-      (failed && patches.has(PATCHES.stepFailureType) ? PATCH_EVENTS : 0) + (cost.races && patches.has(PATCHES.parallelFirstWins) ? PATCH_EVENTS : 0);
+      (failed && this.patches.has(PATCHES.stepFailureType) ? PATCH_EVENTS : 0) + (cost.races && this.patches.has(PATCHES.parallelFirstWins) ? PATCH_EVENTS : 0);
     const once = RUN_FIXED_EVENTS + cost.events + pure + oncePatches + (lifecycle ? (cost.slowWaits + 1) * WRITE_EVENTS : 0);
-    // A run continues as new at the first safe point past the threshold (or Temporal's suggestion);
-    // each new run starts again (started, a workflow task, its patches).
-    const runs = once + perRunPatches <= threshold ? 1 : Math.ceil(once / threshold);
+    // A run continues as new at the first safe point past the this.threshold (or Temporal's suggestion);
+    // each new run starts again (started, a workflow task, its this.patches).
+    const runs = once + perRunPatches <= this.threshold ? 1 : Math.ceil(once / this.threshold);
     const events = once + runs * perRunPatches + (runs - 1) * RUN_START_EVENTS;
-    const eventsPerRun = runs === 1 ? events : Math.min(events, threshold + cost.unsplittable);
+    const eventsPerRun = runs === 1 ? events : Math.min(events, this.threshold + cost.unsplittable);
     const payloadPerRun = runs === 1 ? cost.payload : Math.ceil(cost.payload / runs) + cost.state;
     return {
       cost,
@@ -333,51 +362,57 @@ export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?
     };
   }
 
-  const typical = run('typical');
-  const worst = run('worst');
-
   // Refuse what must exceed a hard limit whatever the data: an unsplittable piece at its least.
-  const mustExceed = (steps: readonly CompiledStep[], safe: boolean) => {
+  mustExceed(steps: readonly CompiledStep[], safe: boolean): void {
     for (const s of steps) {
-      const least = step(s, 'typical', safe).minEvents;
+      const least = this.step(s, 'typical', safe).minEvents;
       const unsplittable = s.kind === 'parallel' || !safe;
       if (unsplittable && least + RUN_FIXED_EVENTS > HISTORY_LIMITS.maxEvents) {
-        problems.push({
+        this.problems.push({
           path: s.pointer,
           stepId: s.id,
           message: `step "${s.id}" needs at least ${least} history events with no point where the run can continue as new (Temporal ends a run at ${HISTORY_LIMITS.maxEvents}); split it, e.g. move it into a sub_workflow or fan out fewer items per run`,
         });
       } else if (s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'block' || s.kind === 'conditional' || s.kind === 'switch') {
         const inner = s.kind === 'for_each' || s.kind === 'loop' || s.kind === 'block' ? s.steps : s.kind === 'conditional' ? [...s.then, ...s.else] : [...s.cases.flatMap((c) => c.steps), ...s.default];
-        mustExceed(inner, safe && s.kind !== 'for_each' ? true : false);
+        this.mustExceed(inner, safe && s.kind !== 'for_each' ? true : false);
       }
     }
   };
-  mustExceed(plan.steps, true);
 
-  const limitsWarn = (c: CaseEstimate, name: Mode) => {
+  /** Warns when one run of a case reaches Temporal's history or payload limits. */
+  limitsWarn(c: CaseEstimate, name: Mode): void {
     if (c.eventsPerRun > HISTORY_LIMITS.maxEvents) {
-      warnings.push({ path: '/steps', message: `in the ${name} case one run reaches about ${c.eventsPerRun} history events, past Temporal's limit of ${HISTORY_LIMITS.maxEvents}` });
+      this.warnings.push({ path: '/steps', message: `in the ${name} case one run reaches about ${c.eventsPerRun} history events, past Temporal's limit of ${HISTORY_LIMITS.maxEvents}` });
     } else if (c.eventsPerRun > HISTORY_LIMITS.warnEvents) {
-      warnings.push({ path: '/steps', message: `in the ${name} case one run reaches about ${c.eventsPerRun} history events (warning at ${HISTORY_LIMITS.warnEvents}; continue-as-new at ${threshold})` });
+      this.warnings.push({ path: '/steps', message: `in the ${name} case one run reaches about ${c.eventsPerRun} history events (warning at ${HISTORY_LIMITS.warnEvents}; continue-as-new at ${this.threshold})` });
     }
     if (c.historyBytesPerRun > HISTORY_LIMITS.maxHistoryBytes) {
-      warnings.push({ path: '/steps', message: `in the ${name} case one run's history reaches about ${Math.round(c.historyBytesPerRun / 1048576)} MiB, past Temporal's ${HISTORY_LIMITS.maxHistoryBytes / 1048576} MiB` });
+      this.warnings.push({ path: '/steps', message: `in the ${name} case one run's history reaches about ${Math.round(c.historyBytesPerRun / 1048576)} MiB, past Temporal's ${HISTORY_LIMITS.maxHistoryBytes / 1048576} MiB` });
     }
     if (c.runs > 1 && c.carriedStateBytes > HISTORY_LIMITS.maxPayloadBytes) {
-      warnings.push({ path: '/steps', message: `in the ${name} case the state continue-as-new carries (every step output) is about ${Math.round(c.carriedStateBytes / 1024)} KiB, past Temporal's 2 MiB payload limit; keep outputs small` });
+      this.warnings.push({ path: '/steps', message: `in the ${name} case the state continue-as-new carries (every step output) is about ${Math.round(c.carriedStateBytes / 1024)} KiB, past Temporal's 2 MiB payload limit; keep outputs small` });
     }
-  };
-  limitsWarn(typical.total, 'typical');
-  limitsWarn(worst.total, 'worst');
+  }
+}
+
+/** Estimates a compiled definition's history. `continueAsNewAfterEvents` is RUN_CONTINUE_AS_NEW_EVENTS. */
+export function estimateHistory(plan: Plan, options: { continueAsNewAfterEvents?: number; path?: RunPath } = {}): HistoryEstimate {
+  const estimator = new Estimator(plan, options);
+  const threshold = estimator.threshold;
+  const typical = estimator.run('typical');
+  const worst = estimator.run('worst');
+  estimator.mustExceed(plan.steps, true);
+  estimator.limitsWarn(typical.total, 'typical');
+  estimator.limitsWarn(worst.total, 'worst');
 
   return {
     typical: typical.total,
     worst: worst.total,
     limits: { ...HISTORY_LIMITS, continueAsNewAfterEvents: threshold },
     steps: plan.steps.map((s, i) => ({ stepId: s.id, path: s.pointer, typical: typical.perStep[i] ?? 0, worst: worst.perStep[i] ?? 0 })),
-    warnings,
-    problems,
+    warnings: estimator.warnings,
+    problems: estimator.problems,
     assumptions: [
       'typical: every step runs once with its if true, the costlier branch, loops at min(3, max_iterations), for_each over its literal items (else 10), one event per wait_for_event, approvals decided by their quorum, no failures, outputs of 1 KiB',
       'worst: loops at max_iterations, for_each over its literal items (else 100000), linear retries exhausted, custom handlers run, approvals escalated, timers fire, the rollback path runs, outputs of 64 KiB',

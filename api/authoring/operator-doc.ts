@@ -244,8 +244,8 @@ function rawSteps(definition: Definition): Map<string, Step> {
   return byId;
 }
 
-/** The operator doc as Markdown. */
-export function operatorDoc(src: OperatorDocSource): string {
+/** What the sections share: the definition, its plan and catalog, and the step lists drawn from them once. */
+function docFacts(src: OperatorDocSource) {
   const { definition: d, plan, catalog, lane, estimate } = src;
   const raw = rawSteps(d);
   const all = walk(plan.steps);
@@ -278,9 +278,15 @@ export function operatorDoc(src: OperatorDocSource): string {
     'PostgreSQL (the definition registry, lifecycle events, the approval audit trail)',
   ].filter((s, i, arr) => arr.indexOf(s) === i);
   const graph = definitionGraph(d);
-  const out: string[] = [];
-  const line = (text = '') => out.push(text);
+  return { src, d, plan, catalog, lane, estimate, raw, all, rollbackSteps, everything, activities, approvals, events, children, sideEffecting, triggers, schedule, eventTriggers, fields, hosts, queues, systems, graph };
+}
 
+type DocFacts = ReturnType<typeof docFacts>;
+type Line = (text?: string) => void;
+
+/** The title and provenance lines above section 0. */
+function header(f: DocFacts, line: Line): void {
+  const { src, d } = f;
   line(`# ${d.name}`);
   line();
   line(`> Generated from \`${d.name}@${d.version}\` (hash \`${src.hash}\`${src.registered ? `, registered by ${src.registered.createdBy} at ${src.registered.createdAt}, status \`${src.registered.status}\`` : ''}) by \`GET /v1/definitions/{name}/versions/{version}/operator-doc\` (or \`npm run docs:operator\`).`);
@@ -288,8 +294,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line();
   line(`Definition: ${src.source ? `[\`${src.source}\`](${src.source.replace(/^docs\//, '../')})` : TODO('where the definition JSON is kept (a repository path)')}, version \`${d.version}\`.`);
   line();
+}
 
-  // 0
+/** Section 0: Index Entry (for catalog). */
+function indexEntry(f: DocFacts, line: Line): void {
+  const { src, d, activities, approvals, children, sideEffecting, schedule, eventTriggers, fields, systems } = f;
   line('## 0. Index Entry (for catalog)');
   line();
   line(`- **Workflow name:** \`${d.name}\``);
@@ -309,16 +318,22 @@ export function operatorDoc(src: OperatorDocSource): string {
   const related = [...children.map((c) => `\`${c.definition}@${c.version}\` (sub-workflow of step \`${c.id}\`)`), ...activities.filter((a) => a.step.family === 'agents').map((a) => `agent \`${a.step.name}\` (step \`${a.step.id}\`)`)];
   line(`- **Related workflows:** ${related.length > 0 ? related.join(', ') : 'None known (no sub_workflow or agent step).'}`);
   line();
+}
 
-  // 1
+/** Section 1: Problem Statement. */
+function problemStatement(f: DocFacts, line: Line): void {
+  const { d, lane } = f;
   line('## 1. Problem Statement');
   line();
   line(`- **Business context:** ${TODO('the product or business area this workflow belongs to')}`);
   line(`- **Problem:** ${d.description ? `${sentence(d.description)} ` : ''}${TODO('the exact problem this automation solves')}`);
   line(`- **Goal / success criteria:** ${TODO(`measurable outcomes; proposed${lane === 'prod-critical' ? ': ≥ 98% of runs completed over 24 h (seed 003 prod SLO)' : ''} and a p95 run time the owner accepts`)}`);
   line();
+}
 
-  // 2
+/** Section 2: High-Level Flow. */
+function highLevelFlow(f: DocFacts, line: Line): void {
+  const { d, plan, catalog, lane, raw, all, triggers, schedule, eventTriggers, graph } = f;
   line('## 2. High-Level Flow');
   line();
   line('### 2.1 Narrative');
@@ -363,8 +378,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line(graph.mermaid.trimEnd());
   line('```');
   line();
+}
 
-  // 3
+/** Section 3: Triggers and Inputs. */
+function triggersAndInputs(f: DocFacts, line: Line): void {
+  const { d, schedule, eventTriggers, fields } = f;
   line('## 3. Triggers and Inputs');
   line();
   line('### 3.1 Triggers');
@@ -383,8 +401,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line('- **Validation:** the platform enforces only the size limit (256 KiB) on `input`; a missing field fails the first step that reads it (`ReferenceError`) or the skill\'s own input check (`InvalidSkillInput`).');
   line(`- **Schema, required fields and examples:** ${TODO('the input contract callers must follow, with an example')}`);
   line();
+}
 
-  // 4
+/** Section 4: Actions and Outputs. */
+function actionsAndOutputs(f: DocFacts, line: Line): void {
+  const { d, catalog, raw, activities, children } = f;
   line('## 4. Actions and Outputs');
   line();
   line('### 4.1 Systems Touched');
@@ -407,8 +428,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line('- **Persisted:** the run, each step\'s input and output and the history in Temporal (for the namespace retention); lifecycle events in PostgreSQL (`GET /v1/runs/{runId}/events`).');
   line(`- **Downstream processes:** ${TODO('who consumes the output or the side effects')}`);
   line();
+}
 
-  // 5
+/** Section 5: Failure Modes and Error Handling. */
+function failureModes(f: DocFacts, line: Line): void {
+  const { d, plan, catalog, lane, raw, everything, activities } = f;
   line('## 5. Failure Modes and Error Handling');
   line();
   line('### 5.1 Failure Scenarios');
@@ -444,8 +468,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   } else line('- **Rollback path:** none: no step declares `compensate` and rollback is not enabled, so a failure leaves whatever earlier steps did in place.');
   line(`- **User/ops visibility:** ${TODO('who is alerted on a failed run, and how')}`);
   line();
+}
 
-  // 6
+/** Section 6: Idempotency Strategy. */
+function idempotencyStrategy(f: DocFacts, line: Line): void {
+  const { sideEffecting } = f;
   line('## 6. Idempotency Strategy');
   line();
   line('- **Run start:** send `idempotencyKey` (or `Idempotency-Key`): the same key returns the same run, another input with it is a 409. Without a key every call starts a new run.');
@@ -456,8 +483,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   );
   line(`- **Edge cases:** ${TODO('what a duplicate business event means (the same order twice) and how it is detected')}`);
   line();
+}
 
-  // 7
+/** Section 7: Job and Queue Model. */
+function jobAndQueueModel(f: DocFacts, line: Line): void {
+  const { d, catalog, lane, raw, activities } = f;
   line('## 7. Job and Queue Model');
   line();
   line('### 7.1 Jobs');
@@ -478,8 +508,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line('- **Retry policy:** per step, as in §5.1 (Temporal retries activities; `linear` backoff is spaced by the interpreter).');
   line(`- **Dead-letter queue:** the failed-runs list, \`GET /v1/runs?status=failed&definition=${d.name}\`. ${TODO('who reviews it, and how often')}`);
   line();
+}
 
-  // 8
+/** Section 8: Observability. */
+function observability(f: DocFacts, line: Line): void {
+  const { d, lane, estimate, activities, queues } = f;
   line('## 8. Observability');
   line();
   line('### 8.1 Logging');
@@ -495,8 +528,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line(`- **History size:** about ${estimate.typical.events} events per run typically, ${estimate.worst.eventsPerRun} at worst per run (${estimate.worst.runs > 1 ? `${estimate.worst.runs} runs after continue-as-new` : 'one run'}), against Temporal's 51,200.`);
   line(`- **Dashboards and alert thresholds:** ${TODO('where this workflow\'s dashboard lives and which thresholds page someone')}`);
   line();
+}
 
-  // 9
+/** Section 9: Human-in-the-Loop & Safety. */
+function humanInTheLoop(f: DocFacts, line: Line): void {
+  const { approvals, sideEffecting } = f;
   line('## 9. Human-in-the-Loop & Safety');
   line();
   if (approvals.length === 0) line(`- **Approval steps:** none. ${sideEffecting.length > 0 ? TODO('the steps with side effects run without a human decision: confirm that is acceptable') : 'Not applicable for this workflow: no step changes anything outside the platform.'}`);
@@ -510,8 +546,11 @@ export function operatorDoc(src: OperatorDocSource): string {
   line(`- **Risky operations:** ${sideEffecting.length > 0 ? `${sideEffecting.map((a) => `\`${a.step.id}\``).join(', ')} ${sideEffecting.length === 1 ? 'changes an external system' : 'change external systems'}. ` : ''}${TODO('any high-impact action and its extra safeguards')}`);
   line(`- **Auditability:** the run records \`StartedBy\`, \`Tenant\`, \`CorrelationId\`, the pinned version and hash, every input and output in Temporal${approvals.length > 0 ? '; every approval decision and refused attempt is in `GET /v1/runs/{runId}/audit`' : ''}.`);
   line();
+}
 
-  // 10
+/** Section 10: Interfaces and Data Contracts. */
+function interfacesAndContracts(f: DocFacts, line: Line): void {
+  const { activities, approvals, events } = f;
   line('## 10. Interfaces and Data Contracts');
   line();
   line('- **Internal APIs:** `POST /v1/runs`, `GET /v1/runs/{runId}`, `GET /v1/runs/{runId}/events` ([api.md](../api.md)).');
@@ -520,23 +559,32 @@ export function operatorDoc(src: OperatorDocSource): string {
   line(`- **External API contracts:** the fields relied on are checked against each callee's registered output schema at registration${relied.length > 0 ? ` (declared: ${relied.join('; ')})` : ''}. ${TODO('the real upstream APIs behind these steps and their owners')}`);
   line('- **Types in code:** `interpreter/schema.ts` (definition), `activities/` (each skill\'s input and output schema), `workflows/types.ts` (run input).');
   line();
+}
 
-  // 11
+/** Section 11: Implementation Notes. */
+function implementationNotes(f: DocFacts, line: Line): void {
+  const { src, activities } = f;
   line('## 11. Implementation Notes');
   line();
   line(`- **Code locations:** the definition (${src.source ? `\`${src.source}\`` : TODO('its repository path')}); the platform runs it (\`workflows/interpreter.ts\`, \`interpreter/engine.ts\`); the skills it calls: ${[...new Set(activities.map((a) => a.step.name))].map((s) => `\`${s}\``).join(', ') || 'none'}.`);
   line('- **Key patterns reused:** no custom code: a definition over the platform\'s skills, retries and error strategies.');
   line();
+}
 
-  // 12
+/** Section 12: Testing Strategy. */
+function testingStrategy(f: DocFacts, line: Line): void {
+  const { d, all, activities } = f;
   line('## 12. Testing Strategy');
   line();
   const branches = all.filter((e) => e.step.kind === 'conditional' || e.step.kind === 'switch' || e.step.kind === 'approval');
   line(`- **Dry runs:** \`workflow dry-run ${d.name} --scenario <file>\` runs this version through the interpreter with mocked effects in simulated time; one scenario per path is the minimum: ${['the happy path', ...branches.map((e) => `each branch of \`${e.step.id}\``), ...activities.filter((a) => a.step.retry.maxAttempts > 1).slice(0, 3).map((a) => `\`${a.step.id}\` failing every attempt`)].join(', ')}.`);
   line(`- **Test coverage, where tests live, how to run:** ${TODO('the tests that cover this workflow (e2e against a real platform, dry-run scenarios kept with the definition)')}`);
   line();
+}
 
-  // 13
+/** Section 13: Rollout and Operations. */
+function rolloutAndOperations(f: DocFacts, line: Line): void {
+  const { d, plan, lane, everything, approvals, events } = f;
   line('## 13. Rollout and Operations');
   line();
   line(`- **Lane:** \`${lane}\`${d.lane ? '' : ' (the installation\'s default: the definition names none)'}; priority ${d.priority ?? 'normal (unset)'}.${lane === 'prod-critical' ? ' Seed 003 asks prod-critical work for high/urgent priority, a fallback and a rollback.' : ''}`);
@@ -544,5 +592,13 @@ export function operatorDoc(src: OperatorDocSource): string {
   line(`- **Environments and staged rollout:** ${TODO('the environments, and how a new version is promoted')}`);
   line('- **Runbook references:** [OPERATIONS.md](../OPERATIONS.md): failed runs (the dead-letter list), retry/reset/re-run, cancel' + (approvals.length > 0 ? ', approvals' : '') + (events.length > 0 ? ', a run waits for an event' : '') + (everything.some((e) => e.step.kind === 'loop') ? ', a loop hit its limit' : '') + (plan.rollback.enabled ? ', a rollback failed' : '') + '.');
   line();
+}
+
+/** The operator doc as Markdown. */
+export function operatorDoc(src: OperatorDocSource): string {
+  const facts = docFacts(src);
+  const out: string[] = [];
+  const line: Line = (text = '') => out.push(text);
+  for (const section of [header, indexEntry, problemStatement, highLevelFlow, triggersAndInputs, actionsAndOutputs, failureModes, idempotencyStrategy, jobAndQueueModel, observability, humanInTheLoop, interfacesAndContracts, implementationNotes, testingStrategy, rolloutAndOperations]) section(facts, line);
   return `${out.join('\n')}\n`;
 }

@@ -108,79 +108,102 @@ export interface Verdict {
 
 const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
 
-/**
- * Seed 003 §5's pass criteria. `baseline` is production's measures (undefined when nothing is in
- * production yet: there is nothing to regress from, so the candidate must complete every task).
- */
-export function judgePromotion(candidate: Measures, baseline: Measures | undefined, request: Pick<PromotionRequest, 'judge' | 'budget'>, rollbackTo: string | undefined): Verdict {
-  const criteria: Criterion[] = [];
+/** No regression in completion against production (or every task completed, with none yet). */
+function reliability(candidate: Measures, baseline: Measures | undefined): Criterion {
   if (baseline) {
-    criteria.push({
+    return {
       name: 'reliability',
       pass: candidate.completionRate >= baseline.completionRate,
       judged: true,
       detail: `completion ${pct(candidate.completionRate)} (${candidate.completed}/${candidate.runs}) against production's ${pct(baseline.completionRate)} (${baseline.completed}/${baseline.runs}): no regression allowed`,
-    });
+    };
   } else {
-    criteria.push({
+    return {
       name: 'reliability',
       pass: candidate.completionRate === 1,
       judged: true,
       detail: `no production version yet: every task must complete (${candidate.completed}/${candidate.runs})`,
-    });
+    };
   }
+}
 
+/** The judge step's mean score: 15% better than production's; also the gain, which latency parity needs. */
+function quality(candidate: Measures, baseline: Measures | undefined, judge: PromotionRequest['judge']): { criterion: Criterion; qualityGain: number | null } {
   let qualityGain: number | null = null;
-  if (request.judge) {
+  if (judge) {
     if (candidate.quality === null || (baseline && baseline.quality === null)) {
-      criteria.push({ name: 'quality', pass: false, judged: true, detail: `step "${request.judge.step}" gave no numeric "${request.judge.field}" in the completed runs` });
+      return { criterion: { name: 'quality', pass: false, judged: true, detail: `step "${judge.step}" gave no numeric "${judge.field}" in the completed runs` }, qualityGain };
     } else if (baseline && baseline.quality !== null) {
       qualityGain = baseline.quality === 0 ? (candidate.quality > 0 ? Infinity : 0) : (candidate.quality - baseline.quality) / Math.abs(baseline.quality);
-      criteria.push({
-        name: 'quality',
-        pass: qualityGain >= 0.15,
-        judged: true,
-        detail: `mean score ${candidate.quality.toFixed(3)} against production's ${baseline.quality.toFixed(3)}: ${Number.isFinite(qualityGain) ? pct(qualityGain) : 'from zero'} (≥ 15% needed)`,
-      });
+      return {
+        qualityGain,
+        criterion: {
+          name: 'quality',
+          pass: qualityGain >= 0.15,
+          judged: true,
+          detail: `mean score ${candidate.quality.toFixed(3)} against production's ${baseline.quality.toFixed(3)}: ${Number.isFinite(qualityGain) ? pct(qualityGain) : 'from zero'} (≥ 15% needed)`,
+        },
+      };
     } else {
-      criteria.push({ name: 'quality', pass: true, judged: true, detail: `mean score ${candidate.quality.toFixed(3)}; no production version to compare with` });
+      return { criterion: { name: 'quality', pass: true, judged: true, detail: `mean score ${candidate.quality.toFixed(3)}; no production version to compare with` }, qualityGain };
     }
   } else {
-    criteria.push({ name: 'quality', pass: true, judged: false, detail: 'no judge step given: quality not judged (latency parity then needs a judged quality gain)' });
+    return { criterion: { name: 'quality', pass: true, judged: false, detail: 'no judge step given: quality not judged (latency parity then needs a judged quality gain)' }, qualityGain };
   }
+}
 
+/** p50 20% faster than production's, or at parity with a judged quality gain. */
+function latency(candidate: Measures, baseline: Measures | undefined, qualityGain: number | null): Criterion {
   if (baseline && candidate.p50Ms !== null && baseline.p50Ms !== null && baseline.p50Ms > 0) {
     const faster = (baseline.p50Ms - candidate.p50Ms) / baseline.p50Ms;
     const parity = candidate.p50Ms <= baseline.p50Ms * 1.05;
     const qualityOk = qualityGain !== null && qualityGain >= 0.15;
-    criteria.push({
+    return {
       name: 'latency',
       pass: faster >= 0.2 || (parity && qualityOk),
       judged: true,
       detail: `p50 ${candidate.p50Ms} ms (p95 ${candidate.p95Ms} ms) against production's ${baseline.p50Ms} ms (p95 ${baseline.p95Ms} ms): ${faster >= 0 ? `${pct(faster)} faster` : `${pct(-faster)} slower`}; ≥ 20% faster, or parity (within 5%) with a judged quality gain of ≥ 15%`,
-    });
+    };
   } else if (baseline) {
-    criteria.push({ name: 'latency', pass: false, judged: true, detail: 'no completed runs to compare latency on' });
+    return { name: 'latency', pass: false, judged: true, detail: 'no completed runs to compare latency on' };
   } else {
-    criteria.push({ name: 'latency', pass: true, judged: false, detail: `p50 ${candidate.p50Ms} ms, p95 ${candidate.p95Ms} ms; no production version to compare with` });
+    return { name: 'latency', pass: true, judged: false, detail: `p50 ${candidate.p50Ms} ms, p95 ${candidate.p95Ms} ms; no production version to compare with` };
   }
+}
 
-  const budget = request.budget;
+/** Model tokens per run within the request's budget, when one is given. */
+function cost(candidate: Measures, baseline: Measures | undefined, budget: PromotionRequest['budget']): Criterion {
   if (budget && (budget.maxTokensPerRun !== undefined || budget.maxTokenIncrease !== undefined)) {
     const problems: string[] = [];
     if (budget.maxTokensPerRun !== undefined && candidate.tokensPerRun > budget.maxTokensPerRun) problems.push(`over ${budget.maxTokensPerRun} per run`);
     if (budget.maxTokenIncrease !== undefined && baseline && candidate.tokensPerRun > baseline.tokensPerRun * (1 + budget.maxTokenIncrease)) {
       problems.push(`more than ${pct(budget.maxTokenIncrease)} over production's ${Math.round(baseline.tokensPerRun)}`);
     }
-    criteria.push({
+    return {
       name: 'cost',
       pass: problems.length === 0,
       judged: true,
       detail: `${Math.round(candidate.tokensPerRun)} model tokens per run${baseline ? ` (production ${Math.round(baseline.tokensPerRun)})` : ''}${problems.length > 0 ? `: ${problems.join(', ')}` : ': within the envelope'}`,
-    });
+    };
   } else {
-    criteria.push({ name: 'cost', pass: true, judged: false, detail: `${Math.round(candidate.tokensPerRun)} model tokens per run${baseline ? ` (production ${Math.round(baseline.tokensPerRun)})` : ''}; no budget given: not judged` });
+    return { name: 'cost', pass: true, judged: false, detail: `${Math.round(candidate.tokensPerRun)} model tokens per run${baseline ? ` (production ${Math.round(baseline.tokensPerRun)})` : ''}; no budget given: not judged` };
   }
+}
+
+/**
+ * Seed 003 §5's pass criteria. `baseline` is production's measures (undefined when nothing is in
+ * production yet: there is nothing to regress from, so the candidate must complete every task).
+ */
+export function judgePromotion(candidate: Measures, baseline: Measures | undefined, request: Pick<PromotionRequest, 'judge' | 'budget'>, rollbackTo: string | undefined): Verdict {
+  const criteria: Criterion[] = [];
+  criteria.push(reliability(candidate, baseline));
+
+  const judged = quality(candidate, baseline, request.judge);
+  criteria.push(judged.criterion);
+
+  criteria.push(latency(candidate, baseline, judged.qualityGain));
+
+  criteria.push(cost(candidate, baseline, request.budget));
 
   criteria.push({
     name: 'rollback',

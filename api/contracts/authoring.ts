@@ -1,5 +1,5 @@
 import { defineRoute, errors, json, problem } from '../contract.ts';
-import { dryRunReportSchema, dryRunRequestSchema } from '../authoring/dry-run.ts';
+import { dryRunReportSchema, dryRunRequestSchema } from '../authoring/dry-run-contract.ts';
 import { promotionRequestSchema } from '../authoring/promotion-gate.ts';
 import { runIdParamSchema } from '../run-schemas.ts';
 import { nameParamSchema } from '../schemas.ts';

@@ -73,13 +73,12 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function codecRoutes(options: CodecServerOptions): Router {
-  const router = Router();
-  const origins = new Set(options.corsOrigins.map((o) => o.replace(/\/$/, '')));
-
-  // CORS for the UI's origins only; any other origin gets no CORS headers (the browser blocks
-  // the answer) and a 403, so a page elsewhere cannot use the codec even through a simple request.
-  const cors = (req: Request, res: Response, next: NextFunction): void => {
+/**
+ * CORS for the UI's origins only; any other origin gets no CORS headers (the browser blocks
+ * the answer) and a 403, so a page elsewhere cannot use the codec even through a simple request.
+ */
+function corsFor(origins: ReadonlySet<string>) {
+  return (req: Request, res: Response, next: NextFunction): void => {
     const origin = req.get('origin');
     res.set('Vary', 'Origin');
     // The codec's answers are read cross-origin by design (helmet's default is same-origin).
@@ -101,8 +100,11 @@ export function codecRoutes(options: CodecServerOptions): Router {
     }
     next();
   };
+}
 
-  const byKey = (req: Request, _res: Response, next: NextFunction): void => {
+/** Callers with an API key of the role `sensitive-reader`. */
+function byKeyOf(options: CodecServerOptions) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
     const entry = match?.[1] ? options.keys.resolveEntry(match[1]) : undefined;
     if (!entry) {
@@ -117,8 +119,11 @@ export function codecRoutes(options: CodecServerOptions): Router {
     req.apiKeyId = entry.id;
     next();
   };
+}
 
-  const byUiToken = (req: Request, _res: Response, next: NextFunction): void => {
+/** Temporal Web, by the UI token in the path. */
+function byUiTokenOf(options: CodecServerOptions) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
     const token = String(req.params.token ?? '');
     if (!options.uiToken || !sameSecret(token, options.uiToken)) {
       next(new HttpProblem(404, 'Not Found', 'no codec endpoint here'));
@@ -126,6 +131,14 @@ export function codecRoutes(options: CodecServerOptions): Router {
     }
     next();
   };
+}
+
+export function codecRoutes(options: CodecServerOptions): Router {
+  const router = Router();
+  const origins = new Set(options.corsOrigins.map((o) => o.replace(/\/$/, '')));
+  const cors = corsFor(origins);
+  const byKey = byKeyOf(options);
+  const byUiToken = byUiTokenOf(options);
 
   const run = (direction: 'encode' | 'decode') => async (req: Request, res: Response, next: NextFunction) => {
     const started = Date.now();
