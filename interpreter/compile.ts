@@ -1,3 +1,4 @@
+// Just over 400 lines: one concept, compiling a definition into its plan; each kind's own part lives in steps/.
 import { BINDING_NAMES, ROOT_NAMES, type CompileProblem, type NameScope } from './expressions.ts';
 import { closedFields, type OutputContract, type OutputContracts } from './output-shapes.ts';
 import type { CompiledStep, Catalog, EffectiveRetry, OnError, Plan, StepBase } from './plan.ts';

@@ -1,3 +1,4 @@
+// Over 400 lines: one concept, the runner (scheduling, state, cancellation, continue-as-new, rollback); it names no step kind.
 import type { CompiledStep, Plan } from './plan.ts';
 import { runUuid, type BindingName, type EvaluationData, type RunClock } from './expressions.ts';
 import { ContinueAsNewRequest, RunFailedError, StepCallError, type CompensationRecord, type InterpreterPort, type RunContext, type RunState, type RunStatus, type StepError, type StepState } from './port.ts';

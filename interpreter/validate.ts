@@ -1,3 +1,4 @@
+// Over 400 lines: one concept, the checks of a whole definition at registration (schema, references, catalog, limits, cron, sub-workflows), each its own short function.
 import type { z } from 'zod';
 import { compileDefinition, walkSteps, type Catalog, type Plan } from './compile.ts';
 import { MODEL_ACTIVITY } from '../common/constants.ts';
