@@ -1,6 +1,8 @@
 import semver from 'semver';
 import { canonicalJson, sha256Hex } from '../common/canonical-json.ts';
+import type { AgentRegistry } from '../activities/agents/registry.ts';
 import type { Pool } from '../common/db.ts';
+import type { RunInput } from '../workflows/types.ts';
 import type { Definition } from '../interpreter/schema.ts';
 import { isCurrentManifest, manifestOf, type Manifest } from '../interpreter/manifest.ts';
 import { HttpProblem } from './problem.ts';
@@ -73,10 +75,24 @@ export function definitionHash(definition: Definition): string {
 }
 
 /** Definitions in PostgreSQL: `name@version` per tenant, immutable once written. */
+/**
+ * What a run of a stored definition pins besides definitions (api/run-inputs.ts): the registry
+ * agents its agent steps name, and the registered timeouts and retries of what its steps call.
+ */
+export interface RunPinning {
+  agents?: AgentRegistry;
+  /** Per `<family>:<name>`. */
+  activityDefaults?: NonNullable<RunInput['activityDefaults']>;
+}
+
 export class DefinitionsStore {
   readonly #backfilled = new Set<string>();
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /** What the API serving this store registered (startApi); none in a store used alone. */
+    readonly pinning: RunPinning = {},
+  ) {}
 
   /** A row as read; a version registered before manifests gets its manifest stored, once. */
   #read = (row: Row): StoredDefinition => {

@@ -21,14 +21,6 @@ export interface RunPins {
   activityDefaults?: NonNullable<RunInput['activityDefaults']>;
 }
 
-/** Registered defaults per `<family>:<name>` of the API a definitions store serves (set once by startApi). */
-const registeredDefaults = new WeakMap<DefinitionsStore, NonNullable<RunInput['activityDefaults']>>();
-
-/** Runs started through this store carry the registered defaults of the activities their steps call. */
-export function useActivityDefaults(definitions: DefinitionsStore, defaults: NonNullable<RunInput['activityDefaults']>): void {
-  registeredDefaults.set(definitions, defaults);
-}
-
 /** The registered defaults of the activities these definitions' steps call. */
 export function defaultsFor(all: NonNullable<RunInput['activityDefaults']> | undefined, bodies: readonly Definition[]): NonNullable<RunInput['activityDefaults']> {
   return defaultsOf(all, bodies.map(manifestOf));
@@ -49,14 +41,6 @@ function defaultsOf(all: NonNullable<RunInput['activityDefaults']> | undefined, 
     for (const name of d.agents) take(`agents:${name}`);
   }
   return used;
-}
-
-/** The agent registry of the API a definitions store serves (set once by startApi). */
-const agentRegistries = new WeakMap<DefinitionsStore, AgentRegistry>();
-
-/** Runs started through this store pin the registry agents their agent steps name. */
-export function useAgentRegistry(definitions: DefinitionsStore, registry: AgentRegistry): void {
-  agentRegistries.set(definitions, registry);
 }
 
 /** The registry agents these manifests name, and the groups their high-risk tools' approvers name. */
@@ -81,9 +65,9 @@ export async function pinRunDependencies(definitions: DefinitionsStore, keys: Ap
   const children = await definitions.subDefinitions(tenant, body);
   const manifests = [manifestOf(body), ...Object.values(children).map((c) => c.manifest)];
   const subDefinitions = Object.fromEntries(Object.entries(children).map(([key, c]) => [key, { definition: c.definition, hash: c.hash }]));
-  const pinned = agentPins(agentRegistries.get(definitions), manifests);
+  const pinned = agentPins(definitions.pinning.agents, manifests);
   const groups = [...new Set([...manifests.flatMap((m) => m.dependencies.approverGroups), ...pinned.groups])];
-  const activityDefaults = defaultsOf(registeredDefaults.get(definitions), manifests);
+  const activityDefaults = defaultsOf(definitions.pinning.activityDefaults, manifests);
   return {
     subDefinitions,
     directory: keys.groupMembers(tenant, groups),

@@ -31,7 +31,6 @@ import { SloReports } from './reports.ts';
 import { catalogView } from './routes/catalog.ts';
 import { loadApiKeys } from './auth.ts';
 import { DefinitionsStore } from './definitions-store.ts';
-import { useActivityDefaults, useAgentRegistry } from './run-inputs.ts';
 import { RunsService } from './runs-service.ts';
 import { RunMasking } from './run-masking.ts';
 import { SchedulesService } from './schedules-service.ts';
@@ -206,9 +205,8 @@ export async function startApi(config: Config, logger: Logger, options: { catalo
   await migrate(config.DATABASE_URL, logger);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const { connection, dataConverter, client } = await connectTemporal(config, logger);
-  const definitions = new DefinitionsStore(pool);
-  useAgentRegistry(definitions, agentRegistry);
-  useActivityDefaults(definitions, catalogDefaults(catalog));
+  // Runs started through this store pin the registry agents and registered activity defaults their steps name.
+  const definitions = new DefinitionsStore(pool, { agents: agentRegistry, activityDefaults: catalogDefaults(catalog) });
   // Starts of deferrable lanes pass the admission stage; its dispatcher runs in every API process.
   const admission = new Admission(client, new AdmissionStore(pool), admissionSettings(config), logger);
   const runEvents = new RunEventStore(pool);

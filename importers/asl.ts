@@ -740,7 +740,7 @@ class Translator extends TranslatorBase<Json> {
 /** Converts a parsed ASL document. Never throws for a bad document: refusals are reported. */
 export function importAsl(doc: unknown, options: AslImportOptions = {}): ImportResult {
   const tr = new Translator(options);
-  try {
+  return tr.result(() => {
     if (!isObj(doc)) throw new Refusal('', 'document', 'an ASL document is a JSON object with StartAt and States');
     for (const key of Object.keys(doc)) {
       if (!['StartAt', 'States', 'Comment', 'Version', 'TimeoutSeconds', 'QueryLanguage'].includes(key)) throw new Refusal(`/${seg(key)}`, key, `the top-level field ${key} is not mapped`);
@@ -753,7 +753,7 @@ export function importAsl(doc: unknown, options: AslImportOptions = {}): ImportR
       ...body,
       ...(endsInFail(body) ? [] : [{ id: tr.id('done'), type: 'succeed', description: 'The last state\'s output is the run\'s output', output: '${_d0}' }]),
     ];
-    if (tr.refused.length > 0) return { mapped: tr.mapped, refused: tr.refused };
+    if (tr.refused.length > 0) return undefined;
     const definition: Obj = {
       name: options.name ?? slugName(doc.Comment),
       version: options.version ?? '1.0.0',
@@ -765,13 +765,6 @@ export function importAsl(doc: unknown, options: AslImportOptions = {}): ImportR
       definition.resource_limits = { max_execution_time: doc.TimeoutSeconds };
       tr.mapped.push({ path: '/TimeoutSeconds', construct: 'TimeoutSeconds', detail: 'resource_limits.max_execution_time' });
     }
-    if (Object.keys(tr.perStep).length > 0) definition.error_handling = { per_step: tr.perStep };
-    return { definition, mapped: tr.mapped, refused: tr.refused };
-  } catch (error) {
-    if (error instanceof Refusal) {
-      tr.refused.push({ path: error.path, construct: error.construct, detail: error.message });
-      return { mapped: tr.mapped, refused: tr.refused };
-    }
-    throw error;
-  }
+    return definition;
+  });
 }

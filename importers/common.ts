@@ -121,4 +121,22 @@ export class TranslatorBase<V = unknown> {
   id(base: string): string {
     return this.ids.next(base);
   }
+
+  /**
+   * The import's answer: the definition `build` returns, with the error handlers gathered on the
+   * way, and the report; after a refusal anywhere (thrown, or recorded and `build` returning
+   * undefined), the report alone: nothing is half-converted.
+   */
+  result(build: () => Obj | undefined): ImportResult {
+    try {
+      const definition = build();
+      if (!definition) return { mapped: this.mapped, refused: this.refused };
+      if (Object.keys(this.perStep).length > 0) definition.error_handling = { per_step: this.perStep };
+      return { definition, mapped: this.mapped, refused: this.refused };
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      this.refused.push({ path: error.path, construct: error.construct, detail: error.message });
+      return { mapped: this.mapped, refused: this.refused };
+    }
+  }
 }

@@ -643,7 +643,7 @@ class Translator extends TranslatorBase<unknown> {
 /** Converts a parsed Serverless Workflow 1.0 document. Never throws for a bad document: refusals are reported. */
 export function importServerlessWorkflow(doc: unknown, options: ServerlessWorkflowImportOptions = {}): ImportResult {
   const tr = new Translator(options);
-  try {
+  return tr.result(() => {
     if (!isObj(doc) || !isObj(doc.document) || !Array.isArray(doc.do)) throw new Refusal('', 'document', 'a Serverless Workflow document has document and do');
     const dsl = String(doc.document.dsl ?? '');
     if (!/^1\.\d+\.\d+/.test(dsl)) throw new Refusal('/document/dsl', 'dsl', `DSL ${JSON.stringify(dsl)} is not 1.x`);
@@ -669,7 +669,7 @@ export function importServerlessWorkflow(doc: unknown, options: ServerlessWorkfl
       ...body,
       ...(endsInFail(body) ? [] : [{ id: tr.id('done'), type: 'succeed', description: "The last task's output is the workflow's output", output: tr.t(output) }]),
     ];
-    if (tr.refused.length > 0) return { mapped: tr.mapped, refused: tr.refused };
+    if (tr.refused.length > 0) return undefined;
     const document = doc.document;
     const definition: Obj = {
       name: options.name ?? slugName(document.name),
@@ -678,13 +678,6 @@ export function importServerlessWorkflow(doc: unknown, options: ServerlessWorkfl
       context: { mutable: Object.fromEntries(tr.variables) },
       steps,
     };
-    if (Object.keys(tr.perStep).length > 0) definition.error_handling = { per_step: tr.perStep };
-    return { definition, mapped: tr.mapped, refused: tr.refused };
-  } catch (error) {
-    if (error instanceof Refusal) {
-      tr.refused.push({ path: error.path, construct: error.construct, detail: error.message });
-      return { mapped: tr.mapped, refused: tr.refused };
-    }
-    throw error;
-  }
+    return definition;
+  });
 }
