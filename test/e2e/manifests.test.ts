@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createPool, type Pool } from '../../common/db.ts';
-import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { startTestPlatform, temporalAddress, type TestPlatform } from '../support/platform.ts';
 
 /**
  * Compile once: registration stores each version's manifest (its dependencies) beside it, and a
@@ -43,6 +45,17 @@ describe('definition manifests', () => {
     const done = await platform.waitForRun(started.body.runId);
     assert.equal(done.status, 'completed', JSON.stringify(done));
     assert.deepEqual(done.output, { greeting: 'hi ada' });
+    // What the run pinned, as its start event holds it: the child, and echo's registered defaults.
+    const connection = await Connection.connect({ address: temporalAddress() });
+    try {
+      const history = await new Client({ connection }).workflow.getHandle(started.body.runId).fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = defaultPayloadConverter.fromPayload(payload!) as any;
+      assert.deepEqual(Object.keys(input.subDefinitions), ['mf-child@1.0.0']);
+      assert.equal(input.activityDefaults?.['skills:echo']?.timeoutSeconds, 10, JSON.stringify(input.activityDefaults));
+    } finally {
+      await connection.close();
+    }
     for (let i = 0; ; i++) {
       const [child, parent] = [await manifestOf('mf-child'), await manifestOf('mf-parent')];
       if (child!.manifest && parent!.manifest) {
