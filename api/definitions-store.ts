@@ -148,9 +148,9 @@ export class DefinitionsStore {
    * `name@version`: resolved once at start so child runs are pinned like their parent. Each comes
    * with its stored manifest, and the walk follows the manifests.
    */
-  async subDefinitions(tenant: string, root: Definition): Promise<Record<string, { definition: Definition; hash: string; manifest: Manifest }>> {
+  async subDefinitions(tenant: string, root: Manifest): Promise<Record<string, { definition: Definition; hash: string; manifest: Manifest }>> {
     const pinned: Record<string, { definition: Definition; hash: string; manifest: Manifest }> = {};
-    const queue = [...manifestOf(root).dependencies.definitions];
+    const queue = [...root.dependencies.definitions];
     while (queue.length > 0) {
       const ref = queue.shift()!;
       const key = `${ref.definition}@${ref.version}`;

@@ -226,7 +226,7 @@ export class RetryService {
     const args = payload ? ((await this.decode(payload)) as RunInput) : undefined;
     const begun = await this.runs.start({
       definition,
-      pins: await pinRunDependencies(this.definitions, this.keys, principal.tenant, definition.body),
+      pins: await pinRunDependencies(this.definitions, this.keys, principal.tenant, definition),
       input: args?.input ?? null,
       // The same Idempotency-Key re-runs once: the new run's id derives from it and the old run.
       idempotencyKey: context.idempotencyKey === undefined ? undefined : `rerun:${runId}:${context.idempotencyKey}`,

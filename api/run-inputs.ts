@@ -58,12 +58,14 @@ function agentPins(registry: AgentRegistry | undefined, manifests: readonly Mani
 }
 
 /**
- * What a run of `body` pins, from the manifests of it and of every definition its sub_workflow
- * steps start (interpreter/manifest.ts; the stored ones for registered children).
+ * What a run of `root` pins, from the manifests of it and of every definition its sub_workflow
+ * steps start (interpreter/manifest.ts): the stored ones of registered versions, computed only for
+ * a definition that is not stored (a dry run's).
  */
-export async function pinRunDependencies(definitions: DefinitionsStore, keys: ApiKeyStore, tenant: string, body: Definition): Promise<RunPins> {
-  const children = await definitions.subDefinitions(tenant, body);
-  const manifests = [manifestOf(body), ...Object.values(children).map((c) => c.manifest)];
+export async function pinRunDependencies(definitions: DefinitionsStore, keys: ApiKeyStore, tenant: string, root: { body: Definition; manifest?: Manifest }): Promise<RunPins> {
+  const rootManifest = root.manifest ?? manifestOf(root.body);
+  const children = await definitions.subDefinitions(tenant, rootManifest);
+  const manifests = [rootManifest, ...Object.values(children).map((c) => c.manifest)];
   const subDefinitions = Object.fromEntries(Object.entries(children).map(([key, c]) => [key, { definition: c.definition, hash: c.hash }]));
   const pinned = agentPins(definitions.pinning.agents, manifests);
   const groups = [...new Set([...manifests.flatMap((m) => m.dependencies.approverGroups), ...pinned.groups])];

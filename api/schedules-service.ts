@@ -120,7 +120,7 @@ export class SchedulesService {
   }
 
   private async optionsFor(id: string, definition: StoredDefinition, trigger: ScheduleTrigger, index: number): Promise<ScheduleOptions> {
-    const pins = await pinRunDependencies(this.definitions, this.keys, definition.tenant, definition.body);
+    const pins = await pinRunDependencies(this.definitions, this.keys, definition.tenant, definition);
     const correlationId = id;
     const who = { tenant: definition.tenant, startedBy: 'schedule', correlationId };
     const input = runInputFor(definition, trigger.input, who, pins, this.options.continueAsNewAfterEvents);

@@ -30,6 +30,7 @@ import { observeTemporal } from './metrics-observers.ts';
 import { SloReports } from './reports.ts';
 import { catalogView } from './routes/catalog.ts';
 import { loadApiKeys } from './auth.ts';
+import { tracingDisabled } from '../common/trace-context.ts';
 import { DefinitionsStore } from './definitions-store.ts';
 import { RunsService } from './runs-service.ts';
 import { RunMasking } from './run-masking.ts';
@@ -76,7 +77,8 @@ function runsService(config: Config, client: Client, pool: Pool, runEvents: RunE
       decisionKeys: new DecisionKeys(pool, config.APPROVAL_SIGNING_KEY),
       tokenTtlSeconds: config.APPROVAL_TOKEN_TTL,
       namespace: config.TEMPORAL_NAMESPACE,
-      traceparentOf: (tenant, runId) => runEvents.traceparentOf(tenant, runId),
+      // With tracing off no event carries a traceparent: GET /v1/runs/{id} skips the lookup.
+      ...(tracingDisabled() ? {} : { traceparentOf: (tenant: string, runId: string) => runEvents.traceparentOf(tenant, runId) }),
     },
     admission,
   );

@@ -188,6 +188,11 @@ export class RunLogWriter {
 
   #push(row: RunLogRow): void {
     this.#buffer.push(row);
+    this.#trim();
+  }
+
+  /** Drops the oldest lines past the bound, counting them. */
+  #trim(): void {
     const over = this.#buffer.length - this.#maxBuffered;
     if (over > 0) {
       this.#buffer.splice(0, over);
@@ -204,11 +209,7 @@ export class RunLogWriter {
       .append(batch)
       .catch((error: unknown) => {
         this.#buffer.unshift(...batch);
-        const over = this.#buffer.length - this.#maxBuffered;
-        if (over > 0) {
-          this.#buffer.splice(0, over);
-          this.#dropped += over;
-        }
+        this.#trim();
         this.log.warn({ err: error instanceof Error ? error.message : String(error), waiting: this.#buffer.length, dropped: this.#dropped }, 'run log lines not written yet');
       })
       .finally(() => {

@@ -81,7 +81,7 @@ function dryRunRoute(router: Router, deps: AuthoringRoutesDeps): void {
       );
     }
     const definition: Definition = checked.definition;
-    const pins = await pinRunDependencies(deps.definitions, deps.keys, who.tenant, definition);
+    const pins = await pinRunDependencies(deps.definitions, deps.keys, who.tenant, { body: definition });
     const problems = scriptProblems(request, [definition, ...Object.values(pins.subDefinitions).map((d) => d.definition)]);
     if (problems.length > 0) throw new HttpProblem(400, 'Invalid request', `${problems.length} script(s) name no step that can take them`, problems);
     const report = await dryRun(definition, checked.plan, request, {
@@ -135,7 +135,7 @@ function promotionRoutes(router: Router, deps: AuthoringRoutesDeps, promotions: 
         definitions: deps.definitions,
         runs: deps.runs,
         store: promotions,
-        pins: (d) => pinRunDependencies(deps.definitions, deps.keys, principal.tenant, d.body),
+        pins: (d) => pinRunDependencies(deps.definitions, deps.keys, principal.tenant, d),
         executionTimeoutSeconds: deps.defaultExecutionTimeoutSeconds,
       },
       name,

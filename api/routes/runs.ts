@@ -107,7 +107,7 @@ function startAndReadRoutes(router: Router, deps: RunRoutesDeps, links: Links): 
     }
     const started = await deps.runs.start({
       definition,
-      pins: await pinRunDependencies(deps.definitions, deps.keys, principal.tenant, definition.body),
+      pins: await pinRunDependencies(deps.definitions, deps.keys, principal.tenant, definition),
       input: body.input,
       idempotencyKey: body.idempotencyKey ?? header,
       requestedVersion: body.version,
@@ -179,12 +179,14 @@ function runLogRoutes(router: Router, deps: RunRoutesDeps): void {
     const stored = await deps.logs.forRun(principal.tenant, runId, { limit: query.limit, ...(query.after === undefined ? {} : { after: query.after }), ...(query.level ? { minLevel: query.level } : {}) });
     // A line may quote a declared sensitive value (a skill's own log call): scrubbed like the run's other read paths,
     // and when the run's values cannot be read to scrub them, its free-text parts are withheld.
+    // maskerFor: undefined when the run declares nothing; null here when its values cannot be read.
     const first = stored.find((l) => l.definition);
-    const masking = deps.masking && first && !readsSensitive(principal) ? deps.masking : undefined;
-    const declared = masking && first ? await masking.spec(principal.tenant, first.definition!, first.version!) : undefined;
-    const masker = masking && declared && first ? await masking.maskerFor(runId, principal.tenant, { name: first.definition!, version: first.version! }).catch(() => null) : undefined;
+    const masker =
+      deps.masking && first?.definition && !readsSensitive(principal)
+        ? await deps.masking.maskerFor(runId, principal.tenant, { name: first.definition, version: first.version ?? '' }).catch(() => null)
+        : undefined;
     const lines = stored.map(({ definition: _d, version: _v, ...line }) => {
-      if (!declared) return line;
+      if (masker === undefined) return line;
       if (masker) return masker.scrub(line);
       return { ...line, msg: '[withheld: the run declares sensitive data]', fields: {} };
     });

@@ -60,7 +60,7 @@ function eventRoutes(router: Router, deps: TriggerRoutesDeps): void {
       // The run id derives from the event id and the definition: a redelivered event starts nothing new.
       const run = await deps.runs.start({
         definition,
-        pins: await pinRunDependencies(deps.definitions, deps.keys, principal.tenant, definition.body),
+        pins: await pinRunDependencies(deps.definitions, deps.keys, principal.tenant, definition),
         input: event.data ?? null,
         idempotencyKey: `event:${event.source}:${event.id}`,
         requestedVersion: undefined,
